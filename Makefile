@@ -1,0 +1,45 @@
+# Quick start: `make demo` runs the bundled example; `make test` runs the whole suite.
+# Both set up what they need (system packages when run as root, and a .venv).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-quick lint typecheck system venv bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV) || { bash ci/setup-system.sh && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system:
+	bash ci/setup-system.sh
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check tap2pkg tests bench examples
+	$(BIN)/mypy
+
+typecheck: lint
+
+test: system $(STAMP)
+	bash ci/start-dockerd.sh
+	$(BIN)/ruff check tap2pkg tests bench examples
+	$(BIN)/mypy
+	$(BIN)/pytest -q tests
+
+# everything except the container lifecycle tests
+test-quick: $(STAMP)
+	$(BIN)/pytest -q -m "not container" tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/daemon.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
