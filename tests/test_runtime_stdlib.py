@@ -74,8 +74,9 @@ def test_every_runtime_module_imports_in_an_isolated_interpreter(tmp_path: Path)
     names = [m.name for m in pkgutil.walk_packages([str(tmp_path / "tap2pkg" / "runtime")],
                                                    prefix="tap2pkg.runtime.")]
     assert names, "no runtime modules found"
-    code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"
+    code = ("import importlib, sys\nsys.path.insert(0, sys.argv[1])\n"
+            "for n in sys.argv[2:]:\n    importlib.import_module(n)\n")
     # -I: isolated (no user site, no PYTHON* env), -S: no site-packages at all
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", code, *names], cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(tmp_path), *names], cwd=tmp_path,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

@@ -270,10 +270,10 @@ class MultiService(Service):
                 continue
             try:
                 await asyncio.wait_for(service.stop(), deadline)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 service.running = False
                 log.warning("service %r did not stop within %.1fs; abandoned", service.name, deadline)
-            except Exception:  # noqa: BLE001 - one child's failure must not keep the others running
+            except Exception:
                 service.running = False
                 log.exception("service %r failed while stopping", service.name)
 
