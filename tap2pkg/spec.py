@@ -1,0 +1,223 @@
+"""``PackageSpec``: the one validated description of a package.
+
+Every front end (``tap2deb``, ``tap2rpm``, ``tap2pkg build``) turns its options
+into a :class:`PackageSpec`; every backend reads one and nothing else. Building
+one checks every value, so a backend never meets a bad name or version: the
+rules are the intersection of Debian Policy and RPM's, so one spec is valid
+for both formats.
+
+>>> spec = PackageSpec(name="echo", app_file=Path("echo.tac"), app_kind="python",
+...                    maintainer="Jane Doe <jane@example.org>")
+>>> spec.full_version, spec.user, spec.summary
+('1.0-1', 'echo', 'A server for echo')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    InvalidMaintainerError,
+    InvalidOptionValueError,
+    InvalidPackageNameError,
+    InvalidVersionError,
+    UnknownAppTypeError,
+)
+
+#: App file kinds, as :func:`tap2pkg.appfile.inspect` names them.
+APP_KINDS = ("python", "pickle", "source", "xml")
+
+#: Twisted's ``--type`` values and the kind each names.
+TYPE_TO_KIND = {"python": "python", "tap": "pickle", "pickle": "pickle", "source": "source", "xml": "xml"}
+
+#: File suffix -> kind, used when ``--type`` is not given.
+SUFFIX_TO_KIND = {".tac": "python", ".py": "python", ".tap": "pickle", ".tas": "source", ".tax": "xml"}
+
+# Debian Policy 5.6.1: lower case letters, digits, + - . ; at least two, starts alphanumeric.
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+# Upstream version: starts with a digit; no "-" (RPM forbids it) and no ":" (no epochs).
+_VERSION_RE = re.compile(r"[0-9][A-Za-z0-9.+~]*")
+_REVISION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~]*")
+_MAINTAINER_RE = re.compile(r"(?P<name>[^<>]*?\S)\s*<(?P<email>[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+)>")
+_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_LICENSE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
+_DISTRIBUTION_RE = re.compile(r"[a-z0-9][a-z0-9.+-]*")
+_DEPENDS_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(\s*\([<>=]{1,2}\s*[A-Za-z0-9.+~:-]+\))?")
+
+
+def kind_for(path: Path, type_option: str | None = None) -> str:
+    """Return the app kind named by ``--type`` or, without it, by the file's suffix."""
+    if type_option:
+        try:
+            return TYPE_TO_KIND[type_option]
+        except KeyError:
+            raise UnknownAppTypeError(
+                f"--type {type_option!r} is not a known app file type; use one of tap, python, source, xml"
+            ) from None
+    try:
+        return SUFFIX_TO_KIND[path.suffix]
+    except KeyError:
+        raise UnknownAppTypeError(
+            f"{path}: cannot tell the app file type from the suffix {path.suffix!r}; "
+            "give --type tap|python|source|xml or rename it to .tap/.tac/.tas/.tax"
+        ) from None
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """Everything a backend needs to build one package; validated on construction.
+
+    Empty ``protocol``, ``description``, ``user`` mean "the default": the
+    package name, ``"A server for <protocol>"`` and the package name.
+    """
+
+    #: Package name (``Package:``/``Name:``), Debian Policy rules.
+    name: str
+    #: The application file to package (``.tac``/``.py``, ``.tap``, ``.tas``, ``.tax``).
+    app_file: Path
+    #: ``"python"``, ``"pickle"``, ``"source"`` or ``"xml"``.
+    app_kind: str
+    #: ``Full Name <email@address>``.
+    maintainer: str
+    #: Upstream version.
+    version: str = "1.0"
+    #: Debian revision / RPM release.
+    revision: str = "1"
+    #: Twisted's "protocol": the default package name and the subject of the default description.
+    protocol: str = ""
+    #: One-line summary.
+    description: str = ""
+    #: Long description; paragraphs separated by blank lines.
+    long_description: str = ""
+    #: System user the service runs as.
+    user: str = ""
+    #: Ports the service listens on (used by verification, and documented in the default file).
+    ports: tuple[int, ...] = ()
+    #: Extra runtime dependencies, Debian syntax (``name`` or ``name (>= 1.2)``).
+    depends: tuple[str, ...] = ()
+    #: The app's own modules or packages, installed where ``tapd`` imports them.
+    includes: tuple[Path, ...] = ()
+    #: SPDX license identifier of the packaged app.
+    license: str = "MIT"
+    #: Project home page, or empty.
+    homepage: str = ""
+    #: Debian changelog distribution.
+    distribution: str = "unstable"
+    #: Build time as seconds since the epoch (``SOURCE_DATE_EPOCH``); None means "now".
+    source_date_epoch: int | None = None
+    #: Extra values the caller knows about the app (e.g. services found by inspection).
+    app_info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "app_file", Path(self.app_file))
+        set_(self, "ports", tuple(self.ports))
+        set_(self, "depends", tuple(d.strip() for d in self.depends if d.strip()))
+        set_(self, "includes", tuple(Path(p) for p in self.includes))
+        if not self.protocol:
+            set_(self, "protocol", self.name)
+        if not self.description:
+            set_(self, "description", f"A server for {self.protocol}")
+        if not self.user:
+            set_(self, "user", self.name)
+        self._validate()
+
+    def _validate(self) -> None:
+        if not _NAME_RE.fullmatch(self.name):
+            raise InvalidPackageNameError(
+                f"package name {self.name!r} is invalid (Debian Policy: at least two characters of "
+                "a-z 0-9 + - ., starting with a letter or digit); set it with -d/--debfile"
+            )
+        if self.app_kind not in APP_KINDS:
+            raise UnknownAppTypeError(
+                f"app kind {self.app_kind!r} is unknown; use one of {', '.join(APP_KINDS)}"
+            )
+        if not _VERSION_RE.fullmatch(self.version):
+            raise InvalidVersionError(
+                f"version {self.version!r} is invalid (must start with a digit and use only "
+                "A-Z a-z 0-9 . + ~; write pre-releases as 1.0~rc1); fix -V/--set-version"
+            )
+        if not _REVISION_RE.fullmatch(self.revision):
+            raise InvalidVersionError(
+                f"revision {self.revision!r} is invalid (only A-Z a-z 0-9 . + ~, no '-'); fix --revision"
+            )
+        if not _MAINTAINER_RE.fullmatch(self.maintainer.strip()):
+            raise InvalidMaintainerError(
+                f"maintainer {self.maintainer!r} must be 'Full Name <email@example.org>'; fix -m/--maintainer"
+            )
+        if not _USER_RE.fullmatch(self.user):
+            raise InvalidOptionValueError(
+                f"user {self.user!r} is not a valid system user name (a-z 0-9 _ -, at most 32); fix --user"
+            )
+        for port in self.ports:
+            if not isinstance(port, int) or not 1 <= port <= 65535:
+                raise InvalidOptionValueError(f"port {port!r} is out of range 1-65535; fix --port")
+        for dep in self.depends:
+            if not _DEPENDS_RE.fullmatch(dep):
+                raise InvalidOptionValueError(
+                    f"dependency {dep!r} is not 'name' or 'name (>= version)'; fix --depends"
+                )
+        if not _LICENSE_RE.fullmatch(self.license):
+            raise InvalidOptionValueError(
+                f"license {self.license!r} is not an SPDX identifier; fix --license"
+            )
+        if not _DISTRIBUTION_RE.fullmatch(self.distribution):
+            raise InvalidOptionValueError(
+                f"distribution {self.distribution!r} is invalid; fix --distribution"
+            )
+        if "\n" in self.description:
+            raise InvalidOptionValueError(
+                "description must be one line; put the rest in -l/--long_description"
+            )
+        if self.homepage and not re.fullmatch(r"https?://\S+", self.homepage):
+            raise InvalidOptionValueError(
+                f"homepage {self.homepage!r} must be an http(s) URL; fix --homepage"
+            )
+
+    @property
+    def full_version(self) -> str:
+        """``version-revision``, as both formats print it."""
+        return f"{self.version}-{self.revision}"
+
+    @property
+    def summary(self) -> str:
+        """The one-line description."""
+        return self.description
+
+    @property
+    def maintainer_name(self) -> str:
+        """The maintainer's name without the address."""
+        match = _MAINTAINER_RE.fullmatch(self.maintainer.strip())
+        assert match is not None  # validated in __post_init__
+        return match.group("name")
+
+    @property
+    def maintainer_email(self) -> str:
+        """The maintainer's email address."""
+        match = _MAINTAINER_RE.fullmatch(self.maintainer.strip())
+        assert match is not None
+        return match.group("email")
+
+    @property
+    def app_file_name(self) -> str:
+        """The app file's base name, as installed under ``/etc/<pkg>/``."""
+        return self.app_file.name
+
+    def replace(self, **changes: Any) -> PackageSpec:
+        """Return a copy with ``changes`` applied (and validated again)."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as plain JSON-friendly values."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = [str(v) if isinstance(v, Path) else v for v in value]
+            out[f.name] = value
+        return out
