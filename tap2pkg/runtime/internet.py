@@ -1,0 +1,741 @@
+"""Built-in network services on asyncio: servers, periodic calls and a reconnecting client.
+
+* :class:`TCPServer`, :class:`UDPServer`, :class:`UNIXServer` -- listen and hand
+  each connection (or, for UDP, every datagram) to a protocol made by ``factory``,
+  a zero-argument callable such as ``Factory(EchoProtocol)`` or a :class:`Ref`.
+  Sockets are bound in ``privileged_start()`` so that ports below 1024 are
+  taken before the daemon drops root; ``start()`` binds them itself when that
+  step was skipped.
+* :class:`TimerService` -- calls a function every ``interval`` seconds, never
+  twice at once; a failure is logged and the timer keeps going.
+* :class:`ClientService` -- keeps one connection to ``host:port`` open,
+  reconnecting with exponential backoff and jitter.
+* :class:`~tap2pkg.runtime.process.ProcessService` (re-exported here) -- keeps
+  child processes running.
+
+Every class is persistable: ``cls(**service.persist_state())`` rebuilds it.
+
+systemd socket activation
+-------------------------
+The daemon hands the listening sockets it inherited (``LISTEN_FDS``) to
+:func:`register_activated_sockets` before the application starts. A server
+whose kind, port and interface match one of them adopts it with
+:func:`take_activated_socket` instead of binding its own: a ``TCPServer`` on
+port 8000 with interface ``""`` takes an inherited listening TCP socket bound to
+``0.0.0.0:8000`` or ``[::]:8000``; with interface ``"127.0.0.1"`` only one
+bound to exactly that address. ``UDPServer`` and ``UNIXServer`` (kind
+``"unix"``, matched by path) adopt sockets the same way. Each socket is adopted
+at most once; :func:`unclaimed_activated_sockets` lists the ones nobody took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import inspect
+import ipaddress
+import logging
+import os
+import random
+import socket
+import stat
+import weakref
+from typing import Any
+
+from .errors import PermissionDeniedError, ServiceUnavailableError
+from .process import ProcessService
+from .service import Factory, Ref, Service, persistable, resolve
+
+log = logging.getLogger("tap2pkg.internet")
+
+__all__ = [
+    "ClientService",
+    "ProcessService",
+    "TCPServer",
+    "TimerService",
+    "UDPServer",
+    "UNIXServer",
+    "register_activated_sockets",
+    "take_activated_socket",
+    "unclaimed_activated_sockets",
+]
+
+# --------------------------------------------------------------------------- socket activation
+
+_activated: list[socket.socket] = []
+
+_KINDS = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM, "unix": socket.SOCK_STREAM}
+
+
+def register_activated_sockets(socks: list[socket.socket]) -> None:
+    """Offer inherited sockets (systemd ``LISTEN_FDS``) to the servers about to start."""
+    _activated.extend(socks)
+
+
+def unclaimed_activated_sockets() -> list[socket.socket]:
+    """The registered sockets no server has adopted (yet)."""
+    return list(_activated)
+
+
+def _host_matches(interface: str, address: str) -> bool:
+    if interface in ("", "0.0.0.0", "::"):
+        return address in ("0.0.0.0", "::")
+    try:
+        wanted = {ipaddress.ip_address(interface)}
+    except ValueError:
+        try:
+            wanted = {ipaddress.ip_address(info[4][0]) for info in socket.getaddrinfo(interface, None)}
+        except (socket.gaierror, ValueError):
+            return False
+    try:
+        return ipaddress.ip_address(address.split("%")[0]) in wanted
+    except ValueError:
+        return False
+
+
+def _socket_matches(sock: socket.socket, kind: str, port: int | str, interface: str) -> bool:
+    try:
+        if sock.type != _KINDS[kind]:
+            return False
+        name = sock.getsockname()
+        if kind == "unix":
+            return sock.family == socket.AF_UNIX and name == str(port)
+        if sock.family not in (socket.AF_INET, socket.AF_INET6) or name[1] != port or port == 0:
+            return False
+        if kind == "tcp" and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            return False
+        return _host_matches(interface, name[0])
+    except OSError:
+        return False
+
+
+def take_activated_socket(kind: str, port: int | str, interface: str = "") -> socket.socket | None:
+    """Remove and return the registered socket for ``kind`` ("tcp", "udp" or "unix") at port/path.
+
+    ``interface`` ``""`` matches a socket bound to the wildcard address; any
+    other value must name the socket's address. ``None`` when nothing matches.
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
+    for sock in _activated:
+        if _socket_matches(sock, kind, port, interface):
+            _activated.remove(sock)
+            sock.setblocking(False)
+            return sock
+    return None
+
+
+# --------------------------------------------------------------------------- binding
+
+
+def _where(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _bind_error(what: str, exc: OSError) -> Exception:
+    if exc.errno == errno.EADDRINUSE:
+        return ServiceUnavailableError(f"cannot listen on {what}: address already in use "
+                                       "(stop the other process or choose another port)")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PermissionDeniedError(
+            f"cannot listen on {what}: permission denied (ports below 1024 need root; "
+            "start the daemon as root or choose a port of 1024 or more)")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return ServiceUnavailableError(
+            f"cannot listen on {what}: address not available on this machine (check the interface)")
+    return ServiceUnavailableError(f"cannot listen on {what}: {exc.strerror or exc}")
+
+
+def _bind_inet(kind: str, port: int, interface: str, backlog: int = 100) -> socket.socket:
+    """Bind (and for TCP, listen on) a non-blocking socket; errors name the address and the fix."""
+    host = interface or "0.0.0.0"
+    label = kind.upper()
+    socktype = _KINDS[kind]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socktype, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServiceUnavailableError(
+            f"cannot listen on {label} {_where(host, port)}: unknown interface {host!r} "
+            f"({exc.strerror}); give an IP address of this machine") from None
+    family, type_, proto, _, address = infos[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        if kind == "tcp":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        if kind == "tcp":
+            sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise _bind_error(f"{label} {_where(host, port)}", exc) from None
+    sock.setblocking(False)
+    return sock
+
+
+def _check_factory(factory: Any, label: str) -> Any:
+    """Resolve ``factory`` (importing a :class:`Ref`) so a bad reference fails at start, not later."""
+    try:
+        resolved = resolve(factory)
+        if isinstance(resolved, Factory):
+            resolve(resolved.protocol)
+    except (ImportError, AttributeError) as exc:
+        raise ServiceUnavailableError(
+            f"cannot start {label}: protocol factory {factory!r} cannot be imported ({exc}); "
+            "check that the application's code is installed") from None
+    if not callable(resolved):
+        raise ServiceUnavailableError(f"cannot start {label}: protocol factory {factory!r} is not callable")
+    return resolved
+
+
+class _Handoff(asyncio.Protocol):
+    """Records a new connection's transport, then gives the transport to the real protocol."""
+
+    def __init__(self, inner: asyncio.BaseProtocol, transports: weakref.WeakSet[asyncio.BaseTransport]):
+        self._inner = inner
+        self._transports = transports
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The transport calls the real protocol directly from now on: no cost per read.
+        self._transports.add(transport)
+        transport.set_protocol(self._inner)
+        self._inner.connection_made(transport)
+
+
+async def _close_transports(transports: list[asyncio.BaseTransport], timeout: float) -> None:
+    """Close transports, letting pending writes drain for at most ``timeout`` seconds."""
+    for transport in transports:
+        transport.close()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pending = [t for t in transports if isinstance(t, asyncio.WriteTransport)]
+    while loop.time() < deadline and any(t.get_write_buffer_size() for t in pending):
+        await asyncio.sleep(0.02)
+    for transport in pending:
+        if transport.get_write_buffer_size():
+            transport.abort()
+    await asyncio.sleep(0)  # let connection_lost callbacks run
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@persistable
+class TCPServer(Service):
+    """Listen on a TCP port; each connection gets a protocol from ``factory()``."""
+
+    persist_fields = ("port", "factory", "interface", "backlog", "name")
+
+    #: Seconds open connections get to flush their output on stop before they are aborted.
+    stop_timeout: float = 5.0
+
+    def __init__(self, port: int, factory: Any, interface: str = "", backlog: int = 100,
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.port = port
+        self.factory = factory
+        self.interface = interface
+        self.backlog = backlog
+        self._sock: socket.socket | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+
+    @property
+    def label(self) -> str:
+        """How log lines and errors name this server."""
+        return self.name or f"TCP server on port {self.port}"
+
+    @property
+    def bound_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` the server listens on, once bound; ``None`` before."""
+        if self._sock is None:
+            return None
+        name = self._sock.getsockname()
+        return (name[0], name[1])
+
+    @property
+    def bound_port(self) -> int | None:
+        """The port actually bound (useful with ``port=0``); ``None`` before binding."""
+        address = self.bound_address
+        return None if address is None else address[1]
+
+    def _listen(self) -> socket.socket:
+        sock = take_activated_socket("tcp", self.port, self.interface)
+        if sock is not None:
+            log.info("%s: using the socket systemd passed for TCP %s", self.label,
+                     _where(*sock.getsockname()[:2]))
+            return sock
+        return _bind_inet("tcp", self.port, self.interface, self.backlog)
+
+    async def privileged_start(self) -> None:
+        await super().privileged_start()
+        if self._sock is None:
+            self._sock = self._listen()
+
+    async def start(self) -> None:
+        if self._sock is None:
+            self._sock = self._listen()
+        factory = _check_factory(self.factory, self.label)
+        transports = self._transports
+
+        def protocol_factory() -> asyncio.BaseProtocol:
+            return _Handoff(factory(), transports)
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol_factory, sock=self._sock, backlog=self.backlog)
+        await super().start()
+        log.info("%s listening on TCP %s", self.label, _where(*self._sock.getsockname()[:2]))
+
+    async def stop(self) -> None:
+        await super().stop()
+        server, self._server = self._server, None
+        sock, self._sock = self._sock, None
+        if server is not None:
+            server.close()
+            await _close_transports(list(self._transports), self.stop_timeout)
+            try:
+                await asyncio.wait_for(server.wait_closed(), self.stop_timeout)
+            except TimeoutError:
+                log.warning("%s: connections still open after %.1fs", self.label, self.stop_timeout)
+        elif sock is not None:
+            sock.close()
+
+
+@persistable
+class UDPServer(Service):
+    """Listen on a UDP port; one protocol from ``factory()`` receives every datagram."""
+
+    persist_fields = ("port", "factory", "interface", "name")
+
+    def __init__(self, port: int, factory: Any, interface: str = "", name: str | None = None) -> None:
+        super().__init__(name)
+        self.port = port
+        self.factory = factory
+        self.interface = interface
+        self._sock: socket.socket | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self.protocol: asyncio.BaseProtocol | None = None
+
+    @property
+    def label(self) -> str:
+        """How log lines and errors name this server."""
+        return self.name or f"UDP server on port {self.port}"
+
+    @property
+    def bound_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` the server receives on, once bound; ``None`` before."""
+        if self._sock is None:
+            return None
+        name = self._sock.getsockname()
+        return (name[0], name[1])
+
+    @property
+    def bound_port(self) -> int | None:
+        """The port actually bound (useful with ``port=0``); ``None`` before binding."""
+        address = self.bound_address
+        return None if address is None else address[1]
+
+    def _bind(self) -> socket.socket:
+        sock = take_activated_socket("udp", self.port, self.interface)
+        return sock if sock is not None else _bind_inet("udp", self.port, self.interface)
+
+    async def privileged_start(self) -> None:
+        await super().privileged_start()
+        if self._sock is None:
+            self._sock = self._bind()
+
+    async def start(self) -> None:
+        if self._sock is None:
+            self._sock = self._bind()
+        factory = _check_factory(self.factory, self.label)
+        loop = asyncio.get_running_loop()
+        self._transport, self.protocol = await loop.create_datagram_endpoint(factory, sock=self._sock)
+        await super().start()
+        log.info("%s listening on UDP %s", self.label, _where(*self._sock.getsockname()[:2]))
+
+    async def stop(self) -> None:
+        await super().stop()
+        transport, self._transport = self._transport, None
+        sock, self._sock = self._sock, None
+        if transport is not None:
+            transport.close()
+            await asyncio.sleep(0)
+        elif sock is not None:
+            sock.close()
+
+
+@persistable
+class UNIXServer(Service):
+    """Listen on a UNIX stream socket at ``path`` (created with ``mode``, removed on stop)."""
+
+    persist_fields = ("path", "factory", "backlog", "mode", "name")
+
+    #: Seconds open connections get to flush their output on stop before they are aborted.
+    stop_timeout: float = 5.0
+
+    def __init__(self, path: str, factory: Any, backlog: int = 100, mode: int = 0o660,
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.path = str(path)
+        self.factory = factory
+        self.backlog = backlog
+        self.mode = mode
+        self._sock: socket.socket | None = None
+        self._inode: tuple[int, int] | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+
+    @property
+    def label(self) -> str:
+        """How log lines and errors name this server."""
+        return self.name or f"UNIX server on {self.path}"
+
+    def _clear_stale(self) -> None:
+        what = f"cannot listen on UNIX socket {self.path}"
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            raise ServiceUnavailableError(f"{what}: the path exists and is not a socket (move it away)")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(self.path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            log.info("%s: removing stale socket %s", self.label, self.path)
+            os.unlink(self.path)
+            return
+        except OSError:
+            pass
+        finally:
+            probe.close()
+        raise ServiceUnavailableError(
+            f"{what}: another process is listening there (stop it or choose another path)")
+
+    def _listen(self) -> socket.socket:
+        sock = take_activated_socket("unix", self.path)
+        if sock is not None:
+            log.info("%s: using the socket systemd passed for %s", self.label, self.path)
+            return sock
+        self._clear_stale()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(self.path)
+            os.chmod(self.path, self.mode)
+            sock.listen(self.backlog)
+        except OSError as exc:
+            sock.close()
+            raise ServiceUnavailableError(
+                f"cannot listen on UNIX socket {self.path}: {exc.strerror or exc} "
+                "(check that the directory exists and is writable)") from None
+        st = os.stat(self.path)
+        self._inode = (st.st_dev, st.st_ino)
+        sock.setblocking(False)
+        return sock
+
+    async def privileged_start(self) -> None:
+        await super().privileged_start()
+        if self._sock is None:
+            self._sock = self._listen()
+
+    async def start(self) -> None:
+        if self._sock is None:
+            self._sock = self._listen()
+        factory = _check_factory(self.factory, self.label)
+        transports = self._transports
+
+        def protocol_factory() -> asyncio.BaseProtocol:
+            return _Handoff(factory(), transports)
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(protocol_factory, sock=self._sock, backlog=self.backlog)
+        await super().start()
+        log.info("%s listening on %s", self.label, self.path)
+
+    def _remove_socket_file(self) -> None:
+        # Only our own socket: another instance may have replaced it meanwhile.
+        try:
+            st = os.lstat(self.path)
+            if self._inode == (st.st_dev, st.st_ino):
+                os.unlink(self.path)
+        except OSError:
+            pass
+        self._inode = None
+
+    async def stop(self) -> None:
+        await super().stop()
+        server, self._server = self._server, None
+        sock, self._sock = self._sock, None
+        if server is not None:
+            server.close()
+            await _close_transports(list(self._transports), self.stop_timeout)
+            try:
+                await asyncio.wait_for(server.wait_closed(), self.stop_timeout)
+            except TimeoutError:
+                log.warning("%s: connections still open after %.1fs", self.label, self.stop_timeout)
+        elif sock is not None:
+            sock.close()
+        self._remove_socket_file()
+
+
+# --------------------------------------------------------------------------- periodic calls
+
+
+@persistable
+class TimerService(Service):
+    """Call ``callable(*args, **kwargs)`` every ``interval`` seconds, never twice at once.
+
+    ``callable`` may be a plain function (run in the event loop: keep it short),
+    a coroutine function, or a :class:`Ref`. A call that outlasts the interval
+    delays the next one, skipping the ticks it overran. An exception is logged
+    with its traceback and the timer keeps going. With ``now`` the first call
+    happens at start, otherwise one interval later.
+    """
+
+    persist_fields = ("interval", "callable", "args", "kwargs", "now", "name")
+
+    #: Seconds ``stop()`` waits for a running call to finish before cancelling it.
+    stop_timeout: float = 5.0
+
+    def __init__(self, interval: float, callable: Any, args: tuple[Any, ...] | list[Any] = (),
+                 kwargs: dict[str, Any] | None = None, now: bool = True, name: str | None = None) -> None:
+        super().__init__(name)
+        if not interval > 0:
+            raise ValueError(f"TimerService interval must be a positive number of seconds, got {interval!r}")
+        self.interval = interval
+        self.callable = callable
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+        self.now = now
+        self.calls = 0
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    @property
+    def label(self) -> str:
+        """How log lines name this timer."""
+        target = self.callable.target if isinstance(self.callable, Ref) else getattr(
+            self.callable, "__qualname__", repr(self.callable))
+        return self.name or f"timer {target}"
+
+    async def start(self) -> None:
+        await super().start()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(self._wake))
+
+    async def _call_once(self) -> None:
+        self.calls += 1
+        try:
+            result = resolve(self.callable)(*self.args, **self.kwargs)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("%s: call failed; next call in %gs", self.label, self.interval)
+
+    async def _run(self, wake: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + (0 if self.now else self.interval)
+        while not wake.is_set():
+            delay = next_at - loop.time()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(wake.wait(), delay)
+                    return
+                except TimeoutError:
+                    pass
+            await self._call_once()
+            next_at += self.interval
+            now = loop.time()
+            if next_at <= now:  # the call overran: skip the ticks it missed
+                next_at += ((now - next_at) // self.interval + 1) * self.interval
+
+    async def stop(self) -> None:
+        await super().stop()
+        task, self._task = self._task, None
+        if self._wake is not None:
+            self._wake.set()
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=self.stop_timeout)
+        if not done:
+            log.warning("%s: call still running after %.1fs; cancelled", self.label, self.stop_timeout)
+            task.cancel()
+            await asyncio.wait({task})
+
+
+# --------------------------------------------------------------------------- reconnecting client
+
+
+class _WatchedProtocol(asyncio.Protocol):
+    """Forwards everything to the real protocol and reports when the connection is lost."""
+
+    def __init__(self, inner: Any, lost: asyncio.Future[None]) -> None:
+        self.inner = inner
+        self.lost = lost
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self.inner.connection_lost(exc)
+        finally:
+            if not self.lost.done():
+                self.lost.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        result: bool | None = self.inner.eof_received()
+        return result
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class _WatchedBufferedProtocol(_WatchedProtocol, asyncio.BufferedProtocol):
+    """The same for a :class:`asyncio.BufferedProtocol`."""
+
+    def get_buffer(self, sizehint: int) -> Any:
+        return self.inner.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.inner.buffer_updated(nbytes)
+
+
+@persistable
+class ClientService(Service):
+    """Keep one TCP connection to ``host:port`` open, reconnecting with backoff.
+
+    A failed attempt or a lost connection is retried after ``initial_delay``
+    seconds, the wait growing by ``factor`` per failure up to ``max_delay``,
+    each wait varied by +/- ``jitter`` (a fraction) so that many clients don't
+    reconnect in step. A successful connection resets the wait.
+    """
+
+    persist_fields = ("host", "port", "factory", "initial_delay", "max_delay", "factor", "jitter", "name")
+
+    #: Seconds one connection attempt may take.
+    connect_timeout: float = 30.0
+
+    def __init__(self, host: str, port: int, factory: Any, initial_delay: float = 1.0,
+                 max_delay: float = 60.0, factor: float = 2.0, jitter: float = 0.1,
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.host = host
+        self.port = port
+        self.factory = factory
+        self.initial_delay = initial_delay
+        self.max_delay = max_delay
+        self.factor = factor
+        self.jitter = jitter
+        self.protocol: Any = None
+        self.transport: asyncio.BaseTransport | None = None
+        self._waiters: list[asyncio.Future[Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    @property
+    def label(self) -> str:
+        """How log lines name this client."""
+        return self.name or f"client of {_where(self.host, self.port)}"
+
+    async def when_connected(self, timeout: float | None = None) -> Any:
+        """Return the connected protocol, waiting up to ``timeout`` seconds for a connection.
+
+        Raises :class:`TimeoutError` when none comes in time, and
+        :class:`ServiceUnavailableError` when the service stops meanwhile.
+        """
+        if self.protocol is not None:
+            return self.protocol
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def _backoff(self, delay: float) -> float:
+        return max(0.0, delay * (1 + random.uniform(-self.jitter, self.jitter)))
+
+    async def start(self) -> None:
+        await super().start()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(self._wake))
+
+    async def _pause(self, wake: asyncio.Event, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(wake.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _run(self, wake: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self.initial_delay
+        while not wake.is_set():
+            lost: asyncio.Future[None] = loop.create_future()
+            try:
+                factory = _check_factory(self.factory, self.label)
+
+                def protocol_factory(factory: Any = factory, lost: asyncio.Future[None] = lost) -> Any:
+                    inner = factory()
+                    watched = _WatchedBufferedProtocol if isinstance(inner, asyncio.BufferedProtocol) \
+                        else _WatchedProtocol
+                    return watched(inner, lost)
+
+                transport, watcher = await asyncio.wait_for(
+                    loop.create_connection(protocol_factory, self.host, self.port), self.connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                wait = self._backoff(delay)
+                log.info("%s: cannot connect (%s); retrying in %.2fs", self.label,
+                         exc.strerror if isinstance(exc, OSError) and exc.strerror else "timed out", wait)
+                delay = min(delay * self.factor, self.max_delay)
+                await self._pause(wake, wait)
+                continue
+            except Exception:  # a broken factory must not end the retry loop
+                wait = self._backoff(delay)
+                log.exception("%s: connection set-up failed; retrying in %.2fs", self.label, wait)
+                delay = min(delay * self.factor, self.max_delay)
+                await self._pause(wake, wait)
+                continue
+            delay = self.initial_delay
+            self.transport, self.protocol = transport, watcher.inner
+            log.info("%s: connected", self.label)
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(self.protocol)
+            stopping: asyncio.Future[Any] = asyncio.ensure_future(wake.wait())
+            try:
+                await asyncio.wait({lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+            self.transport, self.protocol = None, None
+            if wake.is_set():
+                transport.close()
+                await asyncio.wait({lost}, timeout=1.0)
+                return
+            wait = self._backoff(delay)
+            log.info("%s: connection lost; reconnecting in %.2fs", self.label, wait)
+            delay = min(delay * self.factor, self.max_delay)
+            await self._pause(wake, wait)
+
+    async def stop(self) -> None:
+        await super().stop()
+        task, self._task = self._task, None
+        if self._wake is not None:
+            self._wake.set()
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=2.0)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task})
+        if self.transport is not None:
+            self.transport.close()
+            self.transport, self.protocol = None, None
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(ServiceUnavailableError(f"{self.label} stopped before it connected"))
