@@ -1,0 +1,389 @@
+"""Load and save an :class:`Application` in the four application-file formats.
+
+========  ===============  ==================================================
+kind      suffixes         what the file is
+========  ===============  ==================================================
+python    ``.tac .py``     Python that defines ``application``; *executed*
+pickle    ``.tap``         a pickle, read by a restricted unpickler
+source    ``.tas``         readable Python-syntax text, parsed with ``ast``
+xml       ``.tax``         the same tree as XML, parsed without entities
+========  ===============  ==================================================
+
+The kind comes from the suffix unless the caller forces one (``-y/--type``);
+the aliases ``tap``, ``tac``, ``py``, ``tas`` and ``tax`` are accepted too.
+
+Only ``python`` files run code while loading -- that is their nature. The
+other three never do: they may name only classes and callables registered
+with :func:`~tap2pkg.runtime.service.persistable` (the runtime's own), and
+reach the application's own code through :class:`~tap2pkg.runtime.service.Ref`,
+which is imported only when the service runs. Anything else is refused with
+:class:`~tap2pkg.runtime.errors.UnsafeAppFileError` before it can run.
+
+:func:`save` writes a temporary file beside the target and renames it, so an
+error never leaves a half-written file. Every problem is raised as an
+:class:`~tap2pkg.runtime.errors.AppFileError` naming the file, the line where
+known, and what was expected.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import logging
+import math
+import os
+import pickle
+import pkgutil
+import secrets
+import sys
+import traceback
+import types
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    AppFileError,
+    AppFileNotFoundError,
+    OutputError,
+    Tap2pkgError,
+    UnsafeAppFileError,
+    UsageError,
+)
+from .service import REGISTRY, Application, Persistable, Ref, qualified_name
+
+log = logging.getLogger("tap2pkg.persist")
+
+PathLike = str | os.PathLike[str]
+
+#: Every kind of application file and the suffixes that select it.
+KINDS: dict[str, tuple[str, ...]] = {
+    "python": (".tac", ".py"),
+    "pickle": (".tap",),
+    "source": (".tas",),
+    "xml": (".tax",),
+}
+
+#: Other names callers (``-y/--type``) may use for a kind.
+ALIASES: dict[str, str] = {
+    "tap": "pickle", "tac": "python", "py": "python", "tas": "source", "tax": "xml",
+    **{kind: kind for kind in KINDS},
+}
+
+#: The kinds :func:`save` can write (a Python file is written by people, not by us).
+SAVE_KINDS = ("pickle", "source", "xml")
+
+#: The module name the code of a ``python`` app file runs under.
+PYTHON_APP_MODULE = "__tap2pkg_app__"
+
+#: The pickle protocol of saved ``.tap`` files.
+PICKLE_PROTOCOL = 4
+
+EXPECTED_APPLICATION = "a module-level variable named application"
+
+_SUFFIXES = {suffix: kind for kind, suffixes in KINDS.items() for suffix in suffixes}
+_registry_loaded = False
+
+
+def ensure_registry() -> None:
+    """Import the runtime modules that register classes (built-in services and plugins).
+
+    Idempotent. A module that is missing or broken is skipped with a log line:
+    the loaders then refuse files naming its classes, which is the safe outcome.
+    """
+    global _registry_loaded
+    if _registry_loaded:
+        return
+    _registry_loaded = True
+    names = ["tap2pkg.runtime.internet"]
+    try:
+        plugins = importlib.import_module("tap2pkg.runtime.plugins")
+    except ImportError:
+        plugins = None
+    if plugins is not None:
+        prefix = "tap2pkg.runtime.plugins."
+        names += [info.name for info in pkgutil.iter_modules(list(plugins.__path__), prefix)]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            log.debug("registry: %s not available (%s)", name, exc)
+        except Exception as exc:  # noqa: BLE001 -- a broken plugin must not stop other files loading
+            log.warning("registry: importing %s failed: %s", name, exc)
+
+
+def normalize_kind(kind: str) -> str:
+    """Return the canonical kind for ``kind`` or one of its aliases; :class:`UsageError` if unknown."""
+    canonical = ALIASES.get(kind.lower())
+    if canonical is None:
+        raise UsageError(f"unknown application file type {kind!r}: use one of {describe_kinds()}")
+    return canonical
+
+
+def describe_kinds() -> str:
+    """One line listing the kinds with their suffixes, for error messages and help texts."""
+    return ", ".join(f"{kind} ({' '.join(suffixes)})" for kind, suffixes in KINDS.items())
+
+
+def detect_kind(path: PathLike, kind: str | None = None) -> str:
+    """The kind of ``path``: ``kind`` (or its alias) when given, else taken from the suffix."""
+    if kind:
+        return normalize_kind(kind)
+    suffix = Path(path).suffix.lower()
+    found = _SUFFIXES.get(suffix)
+    if found is None:
+        raise AppFileError(path, f"cannot tell the app file type from the suffix {suffix or 'none'!r}",
+                           expected=f"one of {describe_kinds()}; -y/--type forces a type")
+    return found
+
+
+# ---------------------------------------------------------------------------
+# load
+
+def load(path: PathLike, kind: str | None = None, *, search_path: Iterable[PathLike] = ()) -> Application:
+    """Load the :class:`Application` saved in ``path``.
+
+    ``search_path`` directories are put in front of ``sys.path`` (and stay
+    there, so the application's own code can be imported while it runs).
+    """
+    kind = detect_kind(path, kind)
+    for directory in reversed([os.fspath(d) for d in search_path]):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+    data = _read(path)
+    if kind == "python":
+        value = _load_python(path, data)
+    else:
+        ensure_registry()
+        if kind == "pickle":
+            value = _load_pickle(path, data)
+        elif kind == "source":
+            from .persist_source import loads_source
+            value = loads_source(data, path)
+        else:
+            from .persist_xml import loads_xml
+            value = loads_xml(data, path)
+    return check_application(value, path)
+
+
+def _read(path: PathLike) -> bytes:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except OSError as exc:
+        raise AppFileNotFoundError(path, f"cannot read the application file: {exc.strerror or exc}",
+                                   expected="an existing, readable file; check the path") from None
+
+
+def check_application(value: Any, path: object, line: int | None = None) -> Application:
+    """Return ``value`` if it is an :class:`Application`; else an :class:`AppFileError` naming its type."""
+    if not isinstance(value, Application):
+        found = "None" if value is None else f"a {type(value).__module__}.{type(value).__qualname__}"
+        raise AppFileError(path, f"application is {found}, not an Application", line=line,
+                           expected="application = Application(name=...)")
+    return value
+
+
+def _load_python(path: PathLike, data: bytes) -> Application:
+    filename = os.fspath(path)
+    try:
+        code = compile(data, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise AppFileError(path, f"syntax error: {exc.msg}", line=exc.lineno) from None
+    except ValueError as exc:  # null bytes, undecodable source
+        raise AppFileError(path, f"not a Python file: {exc}") from None
+    module = types.ModuleType(PYTHON_APP_MODULE)
+    module.__file__ = filename
+    sys.modules[PYTHON_APP_MODULE] = module
+    try:
+        exec(code, module.__dict__)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- any failure of user code becomes one clear line
+        line = None
+        for frame, lineno in traceback.walk_tb(exc.__traceback__):
+            if frame.f_code.co_filename == filename:
+                line = lineno
+        hint = ""
+        if isinstance(exc, ImportError):
+            hint = "; put the directory of the application's own modules on the search path"
+        raise AppFileError(path, f"running it raised {type(exc).__name__}: {exc}{hint}", line=line) from None
+    if "application" not in module.__dict__:
+        raise AppFileError(path, "no application defined", expected=EXPECTED_APPLICATION)
+    return check_application(module.__dict__["application"], path)
+
+
+# ---------------------------------------------------------------------------
+# building objects from the safe formats (shared by pickle, source and xml)
+
+def registered_class(key: str, path: object, line: int | None = None) -> type[Persistable]:
+    """The registered persistable class named ``key`` ("module:qualname"); refuse anything else."""
+    cls = REGISTRY.get(key)
+    if not (isinstance(cls, type) and issubclass(cls, Persistable)):
+        raise UnsafeAppFileError(
+            path, f"refusing to build {key}: an application file may only build tap2pkg runtime classes",
+            line=line, expected="a registered class, with your own code referenced as Ref('module:name')")
+    return cls
+
+
+def build_object(cls: type[Persistable], args: list[Any], kwargs: dict[str, Any], path: object,
+                 line: int | None = None) -> Any:
+    """``cls(*args, **kwargs)`` with any failure reported as an :class:`AppFileError` at ``line``."""
+    try:
+        return cls(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 -- a constructor may reject bad values any way it likes
+        message = exc.message if isinstance(exc, Tap2pkgError) else str(exc)
+        raise AppFileError(path, f"cannot build {cls.__name__}: {message}", line=line) from None
+
+
+def ref_value(target: str, path: object, line: int | None = None) -> Any:
+    """What ``Ref(target)`` loads as: the registered runtime object itself, else a :class:`Ref`."""
+    if target in REGISTRY:
+        return REGISTRY[target]
+    try:
+        return Ref(target)
+    except ValueError as exc:
+        raise AppFileError(path, str(exc), line=line) from None
+
+
+# ---------------------------------------------------------------------------
+# save
+
+@dataclass(frozen=True)
+class SavedObject:
+    """A persistable object reduced to its registered class name and constructor keywords."""
+
+    cls_key: str
+    fields: tuple[tuple[str, Any], ...]
+
+
+SAVEABLE = ("None, bool, int, float, str, bytes, list, tuple, dict with str keys, "
+            "tap2pkg runtime objects or Ref('module:name')")
+
+
+def to_tree(value: Any, path: PathLike, where: str = "application") -> Any:
+    """Check that ``value`` can be saved and reduce it to literals, :class:`SavedObject` and :class:`Ref`.
+
+    Callables that are not registered become ``Ref("module:qualname")``.
+    """
+    if value is None or isinstance(value, (bool, int, str, bytes)):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            raise AppFileError(path, f"cannot save {where}: NaN has no saved form", expected="a number")
+        return value
+    if isinstance(value, Ref):
+        return value
+    if isinstance(value, Persistable):
+        key = qualified_name(type(value))
+        if REGISTRY.get(key) is not type(value):
+            raise AppFileError(path, f"cannot save {where}: class {key} is not registered",
+                               expected="a class decorated with @persistable")
+        return SavedObject(key, tuple((field, to_tree(v, path, f"{where}.{field}"))
+                                      for field, v in value.persist_state().items()))
+    if isinstance(value, list):
+        return [to_tree(v, path, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return tuple(to_tree(v, path, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise AppFileError(path, f"cannot save {where}: dict key {key!r} is not a str",
+                                   expected="dicts with str keys")
+        return {k: to_tree(v, path, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return Ref(callable_target(value, path, where))
+    raise AppFileError(path, f"cannot save {where}: a {type(value).__qualname__} is not a saveable value",
+                       expected=SAVEABLE)
+
+
+def callable_target(obj: Any, path: PathLike, where: str) -> str:
+    """The ``"module:qualname"`` a saved file uses for a class or function; refuse ones nobody can import."""
+    target = qualified_name(obj)
+    module, _, qualname = target.partition(":")
+    if "<" in qualname:
+        raise AppFileError(path, f"cannot save {where}: {target} is a lambda or a nested definition",
+                           expected="a class or function defined at the top level of a module")
+    if module in (PYTHON_APP_MODULE, "__main__"):
+        raise AppFileError(path, f"cannot save {where}: {qualname} is defined in the application file itself",
+                           expected="it moved to a module of its own, included with the application")
+    return target
+
+
+def save(app: Application, path: PathLike, kind: str | None = None) -> None:
+    """Save ``app`` to ``path`` as ``kind`` (default: from the suffix), atomically."""
+    kind = detect_kind(path, kind)
+    if kind not in SAVE_KINDS:
+        raise AppFileError(path, f"cannot save an application as {kind}",
+                           expected="a .tap, .tas or .tax file (-y pickle, source or xml)")
+    check_application(app, path)
+    ensure_registry()
+    tree = to_tree(app, path)
+    if kind == "pickle":
+        data = _dumps_pickle(app, path)
+    elif kind == "source":
+        from .persist_source import dumps_source
+        data = dumps_source(tree)
+    else:
+        from .persist_xml import dumps_xml
+        data = dumps_xml(tree)
+    write_atomically(path, data)
+
+
+def write_atomically(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with open(fd, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            if target.exists():
+                os.chmod(temp, target.stat().st_mode & 0o7777)
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; choose a writable file or directory",
+                          ) from None
+
+
+# ---------------------------------------------------------------------------
+# pickle (.tap)
+
+class _RefPickler(pickle.Pickler):
+    """Pickles unregistered classes and functions as :class:`Ref`, so loading never needs user code."""
+
+    def __init__(self, stream: io.BytesIO, path: PathLike) -> None:
+        super().__init__(stream, protocol=PICKLE_PROTOCOL)
+        self._path = path
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
+            target = qualified_name(obj)
+            if REGISTRY.get(target) is not obj:
+                return (Ref, (callable_target(obj, self._path, "a value"),))
+        return NotImplemented
+
+
+def _dumps_pickle(app: Application, path: PathLike) -> bytes:
+    stream = io.BytesIO()
+    _RefPickler(stream, path).dump(app)
+    return stream.getvalue()
+
+
+def _load_pickle(path: PathLike, data: bytes) -> Any:
+    from .persist_pickle import SafeUnpickler
+    try:
+        return SafeUnpickler(io.BytesIO(data), path).load()
+    except AppFileError:
+        raise
+    except EOFError:
+        raise AppFileError(path, "truncated pickle: the file ends before the application does",
+                           expected="a complete .tap file; save it again") from None
+    except Exception as exc:  # noqa: BLE001 -- garbage input makes the unpickler fail in many ways
+        raise AppFileError(path, f"not a valid .tap pickle ({type(exc).__name__}: {exc})",
+                           expected="a .tap file written by tap2pkg or tapd") from None

@@ -1,0 +1,143 @@
+"""The restricted unpickler that reads ``.tap`` files without running their code.
+
+A pickle is a small program: its opcodes import globals and call them. This
+unpickler runs the pure-Python interpreter from :mod:`pickle` with the
+dangerous opcodes replaced:
+
+* a global (``GLOBAL``, ``STACK_GLOBAL``, ``EXT*``) may only name an entry of
+  :data:`~tap2pkg.runtime.service.REGISTRY`; ``os:system`` and friends are
+  refused with :class:`~tap2pkg.runtime.errors.UnsafeAppFileError` before anything runs;
+* a call (``REDUCE``, ``NEWOBJ``) may only construct a registered
+  :class:`~tap2pkg.runtime.service.Persistable` *class* -- never call a function
+  or an object, so a ``Ref('os:system')`` built by the file cannot be invoked;
+* ``BUILD`` may only hand a dict of keyword arguments to a persistable
+  instance's ``__setstate__`` (which calls ``__init__``);
+* the container opcodes only fill real lists, dicts and sets;
+* ``INST``/``OBJ`` (protocol 0/1 instantiation) and persistent ids are refused.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from .errors import UnsafeAppFileError
+from .service import REGISTRY, Persistable
+
+_Opcode = Callable[["SafeUnpickler"], None]
+
+
+class SafeUnpickler(pickle._Unpickler):
+    """An unpickler that builds only registered tap2pkg runtime objects."""
+
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
+    # set up by pickle._Unpickler, undeclared in its stubs
+    stack: list[Any]
+    append: Callable[[Any], None]
+    pop_mark: Callable[[], list[Any]]
+
+    def __init__(self, stream: io.BytesIO, path: object) -> None:
+        super().__init__(stream)
+        self.path = path
+
+    def _refuse(self, what: str) -> UnsafeAppFileError:
+        return UnsafeAppFileError(
+            self.path, f"refusing to load {what}: a .tap may only build tap2pkg runtime classes",
+            expected="your own code referenced with Ref('module:name')")
+
+    def find_class(self, module: str, name: str) -> Any:
+        key = f"{module}:{name}"
+        if key not in REGISTRY:
+            raise UnsafeAppFileError(
+                self.path, f"refusing to load {key}: a .tap may only name tap2pkg runtime classes",
+                expected="your own code referenced with Ref('module:name')")
+        return REGISTRY[key]
+
+    def _constructor(self, obj: Any) -> type[Persistable]:
+        if isinstance(obj, type) and issubclass(obj, Persistable):
+            cls: type[Persistable] = obj
+            registered = REGISTRY.get(f"{cls.__module__}:{cls.__qualname__}") is cls
+            if registered:
+                return cls
+        raise self._refuse(f"a call to {_name_of(obj)}")
+
+    def load_reduce(self) -> None:
+        args = self.stack.pop()
+        cls = self._constructor(self.stack[-1])
+        if not isinstance(args, tuple):
+            raise self._refuse("a call with malformed arguments")
+        self.stack[-1] = cls(*args)
+
+    def load_newobj(self) -> None:
+        args = self.stack.pop()
+        cls = self._constructor(self.stack.pop())
+        if not isinstance(args, tuple):
+            raise self._refuse("a call with malformed arguments")
+        self.append(cls.__new__(cls, *args))
+
+    def load_build(self) -> None:
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if not isinstance(inst, Persistable) or not isinstance(state, dict) or not all(
+                isinstance(k, str) for k in state):
+            raise self._refuse(f"state for {_name_of(inst)}")
+        inst.__setstate__(state)
+
+    def load_append(self) -> None:
+        value = self.stack.pop()
+        self._container(list).append(value)
+
+    def load_appends(self) -> None:
+        items = self.pop_mark()
+        self._container(list).extend(items)
+
+    def load_setitem(self) -> None:
+        value = self.stack.pop()
+        key = self.stack.pop()
+        self._container(dict)[key] = value
+
+    def load_setitems(self) -> None:
+        items = self.pop_mark()
+        target = self._container(dict)
+        for i in range(0, len(items), 2):
+            target[items[i]] = items[i + 1]
+
+    def load_additems(self) -> None:
+        items = self.pop_mark()
+        self._container(set).update(items)
+
+    def _container(self, kind: type[Any]) -> Any:
+        target = self.stack[-1]
+        if type(target) is not kind:
+            raise self._refuse(f"items added to {_name_of(target)}")
+        return target
+
+    def _refuse_opcode(self) -> None:
+        raise self._refuse("an old-style instance or a persistent id")
+
+
+def _name_of(obj: Any) -> str:
+    if isinstance(obj, type) or (callable(obj) and hasattr(obj, "__qualname__")):
+        return f"{getattr(obj, '__module__', '?')}:{obj.__qualname__}"
+    return f"a {type(obj).__qualname__} object"
+
+
+_REPLACED: dict[bytes, _Opcode] = {
+    pickle.REDUCE: SafeUnpickler.load_reduce,
+    pickle.NEWOBJ: SafeUnpickler.load_newobj,
+    pickle.BUILD: SafeUnpickler.load_build,
+    pickle.APPEND: SafeUnpickler.load_append,
+    pickle.APPENDS: SafeUnpickler.load_appends,
+    pickle.SETITEM: SafeUnpickler.load_setitem,
+    pickle.SETITEMS: SafeUnpickler.load_setitems,
+    pickle.ADDITEMS: SafeUnpickler.load_additems,
+    pickle.NEWOBJ_EX: SafeUnpickler._refuse_opcode,
+    pickle.INST: SafeUnpickler._refuse_opcode,
+    pickle.OBJ: SafeUnpickler._refuse_opcode,
+    pickle.PERSID: SafeUnpickler._refuse_opcode,
+    pickle.BINPERSID: SafeUnpickler._refuse_opcode,
+}
+for _opcode, _handler in _REPLACED.items():
+    SafeUnpickler.dispatch[_opcode[0]] = _handler
