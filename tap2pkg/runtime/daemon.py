@@ -1,0 +1,425 @@
+"""``tapd``: run an application file, or a plugin, as a Unix daemon (twistd's counterpart).
+
+Start-up follows twistd's order: check the pidfile, load the application,
+open the log, chroot / change to the run directory / set the umask,
+daemonize, write the pidfile, privileged start (bind ports), drop
+privileges, start the services, then tell systemd (``READY=1``) and the
+waiting parent that all is well.
+
+SIGTERM and SIGINT stop the services in reverse order (at most
+:data:`SHUTDOWN_TIMEOUT` seconds), remove the pidfile, and then -- as twistd
+does -- restore the signal's default action and send the signal to the
+process again, so the exit status says "killed by SIGTERM". SIGHUP and
+SIGUSR1 reopen the log file.
+
+Errors print one line, ``tapd: error: ...``, and exit with the error's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import cProfile
+import logging
+import os
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Sequence
+
+from . import pidfile, privileges, sdnotify
+from .errors import ConfigError, ServiceUnavailableError, Tap2pkgError, UsageError
+from .logs import Log, open_log
+from .options import DaemonOptions, parse_options, parse_plugin_options
+from .reactors import get_reactor
+from .service import Application
+
+try:
+    from .. import __version__ as VERSION
+except ImportError:  # a stub tap2pkg/__init__.py without a version
+    VERSION = "unknown"
+
+log = logging.getLogger("tapd")
+
+#: seconds the services get, all together, to stop after SIGTERM/SIGINT
+SHUTDOWN_TIMEOUT = 10.0
+
+#: application kinds saved as <name>-shutdown.<ext> on shutdown (unless -o)
+SAVED_KINDS = {"pickle": "tap", "source": "tas", "xml": "tax"}
+
+
+class StartupReport:
+    """The pipe a daemonized child uses to tell its waiting parent how start-up went."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+
+    def send(self, code: int, message: str = "") -> None:
+        """Report ``code`` (0: ready) with a one-line message, once."""
+        if self.fd is None:
+            return
+        line = f"{code} {message.splitlines()[0] if message else ''}\n"
+        with contextlib.suppress(OSError):
+            os.write(self.fd, line.encode("utf-8", "backslashreplace"))
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.fd = None
+
+
+def _wait_for_child(read_fd: int) -> int:
+    """In the parent: wait for the daemon's report; print its error; return the exit code."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(read_fd, 4096)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if b"\n" in chunk:
+            break
+    os.close(read_fd)
+    text = b"".join(chunks).decode("utf-8", "replace").strip()
+    code_text, _, message = text.partition(" ")
+    if not code_text.isdigit():
+        print("tapd: error: the daemon exited during start-up; see its log file for why", file=sys.stderr)
+        return 70
+    code = int(code_text)
+    if code:
+        print(f"tapd: error: {message}", file=sys.stderr)
+    return code
+
+
+def daemonize() -> StartupReport | int:
+    """Detach: double fork and setsid, stdio to /dev/null.
+
+    Returns the exit code in the original process (after waiting for the
+    daemon's start-up report) and a :class:`StartupReport` in the daemon.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    first = os.fork()
+    if first > 0:
+        os.close(write_fd)
+        os.waitpid(first, 0)
+        return _wait_for_child(read_fd)
+    os.close(read_fd)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)  # the session leader goes, so the daemon can never regain a terminal
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+    return StartupReport(write_fd)
+
+
+class Daemon:
+    """One run of ``tapd``, from options to exit status."""
+
+    def __init__(self, options: DaemonOptions) -> None:
+        self.options = options
+        self.log: Log | None = None
+        self.app: Application | None = None
+        self.report = StartupReport(None)
+        self.pidfile_written = False
+        self.stop_signal: int | None = None
+
+    # ----------------------------------------------------------------- steps before the loop
+
+    def load_application(self) -> Application:
+        """The application from the app file, or the plugin wrapped in ``Application(PLUGIN)``."""
+        options = self.options
+        if options.plugin is not None:
+            from .plugins import get_plugins
+            plugins = get_plugins()
+            maker = plugins.get(options.plugin)
+            if maker is None:
+                known = ", ".join(sorted(plugins)) or "none"
+                raise UsageError(f"unknown plugin {options.plugin!r} (known plugins: {known}; "
+                                 "an application file needs -y, -f, -s or -x)")
+            parsed = parse_plugin_options(maker.options_parser(), options.plugin, options.plugin_args)
+            service = maker.make_service(parsed)
+            app = Application(options.plugin)
+            if service.name is None:
+                service.set_name(options.plugin)
+            service.set_service_parent(app)
+            return app
+        from . import persist
+        assert options.app_file is not None
+        directory = os.path.dirname(options.app_file)
+        return persist.load(options.app_file, options.app_kind, search_path=(directory, os.getcwd()))
+
+    def identity(self, app: Application) -> privileges.Identity:
+        """The uid/gid to run as: the options', else the application's."""
+        uid: int | str | None = self.options.uid if self.options.uid is not None else app.uid
+        gid: int | str | None
+        if self.options.gid is not None:
+            gid = self.options.gid
+        elif self.options.uid is not None:
+            gid = None  # only a user given: that user's primary group
+        else:
+            gid = app.gid
+        return privileges.resolve(uid, gid)
+
+    def setup_environment(self) -> None:
+        """chroot, change to the run directory, set the umask (twistd's order)."""
+        options = self.options
+        rundir = options.rundir
+        if options.chroot is not None:
+            try:
+                os.chroot(options.chroot)
+            except OSError as exc:
+                raise ConfigError(f"cannot chroot to {options.chroot}: {exc.strerror} "
+                                  "(check --chroot)") from None
+            if rundir == ".":
+                rundir = "/"
+        try:
+            os.chdir(rundir)
+        except OSError as exc:
+            raise ConfigError(f"cannot change to the run directory {rundir}: {exc.strerror} "
+                              "(check -d/--rundir)") from None
+        if options.umask is not None:
+            os.umask(options.umask)
+
+    # ----------------------------------------------------------------- the loop
+
+    async def serve(self, app: Application, identity: privileges.Identity,
+                    activated: list[socket.socket]) -> None:
+        """Bind, drop privileges, start, announce readiness, and run until a stop signal."""
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+
+        def on_stop(signum: int) -> None:
+            if self.stop_signal is None:
+                self.stop_signal = signum
+                log.info("received %s, shutting down", signal.Signals(signum).name)
+                stopping.set()
+            else:
+                log.info("received %s again; already shutting down", signal.Signals(signum).name)
+
+        def on_reopen(signum: int) -> None:
+            if self.log is not None:
+                self.log.reopen()
+            log.info("received %s, reopened the log", signal.Signals(signum).name)
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_stop, signum)
+        for signum in (signal.SIGHUP, signal.SIGUSR1):
+            loop.add_signal_handler(signum, on_reopen, signum)
+
+        if activated:
+            from . import internet
+            internet.register_activated_sockets(activated)
+            log.info("socket activation: %d socket(s) from systemd", len(activated))
+        try:
+            await app.privileged_start()
+            if privileges.needs_switch(identity):
+                privileges.drop(identity)
+                log.info("running as %s", identity.describe())
+            await app.start()
+        except OSError as exc:
+            raise ServiceUnavailableError(f"cannot start {app.process_name}: {exc.strerror or exc}") from None
+        if activated:
+            from . import internet
+            for sock in internet.unclaimed_activated_sockets():
+                log.warning("socket activation: no service uses %s; it is ignored", sock.getsockname())
+
+        log.info("%s started (pid %d)", app.process_name, os.getpid())
+        sdnotify.notify(f"READY=1\nSTATUS=serving {app.process_name}\nMAINPID={os.getpid()}")
+        self.report.send(0)
+        watchdog: asyncio.Task[None] | None = None
+        interval = sdnotify.watchdog_interval()
+        if interval is not None:
+            watchdog = asyncio.ensure_future(sdnotify.run_watchdog(interval))
+
+        await stopping.wait()
+        sdnotify.notify("STOPPING=1")
+        if watchdog is not None:
+            watchdog.cancel()
+        await self.stop_services(app)
+
+    async def stop_services(self, app: Application) -> None:
+        """Stop the tree in reverse order, all of it within :data:`SHUTDOWN_TIMEOUT` seconds."""
+        try:
+            await asyncio.wait_for(app.stop(timeout=SHUTDOWN_TIMEOUT), SHUTDOWN_TIMEOUT)
+        except TimeoutError:
+            log.warning("services did not stop within %.0fs; exiting anyway", SHUTDOWN_TIMEOUT)
+        except Exception:
+            log.exception("error while stopping the services")
+
+    def run_loop(self, app: Application, identity: privileges.Identity,
+                 activated: list[socket.socket]) -> None:
+        """Create the chosen event loop and run :meth:`serve` on it to the end."""
+        loop = get_reactor(self.options.reactor).loop_factory()()
+        asyncio.set_event_loop(loop)
+        try:
+            task = loop.create_task(self.serve(app, identity, activated))
+            try:
+                loop.run_until_complete(task)
+            except BaseException:
+                # start-up failed: stop what did start before the error is reported
+                if app.running or any(s.running for s in app):
+                    loop.run_until_complete(self.stop_services(app))
+                raise
+        finally:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop), return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    # ----------------------------------------------------------------- shutdown
+
+    def save_application(self, app: Application) -> None:
+        """Save a .tap/.tas/.tax application as ``<name>-shutdown.<ext>`` in the run directory."""
+        options = self.options
+        if options.no_save or options.plugin is not None or options.app_file is None:
+            return
+        from . import persist
+        try:
+            kind = persist.detect_kind(options.app_file, options.app_kind)
+        except Tap2pkgError:
+            return
+        ext = SAVED_KINDS.get(kind)
+        if ext is None:
+            return
+        target = f"{app.process_name}-shutdown.{ext}"
+        try:
+            persist.save(app, target, kind)
+        except Tap2pkgError as exc:
+            log.error("cannot save the application on shutdown: %s", exc)
+        else:
+            log.info("saved the application as %s", os.path.abspath(target))
+
+    def remove_pidfile(self) -> None:
+        """Remove our pidfile, logging why when that is not possible."""
+        if self.options.pidfile and self.pidfile_written:
+            problem = pidfile.remove(self.options.pidfile)
+            if problem:
+                log.warning("%s", problem)
+
+    # ----------------------------------------------------------------- the whole run
+
+    def fail(self, exc: Tap2pkgError) -> int:
+        """Report a start-up error: one line on stderr (or to the waiting parent) and in the log."""
+        if self.log is not None:
+            if self.options.debug:
+                log.error("tapd: error: %s", exc, exc_info=exc)
+            else:
+                log.error("tapd: error: %s", exc)
+        if self.report.fd is not None:
+            self.report.send(exc.exit_code, str(exc))
+        else:
+            print(f"tapd: error: {exc}", file=sys.stderr)
+            if self.options.debug:
+                traceback.print_exception(exc, file=sys.stderr)
+        return exc.exit_code
+
+    def run(self) -> int:
+        """Start, serve until a stop signal, shut down; the exit status (or re-raise the signal)."""
+        options = self.options
+        pending: list[str] = []
+        try:
+            activated = sdnotify.listen_fds()  # before forking: LISTEN_PID names this process
+            if options.pidfile:
+                stale = pidfile.check(options.pidfile)
+                if stale:
+                    pending.append(stale)
+            app = self.app = self.load_application()
+            identity = self.identity(app)
+            get_reactor(options.reactor).loop_factory()  # an unavailable loop fails here, in the foreground
+            self.log = open_log(logfile=options.logfile, use_syslog=options.syslog, prefix=options.prefix,
+                                log_format=options.log_format, max_bytes=options.log_max_bytes,
+                                backups=options.log_backups,
+                                level=logging.DEBUG if options.debug else logging.INFO)
+            log.info("tapd %s (%s %s) starting up", VERSION, sys.executable, sys.version.split()[0])
+            for message in pending:
+                log.info("%s", message)
+            log.info("event loop: %s", options.reactor)
+            self.setup_environment()
+        except Tap2pkgError as exc:
+            return self.fail(exc)
+
+        if not options.nodaemon:
+            outcome = daemonize()
+            if isinstance(outcome, int):
+                return outcome  # the original process: the daemon reported its start-up
+            self.report = outcome
+
+        profiler = cProfile.Profile() if options.profile else None
+        try:
+            if options.pidfile:
+                pidfile.write(options.pidfile)
+                self.pidfile_written = True
+            if profiler is not None:
+                profiler.enable()
+            try:
+                self.run_loop(app, identity, activated)
+            finally:
+                if profiler is not None:
+                    profiler.disable()
+        except Tap2pkgError as exc:
+            code = self.fail(exc)
+            self.remove_pidfile()
+            self.finish(profiler)
+            return code
+        except Exception as exc:
+            log.exception("tapd: unexpected error")
+            code = self.fail(Tap2pkgError(f"unexpected error: {type(exc).__name__}: {exc} "
+                                          "(the log has the traceback)"))
+            self.remove_pidfile()
+            self.finish(profiler)
+            return code
+
+        self.save_application(app)
+        self.remove_pidfile()
+        status = f" by {signal.Signals(self.stop_signal).name}" if self.stop_signal else ""
+        log.info("%s stopped%s", app.process_name, status)
+        self.finish(profiler)
+        if self.stop_signal is not None:
+            _exit_with_signal(self.stop_signal)
+        return 0
+
+    def finish(self, profiler: cProfile.Profile | None) -> None:
+        """Write profile stats and close the log."""
+        if profiler is not None and self.options.profile:
+            try:
+                profiler.dump_stats(self.options.profile)
+            except OSError as exc:
+                log.error("cannot write profile stats to %s: %s", self.options.profile, exc.strerror)
+        if self.log is not None:
+            self.log.close()
+
+
+def _exit_with_signal(signum: int) -> None:
+    """End the process by ``signum`` with its default action, as twistd does."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    # SIGTERM/SIGINT are delivered at once; this is only reached if the signal is blocked
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tapd`` console script."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        options = parse_options(arguments, VERSION)
+    except Tap2pkgError as exc:
+        if "--debug" in arguments:
+            raise
+        print(f"tapd: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return Daemon(options).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Where ``tapd``'s log lines go and what they look like.
+
+Destinations: a log file (reopened on SIGHUP/SIGUSR1 for logrotate, with an
+optional size-based rotation), standard output, or syslog. Formats:
+
+* text, as twistd writes it: ``2026-11-23T20:40:00+0000 [tapd] message``;
+* when standard output is the systemd journal (``JOURNAL_STREAM``), the same
+  without the timestamp and with a ``<priority>`` prefix journald reads;
+* json: one object per line, ``{"time": ..., "level": ..., "logger": ..., "message": ...}``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import sys
+import syslog
+import time
+from collections.abc import Mapping
+from typing import TextIO
+
+from .errors import OutputError
+
+#: logging level -> syslog priority (also the journald ``<N>`` prefix)
+PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+def priority(level: int) -> int:
+    """The syslog priority for a logging level."""
+    for threshold in (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO):
+        if level >= threshold:
+            return PRIORITIES[threshold]
+    return PRIORITIES[logging.DEBUG]
+
+
+def timestamp(created: float) -> str:
+    """Local time with its UTC offset, e.g. ``2026-11-23T20:40:00+0000``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(created))
+
+
+class TextFormatter(logging.Formatter):
+    """``<time> [<logger>] <message>``; without the time (and with a priority prefix) for journald."""
+
+    def __init__(self, *, journald: bool = False) -> None:
+        super().__init__()
+        self.journald = journald
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message = f"{message}\n{self.formatException(record.exc_info)}"
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname}: {message}"
+        if self.journald:
+            prefix = f"<{priority(record.levelno)}>"
+            return "\n".join(f"{prefix}[{record.name}] {line}" for line in message.splitlines() or [""])
+        stamp = timestamp(record.created)
+        return "\n".join(f"{stamp} [{record.name}] {line}" for line in message.splitlines() or [""])
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per record, on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": timestamp(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class LogFile(logging.Handler):
+    """A log file that can be reopened (after logrotate moved it) and rotated by size.
+
+    Every record is written and flushed whole, so reopening between two
+    records loses nothing.
+    """
+
+    def __init__(self, path: str, *, max_bytes: int = 0, backups: int = 5) -> None:
+        super().__init__()
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.stream: TextIO = self._open()
+
+    def _open(self) -> TextIO:
+        try:
+            return open(self.path, "a", encoding="utf-8", errors="backslashreplace")
+        except OSError as exc:
+            raise OutputError(f"cannot open the log file {self.path}: {exc.strerror} "
+                              "(choose another with --logfile, or --logfile=- for stdout)") from None
+
+    def reopen(self) -> None:
+        """Close and reopen the file by name (logrotate ``create`` mode); keeps the old one on error."""
+        with self.lock or _NoLock():
+            try:
+                new = self._open()
+            except OutputError as exc:
+                self.stream.write(f"{timestamp(time.time())} [tapd] ERROR: {exc}\n")
+                self.stream.flush()
+                return
+            self.stream.close()
+            self.stream = new
+
+    def _rotate(self) -> None:
+        self.stream.close()
+        if self.backups > 0:
+            for index in range(self.backups - 1, 0, -1):
+                older = f"{self.path}.{index}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{index + 1}")
+            os.replace(self.path, f"{self.path}.1")
+        else:
+            os.unlink(self.path)
+        self.stream = self._open()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+            if self.max_bytes and self.stream.tell() > 0 \
+                    and self.stream.tell() + len(line.encode("utf-8", "backslashreplace")) > self.max_bytes:
+                self._rotate()
+            self.stream.write(line)
+            self.stream.flush()
+        except Exception:  # noqa: BLE001 -- logging must never take the daemon down
+            self.handleError(record)
+
+    def close(self) -> None:
+        with self.lock or _NoLock():
+            if not self.stream.closed:
+                self.stream.close()
+        super().close()
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log lines on whatever ``sys.stdout`` is at the time (it changes when daemonizing)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stdout)
+        super().emit(record)
+
+    def reopen(self) -> None:
+        """Nothing to reopen on standard output."""
+
+
+class SyslogHandler(logging.Handler):
+    """Log through the C library's ``syslog(3)`` (ident ``--prefix``, the pid in every line)."""
+
+    def __init__(self, ident: str) -> None:
+        super().__init__()
+        syslog.openlog(ident, syslog.LOG_PID | syslog.LOG_NDELAY, syslog.LOG_DAEMON)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            for line in self.format(record).splitlines() or [""]:
+                syslog.syslog(priority(record.levelno), line)
+        except Exception:  # noqa: BLE001 -- logging must never take the daemon down
+            self.handleError(record)
+
+    def reopen(self) -> None:
+        """Nothing to reopen: syslog is a socket."""
+
+    def close(self) -> None:
+        syslog.closelog()
+        super().close()
+
+
+def is_journal(environ: Mapping[str, str] | None = None, stream: TextIO | None = None) -> bool:
+    """Whether ``stream`` (default stdout) is the journald stream named by ``JOURNAL_STREAM``."""
+    env = os.environ if environ is None else environ
+    value = env.get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    if not device.isdigit() or not inode.isdigit():
+        return False
+    try:
+        info = os.fstat((stream or sys.stdout).fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return (info.st_dev, info.st_ino) == (int(device), int(inode))
+
+
+class Log:
+    """The daemon's log destination: installed on the root logger, reopened on SIGHUP."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        self.handler = handler
+
+    @property
+    def stream_fileno(self) -> int | None:
+        """The file descriptor of the log file, if logging to one."""
+        if isinstance(self.handler, LogFile):
+            return self.handler.stream.fileno()
+        return None
+
+    def reopen(self) -> None:
+        """Reopen the log file (a no-op for stdout and syslog)."""
+        reopen = getattr(self.handler, "reopen", None)
+        if reopen is not None:
+            reopen()
+
+    def close(self) -> None:
+        """Flush and detach the handler."""
+        logging.getLogger().removeHandler(self.handler)
+        self.handler.close()
+
+
+def open_log(*, logfile: str | None, use_syslog: bool = False, prefix: str = "tapd",
+             log_format: str = "text", max_bytes: int = 0, backups: int = 5,
+             level: int = logging.INFO) -> Log:
+    """Create the log destination and install it on the root logger."""
+    handler: logging.Handler
+    journald = False
+    if use_syslog:
+        handler = SyslogHandler(prefix)
+    elif logfile is not None:
+        handler = LogFile(logfile, max_bytes=max_bytes, backups=backups)
+    else:
+        handler = StdoutHandler()
+        journald = is_journal()
+    if log_format == "json":
+        handler.setFormatter(JSONFormatter())
+    elif use_syslog:
+        handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
+    else:
+        handler.setFormatter(TextFormatter(journald=journald))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    return Log(handler)

@@ -1,0 +1,229 @@
+"""``tapd``'s command line: options compatible with twistd's, parsed into :class:`DaemonOptions`.
+
+The parser never exits on a bad option: it raises :class:`UsageError`
+(exit code 64), which ``tapd`` prints as one line. ``--help``,
+``--version`` and ``--help-reactors`` print and exit 0, as usual.
+
+A plugin subcommand follows the options, as with twistd::
+
+    tapd -n --pidfile= echo --port 8007
+
+Everything after the plugin name goes to the plugin's own parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from .errors import UsageError
+
+#: the app-file option that was given -> the persist "kind" it forces
+FILE_KINDS = {"python": "python", "file": None, "source": "source", "xml": "xml"}
+
+DEFAULT_APP_FILE = "tapd.tap"
+DEFAULT_PIDFILE = "tapd.pid"
+DEFAULT_LOGFILE = "tapd.log"
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    """Everything ``tapd`` was asked to do, with paths made absolute against the starting directory."""
+
+    app_file: str | None = None
+    app_kind: str | None = None
+    plugin: str | None = None
+    plugin_args: tuple[str, ...] = ()
+    nodaemon: bool = False
+    pidfile: str | None = None
+    logfile: str | None = None
+    syslog: bool = False
+    prefix: str = "tapd"
+    uid: str | None = None
+    gid: str | None = None
+    umask: int | None = None
+    chroot: str | None = None
+    rundir: str = "."
+    reactor: str = "asyncio"
+    no_save: bool = False
+    profile: str | None = None
+    log_format: str = "text"
+    log_max_bytes: int = 0
+    log_backups: int = 5
+    debug: bool = False
+
+    @property
+    def log_to_stdout(self) -> bool:
+        """True when log lines go to standard output rather than a file or syslog."""
+        return not self.syslog and self.logfile is None
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises :class:`UsageError` and lists plugins in its help."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        try:
+            from .plugins import get_plugins
+            plugins = get_plugins()
+        except ImportError:
+            return text
+        if not plugins:
+            return text
+        width = max(len(name) for name in plugins)
+        lines = ["", "plugins (run one directly with 'tapd [options] PLUGIN [plugin options]'):"]
+        for name in sorted(plugins):
+            lines.append(f"  {name.ljust(width)}  {getattr(plugins[name], 'description', '')}")
+        return text + "\n".join(lines) + "\n"
+
+
+class _HelpReactors(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from .reactors import describe_reactors
+        sys.stdout.write(describe_reactors())
+        parser.exit(0)
+
+
+def _octal(text: str) -> int:
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal umask such as 022 or 0077") from None
+    if not 0 <= value <= 0o777:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range (000 to 777)")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def build_parser(version: str) -> argparse.ArgumentParser:
+    """The ``tapd`` argument parser (also used to render ``--help``)."""
+    from .reactors import REACTORS
+
+    parser = _Parser(
+        prog="tapd",
+        usage="tapd [options] [PLUGIN [plugin options]]",
+        description="Run an application file (.tac .tap .tas .tax) or a plugin as a daemon.",
+    )
+    app = parser.add_argument_group("application (give one; default: -f tapd.tap)")
+    source = app.add_mutually_exclusive_group()
+    source.add_argument("-y", "--python", metavar="FILE", help="a Python file (.tac) defining 'application'")
+    source.add_argument("-f", "--file", metavar="FILE", help="a pickled application (.tap)")
+    source.add_argument("-s", "--source", metavar="FILE", help="an application in source form (.tas)")
+    source.add_argument("-x", "--xml", metavar="FILE", help="an application in XML form (.tax)")
+    app.add_argument("-o", "--no_save", action="store_true",
+                     help="do not save a .tap/.tas/.tax application as <name>-shutdown.<ext> on shutdown")
+
+    run = parser.add_argument_group("process")
+    run.add_argument("-n", "--nodaemon", action="store_true", help="stay in the foreground")
+    run.add_argument("--pidfile", metavar="FILE", default=DEFAULT_PIDFILE,
+                     help=f"write the process id here (default: {DEFAULT_PIDFILE}; empty: no pidfile)")
+    run.add_argument("-u", "--uid", metavar="USER", help="run as this user (name or number)")
+    run.add_argument("-g", "--gid", metavar="GROUP",
+                     help="run as this group (name or number; default: the user's primary group)")
+    run.add_argument("--umask", metavar="MODE", type=_octal,
+                     help="octal umask (default: 0077 when daemonizing, unchanged with -n)")
+    run.add_argument("--chroot", metavar="DIR", help="chroot to DIR before running")
+    run.add_argument("-d", "--rundir", metavar="DIR", default=".", help="change to DIR before running")
+    run.add_argument("-r", "--reactor", metavar="NAME", default="asyncio", choices=sorted(REACTORS),
+                     help="event loop: " + ", ".join(REACTORS) + " (default: asyncio)")
+    run.add_argument("--help-reactors", action=_HelpReactors, help="list the event loops and exit")
+    run.add_argument("-p", "--profile", metavar="FILE",
+                     help="profile the run with cProfile and write its stats to FILE at exit")
+
+    logs = parser.add_argument_group("logging")
+    logs.add_argument("-l", "--logfile", metavar="FILE",
+                      help=f"log to FILE, '-' for stdout (default: {DEFAULT_LOGFILE}, stdout with -n)")
+    logs.add_argument("--syslog", action="store_true", help="log to syslog, not to a file")
+    logs.add_argument("--prefix", default="tapd", help="syslog identifier (default: tapd)")
+    logs.add_argument("--log-format", choices=("text", "json"), default="text",
+                      help="text lines (default) or one JSON object per line")
+    logs.add_argument("--log-max-bytes", metavar="N", type=_count, default=0,
+                      help="rotate the log file when it would exceed N bytes (default: never)")
+    logs.add_argument("--log-backups", metavar="N", type=_count, default=5,
+                      help="rotated log files to keep (default: 5)")
+    logs.add_argument("--debug", action="store_true", help="debug log lines; tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"tapd (tap2pkg) {version}")
+    parser.add_argument("plugin", nargs="?", metavar="PLUGIN", help=argparse.SUPPRESS)
+    parser.add_argument("plugin_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def parse_options(argv: Sequence[str], version: str) -> DaemonOptions:
+    """Parse ``tapd``'s arguments; :class:`UsageError` on a bad one."""
+    args = build_parser(version).parse_args(list(argv))
+    app_file: str | None = None
+    app_kind: str | None = None
+    for option, kind in FILE_KINDS.items():
+        value = getattr(args, option)
+        if value is not None:
+            app_file, app_kind = value, kind
+    if args.plugin is None and app_file is None:
+        app_file = DEFAULT_APP_FILE
+    if args.plugin is not None and app_file is not None:
+        raise UsageError(f"give either an application file or the plugin {args.plugin!r}, not both")
+    if app_file == "":
+        raise UsageError("the application file name is empty")
+
+    logfile: str | None = args.logfile
+    if logfile == "-":
+        logfile = None
+    elif logfile is None and not args.nodaemon and not args.syslog:
+        logfile = DEFAULT_LOGFILE
+
+    def absolute(path: str | None) -> str | None:
+        return os.path.abspath(path) if path else None
+
+    return DaemonOptions(
+        app_file=absolute(app_file),
+        app_kind=app_kind,
+        plugin=args.plugin,
+        plugin_args=tuple(args.plugin_args),
+        nodaemon=args.nodaemon,
+        pidfile=absolute(args.pidfile),
+        logfile=absolute(logfile),
+        syslog=args.syslog,
+        prefix=args.prefix,
+        uid=args.uid,
+        gid=args.gid,
+        umask=args.umask if args.umask is not None else (None if args.nodaemon else 0o077),
+        chroot=absolute(args.chroot),
+        rundir=args.rundir,
+        reactor=args.reactor,
+        no_save=args.no_save,
+        profile=absolute(args.profile),
+        log_format=args.log_format,
+        log_max_bytes=args.log_max_bytes,
+        log_backups=args.log_backups,
+        debug=args.debug,
+    )
+
+
+def parse_plugin_options(parser: argparse.ArgumentParser, plugin: str, args: Sequence[str]) -> Any:
+    """Parse a plugin's own options with its parser, turning its errors into :class:`UsageError`."""
+    parser.prog = f"tapd {plugin}"
+
+    def error(message: str) -> NoReturn:
+        raise UsageError(f"{plugin}: {message} (see 'tapd {plugin} --help')")
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser.parse_args(list(args))
