@@ -11,6 +11,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 
+from ..errors import InvalidPackageNameError, InvalidVersionError
 from ..runtime.errors import ConfigError
 
 # rpmsenseFlags (rpmds.h)
@@ -105,6 +106,7 @@ class RpmPackage:
     url: str = ""
     arch: str = "noarch"
     group: str = "Unspecified"
+    packager: str = ""
     requires: list[Dependency] = field(default_factory=list)
     provides: list[Dependency] = field(default_factory=list)
     scriptlets: dict[str, str] = field(default_factory=dict)  # "pre", "post", "preun", "postun"
@@ -126,12 +128,12 @@ class RpmPackage:
     def validate(self) -> None:
         """Refuse names and versions rpm would reject or misread, naming the option to fix."""
         if not NAME_RE.match(self.name):
-            raise ConfigError(f"package name {self.name!r} is not a valid RPM name: use letters, digits "
+            raise InvalidPackageNameError(f"package name {self.name!r} is not a valid RPM name: use letters, digits "
                               f"and . _ + - (-r/--rpmfile)")
         for what, value, option in (("version", self.version, "-V/--set-version"),
                                     ("release", self.release, "--release")):
             if not value or not VERSION_RE.match(value):
-                raise ConfigError(f"RPM {what} {value!r} is invalid: use letters, digits and . _ + ~ ^ "
+                raise InvalidVersionError(f"RPM {what} {value!r} is invalid: use letters, digits and . _ + ~ ^ "
                                   f"only, no '-' ({option})")
         for key in self.scriptlets:
             if key not in SCRIPTLETS:

@@ -163,6 +163,8 @@ def build_rpm(pkg: RpmPackage, *, compressor: str = "gzip") -> bytes:
         h.Entry(h.PAYLOADDIGESTALGO, h.INT32, [h.PGPHASHALGO_SHA256]),
         h.Entry(h.PAYLOADDIGESTALT, h.STRING_ARRAY, [hashlib.sha256(raw).hexdigest()]),
     ]
+    if pkg.packager:
+        entries.append(h.Entry(h.PACKAGER, h.STRING, pkg.packager))
     if pkg.url:
         entries.append(h.Entry(h.URL, h.STRING, pkg.url))
     for key, (tag, prog_tag, _sense) in _SCRIPT_TAGS.items():

@@ -1,0 +1,144 @@
+"""Building RPMs from a :class:`~tap2pkg.spec.PackageSpec`: the spec and sources, the SRPM, the RPM.
+
+Two builders give the same binary package:
+
+* ``native`` (default) writes the ``.rpm`` in Python (:mod:`tap2pkg.rpm.native`);
+* ``rpmbuild`` runs ``rpmbuild`` on the generated spec in a private ``_topdir``.
+
+The source RPM is always made from the spec by ``rpmbuild -bs``. Where
+``rpmbuild`` is not installed the native builder still writes the spec, the
+sources and the ``.rpm`` and leaves the SRPM out (said in
+:attr:`RpmBuildResult.notes`); ``--source-only`` then fails. Everything is
+made in a staging directory inside the output directory and moved into place
+at the end, so a failure leaves nothing partial behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BuildToolError, MissingToolError
+from ..runtime.errors import OutputError, UsageError
+from ..spec import PackageSpec
+from .native import COMPRESSORS, build_rpm
+from .source import build_epoch, rpm_package, rpm_sources
+
+BUILDERS = ("native", "rpmbuild")
+
+
+@dataclass
+class RpmBuildResult:
+    """What one build wrote: every artifact path, keyed by kind, plus notes for the user."""
+
+    name: str
+    version: str
+    release: str
+    artifacts: dict[str, list[Path]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def paths(self) -> list[Path]:
+        """All artifacts, in a stable order."""
+        return [p for kind in ("spec", "sources", "srpm", "rpm") for p in self.artifacts.get(kind, [])]
+
+
+def rpmbuild_available() -> bool:
+    """True when an ``rpmbuild`` executable is on ``PATH``."""
+    return shutil.which("rpmbuild") is not None
+
+
+def rpmbuild_command(mode: str, spec_file: Path, topdir: Path, sourcedir: Path, outdir: Path) -> list[str]:
+    """The ``rpmbuild`` command line that builds ``spec_file`` (``mode``: ``-ba``, ``-bb``, ``-bs``)."""
+    defines = {
+        "_topdir": str(topdir), "_sourcedir": str(sourcedir), "_srcrpmdir": str(outdir),
+        "_rpmdir": str(outdir), "_build_name_fmt": "%%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+    }
+    args = ["rpmbuild", mode, "--quiet"]
+    for key, value in defines.items():
+        args += ["--define", f"{key} {value}"]
+    return [*args, str(spec_file)]
+
+
+def run_rpmbuild(args: list[str], *, epoch: int, cwd: Path) -> None:
+    """Run ``rpmbuild``; a failure becomes :class:`BuildToolError` with its last lines of output."""
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), TZ="UTC", LC_ALL="C.UTF-8")
+    try:
+        proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise MissingToolError("rpmbuild is not installed; install the rpm package or use "
+                               "--builder native --binary-only") from None
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise BuildToolError(f"rpmbuild failed (exit {proc.returncode}): {tail}; rerun with --debug "
+                             f"or run '{' '.join(args)}' by hand")
+
+
+def _staging(output_dir: Path) -> Path:
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".tap2rpm-", dir=output_dir))
+    except OSError as exc:
+        raise OutputError(f"cannot write to output directory {output_dir}: {exc.strerror}; "
+                          "choose a writable -o/--output-dir") from None
+
+
+def build_rpms(spec: PackageSpec, output_dir: Path, *, builder: str = "native", source_only: bool = False,
+               binary_only: bool = False, compressor: str = "gzip") -> RpmBuildResult:
+    """Write the spec, its sources, the SRPM and the RPM of ``spec`` into ``output_dir``."""
+    if builder not in BUILDERS:
+        raise UsageError(f"--builder {builder!r} is unknown; use one of {', '.join(BUILDERS)}")
+    if compressor not in COMPRESSORS:
+        raise UsageError(f"--compression {compressor!r} is unknown; use one of {', '.join(COMPRESSORS)}")
+    if source_only and binary_only:
+        raise UsageError("--source-only and --binary-only exclude each other; give at most one")
+    sources = rpm_sources(spec)
+    package = rpm_package(spec, sources)
+    package.validate()
+    want_srpm, want_rpm = not binary_only, not source_only
+    has_rpmbuild = rpmbuild_available()
+    if not has_rpmbuild and (builder == "rpmbuild" or source_only):
+        raise MissingToolError("rpmbuild is not installed; it is needed for the source RPM and "
+                               "--builder rpmbuild; install rpm, or use --builder native --binary-only")
+    result = RpmBuildResult(spec.name, spec.version, spec.revision)
+    output_dir = Path(output_dir)
+    stage = _staging(output_dir)
+    try:
+        made: dict[str, list[Path]] = {"spec": [], "sources": [], "srpm": [], "rpm": []}
+        for name, data in sources.files().items():
+            (stage / name).write_bytes(data)
+            made["spec" if name == sources.spec_name else "sources"].append(stage / name)
+        epoch = build_epoch(spec)
+        spec_file = stage / sources.spec_name
+        rpm_name = package.filename
+        srpm_name = f"{spec.name}-{package.evr}.src.rpm"
+        mode = {(True, True): "-ba", (True, False): "-bs", (False, True): "-bb"}
+        if builder == "rpmbuild" and want_rpm:
+            run_rpmbuild(rpmbuild_command(mode[(want_srpm, True)], spec_file, stage / "_topdir", stage, stage),
+                         epoch=epoch, cwd=stage)
+        elif want_srpm and has_rpmbuild:
+            run_rpmbuild(rpmbuild_command("-bs", spec_file, stage / "_topdir", stage, stage),
+                         epoch=epoch, cwd=stage)
+        elif want_srpm:
+            result.notes.append("rpmbuild is not installed: no source RPM was made (the spec and its "
+                                "sources are written; build the SRPM with 'rpmbuild -bs' where rpm exists)")
+        if builder == "native" and want_rpm:
+            (stage / rpm_name).write_bytes(build_rpm(package, compressor=compressor))
+        if want_srpm and (stage / srpm_name).exists():
+            made["srpm"].append(stage / srpm_name)
+        if want_rpm:
+            made["rpm"].append(stage / rpm_name)
+        for kind, paths in made.items():
+            for path in paths:
+                target = output_dir / path.name
+                os.replace(path, target)
+                result.artifacts.setdefault(kind, []).append(target)
+    except OSError as exc:
+        raise OutputError(f"cannot write to output directory {output_dir}: {exc.strerror}; "
+                          "choose a writable -o/--output-dir") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return result

@@ -1,0 +1,209 @@
+"""From a :class:`~tap2pkg.spec.PackageSpec` to the RPM sources and the native package content.
+
+:func:`rpm_sources` renders everything both builders start from: the
+``.spec`` (``templates/rpm/spec.j2``), the ``<pkg>-<version>.tar.gz`` it names
+as ``Source0`` (the app file, the launcher, the bundled runtime and the
+included code) and the service files named as ``Source1``... (unit, sysusers,
+tmpfiles, logrotate, ``/etc/sysconfig`` file), kept beside the spec so a
+packager can edit them. :func:`rpm_package` turns the same payload into the
+:class:`~tap2pkg.rpm.model.RpmPackage` the native writer needs, with the
+scriptlets the spec's fallbacks expand to.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import stat
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from .. import __version__
+from ..bundle import Layout, PayloadFile, payload
+from ..errors import InvalidOptionValueError
+from ..render import render, render_service_files, rpm_date, template_context
+from ..spec import PackageSpec
+from .model import FILE_CONFIG, FILE_NOREPLACE, Dependency, RpmFile, RpmPackage
+
+DISTRO = "fedora"
+BUILDHOST = "localhost"
+PYTHON_REQUIRES = "python3 >= 3.11"
+
+# role -> (source file suffix, path with rpm macros, installed path's Layout attribute)
+_SERVICE_SOURCES = {
+    "unit": (".service", "%{_unitdir}/%{name}.service"),
+    "sysusers": (".sysusers", "%{_sysusersdir}/%{name}.conf"),
+    "tmpfiles": (".tmpfiles", "%{_tmpfilesdir}/%{name}.conf"),
+    "logrotate": (".logrotate", "%{_sysconfdir}/logrotate.d/%{name}"),
+    "default": (".sysconfig", "%{_sysconfdir}/sysconfig/%{name}"),
+}
+_DEB_DEP = re.compile(r"^([a-z0-9][a-z0-9+.-]+)(?:\s*\(\s*(<<|<=|>=|>>|=|<|>)\s*([^)\s]+)\s*\))?$")
+_DEB_TO_RPM_OP = {"<<": "<", ">>": ">", "<": "<=", ">": ">="}  # Debian's bare < and > are <= and >=
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file named as ``SourceN`` in the spec: its name, content, installed place and mode."""
+
+    name: str
+    data: bytes
+    macro_path: str
+    path: str
+    mode: int
+    config: bool
+
+
+@dataclass(frozen=True)
+class RpmSources:
+    """Everything written beside the spec, and the payload both builders install."""
+
+    spec_name: str
+    spec_text: str
+    tarball_name: str
+    tarball: bytes
+    sources: tuple[SourceFile, ...]
+    payload: tuple[PayloadFile, ...]
+    scriptlets: dict[str, str]
+
+    def files(self) -> dict[str, bytes]:
+        """``{file name: content}`` for the spec, the tarball and every other source."""
+        out = {self.spec_name: self.spec_text.encode(), self.tarball_name: self.tarball}
+        out.update({s.name: s.data for s in self.sources})
+        return out
+
+
+def rpm_requires(spec: PackageSpec) -> list[str]:
+    """``Requires:`` values: python3 >= 3.11 plus each ``--depends`` rewritten in RPM syntax."""
+    out = [PYTHON_REQUIRES]
+    for dep in spec.depends:
+        match = _DEB_DEP.match(dep)
+        if not match:
+            raise InvalidOptionValueError(f"dependency {dep!r} is not 'name' or 'name (>= version)'; "
+                                          "fix --depends")
+        name, op, version = match.groups()
+        if version and "-" in version.split(":")[-1]:
+            raise InvalidOptionValueError(f"dependency {dep!r}: an RPM version cannot hold '-' other than "
+                                          "before the release; fix --depends")
+        out.append(f"{name} {_DEB_TO_RPM_OP.get(op, op)} {version}" if op else name)
+    return out
+
+
+def build_epoch(spec: PackageSpec) -> int:
+    """The build time: ``spec.source_date_epoch``, else ``SOURCE_DATE_EPOCH``, else now."""
+    if spec.source_date_epoch is not None:
+        return spec.source_date_epoch
+    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    return int(env) if env.isdigit() else int(time.time())
+
+
+def changelog_time(epoch: int) -> int:
+    """The time rpm reads back from a ``%changelog`` date line: that day at 12:00 UTC."""
+    return epoch - epoch % 86400 + 43200
+
+
+def _description(spec: PackageSpec) -> str:
+    from ..render import wrap_lines
+
+    text = spec.long_description.strip() or f"{spec.summary}, packaged by tap2rpm from {spec.app_file_name}."
+    return wrap_lines(text)
+
+
+def _tarball(prefix: str, files: list[PayloadFile], layout: Layout, mtime: int) -> bytes:
+    members: dict[str, tuple[int, bytes | None]] = {}
+    for f in files:
+        assert f.tree_path is not None
+        parts = PurePosixPath(f.tree_path).parts
+        for i in range(1, len(parts)):
+            members.setdefault("/".join(parts[:i]), (0o755, None))
+        members[f.tree_path] = (f.mode, f.read())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in ["", *sorted(members)]:
+            mode, data = members.get(name, (0o755, None))
+            info = tarfile.TarInfo(f"{prefix}/{name}".rstrip("/"))
+            info.mtime, info.mode, info.uname, info.gname = mtime, mode, "root", "root"
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue(), compresslevel=9, mtime=0)
+
+
+def _scriptlets(context: dict[str, object]) -> dict[str, str]:
+    return {key: render(f"rpm/{key.replace('_', '-')}.sh", context).rstrip("\n")
+            for key in ("pre", "post", "post_start", "preun", "postun")}
+
+
+def rpm_sources(spec: PackageSpec) -> RpmSources:
+    """Render the spec, the source tarball and the service sources for ``spec``."""
+    layout = Layout.for_spec(spec, DISTRO)
+    rendered = render_service_files(spec, DISTRO)
+    files = payload(spec, layout, rendered)
+    epoch = build_epoch(spec)
+    sources = []
+    for f in files:
+        if f.role in _SERVICE_SOURCES:
+            suffix, macro_path = _SERVICE_SOURCES[f.role]
+            sources.append(SourceFile(spec.name + suffix, f.read(), macro_path, f.path, f.mode, f.conffile))
+    context = template_context(spec, DISTRO)
+    scripts = _scriptlets(context)
+    sysusers_index = 1 + [s.name for s in sources].index(spec.name + ".sysusers")
+    context.update(tool_version=__version__, buildhost=BUILDHOST, sources=sources, requires=rpm_requires(spec),
+                   description=_description(spec), scripts=scripts, sysusers_index=sysusers_index,
+                   changelog_date=rpm_date(epoch))
+    prefix = f"{spec.name}-{spec.version}"
+    return RpmSources(
+        spec_name=f"{spec.name}.spec",
+        spec_text=render("rpm/spec.j2", context),
+        tarball_name=f"{prefix}.tar.gz",
+        tarball=_tarball(prefix, [f for f in files if f.tree_path is not None], layout, epoch),
+        sources=tuple(sources),
+        payload=tuple(files),
+        scriptlets={"pre": scripts["pre"], "post": scripts["post"] + "\n" + scripts["post_start"],
+                    "preun": scripts["preun"], "postun": scripts["postun"]},
+    )
+
+
+def _interpreters(files: list[RpmFile]) -> list[Dependency]:
+    """What rpmbuild's script dependency generator finds: the ``#!`` interpreter of executables."""
+    found = set()
+    for f in files:
+        if f.mode & 0o111 and f.data.startswith(b"#!"):
+            words = f.data[2:].split(b"\n", 1)[0].split()
+            if words and words[0].startswith(b"/"):
+                found.add(Dependency(words[0].decode()))
+    return sorted(found)
+
+
+def rpm_package(spec: PackageSpec, sources: RpmSources) -> RpmPackage:
+    """The binary package content the native writer turns into an ``.rpm``."""
+    layout = Layout.for_spec(spec, DISTRO)
+    epoch = build_epoch(spec)
+    files = [RpmFile(f.path, stat.S_IFREG | f.mode, data=f.read(),
+                     flags=FILE_CONFIG | FILE_NOREPLACE if f.conffile else 0) for f in sources.payload]
+    dirs = {layout.confdir, layout.libdir}
+    for f in sources.payload:
+        if f.path.startswith(layout.libdir + "/"):
+            parent = PurePosixPath(f.path).parent
+            while str(parent) != layout.libdir:
+                dirs.add(str(parent))
+                parent = parent.parent
+    files += [RpmFile.directory(d) for d in sorted(dirs)]
+    files += [RpmFile.directory(d, 0o750, user=spec.user, group=spec.user)
+              for d in (layout.statedir, layout.logdir)]
+    return RpmPackage(
+        name=spec.name, version=spec.version, release=spec.revision, summary=spec.summary,
+        description=_description(spec), license=spec.license, url=spec.homepage,
+        packager=spec.maintainer,
+        requires=[Dependency.parse(r) for r in rpm_requires(spec)] + _interpreters(files),
+        scriptlets=dict(sources.scriptlets), files=files,
+        changelog=[(changelog_time(epoch), f"{spec.maintainer} - {spec.full_version}",
+                    f"- Packaged {spec.app_file_name} with tap2rpm.")],
+        buildhost=BUILDHOST, buildtime=epoch,
+    )
