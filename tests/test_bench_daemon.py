@@ -1,0 +1,134 @@
+"""The daemon benchmark: its results-file sections, its statistics, and a smoke run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TWISTD = ROOT / "bench" / ".work" / "twisted-venv" / "bin" / "twistd"
+
+
+def _load_common() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "bench" / "common.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+common = _load_common()
+
+
+def test_missing_file_is_created_with_header_and_section(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    common.rewrite_section(path, "daemon", "| a | b |\n")
+    text = path.read_text()
+    assert text.startswith("# Benchmarks\n")
+    assert "<!-- bench:daemon -->\n| a | b |\n<!-- /bench:daemon -->\n" in text
+    assert common.read_section(path, "daemon") == "| a | b |"
+
+
+def test_rewriting_one_section_leaves_the_others_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    before = ("# Results\n\nintro  with  odd   spacing\n\n"
+              "<!-- bench:build -->\nbuild numbers\n<!-- /bench:build -->\n\n"
+              "<!-- bench:daemon -->\nold daemon numbers\nsecond line\n<!-- /bench:daemon -->\n\n"
+              "<!-- bench:verify -->\nverify numbers\n<!-- /bench:verify -->\ntrailer without newline")
+    path.write_text(before)
+    common.rewrite_section(path, "daemon", "new daemon numbers\n")
+    after = path.read_text()
+    assert after == before.replace("old daemon numbers\nsecond line", "new daemon numbers")
+    # doing it again changes nothing
+    common.rewrite_section(path, "daemon", "new daemon numbers\n")
+    assert path.read_text() == after
+
+
+def test_missing_section_is_appended_and_others_kept(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Mine\n\n<!-- bench:build -->\nb\n<!-- /bench:build -->\n")
+    common.rewrite_section(path, "verify", "v")
+    assert path.read_text() == ("# Mine\n\n<!-- bench:build -->\nb\n<!-- /bench:build -->\n\n"
+                                "<!-- bench:verify -->\nv\n<!-- /bench:verify -->\n")
+    assert common.read_section(path, "build") == "b"
+    assert common.read_section(path, "daemon") is None
+
+
+def test_unmatched_or_duplicate_markers_are_refused_and_file_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    broken = "<!-- bench:daemon -->\nno end marker\n"
+    path.write_text(broken)
+    with pytest.raises(common.BenchmarkError, match="unmatched markers"):
+        common.rewrite_section(path, "daemon", "x")
+    assert path.read_text() == broken
+    path.write_text("<!-- bench:daemon -->\n<!-- /bench:daemon -->\n" * 2)
+    with pytest.raises(common.BenchmarkError, match="more than once"):
+        common.rewrite_section(path, "daemon", "x")
+    with pytest.raises(ValueError, match="bad benchmark section name"):
+        common.rewrite_section(path, "two words", "x")
+    assert [p.name for p in tmp_path.iterdir()] == ["BENCHMARKS.md"]  # no temp file left behind
+
+
+def test_median_and_ratio_formatting() -> None:
+    assert common.median([3, 1, 2]) == 2
+    assert common.median([1, 2, 3, 10]) == 2.5
+    with pytest.raises(common.BenchmarkError):
+        common.median([])
+    assert common.format_ratio(common.ratio(0.05, 0.2)) == "0.25x"
+    assert common.format_ratio(common.ratio(3, 2)) == "1.5x"
+    assert common.format_ratio(common.ratio(25, 2)) == "12x"
+    assert common.format_ratio(common.ratio(1, 0)) == "inf"
+
+
+def test_comparison_table_shows_verdicts() -> None:
+    rows = [common.Comparison("ready", "50 ms", "300 ms", "0.17x", "<= 0.4x", True),
+            common.Comparison("memory", "20 MiB", "30 MiB", "0.67x", "<= 0.5x", False),
+            common.Comparison("info", "1", "2", "0.50x", "-", None)]
+    lines = common.comparison_table(rows, "tapd", "twistd").splitlines()
+    assert lines[0].split("|")[1:-1] == [" metric ", " tapd   ", " twistd ", " ratio ", " target  ",
+                                         " pass/fail "]
+    assert [line.split("|")[-2].strip() for line in lines[2:]] == ["pass", "FAIL", "-"]
+
+
+def test_open_files_limit_is_raised_and_inherited() -> None:
+    limit = common.raise_open_files_limit(2048)
+    assert limit >= 2048 or limit == common.resource.getrlimit(common.resource.RLIMIT_NOFILE)[1]
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        assert common.open_files_limit(child.pid) == limit
+        assert common.rss_kib(child.pid) > 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _tapd_runs_tac() -> bool:
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("tap2pkg.runtime.daemon", "tap2pkg.runtime.internet"))
+
+
+@pytest.mark.skipif(not TWISTD.exists(), reason="Twisted's venv is not set up; run `make bench` once")
+@pytest.mark.skipif(not _tapd_runs_tac(), reason="tapd is not available yet")
+def test_quick_benchmark_run_writes_its_section(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\n<!-- bench:build -->\nkeep me\n<!-- /bench:build -->\n")
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "daemon.py"), "--quick", "--runs", "2",
+                           "--json", "--output", str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    connections = next(c for c in result["comparisons"] if "held open" in c["metric"])
+    assert connections["verdict"] == "pass"
+    assert len(result["measurements"]["tapd"]["ready_s"]) == 2
+    text = out.read_text()
+    assert "keep me" in text
+    section = common.read_section(out, "daemon")
+    assert section is not None and "| ready (exec to first answer, median)" in section
+    assert "Twisted: " in section
