@@ -1,0 +1,71 @@
+"""Reproducible archives in pure Python: tar (gzip/xz/none) and ``ar``.
+
+Every member is owned by root:root (uid/gid 0), members are written in the
+order given (callers sort them), every mtime is the one ``mtime`` passed in
+(the build's ``SOURCE_DATE_EPOCH``), gzip headers carry mtime 0 and no file
+name, and xz runs single-threaded with a fixed preset, so the same input
+always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import lzma
+import tarfile
+from dataclasses import dataclass
+
+#: Compressions a tar member stream may use, and the suffix each adds.
+COMPRESSIONS = {"xz": ".xz", "gzip": ".gz", "none": ""}
+
+
+@dataclass(frozen=True)
+class TarMember:
+    """A file (``data`` set) or directory (``data`` None) to put in a tar archive."""
+
+    name: str
+    mode: int
+    data: bytes | None = None
+
+
+def tar_bytes(members: list[TarMember], mtime: int) -> bytes:
+    """An uncompressed GNU tar of ``members``, all root:root with mtime ``mtime``."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for member in members:
+            info = tarfile.TarInfo(member.name)
+            info.mode = member.mode
+            info.mtime = mtime
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            if member.data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(member.data)
+                tar.addfile(info, io.BytesIO(member.data))
+    return buf.getvalue()
+
+
+def compress(data: bytes, compression: str) -> bytes:
+    """``data`` compressed reproducibly with ``"xz"``, ``"gzip"`` or ``"none"``."""
+    if compression == "xz":
+        return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+    if compression == "gzip":
+        return gzip.compress(data, compresslevel=9, mtime=0)
+    if compression == "none":
+        return data
+    raise ValueError(f"unknown compression {compression!r}")
+
+
+def ar_bytes(members: list[tuple[str, bytes]], mtime: int) -> bytes:
+    """A System V ``ar`` archive (as ``dpkg-deb`` writes) of ``(name, data)`` pairs."""
+    out = [b"!<arch>\n"]
+    for name, data in members:
+        header = f"{name:<16}{mtime:<12}{0:<6}{0:<6}{0o100644:<8o}{len(data):<10}`\n".encode("ascii")
+        assert len(header) == 60, name
+        out.append(header)
+        out.append(data)
+        if len(data) % 2:
+            out.append(b"\n")
+    return b"".join(out)
