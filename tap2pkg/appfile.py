@@ -1,0 +1,212 @@
+"""Inspect an application file safely: its type, name, user, services, ports and the code it needs.
+
+``tap2deb`` and ``tap2rpm`` call :func:`inspect` before they package a file.
+For ``.tap``, ``.tas`` and ``.tax`` files it uses the runtime's safe loaders,
+so nothing in the file runs and none of the application's own code is
+imported. A ``.tac``/``.py`` file is Python, which can only be known by
+running it; by default it is only parsed (its syntax and its
+``application = ...`` assignment are checked), and with
+``execute_python=True`` it is run in a separate interpreter whose findings
+come back as JSON.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .runtime import persist
+from .runtime.errors import AppFileError, AppFileNotFoundError, UnsafeAppFileError
+from .runtime.service import REGISTRY, Application, Persistable, Ref, qualified_name, walk
+
+__all__ = ["AppInfo", "describe_kind", "inspect", "summarize"]
+
+PathLike = str | os.PathLike[str]
+
+#: Seconds a ``.tac`` may take to load when ``execute_python`` is set.
+PYTHON_TIMEOUT = 30.0
+
+_KIND_TEXT = {
+    "python": "a Python file defining `application`; it runs when loaded",
+    "pickle": "a pickled application, loaded by a restricted unpickler",
+    "source": "the application as readable Python-syntax text, parsed and never run",
+    "xml": "the application as XML, parsed without DTDs or entities",
+}
+
+
+@dataclass(frozen=True)
+class AppInfo:
+    """What an application file holds, as far as packaging needs to know."""
+
+    path: Path
+    kind: str
+    app_name: str | None
+    uid: int | str | None
+    gid: int | str | None
+    #: (class name, service name) of every service below the application, depth first
+    services: tuple[tuple[str, str | None], ...]
+    #: TCP/UDP ports the application's servers listen on (empty when unknown)
+    ports: tuple[int, ...]
+    #: "module:qualname" of the application's own code it references
+    refs: tuple[str, ...]
+
+
+def describe_kind(kind: str) -> str:
+    """One line saying what a kind (or alias) of application file is, with its suffixes."""
+    canonical = persist.normalize_kind(kind)
+    return f"{canonical} ({', '.join(persist.KINDS[canonical])}): {_KIND_TEXT[canonical]}"
+
+
+def inspect(path: PathLike, kind: str | None = None, *, search_path: Iterable[PathLike] = (),
+            execute_python: bool = False, timeout: float = PYTHON_TIMEOUT) -> AppInfo:
+    """Inspect ``path`` without running code from it (unless ``execute_python`` for a Python file).
+
+    Raises :class:`AppFileError` (or one of its subclasses) when the file
+    cannot be read, parsed, or trusted.
+    """
+    kind = persist.detect_kind(path, kind)
+    if kind != "python":
+        # the safe loaders never import: no search path needed, and sys.path stays untouched
+        app = persist.load(path, kind)
+        return AppInfo(Path(path), kind, **summarize(app))
+    if execute_python:
+        return AppInfo(Path(path), kind, **_run_python(path, search_path, timeout))
+    return _parse_python(path)
+
+
+def summarize(app: Application) -> dict[str, Any]:
+    """The :class:`AppInfo` fields (but ``path`` and ``kind``) for a loaded application."""
+    services = tuple((type(s).__name__, s.name) for s in walk(app) if s is not app)
+    # a listening server has a port; a client (ClientService) has a host too and listens on nothing
+    ports = sorted({port for port in (getattr(s, "port", None) for s in walk(app) if not hasattr(s, "host"))
+                    if isinstance(port, int) and not isinstance(port, bool) and port > 0})
+    return {"app_name": app.name, "uid": app.uid, "gid": app.gid, "services": services,
+            "ports": tuple(ports), "refs": tuple(sorted(set(_refs(app))))}
+
+
+def _refs(value: Any) -> Iterator[str]:
+    """Every reference to the application's own code inside ``value``."""
+    if isinstance(value, Ref):
+        if value.target not in REGISTRY:
+            yield value.target
+    elif isinstance(value, Persistable):
+        for item in value.persist_state().values():
+            yield from _refs(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _refs(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _refs(item)
+    elif callable(value) and hasattr(value, "__module__") and hasattr(value, "__qualname__"):
+        target = qualified_name(value)
+        module = target.partition(":")[0]
+        if target not in REGISTRY and module not in (persist.PYTHON_APP_MODULE, "__main__", "builtins"):
+            yield target
+
+
+def _parse_python(path: PathLike) -> AppInfo:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise AppFileNotFoundError(path, f"cannot read the application file: {exc.strerror or exc}",
+                                   expected="an existing, readable file; check the path") from None
+    try:
+        module = ast.parse(data, filename=os.fspath(path))
+    except SyntaxError as exc:
+        raise AppFileError(path, f"syntax error: {exc.msg}", line=exc.lineno) from None
+    except ValueError as exc:
+        raise AppFileError(path, f"not a Python file: {exc}") from None
+    value: ast.expr | None = None
+    for statement in module.body:
+        if isinstance(statement, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "application" for t in statement.targets):
+            value = statement.value
+        elif (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+              and statement.target.id == "application" and statement.value is not None):
+            value = statement.value
+    if value is None:
+        raise AppFileError(path, "no application defined", expected=persist.EXPECTED_APPLICATION)
+    literal = _call_arguments(value)
+    name = literal.get("name")
+    uid, gid = literal.get("uid"), literal.get("gid")
+    return AppInfo(Path(path), "python", name if isinstance(name, str) else None,
+                   uid if isinstance(uid, (int, str)) else None, gid if isinstance(gid, (int, str)) else None,
+                   (), (), ())
+
+
+def _call_arguments(node: ast.expr) -> dict[str, Any]:
+    """Literal arguments of ``Application("name", uid=..., gid=...)``, as far as they are literals."""
+    if not isinstance(node, ast.Call):
+        return {}
+    found: dict[str, Any] = {}
+    for field, arg in zip(("name", "uid", "gid"), node.args, strict=False):
+        found[field] = arg
+    for keyword in node.keywords:
+        if keyword.arg in ("name", "uid", "gid"):
+            found[keyword.arg] = keyword.value
+    result = {}
+    for field, arg in found.items():
+        try:
+            result[field] = ast.literal_eval(arg)
+        except ValueError:
+            continue
+    return result
+
+
+# Runs in the child interpreter: load the .tac, print the summary (or the error) as JSON on the
+# original stdout; the application's own prints go to stderr so they cannot corrupt it.
+_CHILD = """
+import json, os, sys
+out = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+path, package_root, search_path = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path.append(package_root)
+from tap2pkg.runtime import persist
+from tap2pkg.runtime.errors import AppFileError
+from tap2pkg.appfile import summarize
+try:
+    app = persist.load(path, "python", search_path=search_path)
+    out.write(json.dumps({"info": summarize(app)}, default=repr))
+except AppFileError as exc:
+    out.write(json.dumps({"error": {"class": type(exc).__name__, "problem": exc.problem, "line": exc.line,
+                                    "expected": exc.expected}}))
+out.flush()
+"""
+
+
+def _run_python(path: PathLike, search_path: Iterable[PathLike], timeout: float) -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise AppFileNotFoundError(path, "cannot read the application file: no such file",
+                                   expected="an existing, readable file; check the path")
+    package_root = str(Path(__file__).resolve().parent.parent)
+    command = [sys.executable, "-c", _CHILD, os.fspath(path), package_root,
+               *[os.fspath(d) for d in search_path]]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
+                                stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise AppFileError(path, f"loading it took longer than {timeout:g}s",
+                           expected="an application file that only builds the application when loaded"
+                           ) from None
+    try:
+        answer = json.loads(result.stdout)
+    except ValueError:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AppFileError(path, f"loading it in a separate interpreter failed: {last}") from None
+    if "error" in answer:
+        error = answer["error"]
+        cls = {"AppFileNotFoundError": AppFileNotFoundError,
+               "UnsafeAppFileError": UnsafeAppFileError}.get(error["class"], AppFileError)
+        raise cls(path, error["problem"], line=error["line"], expected=error["expected"])
+    info = answer["info"]
+    return {"app_name": info["app_name"], "uid": info["uid"], "gid": info["gid"],
+            "services": tuple((c, n) for c, n in info["services"]), "ports": tuple(info["ports"]),
+            "refs": tuple(info["refs"])}
