@@ -15,10 +15,13 @@ at the end, so a failure leaves nothing partial behind.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +80,43 @@ def run_rpmbuild(args: list[str], *, epoch: int, cwd: Path) -> None:
                              f"or run '{' '.join(args)}' by hand")
 
 
+@contextlib.contextmanager
+def private_topdir(label: str) -> Iterator[Path]:
+    """A fixed, private ``_topdir`` for ``label`` (``name-version-release``), locked while in use.
+
+    rpmbuild records its build paths in the package (the parsed spec), so a
+    path that only depends on the package keeps two builds byte-identical.
+    """
+    base = Path(tempfile.gettempdir()) / f"tap2rpm-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    if base.stat().st_uid != os.getuid() or base.is_symlink():
+        raise OutputError(f"{base} belongs to another user; remove it or set TMPDIR to a private directory")
+    with open(base / f"{label}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        top = base / label
+        shutil.rmtree(top, ignore_errors=True)
+        top.mkdir()
+        try:
+            yield top
+        finally:
+            shutil.rmtree(top, ignore_errors=True)
+
+
+def rpmbuild_in_private_topdir(mode: str, stage: Path, spec_name: str, label: str, epoch: int) -> None:
+    """Run ``rpmbuild mode`` on ``stage/spec_name`` with copies of the sources; results land in ``stage``."""
+    with private_topdir(label) as top:
+        sourcedir, outdir = top / "SOURCES", top / "OUT"
+        sourcedir.mkdir()
+        outdir.mkdir()
+        for path in stage.iterdir():
+            if path.is_file():
+                shutil.copy2(path, sourcedir / path.name)
+        command = rpmbuild_command(mode, sourcedir / spec_name, top, sourcedir, outdir)
+        run_rpmbuild(command, epoch=epoch, cwd=top)
+        for path in outdir.iterdir():
+            shutil.move(path, stage / path.name)
+
+
 def _staging(output_dir: Path) -> Path:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -108,20 +148,19 @@ def build_rpms(spec: PackageSpec, output_dir: Path, *, builder: str = "native", 
     stage = _staging(output_dir)
     try:
         made: dict[str, list[Path]] = {"spec": [], "sources": [], "srpm": [], "rpm": []}
+        epoch = build_epoch(spec)
         for name, data in sources.files().items():
             (stage / name).write_bytes(data)
+            os.utime(stage / name, (epoch, epoch))  # the SRPM's cpio keeps these mtimes
             made["spec" if name == sources.spec_name else "sources"].append(stage / name)
-        epoch = build_epoch(spec)
-        spec_file = stage / sources.spec_name
+        label = f"{spec.name}-{package.evr}"
         rpm_name = package.filename
         srpm_name = f"{spec.name}-{package.evr}.src.rpm"
         mode = {(True, True): "-ba", (True, False): "-bs", (False, True): "-bb"}
         if builder == "rpmbuild" and want_rpm:
-            run_rpmbuild(rpmbuild_command(mode[(want_srpm, True)], spec_file, stage / "_topdir", stage, stage),
-                         epoch=epoch, cwd=stage)
+            rpmbuild_in_private_topdir(mode[(want_srpm, True)], stage, sources.spec_name, label, epoch)
         elif want_srpm and has_rpmbuild:
-            run_rpmbuild(rpmbuild_command("-bs", spec_file, stage / "_topdir", stage, stage),
-                         epoch=epoch, cwd=stage)
+            rpmbuild_in_private_topdir("-bs", stage, sources.spec_name, label, epoch)
         elif want_srpm:
             result.notes.append("rpmbuild is not installed: no source RPM was made (the spec and its "
                                 "sources are written; build the SRPM with 'rpmbuild -bs' where rpm exists)")

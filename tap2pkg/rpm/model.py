@@ -128,13 +128,13 @@ class RpmPackage:
     def validate(self) -> None:
         """Refuse names and versions rpm would reject or misread, naming the option to fix."""
         if not NAME_RE.match(self.name):
-            raise InvalidPackageNameError(f"package name {self.name!r} is not a valid RPM name: use letters, digits "
-                              f"and . _ + - (-r/--rpmfile)")
+            raise InvalidPackageNameError(f"package name {self.name!r} is not a valid RPM name: use "
+                                          "letters, digits and . _ + - (-r/--rpmfile)")
         for what, value, option in (("version", self.version, "-V/--set-version"),
                                     ("release", self.release, "--release")):
             if not value or not VERSION_RE.match(value):
-                raise InvalidVersionError(f"RPM {what} {value!r} is invalid: use letters, digits and . _ + ~ ^ "
-                                  f"only, no '-' ({option})")
+                raise InvalidVersionError(f"RPM {what} {value!r} is invalid: use letters, digits and "
+                                          f". _ + ~ ^ only, no '-' ({option})")
         for key in self.scriptlets:
             if key not in SCRIPTLETS:
                 raise ConfigError(f"unknown scriptlet {key!r}: expected one of {', '.join(SCRIPTLETS)}")

@@ -31,7 +31,9 @@ from .model import FILE_CONFIG, FILE_NOREPLACE, Dependency, RpmFile, RpmPackage
 
 DISTRO = "fedora"
 BUILDHOST = "localhost"
-PYTHON_REQUIRES = "python3 >= 3.11"
+GROUP = "System Environment/Daemons"
+#: python3 for tapd; logrotate because the package ships a logrotate file.
+BASE_REQUIRES = ("python3 >= 3.11", "logrotate")
 
 # role -> (source file suffix, path with rpm macros, installed path's Layout attribute)
 _SERVICE_SOURCES = {
@@ -68,17 +70,19 @@ class RpmSources:
     sources: tuple[SourceFile, ...]
     payload: tuple[PayloadFile, ...]
     scriptlets: dict[str, str]
+    rpmlintrc: str
 
     def files(self) -> dict[str, bytes]:
-        """``{file name: content}`` for the spec, the tarball and every other source."""
+        """``{file name: content}`` for the spec, the tarball, every other source and the rpmlintrc."""
         out = {self.spec_name: self.spec_text.encode(), self.tarball_name: self.tarball}
         out.update({s.name: s.data for s in self.sources})
+        out[self.spec_name.removesuffix(".spec") + ".rpmlintrc"] = self.rpmlintrc.encode()
         return out
 
 
 def rpm_requires(spec: PackageSpec) -> list[str]:
-    """``Requires:`` values: python3 >= 3.11 plus each ``--depends`` rewritten in RPM syntax."""
-    out = [PYTHON_REQUIRES]
+    """``Requires:`` values: python3 >= 3.11, logrotate, plus each ``--depends`` rewritten in RPM syntax."""
+    out = list(BASE_REQUIRES)
     for dep in spec.depends:
         match = _DEB_DEP.match(dep)
         if not match:
@@ -154,9 +158,11 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
     context = template_context(spec, DISTRO)
     scripts = _scriptlets(context)
     sysusers_index = 1 + [s.name for s in sources].index(spec.name + ".sysusers")
-    context.update(tool_version=__version__, buildhost=BUILDHOST, sources=sources, requires=rpm_requires(spec),
-                   description=_description(spec), scripts=scripts, sysusers_index=sysusers_index,
-                   changelog_date=rpm_date(epoch))
+    context.update(tool_version=__version__, buildhost=BUILDHOST, sources=sources, group=GROUP,
+                   requires=rpm_requires(spec), description=_description(spec), scripts=scripts,
+                   sysusers_index=sysusers_index, changelog_date=rpm_date(epoch),
+                   # a macro, not a literal /usr/lib, so rpmlint sees no lib/lib64 confusion
+                   libdir=layout.libdir.replace("/usr/", "%{_exec_prefix}/", 1))
     prefix = f"{spec.name}-{spec.version}"
     return RpmSources(
         spec_name=f"{spec.name}.spec",
@@ -167,6 +173,7 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
         payload=tuple(files),
         scriptlets={"pre": scripts["pre"], "post": scripts["post"] + "\n" + scripts["post_start"],
                     "preun": scripts["preun"], "postun": scripts["postun"]},
+        rpmlintrc=render("rpm/rpmlintrc", context),
     )
 
 
@@ -200,7 +207,7 @@ def rpm_package(spec: PackageSpec, sources: RpmSources) -> RpmPackage:
     return RpmPackage(
         name=spec.name, version=spec.version, release=spec.revision, summary=spec.summary,
         description=_description(spec), license=spec.license, url=spec.homepage,
-        packager=spec.maintainer,
+        group=GROUP, packager=spec.maintainer,
         requires=[Dependency.parse(r) for r in rpm_requires(spec)] + _interpreters(files),
         scriptlets=dict(sources.scriptlets), files=files,
         changelog=[(changelog_time(epoch), f"{spec.maintainer} - {spec.full_version}",
