@@ -233,7 +233,7 @@ class ProcessService(Service):
                 log.info("%s: %s %s after %.1fs; restarting", self.label, child.name, status, ran)
                 continue
             wait, child.delay = child.delay, min(child.delay * 2, self.max_restart_delay)
-            log.warning("%s: %s %s after %.1fs; restarting in %.1fs",
+            log.warning("%s: %s %s after %.1fs; restarting in %gs",
                         self.label, child.name, status, ran, wait)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(child.wake.wait(), wait)
