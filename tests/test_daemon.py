@@ -80,7 +80,9 @@ def start_tapd(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None
     """Start a foreground ``tapd`` (the caller passes ``-n``)."""
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
-    return subprocess.Popen([*TAPD, *args], cwd=cwd, env=env, text=True, **popen)  # type: ignore[call-overload]
+    process: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
+        [*TAPD, *args], cwd=cwd, env=env, text=True, **popen)
+    return process
 
 
 def pid_alive(pid: int) -> bool:

@@ -267,6 +267,9 @@ class Daemon:
                     loop.run_until_complete(self.stop_services(app))
                 raise
         finally:
+            # what is still running (open connections' handlers) is cancelled; on Python 3.11
+            # asyncio.streams reports such a cancellation as an error, which it is not
+            loop.set_exception_handler(_ignore_cancellation)
             for task in asyncio.all_tasks(loop):
                 task.cancel()
             with contextlib.suppress(Exception):
@@ -396,6 +399,11 @@ class Daemon:
                 log.error("cannot write profile stats to %s: %s", self.options.profile, exc.strerror)
         if self.log is not None:
             self.log.close()
+
+
+def _ignore_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    if not isinstance(context.get("exception"), asyncio.CancelledError):
+        loop.default_exception_handler(context)
 
 
 def _exit_with_signal(signum: int) -> None:
