@@ -34,7 +34,7 @@ FILE_LICENSE = 1 << 7
 
 _OPERATORS = {"<": SENSE_LESS, "<=": SENSE_LESS | SENSE_EQUAL, "=": SENSE_EQUAL, "==": SENSE_EQUAL,
               ">=": SENSE_GREATER | SENSE_EQUAL, ">": SENSE_GREATER}
-_DEP_RE = re.compile(r"^\s*(\S+)(?:\s*(<=|>=|==|=|<|>)\s*(\S+))?\s*$")
+_DEP_RE = re.compile(r"^\s*([^\s<>=]+)(?:\s*(<=|>=|==|=|<|>)\s*([^\s<>=]+))?\s*$")
 NAME_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+-]*$")
 VERSION_RE = re.compile(r"^[A-Za-z0-9._+~^]+$")
 
