@@ -123,7 +123,8 @@ def test_rpm_shows_requires_provides_and_scripts(demo_rpm: Path) -> None:
     assert requires.count("/bin/sh") == 4
     assert rpm("-qp", "--provides", demo_rpm).splitlines() == ["config(demo) = 1.2-3", "demo = 1.2-3"]
     scripts = rpm("-qp", "--scripts", demo_rpm)
-    assert "preinstall scriptlet (using /bin/sh):\ngetent passwd demo >/dev/null || useradd -r demo\n" in scripts
+    pre = "preinstall scriptlet (using /bin/sh):\ngetent passwd demo >/dev/null || useradd -r demo\n"
+    assert pre in scripts
     assert 'postuninstall scriptlet (using /bin/sh):\necho "postun $1"' in scripts
 
 
@@ -148,7 +149,7 @@ def test_installs_into_a_scratch_root(demo_rpm: Path, tmp_path: Path) -> None:
 def test_bad_names_and_versions_are_refused() -> None:
     with pytest.raises(InvalidPackageNameError, match="--rpmfile"):
         build_rpm(demo_package(name="bad name"))
-    with pytest.raises(InvalidVersionError, match="no '-'.*--set-version"):
+    with pytest.raises(InvalidVersionError, match=r"no '-'.*--set-version"):
         build_rpm(demo_package(version="1.0-2"))
     with pytest.raises(InvalidVersionError, match="--release"):
         build_rpm(demo_package(release="1-1"))
