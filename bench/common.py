@@ -201,13 +201,14 @@ def ensure_venv(path: Path, requirements: Sequence[str], *, python: str = sys.ex
     wanted = "\n".join(requirements) + "\n"
     if venv_python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return venv_python
-    log(f"creating {path} with {', '.join(requirements)} (once)")
+    log(f"setting up {path}" + (f" with {', '.join(requirements)}" if requirements else ""))
     try:
         if not venv_python.exists():
             subprocess.run([python, "-m", "venv", str(path)], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        subprocess.run([str(venv_python), "-m", "pip", "install", "--quiet", *requirements],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if requirements:
+            subprocess.run([str(venv_python), "-m", "pip", "install", "--quiet", *requirements],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     except subprocess.CalledProcessError as exc:
         tail = (exc.stderr or "").strip().splitlines()[-3:]
         raise BenchmarkError(f"could not set up {path}: {' / '.join(tail) or exc}; "

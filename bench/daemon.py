@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,6 +61,12 @@ from bench.common import (
 SECTION = "daemon"
 TWISTED_VENV = WORK_DIR / "twisted-venv"
 TWISTED_REQUIREMENTS = ("twisted",)
+#: tapd runs from a plain venv (standard library only, like a package's python3)...
+TAPD_VENV = WORK_DIR / "tapd-venv"
+#: ...plus what an optional event loop needs
+TAPD_EXTRAS: dict[str, tuple[str, ...]] = {"uvloop": ("uvloop",)}
+#: the runtime laid out as a package installs it under /usr/lib/<pkg>/
+TAPD_ROOT = WORK_DIR / "tapd-root"
 LOG_DIR = WORK_DIR / "logs"
 
 #: targets from the issue: tapd/twistd ratios
@@ -380,18 +387,40 @@ def render_section(rows: list[Comparison], machine: dict[str, str], command: str
     return "\n".join(lines) + "\n"
 
 
+def install_runtime(root: Path) -> Path:
+    """Lay the runtime out under ``root`` as a package installs it; return the ``tapd`` launcher.
+
+    The package's own launcher, stub ``tap2pkg/__init__.py`` and a copy of
+    ``tap2pkg/runtime``: tapd then starts exactly as it does on a user's
+    machine, without this checkout's editable-install hooks.
+    """
+    from tap2pkg import __version__
+    from tap2pkg.bundle import LAUNCHER, STUB_INIT, runtime_dir
+
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(runtime_dir(), root / "tap2pkg" / "runtime",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (root / "tap2pkg" / "__init__.py").write_bytes(STUB_INIT % __version__.encode())
+    launcher = root / "tapd"
+    launcher.write_text(LAUNCHER.format(name="bench-echo", libdir=root))
+    launcher.chmod(0o755)
+    return launcher
+
+
 def build_daemons(reactor: str | None, say: Any) -> tuple[list[Daemon], dict[str, str]]:
-    """tapd (from this checkout) and twistd (from its own venv), ready to start."""
-    venv_python = ensure_venv(TWISTED_VENV, TWISTED_REQUIREMENTS, log=say)
-    tapd_argv = [sys.executable, "-m", "tap2pkg.runtime.daemon", "-n", "--pidfile=",
+    """tapd (this checkout's runtime, laid out as packaged) and twistd (from PyPI), each in its own venv."""
+    twisted_python = ensure_venv(TWISTED_VENV, TWISTED_REQUIREMENTS, log=say)
+    tapd_python = ensure_venv(TAPD_VENV, TAPD_EXTRAS.get(reactor or "", ()), log=say)
+    launcher = install_runtime(TAPD_ROOT)
+    tapd_argv = [str(tapd_python), str(launcher), "-n", "--pidfile=",
                  "-y", str(BENCH_DIR / "tapd_echo.tac")]
     if reactor:
         tapd_argv += ["-r", reactor]
-    twistd_argv = [str(venv_python.parent / "twistd"), "-n", "--pidfile=",
+    twistd_argv = [str(twisted_python.parent / "twistd"), "-n", "--pidfile=",
                    "-y", str(BENCH_DIR / "twistd_echo.tac")]
     daemons = [Daemon("tapd", tuple(tapd_argv), reactor or "asyncio (default)"),
                Daemon("twistd", tuple(twistd_argv), "default")]
-    versions = {"Twisted": python_package_version(venv_python, "twisted")}
+    versions = {"Twisted": python_package_version(twisted_python, "twisted")}
     return daemons, versions
 
 
