@@ -381,8 +381,11 @@ class Daemon:
             self.finish(profiler)
             return code
 
-        self.save_application(app)
-        self.remove_pidfile()
+        try:
+            self.save_application(app)
+            self.remove_pidfile()
+        except Exception:
+            log.exception("error during shutdown")
         status = f" by {signal.Signals(self.stop_signal).name}" if self.stop_signal else ""
         log.info("%s stopped%s", app.process_name, status)
         self.finish(profiler)

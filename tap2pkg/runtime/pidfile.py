@@ -19,7 +19,7 @@ def read_pid(path: str) -> int | None:
     try:
         with open(path, encoding="ascii", errors="replace") as handle:
             text = handle.read(64).strip()
-    except FileNotFoundError:
+    except OSError:  # missing, or unreadable after dropping privileges
         return None
     try:
         return int(text)
@@ -69,6 +69,7 @@ def write(path: str, pid: int | None = None) -> None:
     try:
         with open(temporary, "w", encoding="ascii") as handle:
             handle.write(f"{pid}\n")
+            os.fchmod(handle.fileno(), 0o644)  # readable whatever the umask: `kill $(cat pidfile)`
         os.replace(temporary, path)
     except OSError as exc:
         try:
