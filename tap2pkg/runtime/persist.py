@@ -96,7 +96,7 @@ def ensure_registry() -> None:
     if _registry_loaded:
         return
     _registry_loaded = True
-    names = ["tap2pkg.runtime.internet"]
+    names = ["tap2pkg.runtime.internet", "tap2pkg.runtime.process"]
     try:
         plugins = importlib.import_module("tap2pkg.runtime.plugins")
     except ImportError:
@@ -179,7 +179,9 @@ def _read(path: PathLike) -> bytes:
 def check_application(value: Any, path: object, line: int | None = None) -> Application:
     """Return ``value`` if it is an :class:`Application`; else an :class:`AppFileError` naming its type."""
     if not isinstance(value, Application):
-        found = "None" if value is None else f"a {type(value).__module__}.{type(value).__qualname__}"
+        cls = type(value)
+        name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+        found = "None" if value is None else f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
         raise AppFileError(path, f"application is {found}, not an Application", line=line,
                            expected="application = Application(name=...)")
     return value

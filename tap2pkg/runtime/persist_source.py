@@ -39,6 +39,7 @@ from .persist import (
     EXPECTED_APPLICATION,
     SavedObject,
     build_object,
+    check_application,
     ref_value,
     registered_class,
 )
@@ -154,6 +155,7 @@ def loads_source(data: bytes, path: object) -> Any:
                 value = _Builder(path).build(statement.value)
             except RecursionError:
                 raise AppFileError(path, "nested too deeply to load", line=statement.lineno) from None
+            check_application(value, path, statement.lineno)
             found = True
             continue
         if isinstance(statement, ast.Assign):
@@ -220,7 +222,8 @@ class _Builder:
     def call(self, node: ast.Call) -> Any:
         name = self._dotted(node.func)
         if name is None:
-            raise self.refuse(node.func)
+            raise UnsafeAppFileError(self.path, f"refusing a call to {ast.unparse(node.func)}: only runtime "
+                                     "classes and Ref('module:name') may be called", line=node.lineno)
         args = [self.build(arg) for arg in self._items(node.args)]
         kwargs = {}
         for keyword in node.keywords:
