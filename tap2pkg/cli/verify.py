@@ -1,0 +1,100 @@
+"""``tap2pkg verify``: install, run, upgrade, remove and purge packages in containers, step by step."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from ..runtime.errors import OutputError, UsageError
+from ..verify import (
+    VerifyContainer,
+    VerifyOptions,
+    connect,
+    find_image,
+    get_distro,
+    read_artifact,
+    summary_table,
+    to_json,
+    to_junit_xml,
+    verify_lifecycle,
+    verify_sysvinit,
+)
+from ..verify.images import available_distros
+from ..verify.report import Progress, RunResult
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``tap2pkg verify``."""
+    parser.add_argument("artifacts", nargs="+", metavar="ARTIFACT", type=Path, help="a .deb or .rpm to verify")
+    parser.add_argument("--distro", action="append", default=[], metavar="NAME",
+                        help="where to verify (repeatable): debian:bookworm, debian:trixie, rpm-on-debian, "
+                             "fedora:40, fedora:41; default from the artifact (.deb: debian:bookworm, "
+                             ".rpm: the RPM image available)")
+    parser.add_argument("--upgrade-from", type=Path, metavar="OLD_ARTIFACT",
+                        help="install this older build first, then upgrade to ARTIFACT")
+    parser.add_argument("--port", action="append", type=int, default=[], metavar="N",
+                        help="a TCP port the service listens on (repeatable; default: the ports found listening)")
+    parser.add_argument("--probe-send", default="", metavar="TEXT",
+                        help="send TEXT to each port (backslash escapes such as \\n work)")
+    parser.add_argument("--probe-expect", default="", metavar="TEXT", help="expect TEXT in the answer")
+    parser.add_argument("--user", metavar="NAME", help="the service's user (default: the package name)")
+    parser.add_argument("--no-sysvinit", dest="sysvinit", action="store_false",
+                        help="skip the run without systemd that a .deb otherwise gets")
+    parser.add_argument("--keep", action="store_true", help="leave the containers (stopped systemd kept running)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    parser.add_argument("--junit-xml", type=Path, metavar="FILE", help="also write the results as JUnit XML")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # so every container is removed on the way out, as for Ctrl-C
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify every artifact on every chosen distro; 0 only when every step of every run passed."""
+    if bool(args.probe_send) != bool(args.probe_expect) and args.probe_send:
+        raise UsageError("--probe-send needs --probe-expect (the text the answer must contain)")
+    artifacts = [read_artifact(path) for path in args.artifacts]
+    old = read_artifact(args.upgrade_from) if args.upgrade_from else None
+    if old is not None:
+        if len(artifacts) != 1 or old.name != artifacts[0].name or old.family != artifacts[0].family:
+            raise UsageError(f"--upgrade-from {args.upgrade_from}: must be an older build of the one ARTIFACT "
+                             f"({artifacts[0].name} .{artifacts[0].family})")
+    client = connect()
+    plan = []
+    for artifact in artifacts:
+        names = args.distro or available_distros(client, artifact.family)
+        for name in names:
+            distro = get_distro(name)
+            if distro.family != artifact.family:
+                if args.distro and len(artifacts) == 1:
+                    raise UsageError(f"--distro {name} installs .{distro.family} packages, "
+                                     f"not {artifact.path.name}")
+                continue
+            plan.append((artifact, distro, find_image(client, distro)))
+    options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old)
+    progress = Progress(sys.stderr, live=sys.stderr.isatty())
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    runs: list[RunResult] = []
+    try:
+        for artifact, distro, image in plan:
+            with VerifyContainer(client, image, keep=args.keep) as box:
+                runs.append(verify_lifecycle(box, distro, artifact, options, progress))
+            if artifact.family == "deb" and args.sysvinit:
+                with VerifyContainer(client, image, systemd=False, keep=args.keep) as box:
+                    runs.append(verify_sysvinit(box, distro, artifact, options, progress))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if args.junit_xml:
+        try:
+            args.junit_xml.write_text(to_junit_xml(runs))
+        except OSError as exc:
+            raise OutputError(f"--junit-xml {args.junit_xml}: cannot write it ({exc.strerror})") from exc
+    if args.json:
+        sys.stdout.write(to_json(runs))
+    else:
+        sys.stdout.write("\n" + summary_table(runs))
+    return 0 if runs and all(r.passed for r in runs) else 1

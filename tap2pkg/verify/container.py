@@ -1,0 +1,149 @@
+"""A verification container: systemd as PID 1 (or no init at all), no network, always cleaned up.
+
+What works on a cgroup v1 host with ``--privileged`` refused (found on the
+project's CI machine, docker 20.10, systemd 252): ``network_mode="none"``,
+``cap_add=["SYS_ADMIN"]``, ``security_opt=["seccomp=unconfined"]``, tmpfs on
+``/run`` and ``/run/lock``, the host's ``/sys/fs/cgroup`` bind-mounted
+read-only, and ``container=docker`` in the environment. systemd then reaches
+``running`` in about a second. Without the cgroup bind mount systemd exits.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .errors import ImageBuildError
+
+LABEL_CONTAINER = "tap2pkg.verify"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The exit code and the merged stdout+stderr of a command run in the container."""
+
+    exit_code: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.exit_code == 0
+
+    def tail(self, lines: int = 15) -> str:
+        """The last ``lines`` lines of the output."""
+        return "\n".join(self.output.rstrip().splitlines()[-lines:])
+
+
+class VerifyContainer:
+    """One running container; use it as a context manager so it is removed on any exit, Ctrl-C included."""
+
+    def __init__(self, client: Any, image: str, *, systemd: bool = True, keep: bool = False,
+                 name: str | None = None) -> None:
+        self.client = client
+        self.image = image
+        self.systemd = systemd
+        self.keep = keep
+        self.name = name
+        self.container: Any = None
+
+    def __enter__(self) -> VerifyContainer:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.remove()
+
+    @property
+    def short_id(self) -> str:
+        """The container's short id ('' before start)."""
+        return str(self.container.short_id) if self.container is not None else ""
+
+    def start(self) -> None:
+        """Create and start the container (systemd as PID 1, or ``sleep infinity`` without systemd)."""
+        options: dict[str, Any] = {
+            "detach": True,
+            "network_mode": "none",
+            "cap_add": ["SYS_ADMIN"],
+            "security_opt": ["seccomp=unconfined"],
+            "tmpfs": {"/run": "rw,exec,mode=755", "/run/lock": "rw,mode=1777"},
+            "environment": {"container": "docker"},
+            "labels": {LABEL_CONTAINER: "1", "tap2pkg.keep": "1" if self.keep else "0"},
+            "name": self.name,
+        }
+        if self.systemd:
+            options["volumes"] = {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "ro"}}
+            options["stop_signal"] = "SIGRTMIN+3"
+            command = ["/sbin/init"]
+        else:
+            command = ["sleep", "infinity"]
+        self.container = self.client.containers.run(self.image, command, **options)
+        if self.systemd:
+            self.wait_for_systemd()
+
+    def wait_for_systemd(self, timeout: float = 90.0) -> str:
+        """Wait until ``systemctl is-system-running`` says running or degraded; return what it said."""
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            self.container.reload()
+            if self.container.status not in ("created", "running"):
+                logs = self.container.logs(tail=20).decode(errors="replace")
+                raise ImageBuildError(f"systemd did not start in {self.image} (container {self.container.status}); "
+                                      f"its last output:\n{logs}")
+            state = self.run(["systemctl", "is-system-running"]).output.strip()
+            if state in ("running", "degraded"):
+                return state
+            time.sleep(0.2)
+        raise ImageBuildError(f"systemd in {self.image} did not reach running within {timeout:.0f} s "
+                              f"(last state {state!r})")
+
+    def run(self, command: list[str] | str, *, env: dict[str, str] | None = None, user: str = "") -> ExecResult:
+        """Run ``command`` (a list, or a string for ``sh -c``) and return its exit code and output."""
+        argv = ["sh", "-c", command] if isinstance(command, str) else command
+        exit_code, output = self.container.exec_run(argv, environment=env or {}, user=user, demux=False)
+        text = output.decode(errors="replace") if isinstance(output, bytes) else ""
+        return ExecResult(int(exit_code if exit_code is not None else -1), text)
+
+    def put_file(self, source: Path, directory: str, name: str | None = None) -> str:
+        """Copy the host file ``source`` into ``directory`` in the container; return its path there."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tar.gettarinfo(str(source), arcname=name or source.name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mode = 0o644
+            with source.open("rb") as handle:
+                tar.addfile(info, handle)
+        self.run(["mkdir", "-p", directory])
+        self.container.put_archive(directory, buffer.getvalue())
+        return f"{directory.rstrip('/')}/{name or source.name}"
+
+    def remove(self) -> None:
+        """Remove the container (kept, stopped or not, with ``keep``)."""
+        if self.container is None or self.keep:
+            return
+        import docker.errors
+
+        try:
+            self.container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        self.container = None
+
+
+def remove_leftover_containers(client: Any) -> int:
+    """Remove verification containers a killed run left behind (not those kept with --keep)."""
+    count = 0
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL_CONTAINER}=1"}):
+        if container.labels.get("tap2pkg.keep") == "1":
+            continue
+        container.remove(force=True, v=True)
+        count += 1
+    return count
