@@ -27,7 +27,16 @@ from tap2pkg.runtime.internet import (
     take_activated_socket,
     unclaimed_activated_sockets,
 )
-from tap2pkg.runtime.service import Factory, MultiService, Ref, Service, describe, persistable, qualified_name
+from tap2pkg.runtime.service import (
+    Application,
+    Factory,
+    MultiService,
+    Ref,
+    Service,
+    describe,
+    persistable,
+    qualified_name,
+)
 
 HOST = "127.0.0.1"
 
@@ -511,3 +520,13 @@ def test_persist_state_holds_plain_values_only(tmp_path: Path) -> None:
     unix = every_service(tmp_path)[3]
     assert describe(unix)["mode"] == 0o600
     assert os.fspath(unix.persist_state()["path"]).endswith("x.sock")
+
+
+@pytest.mark.parametrize("suffix", [".tap", ".tas", ".tax"])
+def test_every_service_survives_a_saved_application(tmp_path: Path, suffix: str) -> None:
+    from tap2pkg.runtime import persist
+
+    app = Application("everything", services=every_service(tmp_path))
+    path = tmp_path / f"app{suffix}"
+    persist.save(app, path)
+    assert describe(persist.load(path)) == describe(app)

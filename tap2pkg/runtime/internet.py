@@ -31,6 +31,7 @@ at most once; :func:`unclaimed_activated_sockets` lists the ones nobody took.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import inspect
 import ipaddress
@@ -219,25 +220,80 @@ async def _close_transports(transports: list[asyncio.BaseTransport], timeout: fl
 # --------------------------------------------------------------------------- servers
 
 
-@persistable
-class TCPServer(Service):
-    """Listen on a TCP port; each connection gets a protocol from ``factory()``."""
-
-    persist_fields = ("port", "factory", "interface", "backlog", "name")
+class _StreamServer(Service):
+    """What TCP and UNIX servers share: bind early, serve on start, close every connection on stop."""
 
     #: Seconds open connections get to flush their output on stop before they are aborted.
     stop_timeout: float = 5.0
 
-    def __init__(self, port: int, factory: Any, interface: str = "", backlog: int = 100,
-                 name: str | None = None) -> None:
+    def __init__(self, factory: Any, backlog: int, name: str | None) -> None:
         super().__init__(name)
-        self.port = port
         self.factory = factory
-        self.interface = interface
         self.backlog = backlog
         self._sock: socket.socket | None = None
         self._server: asyncio.AbstractServer | None = None
         self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+
+    @property
+    def label(self) -> str:
+        """How log lines and errors name this server."""
+        raise NotImplementedError
+
+    def _listen(self) -> socket.socket:
+        raise NotImplementedError
+
+    def _address(self) -> str:
+        raise NotImplementedError
+
+    async def privileged_start(self) -> None:
+        await super().privileged_start()
+        if self._sock is None:
+            self._sock = self._listen()
+
+    async def start(self) -> None:
+        if self._sock is None:
+            self._sock = self._listen()
+        factory = _check_factory(self.factory, self.label)
+        transports = self._transports
+
+        def protocol_factory() -> asyncio.BaseProtocol:
+            return _Handoff(factory(), transports)
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol_factory, sock=self._sock, backlog=self.backlog)
+        await super().start()
+        log.info("%s listening on %s", self.label, self._address())
+
+    async def stop(self) -> None:
+        await super().stop()
+        server, self._server = self._server, None
+        sock, self._sock = self._sock, None
+        if server is not None:
+            server.close()
+            await _close_transports(list(self._transports), self.stop_timeout)
+            try:
+                await asyncio.wait_for(server.wait_closed(), self.stop_timeout)
+            except TimeoutError:
+                log.warning("%s: connections still open after %.1fs", self.label, self.stop_timeout)
+        elif sock is not None:
+            sock.close()
+
+
+@persistable
+class TCPServer(_StreamServer):
+    """Listen on a TCP port; each connection gets a protocol from ``factory()``.
+
+    ``interface`` ``""`` listens on every IPv4 address; give ``"::"`` for IPv6
+    (and, as the system allows, IPv4 too) or one address of this machine.
+    """
+
+    persist_fields = ("port", "factory", "interface", "backlog", "name")
+
+    def __init__(self, port: int, factory: Any, interface: str = "", backlog: int = 100,
+                 name: str | None = None) -> None:
+        super().__init__(factory, backlog, name)
+        self.port = port
+        self.interface = interface
 
     @property
     def label(self) -> str:
@@ -258,6 +314,10 @@ class TCPServer(Service):
         address = self.bound_address
         return None if address is None else address[1]
 
+    def _address(self) -> str:
+        address = self.bound_address
+        return "TCP (not bound)" if address is None else f"TCP {_where(*address)}"
+
     def _listen(self) -> socket.socket:
         sock = take_activated_socket("tcp", self.port, self.interface)
         if sock is not None:
@@ -265,39 +325,6 @@ class TCPServer(Service):
                      _where(*sock.getsockname()[:2]))
             return sock
         return _bind_inet("tcp", self.port, self.interface, self.backlog)
-
-    async def privileged_start(self) -> None:
-        await super().privileged_start()
-        if self._sock is None:
-            self._sock = self._listen()
-
-    async def start(self) -> None:
-        if self._sock is None:
-            self._sock = self._listen()
-        factory = _check_factory(self.factory, self.label)
-        transports = self._transports
-
-        def protocol_factory() -> asyncio.BaseProtocol:
-            return _Handoff(factory(), transports)
-
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(protocol_factory, sock=self._sock, backlog=self.backlog)
-        await super().start()
-        log.info("%s listening on TCP %s", self.label, _where(*self._sock.getsockname()[:2]))
-
-    async def stop(self) -> None:
-        await super().stop()
-        server, self._server = self._server, None
-        sock, self._sock = self._sock, None
-        if server is not None:
-            server.close()
-            await _close_transports(list(self._transports), self.stop_timeout)
-            try:
-                await asyncio.wait_for(server.wait_closed(), self.stop_timeout)
-            except TimeoutError:
-                log.warning("%s: connections still open after %.1fs", self.label, self.stop_timeout)
-        elif sock is not None:
-            sock.close()
 
 
 @persistable
@@ -364,25 +391,17 @@ class UDPServer(Service):
 
 
 @persistable
-class UNIXServer(Service):
+class UNIXServer(_StreamServer):
     """Listen on a UNIX stream socket at ``path`` (created with ``mode``, removed on stop)."""
 
     persist_fields = ("path", "factory", "backlog", "mode", "name")
 
-    #: Seconds open connections get to flush their output on stop before they are aborted.
-    stop_timeout: float = 5.0
-
     def __init__(self, path: str, factory: Any, backlog: int = 100, mode: int = 0o660,
                  name: str | None = None) -> None:
-        super().__init__(name)
+        super().__init__(factory, backlog, name)
         self.path = str(path)
-        self.factory = factory
-        self.backlog = backlog
         self.mode = mode
-        self._sock: socket.socket | None = None
         self._inode: tuple[int, int] | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
 
     @property
     def label(self) -> str:
@@ -418,12 +437,17 @@ class UNIXServer(Service):
             return sock
         self._clear_stale()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        bound = False
         try:
             sock.bind(self.path)
+            bound = True
             os.chmod(self.path, self.mode)
             sock.listen(self.backlog)
         except OSError as exc:
             sock.close()
+            if bound:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
             raise ServiceUnavailableError(
                 f"cannot listen on UNIX socket {self.path}: {exc.strerror or exc} "
                 "(check that the directory exists and is writable)") from None
@@ -432,24 +456,8 @@ class UNIXServer(Service):
         sock.setblocking(False)
         return sock
 
-    async def privileged_start(self) -> None:
-        await super().privileged_start()
-        if self._sock is None:
-            self._sock = self._listen()
-
-    async def start(self) -> None:
-        if self._sock is None:
-            self._sock = self._listen()
-        factory = _check_factory(self.factory, self.label)
-        transports = self._transports
-
-        def protocol_factory() -> asyncio.BaseProtocol:
-            return _Handoff(factory(), transports)
-
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(protocol_factory, sock=self._sock, backlog=self.backlog)
-        await super().start()
-        log.info("%s listening on %s", self.label, self.path)
+    def _address(self) -> str:
+        return self.path
 
     def _remove_socket_file(self) -> None:
         # Only our own socket: another instance may have replaced it meanwhile.
@@ -463,17 +471,6 @@ class UNIXServer(Service):
 
     async def stop(self) -> None:
         await super().stop()
-        server, self._server = self._server, None
-        sock, self._sock = self._sock, None
-        if server is not None:
-            server.close()
-            await _close_transports(list(self._transports), self.stop_timeout)
-            try:
-                await asyncio.wait_for(server.wait_closed(), self.stop_timeout)
-            except TimeoutError:
-                log.warning("%s: connections still open after %.1fs", self.label, self.stop_timeout)
-        elif sock is not None:
-            sock.close()
         self._remove_socket_file()
 
 

@@ -194,6 +194,9 @@ class ProcessService(Service):
         while chunk := await stream.read(65536):
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            if len(pending) > 65536:  # a child that never ends its line must not fill our memory
+                lines.append(pending)
+                pending = b""
             for line in lines:
                 log.info("%s%s: %s", child.name, suffix, line.decode(errors="replace").rstrip("\r"))
         if pending:
