@@ -96,7 +96,11 @@ def render(template: str, context: dict[str, Any]) -> str:
 
 def tapd_arguments(spec: PackageSpec, layout: Layout, *, daemon: bool) -> list[str]:
     """The ``tapd`` arguments that run ``spec``'s app (foreground for systemd, else daemonizing)."""
-    args = ["--nodaemon"] if not daemon else ["--pidfile", layout.pidfile, "--logfile", layout.logfile]
+    # In the foreground systemd tracks the process: no pidfile, log to the journal (stdout).
+    if daemon:
+        args = ["--pidfile", layout.pidfile, "--logfile", layout.logfile]
+    else:
+        args = ["--nodaemon", "--pidfile="]
     args += ["--no_save", "--rundir", layout.statedir, KIND_OPTION[spec.app_kind], layout.app_path]
     return args
 

@@ -1,0 +1,79 @@
+"""``tap2deb``: an editable Debian source package and a binary ``.deb`` from each app file.
+
+Run ``tap2deb --help`` for the options; ``docs/tap2deb.md`` is the guide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..deb.build import build_deb
+from ..errors import UsageError
+from ..spec import PackageSpec
+from .common import run_guarded
+from .options import (
+    add_common_options,
+    add_deb_options,
+    app_files,
+    artifact_summary,
+    merged_settings,
+    spec_from_settings,
+)
+
+PROG = "tap2deb"
+
+_DEB_DESTS = {"debfile": "name", "revision": "revision", "distribution": "distribution",
+              "compression": "compression"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tap2deb`` argument parser."""
+    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").splitlines()[0])
+    add_common_options(parser)
+    add_deb_options(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build one package per app file; print what was written (or the JSON summary)."""
+    if args.source_only and args.binary_only:
+        raise UsageError("--source-only and --binary-only exclude each other; give at most one")
+    jobs: list[tuple[PackageSpec, dict[str, object]]] = []
+    # Check every app file and setting first, so a bad one fails before anything is written.
+    for app_file in app_files(args, single_options=("protocol", "debfile")):
+        settings = merged_settings(args, app_file, _DEB_DESTS)
+        jobs.append((spec_from_settings(app_file, settings), settings))
+    summaries = []
+    for spec, settings in jobs:
+        builder = str(settings.get("builder") or "native")
+        compression = str(settings.get("compression") or "xz")
+        if compression not in ("xz", "gzip"):
+            raise UsageError(f"--compression {compression!r} is unknown; use xz or gzip")
+        result = build_deb(spec, Path(str(settings.get("output_dir") or ".")), builder=builder,
+                           source=not args.binary_only, binary=not args.source_only,
+                           compression=compression, sign=not args.unsigned)
+        summaries.append(artifact_summary(spec.name, spec.full_version, result.artifacts,
+                                          source_tree=str(result.source_tree), notes=result.notes))
+        if not args.json:
+            print(f"{PROG}: {spec.name} {spec.full_version}: source tree {result.source_tree}")
+            for path in result.artifacts:
+                print(f"{PROG}: wrote {path}")
+            for note in result.notes:
+                print(f"{PROG}: note: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"packages": summaries}, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tap2deb`` console script."""
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    return run_guarded(lambda: run(args), prog=PROG, debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
