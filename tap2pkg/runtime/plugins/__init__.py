@@ -77,7 +77,7 @@ class OptionsParser(argparse.ArgumentParser):
     """An argument parser that raises :class:`UsageError` instead of exiting on a bad option."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}; see '{self.prog} --help'")
+        raise UsageError(f"{message}; see '{self.prog} --help'")
 
 
 def builtin_plugins() -> dict[str, ServiceMaker]:

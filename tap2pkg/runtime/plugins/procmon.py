@@ -49,9 +49,9 @@ class ProcmonMaker(ServiceMaker):
             try:
                 argv = shlex.split(line)
             except ValueError as exc:
-                raise UsageError(f"tapd procmon: --command {line!r}: {exc}; fix its quoting") from None
+                raise UsageError(f"procmon: --command {line!r}: {exc}; fix its quoting") from None
             if not argv:
-                raise UsageError("tapd procmon: --command is empty; give a command line to supervise")
+                raise UsageError("procmon: --command is empty; give a command line to supervise")
             commands.append(argv)
         rest = list(options.args)
         if rest and rest[0] == "--":
@@ -59,7 +59,7 @@ class ProcmonMaker(ServiceMaker):
         if rest:
             commands.append(rest)
         if not commands:
-            raise UsageError("tapd procmon: no command to supervise; give --command 'CMD ARGS' "
+            raise UsageError("procmon: no command to supervise; give --command 'CMD ARGS' "
                              "or a command after the options")
         service = ProcessService(threshold=options.threshold, kill_time=options.killtime,
                                  min_restart_delay=options.minrestartdelay,

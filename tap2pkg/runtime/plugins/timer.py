@@ -75,15 +75,15 @@ class TimerMaker(ServiceMaker):
 
     def make_service(self, options: argparse.Namespace) -> Service:
         if not options.command:
-            raise UsageError("tapd timer: --command is required; e.g. --command '/usr/bin/date'")
+            raise UsageError("timer: --command is required; e.g. --command '/usr/bin/date'")
         try:
             argv = shlex.split(options.command)
         except ValueError as exc:
-            raise UsageError(f"tapd timer: --command {options.command!r}: {exc}") from None
+            raise UsageError(f"timer: --command {options.command!r}: {exc}") from None
         if not argv:
-            raise UsageError("tapd timer: --command is empty; give a command line to run")
+            raise UsageError("timer: --command is empty; give a command line to run")
         if not options.interval > 0:
-            raise UsageError(f"tapd timer: --interval {options.interval:g}: give a positive number")
+            raise UsageError(f"timer: --interval {options.interval:g}: give a positive number")
         kwargs = {} if options.timeout is None else {"timeout": options.timeout}
         return TimerService(options.interval, run_command, args=(argv,), kwargs=kwargs, now=options.now,
                             name="timer")

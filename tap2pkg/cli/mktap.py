@@ -1,0 +1,103 @@
+"""``tap2pkg mktap``: write an application file from a plugin and its options.
+
+``tap2pkg mktap web --port 8080 --path /srv/www -o web.tap`` builds the
+service the ``web`` plugin makes from those options, wraps it in an
+application and saves it in the format the suffix names (``.tap`` pickle,
+``.tas`` source, ``.tax`` XML; ``-y/--type`` forces one). mktap's own options
+may come before the plugin name or after the plugin's options; everything
+after a ``--`` belongs to the plugin. ``tap2pkg mktap --list`` lists the
+plugins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..runtime import persist
+from ..runtime.errors import UsageError
+from ..runtime.plugins import get_plugin, get_plugins
+from ..runtime.service import Application, walk
+
+
+def _add_own_options(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    default = None if defaults else argparse.SUPPRESS
+    parser.add_argument("-o", "--output", metavar="FILE", default=default,
+                        help="application file to write (default: APPNAME.tap)")
+    parser.add_argument("-y", "--type", dest="kind", metavar="TYPE", default=default,
+                        help="force the format: pickle (tap), source (tas) or xml (tax); "
+                             "default: from the suffix of FILE")
+    parser.add_argument("--appname", metavar="NAME", default=default,
+                        help="the application's (and process's) name (default: the plugin's name)")
+    parser.add_argument("-u", "--uid", metavar="USER", default=default,
+                        help="user to run as, a name or a number (default: whoever starts tapd)")
+    parser.add_argument("-g", "--gid", metavar="GROUP", default=default,
+                        help="group to run as, a name or a number (default: the user's group)")
+    parser.add_argument("--debug", action="store_true", default=False if defaults else argparse.SUPPRESS,
+                        help="show a traceback on errors")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add mktap's options and the ``PLUGIN [plugin options]`` arguments to ``parser``."""
+    parser.usage = "%(prog)s [options] PLUGIN [plugin options] [-o FILE]  |  %(prog)s --list"
+    parser.add_argument("--list", action="store_true", help="list the available plugins and exit")
+    _add_own_options(parser)
+    parser.add_argument("plugin", nargs="?", metavar="PLUGIN", help="the plugin making the service")
+    parser.add_argument("plugin_args", nargs=argparse.REMAINDER, metavar="...",
+                        help="the plugin's options (see: tap2pkg mktap PLUGIN --help)")
+
+
+def _split_own_options(args: argparse.Namespace) -> list[str]:
+    """Take mktap's own options out of what follows the plugin name; return the plugin's arguments."""
+    rest = list(args.plugin_args)
+    head, tail = (rest[: rest.index("--")], rest[rest.index("--"):]) if "--" in rest else (rest, [])
+    own = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    _add_own_options(own, defaults=False)
+    try:
+        found, plugin_args = own.parse_known_args(head)
+    except argparse.ArgumentError as exc:  # e.g. "-o" with no file after it
+        raise UsageError(f"{exc}; see 'tap2pkg mktap --help'") from None
+    for name, value in vars(found).items():
+        setattr(args, name, value)
+    return plugin_args + tail
+
+
+def _id(value: str | None) -> int | str | None:
+    """A user or group as given: a number stays a number, a name is resolved when tapd starts."""
+    if value is None:
+        return None
+    return int(value) if value.isdigit() else value
+
+
+def list_plugins() -> str:
+    """The plugins, one per line with its description."""
+    plugins = get_plugins()
+    width = max(len(name) for name in plugins)
+    return "\n".join(f"  {name:<{width}}  {plugins[name].description}" for name in sorted(plugins))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the application file; return the exit status."""
+    if args.list:
+        print("Available plugins (tap2pkg mktap PLUGIN --help for a plugin's options):")
+        print(list_plugins())
+        return 0
+    if not args.plugin:
+        raise UsageError("name a plugin; available plugins: "
+                         f"{', '.join(sorted(get_plugins()))} (tap2pkg mktap --list describes them)")
+    maker = get_plugin(args.plugin)
+    plugin_args = _split_own_options(args)
+    options = maker.parse_options(plugin_args, prog=f"tap2pkg mktap {maker.name}")
+    service = maker.make_service(options)
+    appname = args.appname or maker.name
+    if not service.name:
+        service.set_name(maker.name)
+    app = Application(appname, uid=_id(args.uid), gid=_id(args.gid), services=[service])
+    output = args.output or f"{appname}.tap"
+    kind = persist.detect_kind(output, args.kind)
+    persist.save(app, output, kind)
+    count = sum(1 for _ in walk(app)) - 1
+    print(f"wrote {os.fspath(output)} ({kind}): application {appname!r} from plugin {maker.name!r}, "
+          f"{count} service{'s' if count != 1 else ''}", file=sys.stdout)
+    return 0
