@@ -171,6 +171,8 @@ class Daemon:
         options = self.options
         rundir = options.rundir
         if options.chroot is not None:
+            # modules imported lazily would not be found inside the new root: load them now
+            import encodings.idna  # noqa: F401 -- socket.getaddrinfo needs this codec
             try:
                 os.chroot(options.chroot)
             except OSError as exc:
