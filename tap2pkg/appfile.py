@@ -134,6 +134,12 @@ def _parse_python(path: PathLike) -> AppInfo:
             value = statement.value
     if value is None:
         raise AppFileError(path, "no application defined", expected=persist.EXPECTED_APPLICATION)
+    try:
+        literal_value = ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        pass  # not a plain literal: only running the file can tell what it is
+    else:
+        persist.check_application(literal_value, path, value.lineno)
     literal = _call_arguments(value)
     name = literal.get("name")
     uid, gid = literal.get("uid"), literal.get("gid")

@@ -211,7 +211,20 @@ def _load_python(path: PathLike, data: bytes) -> Application:
         raise AppFileError(path, f"running it raised {type(exc).__name__}: {exc}{hint}", line=line) from None
     if "application" not in module.__dict__:
         raise AppFileError(path, "no application defined", expected=EXPECTED_APPLICATION)
-    return check_application(module.__dict__["application"], path)
+    value = module.__dict__["application"]
+    return check_application(value, path, None if isinstance(value, Application) else _assigned_at(data))
+
+
+def _assigned_at(data: bytes) -> int | None:
+    """The line of the last module-level ``application = ...`` in Python source, if any."""
+    import ast
+    line = None
+    for statement in ast.parse(data).body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else \
+            [statement.target] if isinstance(statement, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "application" for t in targets):
+            line = statement.lineno
+    return line
 
 
 # ---------------------------------------------------------------------------
