@@ -203,7 +203,7 @@ def test_profile_writes_stats(tmp_path: Path) -> None:
     process = start_tapd(["-n", "-o", "-p", "tapd.prof", "-f", "echo.tap"], tmp_path)
     wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
     stop(process)
-    assert pstats.Stats(str(tmp_path / "tapd.prof")).total_calls > 0
+    assert pstats.Stats(str(tmp_path / "tapd.prof")).get_stats_profile().func_profiles
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
