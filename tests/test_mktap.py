@@ -203,3 +203,46 @@ def test_make_examples_script_regenerates_the_files(tmp_path: Path) -> None:
     subprocess.run(["sh", str(copy / "make-examples.sh")], check=True, env=env, capture_output=True)
     for name in ("web.tap", "web.tas", "web.tax"):
         assert describe(persist.load(copy / name)) == describe(persist.load(EXAMPLES / name))
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.skipif(not TAPD.exists(), reason="tapd is not installed in this environment")
+@pytest.mark.skipif(not os.path.isdir("/usr/share/doc"), reason="no /usr/share/doc on this system")
+@pytest.mark.parametrize("name", ["web.tap", "web.tas", "web.tax"])
+def test_web_examples_run_under_tapd(name: str, tmp_path: Path) -> None:
+    if not port_free(8080):
+        pytest.skip("port 8080, which the web examples use, is taken here")
+    flag = {".tap": "-f", ".tas": "-s", ".tax": "-x"}[Path(name).suffix]  # twistd's option for each format
+    proc = subprocess.Popen([str(TAPD), "-n", "-o", "--pidfile", "", "-l", str(tmp_path / "web.log"),
+                             flag, str(EXAMPLES / name)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                if proc.returncode == 69:  # someone else took the port meanwhile
+                    pytest.skip("port 8080 was taken while tapd started")
+                raise AssertionError(proc.communicate()[0].decode())
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=5)
+                conn.request("GET", "/")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "tapd did not start listening"
+                time.sleep(0.05)
+        response = conn.getresponse()
+        assert response.status == 200 and b"Index of /" in response.read()
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert '"GET / HTTP/1.1" 200' in (tmp_path / "web.log").read_text()
