@@ -1,0 +1,144 @@
+"""``tap2rpm``: an editable ``.spec``, a source RPM and a binary RPM from each app file.
+
+Run ``tap2rpm --help`` for the options; ``docs/tap2rpm.md`` is the guide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidOptionValueError, InvalidPackageNameError, InvalidVersionError, UsageError
+from ..rpm.build import BUILDERS, build_rpms
+from ..rpm.native import COMPRESSORS
+from ..spec import PackageSpec
+from .common import run_guarded
+from .options import add_common_options, app_files, artifact_summary, merged_settings, spec_from_settings
+
+PROG = "tap2rpm"
+#: Twisted's tap2rpm default maintainer, made a valid address.
+DEFAULT_MAINTAINER = "tap2rpm <tap2rpm@localhost.localdomain>"
+
+_RPM_DESTS = {"rpmfile": "name", "release": "release", "compression": "compression"}
+# The name rule both formats share (Debian Policy is the stricter one).
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_RELEASE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~]*")
+_RPM_DEP_RE = re.compile(r"^\s*([^\s(<>=]+)\s*(<=|>=|=|<|>)\s*([^\s()]+)\s*$")
+_TO_DEB_OP = {"<": "<<", ">": ">>", "<=": "<=", ">=": ">=", "=": "="}
+
+
+def add_rpm_options(parser: argparse.ArgumentParser, *, name_option: bool = True) -> None:
+    """Add the RPM-only options (``-r/--rpmfile`` unless ``name_option`` is False)."""
+    if name_option:
+        parser.add_argument("-r", "--rpmfile", metavar="NAME", help="package name (default: the protocol)")
+    parser.add_argument("--release", help="RPM release (default: 1)")
+    parser.add_argument("--compression", help="native .rpm payload compression: gzip (default) or xz")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tap2rpm`` argument parser."""
+    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").splitlines()[0])
+    add_common_options(parser)
+    add_rpm_options(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    add_builder_option(parser, "native (default) or rpmbuild")
+    return parser
+
+
+def add_builder_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """Add ``--builder`` unless the shared options already did."""
+    try:
+        parser.add_argument("--builder", help=help_text)
+    except argparse.ArgumentError:
+        pass  # the shared options define it
+
+
+def rpm_depends(values: Sequence[str]) -> list[str]:
+    """``--depends`` values in either syntax, as the Debian syntax :class:`PackageSpec` keeps."""
+    out = []
+    for value in values:
+        match = _RPM_DEP_RE.match(value)
+        out.append(f"{match.group(1)} ({_TO_DEB_OP[match.group(2)]} {match.group(3)})" if match else value)
+    return out
+
+
+def check_rpm_settings(settings: dict[str, Any]) -> None:
+    """Refuse an RPM name or release with the option that sets it (before any file is written)."""
+    name = settings.get("name")
+    if name is not None and not _NAME_RE.fullmatch(str(name)):
+        raise InvalidPackageNameError(
+            f"package name {name!r} is invalid (at least two of a-z 0-9 + - ., starting with a letter or "
+            "digit, valid for RPM and Debian alike); fix -r/--rpmfile")
+    release = settings.get("release")
+    if release is not None and not _RELEASE_RE.fullmatch(str(release)):
+        raise InvalidVersionError(f"release {release!r} is invalid (only A-Z a-z 0-9 . + ~; an RPM release "
+                                  "cannot hold '-'); fix --release")
+    version = settings.get("version")
+    if version is not None and "-" in str(version):
+        raise InvalidVersionError(f"version {version!r} is invalid: an RPM version cannot hold '-' (write "
+                                  "1.0~rc1 for a pre-release); fix -V/--set-version")
+    builder = str(settings.get("builder") or "native")
+    if builder not in BUILDERS:
+        raise UsageError(f"--builder {builder!r} is unknown; use one of {', '.join(BUILDERS)}")
+    compression = str(settings.get("compression") or "gzip")
+    if compression not in COMPRESSORS:
+        raise InvalidOptionValueError(f"--compression {compression!r} is unknown; use gzip or xz")
+    if settings.get("depends"):
+        settings["depends"] = rpm_depends([str(d) for d in settings["depends"]])
+
+
+def rpm_jobs(args: argparse.Namespace, *, name_dest: str = "rpmfile",
+             extra_dests: dict[str, str] | None = None) -> list[tuple[PackageSpec, dict[str, Any]]]:
+    """One validated (spec, settings) per app file; nothing is written yet."""
+    jobs = []
+    for app_file in app_files(args, single_options=("protocol", name_dest)):
+        settings = merged_settings(args, app_file, extra_dests or _RPM_DESTS)
+        check_rpm_settings(settings)
+        jobs.append((spec_from_settings(app_file, settings, default_maintainer=DEFAULT_MAINTAINER,
+                                        revision_key="release"), settings))
+    return jobs
+
+
+def build_one(spec: PackageSpec, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Build ``spec``'s RPMs into the output directory; return its JSON summary entry."""
+    result = build_rpms(spec, Path(str(settings.get("output_dir") or ".")),
+                        builder=str(settings.get("builder") or "native"),
+                        source_only=args.source_only, binary_only=args.binary_only,
+                        compressor=str(settings.get("compression") or "gzip"))
+    return artifact_summary(spec.name, spec.full_version, result.paths(), format="rpm", notes=result.notes)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build one RPM (and SRPM) per app file; print what was written (or the JSON summary)."""
+    if args.source_only and args.binary_only:
+        raise UsageError("--source-only and --binary-only exclude each other; give at most one")
+    if args.unsigned:
+        print(f"{PROG}: warning: -u/--unsigned is deprecated and does nothing", file=sys.stderr)
+    summaries = []
+    for spec, settings in rpm_jobs(args):
+        summary = build_one(spec, settings, args)
+        summaries.append(summary)
+        if not args.json and not args.quiet:
+            for artifact in summary["artifacts"]:
+                print(f"{PROG}: wrote {artifact['path']}")
+        if not args.quiet:
+            for note in summary["notes"]:
+                print(f"{PROG}: note: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"packages": summaries}, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tap2rpm`` console script."""
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    return run_guarded(lambda: run(args), prog=PROG, debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
