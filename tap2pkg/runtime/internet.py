@@ -688,8 +688,8 @@ class ClientService(Service):
                     loop.create_connection(protocol_factory, self.host, self.port), self.connect_timeout)
             except (OSError, TimeoutError) as exc:
                 wait = self._backoff(delay)
-                log.info("%s: cannot connect (%s); retrying in %.2fs", self.label,
-                         exc.strerror if isinstance(exc, OSError) and exc.strerror else "timed out", wait)
+                reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+                log.info("%s: cannot connect (%s); retrying in %.2fs", self.label, reason, wait)
                 delay = min(delay * self.factor, self.max_delay)
                 await self._pause(wake, wait)
                 continue
