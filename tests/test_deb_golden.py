@@ -1,0 +1,91 @@
+"""Generated debian/ files and native maintainer scripts against golden copies.
+
+Rewrite the golden files after an intended change with
+``TAP2PKG_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_deb_golden.py`` and
+review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tap2pkg.deb.native import control_text, maintainer_scripts
+from tap2pkg.deb.source import debian_files
+from tap2pkg.spec import PackageSpec
+
+HERE = Path(__file__).parent
+GOLDEN = HERE / "golden" / "deb"
+UPDATE = os.environ.get("TAP2PKG_UPDATE_GOLDEN") == "1"
+
+SPEC = PackageSpec(
+    name="echo", app_file=HERE / "data" / "deb" / "echo.tac", app_kind="python",
+    maintainer="Jane Doe <jane@example.org>", version="1.2", ports=(8007,),
+    long_description="An echo server.\n\nIt answers every line with the same line.",
+    homepage="https://example.org/echo", license="Apache-2.0", source_date_epoch=1700000000,
+)
+
+
+def generated() -> dict[str, str]:
+    files = {f"debian/{name}": text for name, (text, _mode) in debian_files(SPEC).items()}
+    files.update({f"native/{name}": text for name, text in maintainer_scripts(SPEC).items()})
+    files["native/control"] = control_text(SPEC, 123)
+    return files
+
+
+@pytest.mark.parametrize("name", sorted(generated()))
+def test_matches_golden(name: str) -> None:
+    text = generated()[name]
+    golden = GOLDEN / name
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert golden.is_file(), f"no golden file {golden}; run with TAP2PKG_UPDATE_GOLDEN=1"
+    assert text == golden.read_text(), f"{name} differs from {golden}; if intended, update the golden files"
+
+
+def test_no_stale_golden_files() -> None:
+    names = set(generated())
+    stale = [p for p in GOLDEN.rglob("*") if p.is_file() and str(p.relative_to(GOLDEN)) not in names]
+    assert not stale, f"golden files no longer generated: {stale}"
+
+
+def test_control_parses_with_python_debian() -> None:
+    from debian.deb822 import Deb822
+
+    paragraphs = list(Deb822.iter_paragraphs(generated()["debian/control"]))
+    source, binary = paragraphs
+    assert source["Source"] == "echo"
+    assert source["Build-Depends"] == "debhelper-compat (= 13)"
+    assert source["Rules-Requires-Root"] == "no"
+    assert source["Homepage"] == "https://example.org/echo"
+    assert binary["Architecture"] == "all"
+    assert "python3 (>= 3.11)" in binary["Depends"]
+    assert binary["Description"].startswith("A server for echo\n")
+
+
+def test_changelog_parses_with_python_debian() -> None:
+    from debian.changelog import Changelog
+
+    log = Changelog(generated()["debian/changelog"])
+    assert str(log.version) == "1.2-1"
+    assert log.package == "echo"
+    assert log.distributions == "unstable"
+    assert log.date == "Tue, 14 Nov 2023 22:13:20 -0000"
+
+
+def test_copyright_is_machine_readable() -> None:
+    from debian.copyright import Copyright
+
+    copyright_ = Copyright(generated()["debian/copyright"].splitlines())
+    licenses = {p.license.synopsis for p in copyright_.all_files_paragraphs()}
+    assert licenses == {"Apache-2.0", "MIT"}
+    assert {p.license.synopsis for p in copyright_.all_license_paragraphs()} == {"Apache-2.0", "MIT"}
+
+
+def test_maintainer_scripts_are_posix_sh_with_set_e() -> None:
+    for name, text in maintainer_scripts(SPEC).items():
+        assert text.startswith("#!/bin/sh\nset -e\n"), name
+        assert "#DEBHELPER#" not in text

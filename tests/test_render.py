@@ -1,0 +1,112 @@
+"""The shared Jinja2 environment and its filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from tap2pkg.render import (
+    environment,
+    fold_description,
+    render_service_files,
+    rfc2822,
+    rpm_date,
+    shell_quote,
+    tapd_arguments,
+    template_context,
+    wrap_lines,
+)
+from tap2pkg.spec import PackageSpec
+
+DATA = Path(__file__).parent / "data" / "deb"
+
+
+def spec(**kw: object) -> PackageSpec:
+    base: dict[str, object] = dict(name="echo", app_file=DATA / "echo.tac", app_kind="python",
+                                   maintainer="Jane Doe <jane@example.org>", ports=(8007,))
+    base.update(kw)
+    return PackageSpec(**base)  # type: ignore[arg-type]
+
+
+def test_fold_description_indents_and_marks_blank_lines() -> None:
+    text = fold_description("An echo server", "First paragraph.\n\nSecond one.")
+    assert text == "An echo server\n First paragraph.\n .\n Second one."
+
+
+def test_fold_description_wraps_long_lines() -> None:
+    text = fold_description("S", "word " * 40)
+    lines = text.splitlines()[1:]
+    assert len(lines) > 1
+    assert all(line.startswith(" ") and len(line) <= 79 for line in lines)
+
+
+def test_fold_description_without_long_text_is_the_summary() -> None:
+    assert fold_description("Only a summary") == "Only a summary"
+
+
+def test_dates_use_utc() -> None:
+    assert rfc2822(1700000000) == "Tue, 14 Nov 2023 22:13:20 -0000"
+    assert rpm_date(1700000000) == "Tue Nov 14 2023"
+
+
+def test_shell_quote_and_wrap() -> None:
+    assert shell_quote("a b") == "'a b'"
+    assert wrap_lines("a " * 50, 20).count("\n") >= 4
+
+
+def test_undefined_variables_are_errors() -> None:
+    with pytest.raises(jinja2.UndefinedError):
+        environment().from_string("{{ nope }}").render()
+
+
+def test_templates_keep_the_trailing_newline() -> None:
+    assert environment().from_string("x\n").render() == "x\n"
+
+
+def test_no_autoescape() -> None:
+    assert environment().from_string("{{ v }}").render(v="<a & b>") == "<a & b>"
+
+
+def test_service_files_differ_by_distro_only_where_needed() -> None:
+    deb = render_service_files(spec(), "debian")
+    rpm = render_service_files(spec(), "fedora")
+    assert set(deb) == {"unit", "init", "default", "logrotate", "sysusers", "tmpfiles"}
+    assert "init" not in rpm
+    assert "EnvironmentFile=-/etc/default/echo" in deb["unit"]
+    assert "EnvironmentFile=-/etc/sysconfig/echo" in rpm["unit"]
+    assert deb["sysusers"] == rpm["sysusers"]
+
+
+def test_unit_runs_tapd_in_the_foreground_as_the_user() -> None:
+    unit = render_service_files(spec(user="echod"), "debian")["unit"]
+    assert "Type=notify" in unit
+    assert "User=echod" in unit
+    assert "ExecStart=/usr/lib/echo/tapd --nodaemon --pidfile= " in unit
+    assert "--python /etc/echo/echo.tac" in unit
+    for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes"):
+        assert hardening in unit
+    assert "CAP_NET_BIND_SERVICE" not in unit
+
+
+def test_low_port_gets_the_bind_capability() -> None:
+    assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in render_service_files(spec(ports=(80,)))["unit"]
+
+
+@pytest.mark.parametrize(("kind", "option"), [("python", "--python"), ("pickle", "--file"),
+                                              ("source", "--source"), ("xml", "--xml")])
+def test_tapd_loads_each_kind_with_its_option(kind: str, option: str) -> None:
+    s = spec(app_kind=kind)
+    layout = template_context(s)["layout"]
+    args = tapd_arguments(s, layout, daemon=True)
+    assert args[-2:] == [option, "/etc/echo/echo.tac"]
+    assert "--pidfile" in args and "/run/echo/echo.pid" in args
+
+
+def test_init_script_uses_start_stop_daemon_with_chuid() -> None:
+    init = render_service_files(spec())["init"]
+    assert init.startswith("#!/bin/sh\n### BEGIN INIT INFO")
+    assert '--chuid "$USER:$USER"' in init
+    for action in ("start)", "stop)", "restart|force-reload)", "status)"):
+        assert action in init

@@ -1,0 +1,104 @@
+"""PackageSpec: defaults a user relies on, and one clear error per bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tap2pkg.errors import (
+    InvalidMaintainerError,
+    InvalidOptionValueError,
+    InvalidPackageNameError,
+    InvalidVersionError,
+    UnknownAppTypeError,
+)
+from tap2pkg.spec import PackageSpec, kind_for
+
+MAINTAINER = "Jane Doe <jane@example.org>"
+
+
+def make(**kw: object) -> PackageSpec:
+    base: dict[str, object] = dict(name="echo", app_file=Path("echo.tac"), app_kind="python",
+                                   maintainer=MAINTAINER)
+    base.update(kw)
+    return PackageSpec(**base)  # type: ignore[arg-type]
+
+
+def test_defaults_follow_twisted() -> None:
+    spec = make()
+    assert spec.full_version == "1.0-1"
+    assert spec.user == "echo"
+    assert spec.protocol == "echo"
+    assert spec.summary == "A server for echo"
+    assert spec.maintainer_name == "Jane Doe"
+    assert spec.maintainer_email == "jane@example.org"
+    assert spec.app_file_name == "echo.tac"
+
+
+def test_protocol_names_the_default_description() -> None:
+    assert make(protocol="web").summary == "A server for web"
+
+
+@pytest.mark.parametrize("name", ["Echo", "e", "-echo", "echo_server", "echo server", ""])
+def test_invalid_names_are_refused(name: str) -> None:
+    with pytest.raises(InvalidPackageNameError, match="--debfile") as info:
+        make(name=name)
+    assert info.value.exit_code == 80
+
+
+@pytest.mark.parametrize("version", ["v1", "1.0-2", "1:1.0", "", "1 0"])
+def test_invalid_versions_are_refused(version: str) -> None:
+    with pytest.raises(InvalidVersionError, match="--set-version"):
+        make(version=version)
+
+
+def test_pre_release_version_with_tilde_is_fine() -> None:
+    assert make(version="2.0~rc1").full_version == "2.0~rc1-1"
+
+
+def test_invalid_revision_is_refused() -> None:
+    with pytest.raises(InvalidVersionError, match="--revision"):
+        make(revision="1-2")
+
+
+@pytest.mark.parametrize("maintainer", ["Jane Doe", "jane@example.org", "<jane@example.org>", "Jane <jane>"])
+def test_maintainer_needs_name_and_email(maintainer: str) -> None:
+    with pytest.raises(InvalidMaintainerError, match="-m/--maintainer") as info:
+        make(maintainer=maintainer)
+    assert info.value.exit_code == 82
+
+
+@pytest.mark.parametrize(("field", "value", "option"), [
+    ("user", "Bad User", "--user"),
+    ("ports", (0,), "--port"),
+    ("ports", (70000,), "--port"),
+    ("depends", ("bad dep,",), "--depends"),
+    ("license", "MIT license", "--license"),
+    ("homepage", "example.org", "--homepage"),
+])
+def test_other_bad_values_name_their_option(field: str, value: object, option: str) -> None:
+    with pytest.raises(InvalidOptionValueError, match=option):
+        make(**{field: value})
+
+
+def test_kind_from_type_option_and_suffix() -> None:
+    assert kind_for(Path("a.tap")) == "pickle"
+    assert kind_for(Path("a.tac")) == "python"
+    assert kind_for(Path("a.tas")) == "source"
+    assert kind_for(Path("a.tax")) == "xml"
+    assert kind_for(Path("a.bin"), "tap") == "pickle"
+
+
+def test_unknown_type_and_suffix_are_refused() -> None:
+    with pytest.raises(UnknownAppTypeError, match="--type"):
+        kind_for(Path("a.tac"), "yaml")
+    with pytest.raises(UnknownAppTypeError, match="suffix"):
+        kind_for(Path("a.yaml"))
+
+
+def test_as_dict_is_json_friendly() -> None:
+    import json
+
+    data = make(includes=(Path("x.py"),), ports=(8007,)).as_dict()
+    assert json.loads(json.dumps(data))["includes"] == ["x.py"]
