@@ -400,5 +400,10 @@ def _load_pickle(path: PathLike, data: bytes) -> Any:
         raise AppFileError(path, "truncated pickle: the file ends before the application does",
                            expected="a complete .tap file; save it again") from None
     except Exception as exc:  # noqa: BLE001 -- garbage input makes the unpickler fail in many ways
-        raise AppFileError(path, f"not a valid .tap pickle ({type(exc).__name__}: {exc})",
-                           expected="a .tap file written by tap2pkg or tapd") from None
+        if not data.startswith(b"\x80"):
+            problem = "not a valid .tap pickle: it does not even start like one"
+        elif isinstance(exc, pickle.UnpicklingError):
+            problem = f"not a valid .tap pickle: {exc}"
+        else:
+            problem = "not a valid .tap pickle: its content is corrupt"
+        raise AppFileError(path, problem, expected="a .tap file written by tap2pkg or tapd") from None
