@@ -543,3 +543,60 @@ def test_save_into_a_missing_directory_is_an_output_error(tmp_path: Path) -> Non
 def test_python_files_cannot_be_saved(tmp_path: Path) -> None:
     with pytest.raises(AppFileError, match="cannot save an application as python"):
         persist.save(Application("x"), tmp_path / "app.tac")
+
+
+# ---------------------------------------------------------------------------
+# the built-in plugins' services, as `tap2pkg mktap` saves them
+
+PLUGIN_ARGV = {
+    "web": ["--port", "8080", "--path", "/srv/www", "--listing"],
+    "echo": ["--port", "8007"],
+    "portforward": ["--port", "8080", "--host", "127.0.0.1", "--dest-port", "80"],
+    "procmon": ["--command", "/bin/sleep 60", "--command", "/bin/true --flag"],
+    "timer": ["--interval", "5", "--command", "/bin/true --flag"],
+}
+
+
+def _builtin_plugins() -> list[str]:
+    try:
+        from tap2pkg.runtime.plugins import builtin_plugins
+    except ImportError:
+        return []
+    return sorted(builtin_plugins())
+
+
+@pytest.mark.parametrize("ext", sorted(SAVED_KINDS))
+@pytest.mark.parametrize("plugin", _builtin_plugins())
+def test_every_builtin_plugin_service_round_trips(plugin: str, ext: str, tmp_path: Path) -> None:
+    from tap2pkg.runtime.plugins import builtin_plugins
+    maker = builtin_plugins()[plugin]
+    service = maker.make_service(maker.parse_options(PLUGIN_ARGV.get(plugin, [])))
+    app = Application(plugin, services=[service])
+    loaded = _roundtrip(app, tmp_path, ext)
+    assert describe(loaded) == describe(app)
+
+
+# ---------------------------------------------------------------------------
+# hand-made pickles that try to get around the restrictions
+
+@pytest.mark.parametrize(("data", "what"), [
+    # BUILD on a class: would set attributes of the runtime's own Ref class
+    (b"ctap2pkg.runtime.service\nRef\nN}S'resolve'\nNs\x86b.", "state for tap2pkg.runtime.service:Ref"),
+    # INST: protocol-0 instantiation
+    (b"(itap2pkg.runtime.service\nService\n.", "an old-style instance"),
+    # APPEND into a runtime object instead of a list
+    (b"ctap2pkg.runtime.service\nService\n)\x81Na.", "items added to a Service object"),
+    # a registered function may be named but never called
+    (b"ctap2pkg.runtime.plugins.timer\nrun_command\n(]tR.",
+     "a call to tap2pkg.runtime.plugins.timer:run_command"),
+    # persistent ids and the copyreg extension registry are not used by .tap files
+    (b"P1\n.", "a persistent id"),
+    (b"\x80\x02\x82\x01.", "an extension code"),
+])
+def test_handmade_pickles_cannot_escape(data: bytes, what: str, tmp_path: Path) -> None:
+    path = tmp_path / "app.tap"
+    path.write_bytes(data)
+    with pytest.raises(UnsafeAppFileError) as info:
+        persist.load(path)
+    assert what in str(info.value)
+    assert "resolve" in vars(Ref)

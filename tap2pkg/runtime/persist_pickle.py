@@ -4,7 +4,7 @@ A pickle is a small program: its opcodes import globals and call them. This
 unpickler runs the pure-Python interpreter from :mod:`pickle` with the
 dangerous opcodes replaced:
 
-* a global (``GLOBAL``, ``STACK_GLOBAL``, ``EXT*``) may only name an entry of
+* a global (``GLOBAL``, ``STACK_GLOBAL``) may only name an entry of
   :data:`~tap2pkg.runtime.service.REGISTRY`; ``os:system`` and friends are
   refused with :class:`~tap2pkg.runtime.errors.UnsafeAppFileError` before anything runs;
 * a call (``REDUCE``, ``NEWOBJ``) may only construct a registered
@@ -13,7 +13,8 @@ dangerous opcodes replaced:
 * ``BUILD`` may only hand a dict of keyword arguments to a persistable
   instance's ``__setstate__`` (which calls ``__init__``);
 * the container opcodes only fill real lists, dicts and sets;
-* ``INST``/``OBJ`` (protocol 0/1 instantiation) and persistent ids are refused.
+* ``INST``/``OBJ``/``NEWOBJ_EX`` (other ways to instantiate), persistent ids and
+  extension codes (whose cache could hold objects loaded elsewhere) are refused.
 """
 
 from __future__ import annotations
@@ -114,8 +115,15 @@ class SafeUnpickler(pickle._Unpickler):
             raise self._refuse(f"items added to {_name_of(target)}")
         return target
 
-    def _refuse_opcode(self) -> None:
-        raise self._refuse("an old-style instance or a persistent id")
+    def _refuse_instance(self) -> None:
+        raise self._refuse("an old-style instance")
+
+    def _refuse_persistent_id(self) -> None:
+        raise self._refuse("a persistent id")
+
+    def _refuse_extension(self) -> None:
+        # the extension cache may hold objects other code loaded, bypassing find_class
+        raise self._refuse("an extension code")
 
 
 def _name_of(obj: Any) -> str:
@@ -133,11 +141,14 @@ _REPLACED: dict[bytes, _Opcode] = {
     pickle.SETITEM: SafeUnpickler.load_setitem,
     pickle.SETITEMS: SafeUnpickler.load_setitems,
     pickle.ADDITEMS: SafeUnpickler.load_additems,
-    pickle.NEWOBJ_EX: SafeUnpickler._refuse_opcode,
-    pickle.INST: SafeUnpickler._refuse_opcode,
-    pickle.OBJ: SafeUnpickler._refuse_opcode,
-    pickle.PERSID: SafeUnpickler._refuse_opcode,
-    pickle.BINPERSID: SafeUnpickler._refuse_opcode,
+    pickle.NEWOBJ_EX: SafeUnpickler._refuse_instance,
+    pickle.INST: SafeUnpickler._refuse_instance,
+    pickle.OBJ: SafeUnpickler._refuse_instance,
+    pickle.PERSID: SafeUnpickler._refuse_persistent_id,
+    pickle.BINPERSID: SafeUnpickler._refuse_persistent_id,
+    pickle.EXT1: SafeUnpickler._refuse_extension,
+    pickle.EXT2: SafeUnpickler._refuse_extension,
+    pickle.EXT4: SafeUnpickler._refuse_extension,
 }
 for _opcode, _handler in _REPLACED.items():
     SafeUnpickler.dispatch[_opcode[0]] = _handler
