@@ -1,0 +1,2 @@
+"""No application here."""
+service = None

@@ -1,0 +1,2 @@
+from tap2pkg.runtime.service import Application
+application = Application("x"
