@@ -69,7 +69,11 @@ _KINDS = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM, "unix": socket.SO
 
 
 def register_activated_sockets(socks: list[socket.socket]) -> None:
-    """Offer inherited sockets (systemd ``LISTEN_FDS``) to the servers about to start."""
+    """Offer inherited sockets (systemd ``LISTEN_FDS``) to the servers about to start.
+
+    Give ``socket.socket(fileno=fd)`` objects, so that their family and type
+    are read from the descriptor; call this before ``privileged_start()``.
+    """
     _activated.extend(socks)
 
 
