@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,13 +22,24 @@ from tap2pkg.runtime.plugins.echo import EchoProtocol
 from tap2pkg.runtime.service import Factory, MultiService, Service
 
 S = TypeVar("S", bound=Service)
+
+
+def loop_factories() -> list[Any]:
+    """The event loops to run on: asyncio's own, and uvloop's when it is installed."""
+    factories: list[Any] = [pytest.param(asyncio.new_event_loop, id="asyncio")]
+    try:
+        import uvloop
+    except ImportError:
+        return factories
+    return [*factories, pytest.param(uvloop.new_event_loop, id="uvloop")]
 BUILTINS = {"web", "echo", "portforward", "procmon", "timer"}
 
 
 @contextlib.contextmanager
-def running(service: S) -> Iterator[S]:
+def running(service: S, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+            ) -> Iterator[S]:
     """Run ``service`` on an event loop in a background thread for the test's duration."""
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
 
@@ -164,11 +175,12 @@ def test_entry_point_plugin_is_found_and_broken_ones_are_skipped(
 # --------------------------------------------------------------------------- echo
 
 
-def test_echo_answers_on_tcp_and_udp() -> None:
+@pytest.mark.parametrize("new_loop", loop_factories())
+def test_echo_answers_on_tcp_and_udp(new_loop: Callable[[], asyncio.AbstractEventLoop]) -> None:
     port = free_tcp_and_udp_port()
     service = make("echo", "--port", str(port), "--interface", "127.0.0.1")
     assert isinstance(service, MultiService)
-    with running(service):
+    with running(service, new_loop):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as tcp:
             tcp.sendall(b"hello tcp\n")
             assert tcp.recv(100) == b"hello tcp\n"
@@ -197,15 +209,20 @@ def test_portforward_options_match_twistd() -> None:
     assert (options.port, options.host, options.dest_port) == (1, "example", 2)
 
 
-def test_portforward_forwards_to_an_echo_server() -> None:
+@pytest.mark.parametrize("new_loop", loop_factories())
+def test_portforward_forwards_to_an_echo_server(new_loop: Callable[[], asyncio.AbstractEventLoop]) -> None:
     echo = TCPServer(0, Factory(EchoProtocol), interface="127.0.0.1", name="dest")
-    with running(echo):
+    with running(echo, new_loop):
         assert echo.bound_port
         forward = make("portforward", "--port", "0", "--interface", "127.0.0.1",
                        "--host", "127.0.0.1", "--dest_port", str(echo.bound_port))
         assert isinstance(forward, TCPServer)
-        with running(forward):
+        with running(forward, new_loop):
             assert forward.bound_port
+            with socket.create_connection(("127.0.0.1", forward.bound_port), timeout=5) as sock:
+                sock.sendall(b"early")  # before the proxy has reached the destination
+                sock.shutdown(socket.SHUT_WR)
+                assert recv_all(sock) == b"early"
             with socket.create_connection(("127.0.0.1", forward.bound_port), timeout=5) as sock:
                 sock.sendall(b"ping")
                 assert sock.recv(100) == b"ping"

@@ -10,9 +10,9 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -24,10 +24,21 @@ DATA = Path(__file__).parent / "data" / "web"
 S = TypeVar("S", bound=Service)
 
 
+def loop_factories() -> list[Any]:
+    """The event loops to run on: asyncio's own, and uvloop's when it is installed."""
+    factories: list[Any] = [pytest.param(asyncio.new_event_loop, id="asyncio")]
+    try:
+        import uvloop
+    except ImportError:
+        return factories
+    return [*factories, pytest.param(uvloop.new_event_loop, id="uvloop")]
+
+
 @contextlib.contextmanager
-def running(service: S) -> Iterator[S]:
+def running(service: S, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+            ) -> Iterator[S]:
     """Run ``service`` on an event loop in a background thread for the test's duration."""
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
 
@@ -64,9 +75,9 @@ def start_web(root: Path, *extra: str) -> TCPServer:
     return service
 
 
-@pytest.fixture
-def web(site: Path) -> Iterator[int]:
-    with running(start_web(site)) as service:
+@pytest.fixture(params=loop_factories())
+def web(site: Path, request: pytest.FixtureRequest) -> Iterator[int]:
+    with running(start_web(site), request.param) as service:
         assert service.bound_port
         yield service.bound_port
 

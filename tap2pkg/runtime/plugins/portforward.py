@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from typing import cast
 
 from ..internet import TCPServer
 from ..service import Factory, Service, persistable
@@ -30,8 +31,8 @@ class _Side(asyncio.Protocol):
         self.got_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport, so no isinstance check
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self.peer is not None and self.peer.transport is not None:
@@ -86,12 +87,27 @@ class ProxyServerProtocol(_Side):
         self.dest_port = dest_port
         self.connect_timeout = connect_timeout
         self._connecting: asyncio.Task[None] | None = None
+        self._early: list[bytes] = []  # what arrived before the destination answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         assert self.transport is not None
-        self.transport.pause_reading()  # nothing to forward to yet
+        self.transport.pause_reading()  # nothing to forward to yet (uvloop may read anyway)
         self._connecting = asyncio.ensure_future(self._connect())
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is None:
+            self._early.append(data)
+            if self.transport is not None:
+                self.transport.pause_reading()
+            return
+        super().data_received(data)
+
+    def eof_received(self) -> bool:
+        if self.peer is None:  # passed on once the destination is connected
+            self.got_eof = True
+            return True
+        return super().eof_received()
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -112,6 +128,15 @@ class ProxyServerProtocol(_Side):
             self.transport.close()
             return
         self.peer = client
+        early, self._early = b"".join(self._early), []
+        if early:
+            assert client.transport is not None
+            client.transport.write(early)
+        if self.got_eof:
+            self.got_eof = False
+            if not self.eof_received():
+                self.transport.close()
+            return
         self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
