@@ -20,6 +20,7 @@ import pytest
 
 from tap2pkg.runtime import persist
 from tap2pkg.runtime.plugins import get_plugins
+from tap2pkg.runtime.reactors import REACTORS
 from tap2pkg.runtime.service import Application, describe
 
 DATA = Path(__file__).parent / "data" / "daemon"
@@ -203,13 +204,18 @@ def test_plugin_subcommand_runs_the_plugin(tmp_path: Path) -> None:
     assert "echo started" in out
 
 
-def test_select_reactor_serves(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reactor", ["select", "poll", "epoll", "uvloop"])
+def test_each_reactor_serves(tmp_path: Path, reactor: str) -> None:
+    if not REACTORS[reactor].available:
+        pytest.skip(f"{reactor} is not available here")
     port = free_port()
-    process = start_tapd(["-n", "-r", "select", "-y", str(ECHO_TAC)], tmp_path, echo_env(port))
+    process = start_tapd(["-n", "-r", reactor, "-y", str(ECHO_TAC)], tmp_path, echo_env(port))
     wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
     assert echo(port) == b"hello tapd\n"
-    _, out, _ = stop(process)
-    assert "event loop: select" in out
+    code, out, _ = stop(process)
+    assert code == -signal.SIGTERM
+    assert f"event loop: {reactor}" in out
+    assert "echoapp stopped by SIGTERM" in out
 
 
 def test_help_reactors_lists_the_event_loops() -> None:

@@ -26,7 +26,7 @@ from test_daemon import (
 )
 
 from tap2pkg.runtime import pidfile, privileges, sdnotify
-from tap2pkg.runtime.errors import AlreadyRunningError, UnknownUserError, UsageError
+from tap2pkg.runtime.errors import AlreadyRunningError, PermissionDeniedError, UnknownUserError, UsageError
 from tap2pkg.runtime.logs import JSONFormatter, LogFile, TextFormatter
 from tap2pkg.runtime.options import parse_options
 from tap2pkg.runtime.reactors import REACTORS, describe_reactors, get_reactor
@@ -223,3 +223,27 @@ def test_version() -> None:
                             check=False)
     assert result.returncode == 0
     assert result.stdout.startswith("tapd (tap2pkg) ")
+
+
+def test_syslog_handler_sends_each_line_with_its_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    import syslog
+
+    from tap2pkg.runtime import logs
+    sent: list[tuple[int, str]] = []
+    opened: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(syslog, "openlog", lambda *args: opened.append(args))
+    monkeypatch.setattr(syslog, "syslog", lambda priority, line: sent.append((priority, line)))
+    monkeypatch.setattr(syslog, "closelog", lambda: None)
+    handler = logs.SyslogHandler("myapp")
+    handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
+    handler.emit(_record("two\nlines", logging.ERROR))
+    handler.close()
+    assert opened[0][0] == "myapp"
+    assert sent == [(3, "[echo] two"), (3, "lines")]
+
+
+def test_switching_user_needs_root() -> None:
+    if os.geteuid() == 0:
+        pytest.skip("runs as root: the switch would succeed")
+    with pytest.raises(PermissionDeniedError):
+        privileges.drop(privileges.Identity(0, 0, "root"))

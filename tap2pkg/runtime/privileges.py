@@ -85,7 +85,7 @@ def drop(identity: Identity) -> None:
     if os.geteuid() != 0:
         raise PermissionDeniedError(
             f"cannot switch to user {identity.describe()}: tapd is not running as root "
-            "(start it as root, or drop --uid/--gid)")
+            "(start it as root, or give -u/-g with your own user to override the application's)")
     try:
         if identity.gid is not None:
             if identity.user is not None:
