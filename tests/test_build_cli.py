@@ -1,0 +1,90 @@
+"""``tap2pkg build``: a .deb and an .rpm from one PackageSpec in one call."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tap2pkg.cli.tap2pkg import main
+
+DATA = Path(__file__).parent / "data" / "rpm"
+MAINTAINER = "Jane Doe <jane@example.org>"
+pytestmark = pytest.mark.skipif(shutil.which("rpm") is None or shutil.which("dpkg-deb") is None,
+                                reason="rpm and dpkg-deb are needed to read the packages")
+
+
+def build(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["build", str(DATA / "echo.tac"), "--include", str(DATA / "echoproto.py"), "-m", MAINTAINER,
+                 *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def deb_files(deb: Path) -> dict[str, tuple[int, str]]:
+    """path -> (mode, owner) of every regular file in the .deb's data.tar."""
+    raw = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        return {m.name.removeprefix("."): (m.mode, m.uname) for m in tar.getmembers() if m.isfile()}
+
+
+def rpm_files(rpm_file: Path) -> dict[str, tuple[int, str]]:
+    out = subprocess.run(["rpm", "-qp", "--qf", "[%{FILEMODES:octal} %{FILEUSERNAME} %{FILENAMES}\n]",
+                          str(rpm_file)], capture_output=True, text=True, check=True).stdout
+    files = {}
+    for line in out.splitlines():
+        mode, user, path = line.split(" ", 2)
+        if mode.startswith("100"):
+            files[path] = (int(mode, 8) & 0o7777, user)
+    return files
+
+
+def test_both_formats_from_one_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    code, out, err = build("-o", str(tmp_path), "-V", "2.0", "--revision", "3", "--format", "deb,rpm",
+                           "--binary-only", "-u", "--json", capsys=capsys)
+    assert code == 0, err
+    packages = json.loads(out)["packages"]
+    assert [(p["format"], p["name"], p["version"]) for p in packages] == [("deb", "echo", "2.0-3"),
+                                                                          ("rpm", "echo", "2.0-3")]
+    deb, rpm_file = tmp_path / "echo_2.0-3_all.deb", tmp_path / "echo-2.0-3.noarch.rpm"
+    assert {Path(a["path"]).name for p in packages for a in p["artifacts"]} >= {deb.name, rpm_file.name}
+    in_deb, in_rpm = deb_files(deb), rpm_files(rpm_file)
+    # The app file and every bundled file land in the same place with the same mode in both.
+    roots = ("/etc/echo/", "/usr/lib/echo/")
+    shared = {p: v for p, v in in_deb.items() if p.startswith(roots)}
+    assert shared and shared == {p: v for p, v in in_rpm.items() if p.startswith(roots)}
+    assert "/etc/sysconfig/echo" in in_rpm and "/etc/default/echo" in in_deb
+
+
+def test_rpm_only_plain_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = build("-o", str(tmp_path), "--format", "rpm", capsys=capsys)
+    assert code == 0, err
+    assert "tap2pkg build: rpm: wrote " in out and "deb:" not in out
+    assert (tmp_path / "echo-1.0-1.noarch.rpm").is_file() and (tmp_path / "echo-1.0-1.src.rpm").is_file()
+    assert not list(tmp_path.glob("*.deb"))
+
+
+@pytest.mark.parametrize(("args", "needle"), [(["--format", "deb,msi"], "--format"),
+                                               (["--builder", "mock"], "--builder")])
+def test_bad_format_or_builder(args: list[str], needle: str, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = build("-o", str(tmp_path / "out"), *args, capsys=capsys)
+    assert code == 64 and needle in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_format_removes_what_the_call_wrote(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "keep.txt").write_text("not ours")
+    monkeypatch.setenv("PATH", "/nonexistent")  # the native .deb needs no tool; rpmbuild is then missing
+    code, _, err = build("-o", str(tmp_path), "--binary-only", "-u", "--builder", "native,rpmbuild",
+                         capsys=capsys)
+    assert code == 85 and "rpmbuild" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
