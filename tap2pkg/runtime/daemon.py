@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import pidfile, privileges, sdnotify
+from .detach import StartupReport, daemonize, exit_with_signal
 from .errors import ConfigError, ServiceUnavailableError, Tap2pkgError, UsageError
 from .logs import Log, open_log
 from .options import DaemonOptions, parse_options, parse_plugin_options
@@ -47,75 +48,6 @@ SHUTDOWN_TIMEOUT = 10.0
 
 #: application kinds saved as <name>-shutdown.<ext> on shutdown (unless -o)
 SAVED_KINDS = {"pickle": "tap", "source": "tas", "xml": "tax"}
-
-
-class StartupReport:
-    """The pipe a daemonized child uses to tell its waiting parent how start-up went."""
-
-    def __init__(self, fd: int | None) -> None:
-        self.fd = fd
-
-    def send(self, code: int, message: str = "") -> None:
-        """Report ``code`` (0: ready) with a one-line message, once."""
-        if self.fd is None:
-            return
-        line = f"{code} {message.splitlines()[0] if message else ''}\n"
-        with contextlib.suppress(OSError):
-            os.write(self.fd, line.encode("utf-8", "backslashreplace"))
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-        self.fd = None
-
-
-def _wait_for_child(read_fd: int) -> int:
-    """In the parent: wait for the daemon's report; print its error; return the exit code."""
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(read_fd, 4096)
-        except InterruptedError:
-            continue
-        if not chunk:
-            break
-        chunks.append(chunk)
-        if b"\n" in chunk:
-            break
-    os.close(read_fd)
-    text = b"".join(chunks).decode("utf-8", "replace").strip()
-    code_text, _, message = text.partition(" ")
-    if not code_text.isdigit():
-        print("tapd: error: the daemon exited during start-up; see its log file for why", file=sys.stderr)
-        return 70
-    code = int(code_text)
-    if code:
-        print(f"tapd: error: {message}", file=sys.stderr)
-    return code
-
-
-def daemonize() -> StartupReport | int:
-    """Detach: double fork and setsid, stdio to /dev/null.
-
-    Returns the exit code in the original process (after waiting for the
-    daemon's start-up report) and a :class:`StartupReport` in the daemon.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read_fd, write_fd = os.pipe()
-    first = os.fork()
-    if first > 0:
-        os.close(write_fd)
-        os.waitpid(first, 0)
-        return _wait_for_child(read_fd)
-    os.close(read_fd)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)  # the session leader goes, so the daemon can never regain a terminal
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    if null > 2:
-        os.close(null)
-    return StartupReport(write_fd)
 
 
 class Daemon:
@@ -347,10 +279,17 @@ class Daemon:
             log.info("tapd %s (%s %s) starting up", VERSION, sys.executable, sys.version.split()[0])
             for message in pending:
                 log.info("%s", message)
+            source = options.app_file or f"plugin {options.plugin}"
+            log.info("application %r from %s", app.process_name, source)
             log.info("event loop: %s", options.reactor)
             self.setup_environment()
         except Tap2pkgError as exc:
             return self.fail(exc)
+        except Exception as exc:
+            if options.debug:
+                raise
+            return self.fail(Tap2pkgError(f"unexpected error: {type(exc).__name__}: {exc} "
+                                          "(run with --debug for the traceback)"))
 
         if not options.nodaemon:
             outcome = daemonize()
@@ -392,7 +331,7 @@ class Daemon:
         log.info("%s stopped%s", app.process_name, status)
         self.finish(profiler)
         if self.stop_signal is not None:
-            _exit_with_signal(self.stop_signal)
+            exit_with_signal(self.stop_signal)
         return 0
 
     def finish(self, profiler: cProfile.Profile | None) -> None:
@@ -409,16 +348,6 @@ class Daemon:
 def _ignore_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
     if not isinstance(context.get("exception"), asyncio.CancelledError):
         loop.default_exception_handler(context)
-
-
-def _exit_with_signal(signum: int) -> None:
-    """End the process by ``signum`` with its default action, as twistd does."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-    # SIGTERM/SIGINT are delivered at once; this is only reached if the signal is blocked
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
