@@ -66,6 +66,8 @@ def add_deb_options(parser: argparse.ArgumentParser, *, name_option: bool = True
     """Add the Debian-only options (``-d/--debfile`` unless ``name_option`` is False)."""
     if name_option:
         parser.add_argument("-d", "--debfile", metavar="NAME", help="package name (default: the protocol)")
+    parser.add_argument("--builder", help="native (default: the .deb written in Python) or dpkg "
+                        "(dpkg-buildpackage)")
     parser.add_argument("--revision", help="Debian revision (default: 1)")
     parser.add_argument("--distribution", help="changelog distribution (default: unstable)")
     parser.add_argument("--compression", help="native .deb member compression: xz (default) or gzip")
