@@ -88,7 +88,6 @@ class Daemon:
 
     label: str
     argv: tuple[str, ...]
-    reactor: str
 
     def start(self, port: int, log_name: str) -> tuple[subprocess.Popen[bytes], Path]:
         """Exec the daemon listening on ``port``; its output goes to a log file under ``bench/.work``."""
@@ -356,15 +355,22 @@ def compare(ours: Measurements, theirs: Measurements, connections: int) -> list[
     ]
 
 
-def twistd_reactor(log_path: Path) -> str:
-    """The reactor twistd reported in its log ("reactor class: ...EPollReactor.")."""
+def reported_reactor(log_path: Path, daemon: str) -> str:
+    """The event loop a daemon named in its start-up log, or ``"unknown"``.
+
+    twistd says ``reactor class: twisted.internet.epollreactor.EPollReactor.``,
+    tapd says ``event loop: asyncio``.
+    """
     try:
-        for line in log_path.read_text(errors="replace").splitlines():
-            if "reactor class:" in line:
-                return line.rsplit(".", 2)[-2]
+        text = log_path.read_text(errors="replace")
     except OSError:
-        pass
-    return "default"
+        return "unknown"
+    for line in text.splitlines():
+        if daemon == "twistd" and "reactor class:" in line:
+            return line.rstrip(". ").rsplit(".", 1)[-1]
+        if daemon == "tapd" and "event loop:" in line:
+            return line.split("event loop:", 1)[1].strip()
+    return "unknown"
 
 
 def render_section(rows: list[Comparison], machine: dict[str, str], command: str,
@@ -387,12 +393,13 @@ def render_section(rows: list[Comparison], machine: dict[str, str], command: str
     return "\n".join(lines) + "\n"
 
 
-def install_runtime(root: Path) -> Path:
+def install_runtime(root: Path, python: Path) -> Path:
     """Lay the runtime out under ``root`` as a package installs it; return the ``tapd`` launcher.
 
     The package's own launcher, stub ``tap2pkg/__init__.py`` and a copy of
-    ``tap2pkg/runtime``: tapd then starts exactly as it does on a user's
-    machine, without this checkout's editable-install hooks.
+    ``tap2pkg/runtime``, byte-compiled by ``python`` as pip byte-compiles
+    Twisted: tapd then starts as it does on a user's machine once its
+    ``__pycache__`` exists, without this checkout's editable-install hooks.
     """
     from tap2pkg import __version__
     from tap2pkg.bundle import LAUNCHER, STUB_INIT, runtime_dir
@@ -404,22 +411,26 @@ def install_runtime(root: Path) -> Path:
     launcher = root / "tapd"
     launcher.write_text(LAUNCHER.format(name="bench-echo", libdir=root))
     launcher.chmod(0o755)
+    subprocess.run([str(python), "-m", "compileall", "-q", str(root / "tap2pkg")], check=True,
+                   stdout=subprocess.DEVNULL)
     return launcher
 
 
 def build_daemons(reactor: str | None, say: Any) -> tuple[list[Daemon], dict[str, str]]:
     """tapd (this checkout's runtime, laid out as packaged) and twistd (from PyPI), each in its own venv."""
     twisted_python = ensure_venv(TWISTED_VENV, TWISTED_REQUIREMENTS, log=say)
-    tapd_python = ensure_venv(TAPD_VENV, TAPD_EXTRAS.get(reactor or "", ()), log=say)
-    launcher = install_runtime(TAPD_ROOT)
+    extras = TAPD_EXTRAS.get(reactor or "", ())
+    # a venv per extra, so that the plain one stays standard-library only
+    venv = TAPD_VENV.with_name(f"{TAPD_VENV.name}-{reactor}") if extras else TAPD_VENV
+    tapd_python = ensure_venv(venv, extras, log=say)
+    launcher = install_runtime(TAPD_ROOT, tapd_python)
     tapd_argv = [str(tapd_python), str(launcher), "-n", "--pidfile=",
                  "-y", str(BENCH_DIR / "tapd_echo.tac")]
     if reactor:
         tapd_argv += ["-r", reactor]
     twistd_argv = [str(twisted_python.parent / "twistd"), "-n", "--pidfile=",
                    "-y", str(BENCH_DIR / "twistd_echo.tac")]
-    daemons = [Daemon("tapd", tuple(tapd_argv), reactor or "asyncio (default)"),
-               Daemon("twistd", tuple(twistd_argv), "default")]
+    daemons = [Daemon("tapd", tuple(tapd_argv)), Daemon("twistd", tuple(twistd_argv))]
     versions = {"Twisted": python_package_version(twisted_python, "twisted")}
     return daemons, versions
 
@@ -444,12 +455,10 @@ def run(args: argparse.Namespace) -> int:
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     daemons, versions = build_daemons(args.reactor, say)
     results = measure(daemons, settings, say)
-    twistd = next(d for d in daemons if d.label == "twistd")
-    reactor = twistd_reactor(LOG_DIR / "twistd-warmup.log")
-    daemons[1] = Daemon(twistd.label, twistd.argv, reactor)
     machine = machine_info()
-    machine.update({"Twisted": versions["Twisted"], "tapd reactor": daemons[0].reactor,
-                    "twistd reactor": reactor})
+    machine.update({"Twisted": versions["Twisted"],
+                    "tapd reactor": reported_reactor(LOG_DIR / "tapd-warmup.log", "tapd"),
+                    "twistd reactor": reported_reactor(LOG_DIR / "twistd-warmup.log", "twistd")})
     rows = compare(results["tapd"], results["twistd"], settings.connections)
     command = "python bench/daemon.py" + (" --quick" if args.quick else "") + \
         (f" --runs {args.runs}" if args.runs else "") + (f" --reactor {args.reactor}" if args.reactor else "")
