@@ -249,3 +249,26 @@ def test_idle_connection_is_closed(site: Path) -> None:
     with running(start_web(site, "--timeout", "0.2")) as service:
         with socket.create_connection(("127.0.0.1", port_of(service)), timeout=5) as sock:
             assert sock.recv(100) == b""  # closed by the server, not by our 5 s timeout
+
+
+def test_request_body_is_skipped_and_the_connection_kept(web: int) -> None:
+    reply = raw(web, b"GET /notes.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                     b"GET /notes.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert reply.count(b"HTTP/1.1 200 OK") == 2
+
+
+@pytest.mark.parametrize("length", [b"-1", b"abc", b"\xb2"])
+def test_bad_content_length_gets_400(web: int, length: bytes) -> None:
+    assert raw(web, b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n").startswith(
+        b"HTTP/1.1 400 ")
+
+
+def test_other_http_versions_get_505(web: int) -> None:
+    assert raw(web, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 505 ")
+
+
+def test_client_leaving_mid_body_does_not_hurt_the_server(web: int, caplog: pytest.LogCaptureFixture) -> None:
+    with socket.create_connection(("127.0.0.1", web), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part")
+    assert get(web, "/notes.txt")[0].status == 200
+    assert "Traceback" not in caplog.text

@@ -49,7 +49,8 @@ ENCODING_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2",
                   "br": "application/x-brotli"}
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_VERSION = re.compile(r"HTTP/(\d)\.(\d)")
+_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 class _Reply(Exception):
@@ -87,8 +88,10 @@ class HTTPProtocol(asyncio.StreamReaderProtocol):
                     return  # the client went away, or stayed idle too long
                 if not await self._handle(head, reader, writer, client):
                     return
-        except (ConnectionError, TimeoutError):
-            return
+        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
+            return  # the client went away mid-request, or stopped reading
+        except Exception:  # one broken request must not take anything else down
+            log.exception("web: failed to answer %s; connection closed", client)
         finally:
             writer.close()
 
@@ -117,7 +120,7 @@ class HTTPProtocol(asyncio.StreamReaderProtocol):
             keep = False
         elif "content-length" in headers:
             length = headers["content-length"]
-            if not length.isdigit():
+            if not _DIGITS.fullmatch(length):
                 return await self._send_error(writer, client, request_line, method, 400, False)
             if int(length) > MAX_DISCARD:
                 keep = False
@@ -198,7 +201,11 @@ class HTTPProtocol(asyncio.StreamReaderProtocol):
     def _listing(self, real: str, segments: list[str]) -> bytes:
         title = html.escape("/" + "/".join(segments) + ("/" if segments else ""))
         rows = []
-        for entry in sorted(os.scandir(real), key=lambda e: e.name):
+        try:
+            entries = sorted(os.scandir(real), key=lambda e: e.name)
+        except OSError:
+            raise _Reply(403) from None
+        for entry in entries:
             suffix = "/" if entry.is_dir() else ""
             href, text = quote(entry.name) + suffix, html.escape(entry.name) + suffix
             rows.append(f'<li><a href="{href}">{text}</a></li>')
