@@ -28,11 +28,9 @@ known, and what was expected.
 from __future__ import annotations
 
 import importlib
-import io
 import logging
 import math
 import os
-import pickle
 import pkgutil
 import secrets
 import sys
@@ -157,7 +155,8 @@ def load(path: PathLike, kind: str | None = None, *, search_path: Iterable[PathL
     else:
         ensure_registry()
         if kind == "pickle":
-            value = _load_pickle(path, data)
+            from .persist_pickle import loads_pickle
+            value = loads_pickle(data, path)
         elif kind == "source":
             from .persist_source import loads_source
             value = loads_source(data, path)
@@ -311,7 +310,7 @@ def to_tree(value: Any, path: PathLike, where: str = "application") -> Any:
                        expected=SAVEABLE)
 
 
-def callable_target(obj: Any, path: PathLike, where: str) -> str:
+def callable_target(obj: Any, path: object, where: str) -> str:
     """The ``"module:qualname"`` a saved file uses for a class or function; refuse ones nobody can import."""
     target = qualified_name(obj)
     module, _, qualname = target.partition(":")
@@ -334,7 +333,8 @@ def save(app: Application, path: PathLike, kind: str | None = None) -> None:
     ensure_registry()
     tree = to_tree(app, path)
     if kind == "pickle":
-        data = _dumps_pickle(app, path)
+        from .persist_pickle import dumps_pickle
+        data = dumps_pickle(app, path)
     elif kind == "source":
         from .persist_source import dumps_source
         data = dumps_source(tree)
@@ -364,46 +364,3 @@ def write_atomically(path: PathLike, data: bytes) -> None:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}; choose a writable file or directory",
                           ) from None
-
-
-# ---------------------------------------------------------------------------
-# pickle (.tap)
-
-class _RefPickler(pickle.Pickler):
-    """Pickles unregistered classes and functions as :class:`Ref`, so loading never needs user code."""
-
-    def __init__(self, stream: io.BytesIO, path: PathLike) -> None:
-        super().__init__(stream, protocol=PICKLE_PROTOCOL)
-        self._path = path
-
-    def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
-            target = qualified_name(obj)
-            if REGISTRY.get(target) is not obj:
-                return (Ref, (callable_target(obj, self._path, "a value"),))
-        return NotImplemented
-
-
-def _dumps_pickle(app: Application, path: PathLike) -> bytes:
-    stream = io.BytesIO()
-    _RefPickler(stream, path).dump(app)
-    return stream.getvalue()
-
-
-def _load_pickle(path: PathLike, data: bytes) -> Any:
-    from .persist_pickle import SafeUnpickler
-    try:
-        return SafeUnpickler(io.BytesIO(data), path).load()
-    except AppFileError:
-        raise
-    except EOFError:
-        raise AppFileError(path, "truncated pickle: the file ends before the application does",
-                           expected="a complete .tap file; save it again") from None
-    except Exception as exc:  # noqa: BLE001 -- garbage input makes the unpickler fail in many ways
-        if not data.startswith(b"\x80"):
-            problem = "not a valid .tap pickle: it does not even start like one"
-        elif isinstance(exc, pickle.UnpicklingError):
-            problem = f"not a valid .tap pickle: {exc}"
-        else:
-            problem = "not a valid .tap pickle: its content is corrupt"
-        raise AppFileError(path, problem, expected="a .tap file written by tap2pkg or tapd") from None

@@ -1,4 +1,8 @@
-"""The restricted unpickler that reads ``.tap`` files without running their code.
+"""The ``pickle`` format (``.tap``): a pickler that never needs user code, and a restricted unpickler.
+
+Saving pickles every class or function that is not registered as a
+:class:`~tap2pkg.runtime.service.Ref`, so loading never imports the
+application's own code.
 
 A pickle is a small program: its opcodes import globals and call them. This
 unpickler runs the pure-Python interpreter from :mod:`pickle` with the
@@ -21,11 +25,13 @@ from __future__ import annotations
 
 import io
 import pickle
+import types
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .errors import UnsafeAppFileError
-from .service import REGISTRY, Persistable
+from .errors import AppFileError, UnsafeAppFileError
+from .persist import PICKLE_PROTOCOL, callable_target
+from .service import REGISTRY, Application, Persistable, Ref, qualified_name
 
 _Opcode = Callable[["SafeUnpickler"], None]
 
@@ -152,3 +158,44 @@ _REPLACED: dict[bytes, _Opcode] = {
 }
 for _opcode, _handler in _REPLACED.items():
     SafeUnpickler.dispatch[_opcode[0]] = _handler
+
+
+class _RefPickler(pickle.Pickler):
+    """Pickles unregistered classes and functions as :class:`Ref`, so loading never needs user code."""
+
+    def __init__(self, stream: io.BytesIO, path: object) -> None:
+        super().__init__(stream, protocol=PICKLE_PROTOCOL)
+        self._path = path
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
+            target = qualified_name(obj)
+            if REGISTRY.get(target) is not obj:
+                return (Ref, (callable_target(obj, self._path, "a value"),))
+        return NotImplemented
+
+
+def dumps_pickle(app: Application, path: object) -> bytes:
+    """The ``.tap`` bytes of ``app`` (``path`` names the file in errors)."""
+    stream = io.BytesIO()
+    _RefPickler(stream, path).dump(app)
+    return stream.getvalue()
+
+
+def loads_pickle(data: bytes, path: object) -> Any:
+    """Unpickle a ``.tap`` file's bytes with :class:`SafeUnpickler`; every failure is an AppFileError."""
+    try:
+        return SafeUnpickler(io.BytesIO(data), path).load()
+    except AppFileError:
+        raise
+    except EOFError:
+        raise AppFileError(path, "truncated pickle: the file ends before the application does",
+                           expected="a complete .tap file; save it again") from None
+    except Exception as exc:  # noqa: BLE001 -- garbage input makes the unpickler fail in many ways
+        if not data.startswith(b"\x80"):
+            problem = "not a valid .tap pickle: it does not even start like one"
+        elif isinstance(exc, pickle.UnpicklingError):
+            problem = f"not a valid .tap pickle: {exc}"
+        else:
+            problem = "not a valid .tap pickle: its content is corrupt"
+        raise AppFileError(path, problem, expected="a .tap file written by tap2pkg or tapd") from None
