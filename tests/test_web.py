@@ -9,7 +9,11 @@ import http.client
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -188,6 +192,44 @@ def test_unreadable_file_is_forbidden(site: Path) -> None:
     (site / "notes.txt").chmod(0)
     with running(start_web(site)) as service:
         assert get(port_of(service), "/notes.txt")[0].status == 403
+
+
+TAPD = Path(sys.executable).parent / "tapd"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not TAPD.exists(), reason="needs root (to become nobody) and tapd")
+def test_unreadable_file_is_forbidden_for_a_daemon_running_as_nobody() -> None:
+    root = Path(tempfile.mkdtemp(prefix="tap2pkg-web-"))  # /tmp: reachable by nobody, unlike pytest's tmp
+    try:
+        root.chmod(0o755)
+        (root / "public.txt").write_text("for everyone\n")
+        (root / "public.txt").chmod(0o644)
+        (root / "private.txt").write_text("root only\n")
+        (root / "private.txt").chmod(0o600)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        proc = subprocess.Popen([str(TAPD), "-n", "--pidfile", "", "-u", "nobody", "-l", "-", "web",
+                                 "--port", str(port), "--interface", "127.0.0.1", "--path", str(root)],
+                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                assert proc.poll() is None, proc.communicate()[0].decode()
+                try:
+                    response, body = get(port, "/public.txt")
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "tapd did not start listening"
+                    time.sleep(0.05)
+            assert response.status == 200 and body == b"for everyone\n"
+            response, body = get(port, "/private.txt")
+            assert response.status == 403 and b"root only" not in body
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    finally:
+        shutil.rmtree(root)
 
 
 def test_keep_alive_serves_two_requests_on_one_connection(web: int) -> None:
