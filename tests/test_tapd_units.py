@@ -59,6 +59,13 @@ def test_option_spellings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert options.log_format == "json" and options.log_max_bytes == 100
 
 
+def test_twistd_style_combined_flags() -> None:
+    options = parse_options(["-noy", "app.tac"], "test")
+    assert options.nodaemon and options.no_save
+    assert options.app_kind == "python" and options.app_file is not None
+    assert options.app_file.endswith("/app.tac")
+
+
 def test_plugin_arguments_are_passed_through() -> None:
     options = parse_options(["-n", "web", "--port", "8080", "-n"], "test")
     assert options.plugin == "web"

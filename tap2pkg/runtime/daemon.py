@@ -263,6 +263,10 @@ class Daemon:
         """Start, serve until a stop signal, shut down; the exit status (or re-raise the signal)."""
         options = self.options
         pending: list[str] = []
+        # a logrotate SIGHUP arriving during start-up must not kill the daemon (the default
+        # action); the event loop installs the real handlers
+        for signum in (signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(signum, signal.SIG_IGN)
         try:
             activated = sdnotify.listen_fds()  # before forking: LISTEN_PID names this process
             if options.pidfile:
