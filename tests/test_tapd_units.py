@@ -254,3 +254,17 @@ def test_switching_user_needs_root() -> None:
         pytest.skip("runs as root: the switch would succeed")
     with pytest.raises(PermissionDeniedError):
         privileges.drop(privileges.Identity(0, 0, "root"))
+
+
+def test_log_file_survives_copytruncate(tmp_path: Path) -> None:
+    # logrotate's copytruncate empties the file under the daemon: appends start at 0, no holes
+    path = tmp_path / "a.log"
+    handler = LogFile(str(path), max_bytes=1000)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for number in range(20):
+        handler.emit(_record(f"before {number}"))
+    os.truncate(path, 0)
+    handler.emit(_record("after"))
+    handler.close()
+    assert path.read_text() == "after\n"
+    assert not (tmp_path / "a.log.1").exists()

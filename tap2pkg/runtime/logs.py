@@ -124,9 +124,11 @@ class LogFile(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + "\n"
-            if self.max_bytes and self.stream.tell() > 0 \
-                    and self.stream.tell() + len(line.encode("utf-8", "backslashreplace")) > self.max_bytes:
-                self._rotate()
+            if self.max_bytes:
+                # the file's size, not our offset: logrotate's copytruncate may have emptied it
+                size = os.fstat(self.stream.fileno()).st_size
+                if size > 0 and size + len(line.encode("utf-8", "backslashreplace")) > self.max_bytes:
+                    self._rotate()
             self.stream.write(line)
             self.stream.flush()
         except Exception:  # noqa: BLE001 -- logging must never take the daemon down
