@@ -152,6 +152,17 @@ def test_tac_in_the_foreground_answers_and_exits_by_sigterm(tmp_path: Path) -> N
     assert err == ""
 
 
+def test_the_echo_example_runs_from_anywhere(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "examples" / "echo" / "echo.tac"
+    port = free_port()
+    process = start_tapd(["-n", "-y", str(example)], tmp_path, echo_env(port))
+    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    assert echo(port, b"example\n") == b"example\n"
+    code, out, err = stop(process)
+    assert code == -signal.SIGTERM, err
+    assert "[echoproto] connection from 127.0.0.1:" in out
+
+
 @pytest.mark.parametrize("suffix, option", [(".tap", "-f"), (".tas", "-s"), (".tax", "-x")])
 def test_each_saved_format_runs_daemonized_and_stops_on_kill(
         tmp_path: Path, suffix: str, option: str, daemons: list[int]) -> None:
