@@ -161,8 +161,10 @@ def wait_ready(daemon: Daemon, port: int, log_name: str) -> tuple[subprocess.Pop
     start = time.perf_counter()
     proc, log_path = daemon.start(port, log_name)
     deadline = start + START_TIMEOUT
+    problem = "nothing listening"
     while True:
         if proc.poll() is not None:
+            stop(proc)
             raise BenchmarkError(f"{daemon.label} exited with status {proc.returncode} before answering: "
                                  f"{log_tail(log_path)} (full log: {log_path})")
         try:
@@ -172,10 +174,13 @@ def wait_ready(daemon: Daemon, port: int, log_name: str) -> tuple[subprocess.Pop
             return proc, time.perf_counter() - start, log_path
         except ConnectionRefusedError:
             pass
+        except OSError as exc:  # reset or timed out: not ready yet, or not our daemon on that port
+            problem = str(exc) or type(exc).__name__
         if time.perf_counter() > deadline:
             stop(proc)
             raise BenchmarkError(f"{daemon.label} did not answer on 127.0.0.1:{port} within "
-                                 f"{START_TIMEOUT:.0f}s: {log_tail(log_path)} (full log: {log_path})")
+                                 f"{START_TIMEOUT:.0f}s ({problem}): {log_tail(log_path)} "
+                                 f"(full log: {log_path})")
         time.sleep(0.0005)  # poll fast, but leave the CPU to the starting daemon
 
 
@@ -302,7 +307,7 @@ def measure(daemons: Sequence[Daemon], settings: Settings,
         order = daemons if rep % 2 == 0 else list(reversed(daemons))
         for d in order:
             port = free_port()
-            proc, _, _ = wait_ready(d, port, f"{d.label}-load")
+            proc, _, log_path = wait_ready(d, port, f"{d.label}-load")
             try:
                 m = results[d.label]
                 m.round_trips_per_s.append(round_trips(port, settings.round_trip_seconds))
@@ -313,6 +318,9 @@ def measure(daemons: Sequence[Daemon], settings: Settings,
                     m.first_connection_error = held.first_error
                     m.connections_s = held.seconds
                     m.rss_with_connections_kib = held.rss_at_peak_kib
+            except OSError as exc:
+                raise BenchmarkError(f"{d.label} failed under load: {exc}; {log_tail(log_path)} "
+                                     f"(full log: {log_path})") from exc
             finally:
                 stop(proc)
     return results
@@ -458,7 +466,10 @@ def run(args: argparse.Namespace) -> int:
     machine = machine_info()
     machine.update({"Twisted": versions["Twisted"],
                     "tapd reactor": reported_reactor(LOG_DIR / "tapd-warmup.log", "tapd"),
-                    "twistd reactor": reported_reactor(LOG_DIR / "twistd-warmup.log", "twistd")})
+                    "twistd reactor": reported_reactor(LOG_DIR / "twistd-warmup.log", "twistd"),
+                    "open-files limit (client/tapd/twistd)":
+                        f"{limit}/{results['tapd'].server_open_files_limit}"
+                        f"/{results['twistd'].server_open_files_limit}"})
     rows = compare(results["tapd"], results["twistd"], settings.connections)
     command = "python bench/daemon.py" + (" --quick" if args.quick else "") + \
         (f" --runs {args.runs}" if args.runs else "") + (f" --reactor {args.reactor}" if args.reactor else "")

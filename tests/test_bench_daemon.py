@@ -132,3 +132,56 @@ def test_quick_benchmark_run_writes_its_section(tmp_path: Path) -> None:
     section = common.read_section(out, "daemon")
     assert section is not None and "| ready (exec to first answer, median)" in section
     assert "Twisted: " in section
+
+
+def _load_daemon_bench() -> ModuleType:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import bench.daemon
+
+    return bench.daemon
+
+
+def test_a_daemon_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    bench = _load_daemon_bench()
+    dying = bench.Daemon("dying", (sys.executable, "-c", "import sys; print('no such app'); sys.exit(3)"))
+    with pytest.raises(bench.BenchmarkError, match=r"dying exited with status 3 .*no such app"):
+        bench.wait_ready(dying, common.free_port(), "test-dying")
+    assert bench.LIVE == []
+
+
+def test_a_daemon_that_never_answers_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = _load_daemon_bench()
+    monkeypatch.setattr(bench, "START_TIMEOUT", 0.3)
+    silent = bench.Daemon("silent", (sys.executable, "-c", "import time; time.sleep(60)"))
+    with pytest.raises(bench.BenchmarkError, match=r"silent did not answer on 127\.0\.0\.1:\d+"):
+        bench.wait_ready(silent, common.free_port(), "test-silent")
+    assert bench.LIVE == []
+
+
+def test_echo_measurements_against_a_real_echo_server(tmp_path: Path) -> None:
+    bench = _load_daemon_bench()
+    script = tmp_path / "echo.py"
+    script.write_text(
+        "import asyncio, os\n"
+        "class Echo(asyncio.Protocol):\n"
+        "    def connection_made(self, t): self.t = t\n"
+        "    def data_received(self, d): self.t.write(d)\n"
+        "async def main():\n"
+        "    await asyncio.get_running_loop().create_server("
+        "Echo, '127.0.0.1', int(os.environ['BENCH_ECHO_PORT']))\n"
+        "    await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n")
+    echo = bench.Daemon("echo", (sys.executable, str(script)))
+    common.raise_open_files_limit(2500)
+    port = common.free_port()
+    proc, seconds, _ = bench.wait_ready(echo, port, "test-echo")
+    try:
+        assert 0 < seconds < bench.START_TIMEOUT
+        assert bench.round_trips(port, 0.2) > 0
+        held = bench.hold_connections(port, 300, proc.pid)
+        assert (held.ok, held.errors) == (300, 0)
+        assert held.rss_at_peak_kib > 0
+    finally:
+        bench.stop(proc)
+    assert proc.returncode is not None and bench.LIVE == []
