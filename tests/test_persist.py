@@ -600,3 +600,32 @@ def test_handmade_pickles_cannot_escape(data: bytes, what: str, tmp_path: Path) 
         persist.load(path)
     assert what in str(info.value)
     assert "resolve" in vars(Ref)
+
+
+@pytest.mark.parametrize("ext", sorted(SAVED_KINDS))
+def test_subclasses_of_plain_values_are_saved_as_plain_values(ext: str, tmp_path: Path) -> None:
+    import enum
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    class Name(str):
+        pass
+
+    loaded = _roundtrip(_wrap({"color": Color.RED, "name": Name("x"), Name("key"): 2.0}), tmp_path, ext)
+    value = loaded.get_service_named("holder").value  # type: ignore[attr-defined]
+    assert value == {"color": 1, "name": "x", "key": 2.0}
+    assert type(value["color"]) is int and type(value["name"]) is str
+
+
+def test_saved_pickle_names_only_registered_runtime_objects(tmp_path: Path) -> None:
+    import pickletools
+    app = persist.load(DATA / "echo.tac", search_path=[DATA])
+    path = tmp_path / "echo.tap"
+    persist.save(app, path)
+    names = [arg for op, arg, _ in pickletools.genops(path.read_bytes())
+             if op.name in ("SHORT_BINUNICODE", "BINUNICODE") and isinstance(arg, str)]
+    assert "echoproto" not in names  # never as a module a global is looked up in...
+    assert "echoproto:Echo" in names  # ...only as the text of a Ref
+    runtime = {"tap2pkg.runtime.service", "tap2pkg.runtime.internet"}
+    assert {n for n in names if n.startswith("tap2pkg.")} <= runtime

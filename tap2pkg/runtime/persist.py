@@ -32,7 +32,6 @@ import logging
 import math
 import os
 import pkgutil
-import secrets
 import sys
 import traceback
 import types
@@ -279,12 +278,19 @@ def to_tree(value: Any, path: PathLike, where: str = "application") -> Any:
 
     Callables that are not registered become ``Ref("module:qualname")``.
     """
-    if value is None or isinstance(value, (bool, int, str, bytes)):
+    # subclasses (enums, str subclasses) are saved as the plain value: loading may not name their class
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bytes):
+        return bytes(value)
     if isinstance(value, float):
         if math.isnan(value):
             raise AppFileError(path, f"cannot save {where}: NaN has no saved form", expected="a number")
-        return value
+        return float(value)
     if isinstance(value, Ref):
         return value
     if isinstance(value, Persistable):
@@ -303,11 +309,27 @@ def to_tree(value: Any, path: PathLike, where: str = "application") -> Any:
             if not isinstance(key, str):
                 raise AppFileError(path, f"cannot save {where}: dict key {key!r} is not a str",
                                    expected="dicts with str keys")
-        return {k: to_tree(v, path, f"{where}[{k!r}]") for k, v in value.items()}
+        return {str(k): to_tree(v, path, f"{where}[{k!r}]") for k, v in value.items()}
     if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
         return Ref(callable_target(value, path, where))
     raise AppFileError(path, f"cannot save {where}: a {type(value).__qualname__} is not a saveable value",
                        expected=SAVEABLE)
+
+
+def from_tree(tree: Any, path: object) -> Any:
+    """Build objects back from a :func:`to_tree` tree (the inverse, as the safe loaders do it)."""
+    if isinstance(tree, SavedObject):
+        cls = registered_class(tree.cls_key, path)
+        return build_object(cls, [], {field: from_tree(v, path) for field, v in tree.fields}, path)
+    if isinstance(tree, Ref):
+        return ref_value(tree.target, path)
+    if isinstance(tree, list):
+        return [from_tree(v, path) for v in tree]
+    if isinstance(tree, tuple):
+        return tuple(from_tree(v, path) for v in tree)
+    if isinstance(tree, dict):
+        return {k: from_tree(v, path) for k, v in tree.items()}
+    return tree
 
 
 def callable_target(obj: Any, path: object, where: str) -> str:
@@ -334,7 +356,8 @@ def save(app: Application, path: PathLike, kind: str | None = None) -> None:
     tree = to_tree(app, path)
     if kind == "pickle":
         from .persist_pickle import dumps_pickle
-        data = dumps_pickle(app, path)
+        # pickle a rebuilt copy: plain values only, so the file holds what .tas/.tax would
+        data = dumps_pickle(check_application(from_tree(tree, path), path), path)
     elif kind == "source":
         from .persist_source import dumps_source
         data = dumps_source(tree)
@@ -347,7 +370,7 @@ def save(app: Application, path: PathLike, kind: str | None = None) -> None:
 def write_atomically(path: PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
     target = Path(path)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    temp = target.with_name(f".{target.name}.{os.urandom(4).hex()}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
