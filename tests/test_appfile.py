@@ -19,7 +19,7 @@ DATA = Path(__file__).parent / "data" / "appfiles"
 BAD = DATA / "bad"
 
 ECHO_SERVICES = (("TCPServer", "echo-tcp"), ("UDPServer", "echo-udp"), ("TimerService", "tick"))
-ECHO_REFS = ("echoproto:Echo", "echoproto:tick")
+ECHO_REFS = ("echo_protocol:Echo", "echo_protocol:tick")
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,9 @@ def test_inspect_a_forced_type(echo_tap: Path, tmp_path: Path) -> None:
 def test_inspecting_safe_formats_imports_none_of_the_apps_code(echo_tap: Path) -> None:
     code = ("import json, sys\nfrom tap2pkg.appfile import inspect\n"
             "infos = [inspect(p).refs for p in sys.argv[1:]]\n"
-            "print(json.dumps({'imported': 'echoproto' in sys.modules, 'path': sys.path, 'refs': infos}))\n")
+            "print(json.dumps({'imported': 'echo_protocol' in sys.modules, 'refs': infos}))\n")
     files = [str(DATA / "echo.tas"), str(DATA / "echo.tax"), str(echo_tap)]
-    # run from the fixture directory: an import of echoproto would succeed there, if anything tried
+    # run from the fixture directory: an import of echo_protocol would succeed there, if anything tried
     result = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, check=True,
                             cwd=DATA)
     answer = json.loads(result.stdout)

@@ -49,15 +49,15 @@ persist.ensure_registry()
 FIELD_SAMPLES: dict[str, Any] = {
     "name": "sample",
     "port": 8123,
-    "factory": Factory(Ref("echoproto:Echo"), {"greeting": "hi", "count": 3}),
-    "protocol": Ref("echoproto:Echo"),
+    "factory": Factory(Ref("echo_protocol:Echo"), {"greeting": "hi", "count": 3}),
+    "protocol": Ref("echo_protocol:Echo"),
     "options": {"greeting": "hi", "list": [1, 2.5, None]},
     "interface": "127.0.0.1",
     "backlog": 7,
     "path": "/run/sample/sample.sock",
     "mode": 0o600,
     "interval": 2.5,
-    "callable": Ref("echoproto:tick"),
+    "callable": Ref("echo_protocol:tick"),
     "args": ("a", 1),
     "kwargs": {"flag": True},
     "now": False,
@@ -69,7 +69,7 @@ FIELD_SAMPLES: dict[str, Any] = {
     "services": [Service("child")],
     "uid": 1000,
     "gid": "nogroup",
-    "target": "echoproto:Echo",
+    "target": "echo_protocol:Echo",
     "root": "/srv/www",
     "index": "index.html",
     "listing": False,
@@ -114,6 +114,17 @@ def registered_holder() -> Iterator[None]:
     persistable(Holder)
     yield
     REGISTRY.pop(f"{Holder.__module__}:{Holder.__qualname__}", None)
+
+
+@pytest.fixture(autouse=True)
+def isolated_imports() -> Iterator[None]:
+    """Loading a .tac imports the app's code and extends sys.path; undo both for the other tests."""
+    path, modules = list(sys.path), set(sys.modules)
+    yield
+    sys.path[:] = path
+    for name in set(sys.modules) - modules:
+        if name in ("echo_protocol", "h2_not_on_path_mod", persist.PYTHON_APP_MODULE):
+            del sys.modules[name]
 
 
 def _roundtrip(app: Application, tmp_path: Path, ext: str) -> Application:
@@ -185,13 +196,13 @@ def test_user_classes_are_saved_as_references_and_never_imported_on_load(ext: st
     code = ("import json, sys\nfrom tap2pkg.runtime import persist\n"
             "from tap2pkg.runtime.service import describe\n"
             "app = persist.load(sys.argv[1])\n"
-            "print(json.dumps({'imported': 'echoproto' in sys.modules, 'tree': describe(app)}))\n")
+            "print(json.dumps({'imported': 'echo_protocol' in sys.modules, 'tree': describe(app)}))\n")
     result = subprocess.run([sys.executable, "-c", code, str(saved)], capture_output=True, text=True,
                             check=True, cwd=tmp_path)
     answer = json.loads(result.stdout)
     assert answer["imported"] is False
     assert answer["tree"] == json.loads(json.dumps(describe(app)))
-    assert answer["tree"]["services"][0]["factory"]["protocol"] == {"ref": "echoproto:Echo"}
+    assert answer["tree"]["services"][0]["factory"]["protocol"] == {"ref": "echo_protocol:Echo"}
 
 
 def test_the_three_example_files_describe_the_same_application() -> None:
@@ -208,7 +219,7 @@ def test_source_file_is_readable_python_syntax_with_one_keyword_per_line(tmp_pat
     assert text.startswith("# tap2pkg application file")
     assert "application = Application(\n    name='echo',\n    uid='nobody',\n" in text
     assert "            port=8007,\n" in text
-    assert "protocol=Ref('echoproto:Echo')," in text
+    assert "protocol=Ref('echo_protocol:Echo')," in text
     compile(text, str(path), "exec")  # it is valid Python syntax
 
 
@@ -236,7 +247,7 @@ def test_xml_file_follows_the_documented_schema(tmp_path: Path) -> None:
     server = application.find("list[@name='services']/object")
     assert server is not None and server.find("int[@name='port']").text == "8007"  # type: ignore[union-attr]
     ref = server.find("object[@name='factory']/ref[@name='protocol']")
-    assert ref is not None and ref.get("target") == "echoproto:Echo"
+    assert ref is not None and ref.get("target") == "echo_protocol:Echo"
 
 
 # ---------------------------------------------------------------------------
@@ -625,7 +636,7 @@ def test_saved_pickle_names_only_registered_runtime_objects(tmp_path: Path) -> N
     persist.save(app, path)
     names = [arg for op, arg, _ in pickletools.genops(path.read_bytes())
              if op.name in ("SHORT_BINUNICODE", "BINUNICODE") and isinstance(arg, str)]
-    assert "echoproto" not in names  # never as a module a global is looked up in...
-    assert "echoproto:Echo" in names  # ...only as the text of a Ref
+    assert "echo_protocol" not in names  # never as a module a global is looked up in...
+    assert "echo_protocol:Echo" in names  # ...only as the text of a Ref
     runtime = {"tap2pkg.runtime.service", "tap2pkg.runtime.internet"}
     assert {n for n in names if n.startswith("tap2pkg.")} <= runtime
