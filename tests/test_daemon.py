@@ -229,6 +229,20 @@ def test_each_reactor_serves(tmp_path: Path, reactor: str) -> None:
     assert "echoapp stopped by SIGTERM" in out
 
 
+def test_services_stop_in_reverse_order_within_the_shutdown_timeout(tmp_path: Path) -> None:
+    log = tmp_path / "tapd.log"
+    process = start_tapd(["-n", "-l", "tapd.log", "--shutdown-timeout", "1", "-y", str(DATA / "order.tac")],
+                         tmp_path)
+    wait_until(lambda: log.exists() and "order started" in log.read_text(), what="the start-up")
+    code, _, _ = stop(process)
+    assert code == -signal.SIGTERM
+    lines = [line.split("] ", 1)[1] for line in log.read_text().splitlines()]
+    assert [line for line in lines if line.startswith(("start ", "stop "))] == [
+        "start first", "start stuck", "start last", "stop last", "stop stuck", "stop first"]
+    assert any(line.startswith("WARNING: service 'stuck' did not stop within") for line in lines)
+    assert not (tmp_path / "tapd.pid").exists()
+
+
 def test_help_reactors_lists_the_event_loops() -> None:
     result = subprocess.run([*TAPD, "--help-reactors"], capture_output=True, text=True, check=False)
     assert result.returncode == 0

@@ -7,7 +7,7 @@ privileges, start the services, then tell systemd (``READY=1``) and the
 waiting parent that all is well.
 
 SIGTERM and SIGINT stop the services in reverse order (at most
-:data:`SHUTDOWN_TIMEOUT` seconds), remove the pidfile, and then -- as twistd
+``--shutdown-timeout`` seconds, 10 by default), remove the pidfile, and then -- as twistd
 does -- restore the signal's default action and send the signal to the
 process again, so the exit status says "killed by SIGTERM". SIGHUP and
 SIGUSR1 reopen the log file.
@@ -43,8 +43,6 @@ except ImportError:  # a stub tap2pkg/__init__.py without a version
 
 log = logging.getLogger("tapd")
 
-#: seconds the services get, all together, to stop after SIGTERM/SIGINT
-SHUTDOWN_TIMEOUT = 10.0
 
 #: application kinds saved as <name>-shutdown.<ext> on shutdown (unless -o)
 SAVED_KINDS = {"pickle": "tap", "source": "tas", "xml": "tax"}
@@ -178,11 +176,15 @@ class Daemon:
         await self.stop_services(app)
 
     async def stop_services(self, app: Application) -> None:
-        """Stop the tree in reverse order, all of it within :data:`SHUTDOWN_TIMEOUT` seconds."""
+        """Stop the tree in reverse order, all of it within ``--shutdown-timeout`` seconds."""
+        timeout = self.options.shutdown_timeout
+        # each child gets an equal share, so one that hangs does not rob the others of theirs;
+        # the outer bound is only a safety net
+        share = timeout / max(1, len(app))
         try:
-            await asyncio.wait_for(app.stop(timeout=SHUTDOWN_TIMEOUT), SHUTDOWN_TIMEOUT)
+            await asyncio.wait_for(app.stop(timeout=share), timeout + 1)
         except TimeoutError:
-            log.warning("services did not stop within %.0fs; exiting anyway", SHUTDOWN_TIMEOUT)
+            log.warning("services did not stop within %gs; exiting anyway", timeout)
         except Exception:
             log.exception("error while stopping the services")
 

@@ -54,6 +54,7 @@ class DaemonOptions:
     log_format: str = "text"
     log_max_bytes: int = 0
     log_backups: int = 5
+    shutdown_timeout: float = 10.0
     debug: bool = False
 
     @property
@@ -115,6 +116,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and less than a day")
+    return value
+
+
 def build_parser(version: str) -> argparse.ArgumentParser:
     """The ``tapd`` argument parser (also used to render ``--help``)."""
     from .reactors import REACTORS
@@ -147,6 +158,8 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     run.add_argument("-r", "--reactor", metavar="NAME", default="asyncio", choices=sorted(REACTORS),
                      help="event loop: " + ", ".join(REACTORS) + " (default: asyncio)")
     run.add_argument("--help-reactors", action=_HelpReactors, help="list the event loops and exit")
+    run.add_argument("--shutdown-timeout", metavar="SECONDS", type=_seconds, default=10.0,
+                     help="time the services get to stop on SIGTERM/SIGINT (default: 10)")
     run.add_argument("-p", "--profile", metavar="FILE",
                      help="profile the run with cProfile and write its stats to FILE at exit")
 
@@ -214,6 +227,7 @@ def parse_options(argv: Sequence[str], version: str) -> DaemonOptions:
         log_format=args.log_format,
         log_max_bytes=args.log_max_bytes,
         log_backups=args.log_backups,
+        shutdown_timeout=args.shutdown_timeout,
         debug=args.debug,
     )
 
