@@ -339,7 +339,7 @@ def compare(ours: Measurements, theirs: Measurements, connections: int) -> list[
         return f"{kib / 1024:.1f} MiB"
 
     def conns(m: Measurements) -> str:
-        return f"{m.connections_ok} ok, {m.connection_errors} errors"
+        return f"{m.connections_ok:,} ok, {m.connection_errors:,} errors"
 
     return [
         Comparison("ready (exec to first answer, median)", ms(ours.ready_s), ms(theirs.ready_s),
@@ -379,6 +379,68 @@ def reported_reactor(log_path: Path, daemon: str) -> str:
         if daemon == "tapd" and "event loop:" in line:
             return line.split("event loop:", 1)[1].strip()
     return "unknown"
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """One line of ``python -X importtime``: a module, its own and cumulative microseconds."""
+
+    module: str
+    self_us: int
+    cumulative_us: int
+    imported_by: str
+
+
+def parse_importtime(text: str) -> list[ImportRecord]:
+    """The modules a ``-X importtime`` report lists, each with the module that imported it.
+
+    The report is post-order: a module's imports are listed just before it,
+    indented one level (two spaces) deeper.
+    """
+    rows: list[tuple[str, int, int, int]] = []
+    for line in text.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        parts = line[len("import time:"):].split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue  # the header line
+        name = parts[2].rstrip()
+        depth = (len(name) - len(name.lstrip(" "))) // 2
+        rows.append((name.strip(), int(parts[0]), int(parts[1]), depth))
+    records = []
+    for i, (name, self_us, cumulative_us, depth) in enumerate(rows):
+        parent = next((r[0] for r in rows[i + 1:] if r[3] < depth), "")
+        records.append(ImportRecord(name, self_us, cumulative_us, parent))
+    return records
+
+
+def explain_imports(tapd: Daemon, say: Any) -> str:
+    """What tapd imports beyond ``import asyncio``, costliest first: where its start-up time goes."""
+    python = tapd.argv[0]
+    baseline = subprocess.run([python, "-X", "importtime", "-c", "import asyncio"],
+                              capture_output=True, text=True, check=True).stderr
+    known = {r.module for r in parse_importtime(baseline)}
+    traced = Daemon("tapd", (python, "-X", "importtime", *tapd.argv[1:]))
+    proc, seconds, log_path = wait_ready(traced, free_port(), "tapd-importtime")
+    stop(proc)
+    records = parse_importtime(log_path.read_text(errors="replace"))
+    extra = [r for r in records if r.module not in known]
+    extra_names = {r.module for r in extra}
+    # the roots of what tapd adds: modules whose importer is tap2pkg code (or the launcher)
+    roots = [r for r in extra if r.imported_by not in extra_names or r.imported_by.startswith("tap2pkg")]
+    roots = [r for r in roots if not r.module.startswith("tap2pkg")]
+    own = [r for r in extra if r.module.startswith("tap2pkg")]
+    asyncio_us = next((r.cumulative_us for r in parse_importtime(baseline) if r.module == "asyncio"), 0)
+    lines = [f"tapd ready in {seconds * 1000:.0f} ms with -X importtime; `import asyncio` alone: "
+             f"{asyncio_us / 1000:.1f} ms",
+             f"tap2pkg modules, own time: {sum(r.self_us for r in own) / 1000:.1f} ms "
+             f"({len(own)} modules)",
+             "standard-library modules tapd imports beyond asyncio (cumulative ms, imported by):"]
+    for r in sorted(roots, key=lambda r: -r.cumulative_us)[:20]:
+        importer = r.imported_by or "(imported inside a function)"
+        lines.append(f"  {r.cumulative_us / 1000:6.1f}  {r.module:<24} {importer}")
+    say("\n".join(lines))
+    return "\n".join(lines)
 
 
 def render_section(rows: list[Comparison], machine: dict[str, str], command: str,
@@ -461,10 +523,15 @@ def run(args: argparse.Namespace) -> int:
         raise BenchmarkError(f"open-files limit is {limit}, too low for {settings.connections} "
                              "connections; raise it with `ulimit -n 4096` and rerun")
     WORK_DIR.mkdir(parents=True, exist_ok=True)
+    load_at_start = os.getloadavg()[0]
     daemons, versions = build_daemons(args.reactor, say)
+    if args.explain:
+        explain_imports(daemons[0], say)
+        return 0
     results = measure(daemons, settings, say)
     machine = machine_info()
-    machine.update({"Twisted": versions["Twisted"],
+    machine.update({"load average at start": f"{load_at_start:.2f}",
+                    "Twisted": versions["Twisted"],
                     "tapd reactor": reported_reactor(LOG_DIR / "tapd-warmup.log", "tapd"),
                     "twistd reactor": reported_reactor(LOG_DIR / "twistd-warmup.log", "twistd"),
                     "open-files limit (client/tapd/twistd)":
@@ -518,6 +585,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"results file whose {SECTION!r} section is rewritten "
                              f"(default {BENCHMARKS_MD.relative_to(ROOT)}; none with --quick)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--explain", action="store_true",
+                        help="measure nothing; show what tapd imports beyond asyncio at start-up")
     args = parser.parse_args(argv)
     if args.runs < 0:
         parser.error("--runs must be a positive number")

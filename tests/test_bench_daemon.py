@@ -185,3 +185,19 @@ def test_echo_measurements_against_a_real_echo_server(tmp_path: Path) -> None:
     finally:
         bench.stop(proc)
     assert proc.returncode is not None and bench.LIVE == []
+
+
+def test_importtime_report_names_who_imported_what() -> None:
+    bench = _load_daemon_bench()
+    report = ("import time: self [us] | cumulative | imported package\n"
+              "import time:       100 |        100 |     _json\n"
+              "import time:       300 |        400 |   json\n"
+              "import time:       500 |        900 | tap2pkg.runtime.logs\n"
+              "2026-01-01T00:00:00 [tapd] a log line in between\n"
+              "import time:        50 |         50 | shutil\n")
+    records = {r.module: r for r in bench.parse_importtime(report)}
+    assert records["_json"].imported_by == "json"
+    assert records["json"].imported_by == "tap2pkg.runtime.logs"
+    assert (records["json"].self_us, records["json"].cumulative_us) == (300, 400)
+    assert records["tap2pkg.runtime.logs"].imported_by == ""
+    assert records["shutil"].imported_by == ""
