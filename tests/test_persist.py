@@ -640,3 +640,22 @@ def test_saved_pickle_names_only_registered_runtime_objects(tmp_path: Path) -> N
     assert "echo_protocol:Echo" in names  # ...only as the text of a Ref
     runtime = {"tap2pkg.runtime.service", "tap2pkg.runtime.internet"}
     assert {n for n in names if n.startswith("tap2pkg.")} <= runtime
+
+
+def test_source_file_qualifies_class_names_that_two_modules_share(tmp_path: Path) -> None:
+    other = type("Service", (Service,), {"__module__": "h2_fake_plugin", "__qualname__": "Service"})
+    key = "h2_fake_plugin:Service"
+    REGISTRY[key] = other
+    try:
+        app = Application("twins", services=[Service("ours"), other("theirs")])
+        path = tmp_path / "twins.tas"
+        persist.save(app, path)
+        text = path.read_text()
+        assert "tap2pkg.runtime.service.Service(" in text and "h2_fake_plugin.Service(" in text
+        loaded = persist.load(path)
+        assert [type(s) for s in loaded] == [Service, other]
+        path.write_text("application = Application('x', services=[Service(name='which')])\n")
+        with pytest.raises(AppFileError, match=r"Service is ambiguous.*h2_fake_plugin\.Service"):
+            persist.load(path)
+    finally:
+        del REGISTRY[key]

@@ -235,6 +235,11 @@ class _Builder:
                 raise AppFileError(self.path, "Ref takes one string: Ref('module:name')", line=node.lineno)
             return ref_value(args[0], self.path, node.lineno)
         key = self.by_name.get(name)
+        if key is None and "." not in name:
+            twins = sorted(n for n in self.by_name if n.endswith(f".{name}"))
+            if len(twins) > 1:
+                raise AppFileError(self.path, f"{name} is ambiguous: several runtime classes have that name",
+                                   line=node.lineno, expected=" or ".join(twins))
         if key is None:
             raise UnsafeAppFileError(self.path, f"refusing a call to {name}: not a tap2pkg runtime class",
                                      line=node.lineno,
