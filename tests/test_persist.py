@@ -164,6 +164,7 @@ def test_literal_values_keep_their_type_and_content(ext: str, tmp_path: Path) ->
         "flags": [True, False, None],
         "nested": {"empty_list": [], "empty_dict": {}, "empty_tuple": (), "deep": [[{"k": (1, [2])}]]},
         "ref": Ref("mymodule:Thing.method"),
+        "odd\x01key\r\n\t<&\"'>": "value",
     }
     app = _wrap(value)
     loaded = _roundtrip(app, tmp_path, ext)

@@ -26,7 +26,8 @@ The root holds exactly one ``<object>``: the application. Value elements:
   one constructor keyword argument, named by its ``name`` attribute;
 * ``<ref target="module:qualname"/>`` -- your own code (a registered runtime object
   loads as itself);
-* ``<list>``, ``<tuple>`` -- children in order; ``<dict>`` -- children carry a ``key``;
+* ``<list>``, ``<tuple>`` -- children in order; ``<dict>`` -- children carry a ``key``
+  (``key-base64`` for a key holding characters XML cannot carry);
 * ``<str>`` (text as is; ``encoding="base64"`` for text XML cannot hold, such as
   control characters or carriage returns), ``<bytes>`` (base64), ``<int>``,
   ``<float>`` (Python syntax, ``inf`` allowed), ``<bool>`` (``true``/``false``), ``<none/>``.
@@ -55,6 +56,8 @@ VERSION = "1"
 _INDENT = "  "
 # characters XML 1.0 cannot carry, plus \r, which parsers turn into \n
 _NEEDS_BASE64 = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|\r")
+# characters no XML 1.0 document can carry, even as a character reference
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SCALARS = {"none", "bool", "int", "float", "str", "bytes", "ref"}
 _CONTAINERS = {"object", "list", "tuple", "dict"}
 
@@ -84,7 +87,7 @@ def _render(value: Any, attrs: str, depth: int, lines: list[str]) -> None:
     elif isinstance(value, dict):
         tag = "dict"
         open_tag = tag + attrs
-        children = [(f" key={quoteattr(k)}", v) for k, v in value.items()]
+        children = [(_key_attr(k), v) for k, v in value.items()]
     else:
         lines.append(pad + _scalar(value, attrs))
         return
@@ -95,6 +98,12 @@ def _render(value: Any, attrs: str, depth: int, lines: list[str]) -> None:
     for child_attrs, child in children:
         _render(child, child_attrs, depth + 1, lines)
     lines.append(f"{pad}</{tag}>")
+
+
+def _key_attr(key: str) -> str:
+    if _NOT_XML.search(key):
+        return f' key-base64="{base64.b64encode(key.encode("utf-8", "surrogatepass")).decode("ascii")}"'
+    return f" key={quoteattr(key)}"
 
 
 def _scalar(value: Any, attrs: str) -> str:
@@ -263,7 +272,14 @@ class _Reader:
     def read_dict(self, node: _Node, text: str) -> Any:
         result = {}
         for child in node.children:
-            key = self.attr(child, "key")
+            if "key-base64" in child.attrs:
+                try:
+                    raw = base64.b64decode(child.attrs["key-base64"], validate=True)
+                    key = raw.decode("utf-8", "surrogatepass")
+                except ValueError:
+                    raise self.error(child, "invalid key-base64 attribute") from None
+            else:
+                key = self.attr(child, "key")
             if key in result:
                 raise self.error(child, f"duplicate key {key!r}")
             result[key] = self.value(child)
