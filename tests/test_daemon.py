@@ -316,6 +316,8 @@ def test_port_in_use_is_one_line_and_exit_69(tmp_path: Path, daemonize: bool) ->
     (["-n", "no-such-plugin"], 64, "tapd: error: unknown plugin 'no-such-plugin'"),
     (["-n", "-u", "no-such-user-here", "-y", str(ECHO_TAC)], 67, "tapd: error: unknown user"),
     (["-n", "-g", "no-such-group-here", "-y", str(ECHO_TAC)], 67, "tapd: error: unknown group"),
+    (["-n", "-l", "no/such/dir/tapd.log", "-y", str(ECHO_TAC)], 73, "tapd: error: cannot open the log file"),
+    (["-d", "no-such-dir", "-y", str(ECHO_TAC)], 78, "tapd: error: cannot change to the run directory"),
 ])
 def test_errors_are_one_line_with_their_exit_code(tmp_path: Path, args: list[str], code: int,
                                                    message: str) -> None:
