@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -241,6 +242,28 @@ def test_services_stop_in_reverse_order_within_the_shutdown_timeout(tmp_path: Pa
         "start first", "start stuck", "start last", "stop last", "stop stuck", "stop first"]
     assert any(line.startswith("WARNING: service 'stuck' did not stop within") for line in lines)
     assert not (tmp_path / "tapd.pid").exists()
+
+
+def test_runs_as_packaged_with_the_standard_library_only(tmp_path: Path) -> None:
+    # the layout a package installs: /usr/lib/<pkg>/{tapd,tap2pkg/__init__.py,tap2pkg/runtime/}
+    runtime = Path(persist.__file__).parent
+    lib = tmp_path / "lib"
+    shutil.copytree(runtime, lib / "tap2pkg" / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
+    (lib / "tap2pkg" / "__init__.py").write_text('__version__ = "9.9"\n')
+    (lib / "tapd").write_text(f"import sys\nsys.path.insert(0, {str(lib)!r})\n"
+                              "from tap2pkg.runtime.daemon import main\nsys.exit(main())\n")
+    isolated = [sys.executable, "-I", "-S", str(lib / "tapd")]  # no site-packages at all
+    version = subprocess.run([*isolated, "--version"], capture_output=True, text=True, check=False)
+    assert version.stdout == "tapd (tap2pkg) 9.9\n"
+    port = free_port()
+    process = subprocess.Popen([*isolated, "-n", "--pidfile=", "echo", "--port", str(port),
+                                "-i", "127.0.0.1"], cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    assert echo(port) == b"hello tapd\n"
+    code, out, err = stop(process)
+    assert code == -signal.SIGTERM, err
+    assert "tapd 9.9" in out
 
 
 def test_help_reactors_lists_the_event_loops() -> None:
