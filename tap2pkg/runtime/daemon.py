@@ -58,6 +58,10 @@ class Daemon:
         self.report = StartupReport(None)
         self.pidfile_written = False
         self.stop_signal: int | None = None
+        self.early_signal: int | None = None
+
+    def _early_stop(self, signum: int, frame: object) -> None:
+        self.early_signal = signum
 
     # ----------------------------------------------------------------- steps before the loop
 
@@ -143,6 +147,8 @@ class Daemon:
             loop.add_signal_handler(signum, on_stop, signum)
         for signum in (signal.SIGHUP, signal.SIGUSR1):
             loop.add_signal_handler(signum, on_reopen, signum)
+        if self.early_signal is not None:
+            on_stop(self.early_signal)
 
         if activated:
             from . import internet
@@ -304,6 +310,10 @@ class Daemon:
             self.report = outcome
 
         profiler = cProfile.Profile() if options.profile else None
+        # from the pidfile on, a stop signal must go through the clean shutdown: remember one
+        # that arrives before the event loop takes over
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._early_stop)
         try:
             if options.pidfile:
                 pidfile.write(options.pidfile)
