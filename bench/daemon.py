@@ -57,6 +57,7 @@ from bench.common import (
     rss_kib,
     stop_process,
 )
+from bench.importtime import imports_beyond, parse_importtime
 
 SECTION = "daemon"
 TWISTED_VENV = WORK_DIR / "twisted-venv"
@@ -381,62 +382,22 @@ def reported_reactor(log_path: Path, daemon: str) -> str:
     return "unknown"
 
 
-@dataclass(frozen=True)
-class ImportRecord:
-    """One line of ``python -X importtime``: a module, its own and cumulative microseconds."""
-
-    module: str
-    self_us: int
-    cumulative_us: int
-    imported_by: str
-
-
-def parse_importtime(text: str) -> list[ImportRecord]:
-    """The modules a ``-X importtime`` report lists, each with the module that imported it.
-
-    The report is post-order: a module's imports are listed just before it,
-    indented one level (two spaces) deeper.
-    """
-    rows: list[tuple[str, int, int, int]] = []
-    for line in text.splitlines():
-        if not line.startswith("import time:") or "|" not in line:
-            continue
-        parts = line[len("import time:"):].split("|")
-        if len(parts) != 3 or not parts[0].strip().isdigit():
-            continue  # the header line
-        name = parts[2].rstrip()
-        depth = (len(name) - len(name.lstrip(" "))) // 2
-        rows.append((name.strip(), int(parts[0]), int(parts[1]), depth))
-    records = []
-    for i, (name, self_us, cumulative_us, depth) in enumerate(rows):
-        parent = next((r[0] for r in rows[i + 1:] if r[3] < depth), "")
-        records.append(ImportRecord(name, self_us, cumulative_us, parent))
-    return records
-
-
 def explain_imports(tapd: Daemon, say: Any) -> str:
     """What tapd imports beyond ``import asyncio``, costliest first: where its start-up time goes."""
     python = tapd.argv[0]
     baseline = subprocess.run([python, "-X", "importtime", "-c", "import asyncio"],
                               capture_output=True, text=True, check=True).stderr
-    known = {r.module for r in parse_importtime(baseline)}
     traced = Daemon("tapd", (python, "-X", "importtime", *tapd.argv[1:]))
     proc, seconds, log_path = wait_ready(traced, free_port(), "tapd-importtime")
     stop(proc)
-    records = parse_importtime(log_path.read_text(errors="replace"))
-    extra = [r for r in records if r.module not in known]
-    extra_names = {r.module for r in extra}
-    # the roots of what tapd adds: modules whose importer is tap2pkg code (or the launcher)
-    roots = [r for r in extra if r.imported_by not in extra_names or r.imported_by.startswith("tap2pkg")]
-    roots = [r for r in roots if not r.module.startswith("tap2pkg")]
-    own = [r for r in extra if r.module.startswith("tap2pkg")]
+    own, roots = imports_beyond(log_path.read_text(errors="replace"), baseline)
     asyncio_us = next((r.cumulative_us for r in parse_importtime(baseline) if r.module == "asyncio"), 0)
     lines = [f"tapd ready in {seconds * 1000:.0f} ms with -X importtime; `import asyncio` alone: "
              f"{asyncio_us / 1000:.1f} ms",
              f"tap2pkg modules, own time: {sum(r.self_us for r in own) / 1000:.1f} ms "
              f"({len(own)} modules)",
              "standard-library modules tapd imports beyond asyncio (cumulative ms, imported by):"]
-    for r in sorted(roots, key=lambda r: -r.cumulative_us)[:20]:
+    for r in roots[:20]:
         importer = r.imported_by or "(imported inside a function)"
         lines.append(f"  {r.cumulative_us / 1000:6.1f}  {r.module:<24} {importer}")
     say("\n".join(lines))

@@ -188,16 +188,22 @@ def test_echo_measurements_against_a_real_echo_server(tmp_path: Path) -> None:
 
 
 def test_importtime_report_names_who_imported_what() -> None:
-    bench = _load_daemon_bench()
+    _load_daemon_bench()
+    from bench.importtime import imports_beyond, parse_importtime
+
     report = ("import time: self [us] | cumulative | imported package\n"
               "import time:       100 |        100 |     _json\n"
               "import time:       300 |        400 |   json\n"
               "import time:       500 |        900 | tap2pkg.runtime.logs\n"
               "2026-01-01T00:00:00 [tapd] a log line in between\n"
               "import time:        50 |         50 | shutil\n")
-    records = {r.module: r for r in bench.parse_importtime(report)}
+    records = {r.module: r for r in parse_importtime(report)}
     assert records["_json"].imported_by == "json"
     assert records["json"].imported_by == "tap2pkg.runtime.logs"
     assert (records["json"].self_us, records["json"].cumulative_us) == (300, 400)
     assert records["tap2pkg.runtime.logs"].imported_by == ""
     assert records["shutil"].imported_by == ""
+    baseline = "import time:       100 |        100 | _json\n"
+    own, roots = imports_beyond(report, baseline)
+    assert [r.module for r in own] == ["tap2pkg.runtime.logs"]
+    assert [r.module for r in roots] == ["json", "shutil"]
