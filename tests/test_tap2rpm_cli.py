@@ -127,3 +127,13 @@ def test_unwritable_output_directory(tmp_path: Path) -> None:
 def test_two_app_files_refuse_a_single_package_name(tmp_path: Path) -> None:
     proc = tap2rpm(DATA / "echo.tac", DATA / "echo.tac", "-r", "echo", "-m", MAINTAINER, "-o", tmp_path)
     assert proc.returncode == 64 and "-r/--rpmfile" in proc.stderr
+
+
+@needs_rpm
+def test_source_only_writes_spec_sources_and_srpm(tmp_path: Path) -> None:
+    proc = tap2rpm(DATA / "echo.tac", "--include", DATA / "echoproto.py", "-m", MAINTAINER, "-o", tmp_path,
+                   "--source-only", "--json")
+    assert proc.returncode == 0, proc.stderr
+    names = {Path(a["path"]).name for a in json.loads(proc.stdout)["packages"][0]["artifacts"]}
+    assert "echo-1.0-1.src.rpm" in names and "echo.spec" in names
+    assert not list(tmp_path.glob("*.noarch.rpm"))

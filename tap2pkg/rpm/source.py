@@ -96,6 +96,11 @@ def rpm_requires(spec: PackageSpec) -> list[str]:
     return out
 
 
+def spec_escape(text: str) -> str:
+    """``text`` with every ``%`` doubled, so rpmbuild reads it literally."""
+    return text.replace("%", "%%")
+
+
 def build_epoch(spec: PackageSpec) -> int:
     """The build time: ``spec.source_date_epoch``, else ``SOURCE_DATE_EPOCH``, else now."""
     if spec.source_date_epoch is not None:
@@ -113,7 +118,8 @@ def _description(spec: PackageSpec) -> str:
     from ..render import wrap_lines
 
     text = spec.long_description.strip() or f"{spec.summary}, packaged by tap2rpm from {spec.app_file_name}."
-    return wrap_lines(text)
+    # a line starting with '%' would open a spec section (%files...), escaped or not
+    return "\n".join(" " + line if line.startswith("%") else line for line in wrap_lines(text).split("\n"))
 
 
 def _tarball(prefix: str, files: list[tuple[str, int, bytes]], mtime: int) -> bytes:
@@ -164,7 +170,10 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
     scripts = _scriptlets(context)
     sysusers_index = 1 + [s.name for s in sources].index(spec.name + ".sysusers")
     context.update(tool_version=__version__, buildhost=BUILDHOST, sources=sources, group=GROUP,
-                   requires=rpm_requires(spec), description=_description(spec), scripts=scripts,
+                   requires=rpm_requires(spec), scripts=scripts,
+                   # user text in a spec: a '%' would start a macro
+                   summary=spec_escape(spec.summary), maintainer=spec_escape(spec.maintainer),
+                   description=spec_escape(_description(spec)),
                    sysusers_index=sysusers_index, changelog_date=rpm_date(epoch),
                    # a macro, not a literal /usr/lib, so rpmlint sees no lib/lib64 confusion
                    libdir=layout.libdir.replace("/usr/", "%{_exec_prefix}/", 1))
