@@ -11,6 +11,8 @@ read-only, and ``container=docker`` in the environment. systemd then reaches
 from __future__ import annotations
 
 import io
+import os
+import secrets
 import tarfile
 import time
 from dataclasses import dataclass
@@ -21,6 +23,24 @@ from typing import Any
 from .errors import ImageBuildError
 
 LABEL_CONTAINER = "tap2pkg.verify"
+
+# PID 1 of a container without systemd, doing the two things of sysvinit's
+# init that init scripts rely on: it records runlevel 2 in /run/utmp (so
+# `runlevel` answers and invoke-rc.d acts on the rc2.d links) and reaps the
+# daemons an init script stops (``sleep`` would leave them as zombies).
+REAPER = """
+import os, signal, struct, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+record = struct.pack("<hxxi32s4s32s256shhiii4i20s", 1, ord("2") + 256 * ord("N"), b"~", b"~~",
+                     b"runlevel", b"", 0, 0, 0, int(time.time()), 0, 0, 0, 0, 0, b"")
+with open("/run/utmp", "wb") as utmp:
+    utmp.write(record)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        time.sleep(0.5)
+"""
 
 
 @dataclass(frozen=True)
@@ -49,11 +69,16 @@ class VerifyContainer:
         self.image = image
         self.systemd = systemd
         self.keep = keep
-        self.name = name
+        # a unique name finds the container again if Ctrl-C lands while it is being created
+        self.name = name or f"tap2pkg-verify-{os.getpid()}-{secrets.token_hex(4)}"
         self.container: Any = None
 
     def __enter__(self) -> VerifyContainer:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # Ctrl-C or an error while starting: still remove what exists
+            self.remove()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -66,7 +91,7 @@ class VerifyContainer:
         return str(self.container.short_id) if self.container is not None else ""
 
     def start(self) -> None:
-        """Create and start the container (systemd as PID 1, or ``sleep infinity`` without systemd)."""
+        """Create and start the container (systemd as PID 1, or a reaper without systemd)."""
         options: dict[str, Any] = {
             "detach": True,
             "network_mode": "none",
@@ -82,8 +107,10 @@ class VerifyContainer:
             options["stop_signal"] = "SIGRTMIN+3"
             command = ["/sbin/init"]
         else:
-            command = ["sleep", "infinity"]
-        self.container = self.client.containers.run(self.image, command, **options)
+            command = ["python3", "-c", REAPER]
+        options.pop("detach")
+        self.container = self.client.containers.create(self.image, command, **options)
+        self.container.start()
         if self.systemd:
             self.wait_for_systemd()
 
@@ -127,12 +154,13 @@ class VerifyContainer:
 
     def remove(self) -> None:
         """Remove the container (kept, stopped or not, with ``keep``)."""
-        if self.container is None or self.keep:
+        if self.keep:
             return
         import docker.errors
 
         try:
-            self.container.remove(force=True, v=True)
+            container = self.container or self.client.containers.get(self.name)
+            container.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
         self.container = None

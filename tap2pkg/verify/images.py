@@ -101,7 +101,7 @@ def get_distro(name: str) -> Distro:
         return DISTROS[name]
     except KeyError:
         raise UnknownDistroError(
-            f"--distro {name}: unknown; choose one of {', '.join(DISTROS)}") from None
+            f"unknown distro {name}; choose one of {', '.join(DISTROS)}") from None
 
 
 def build_command(distro: Distro) -> str:

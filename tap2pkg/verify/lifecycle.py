@@ -128,13 +128,14 @@ class _Lifecycle(_Runner):
     def install(self, artifact: Artifact, *, upgrade: bool) -> ExecResult:
         path = self.box.put_file(artifact.path, INBOX, f"{artifact.name}.{artifact.family}")
         if artifact.family == "deb":
-            command = ["apt-get", "install", "-y", "--no-download", "-o", "Dpkg::Options::=--force-confold",
+            command = ["apt-get", "install", "-y", "-o", "Dpkg::Options::=--force-confold",
                        "-o", "Dpkg::Options::=--force-confdef", path]
         else:
             command = ["rpm", "-U" if upgrade else "-i", "-v", path]
         result = self.sh(command, env=APT_ENV)
         self.install_log += result.output
-        if not result.ok:
+        # rpm only warns when %post or %posttrans fails and still exits 0
+        if not result.ok or "scriptlet failed" in result.output:
             what = "upgrade" if upgrade else "install"
             raise StepFailed(f"{what} of {artifact.path.name} failed (exit {result.exit_code}): "
                              "a maintainer script or a dependency failed", result.tail(25))
@@ -152,19 +153,21 @@ class _Lifecycle(_Runner):
 
     def wait_active(self, *, old_pid: int = 0, timeout: float = 15.0) -> int:
         """Wait until the unit is active with a main process (other than ``old_pid``) that stays up."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
         state = ""
-        while time.monotonic() < deadline:
+        while time.monotonic() < started + timeout:
             state = self.sh(["systemctl", "is-active", self.unit]).output.strip()
+            if state in ("inactive", "failed") and time.monotonic() > started + 3:
+                break  # not restarting: waiting longer will not help
             pid = self.main_pid()
             if state == "active" and pid and pid != old_pid:
-                time.sleep(1.0)  # a unit that exits at once looks active for a moment
+                time.sleep(0.6)  # a unit that exits at once looks active for a moment
                 if self.sh(["systemctl", "is-active", self.unit]).output.strip() == "active" \
                         and self.main_pid() == pid:
                     return pid
             time.sleep(0.3)
         raise StepFailed(f"{self.unit} is not running steadily (state {state or 'unknown'} after "
-                         f"{timeout:.0f} s)", self.journal())
+                         f"{time.monotonic() - started:.0f} s)", self.journal())
 
     def processes(self) -> tuple[list[tuple[int, str]], list[int]]:
         if self.uid < 0:
@@ -268,6 +271,9 @@ class _Lifecycle(_Runner):
         return f"# {EDIT_MARK}"
 
     def step_remove(self) -> str:
+        data = f"/var/lib/{self.pkg}/data-written-by-tap2pkg-verify"
+        if self.had_data_dir:  # the service's data: remove must keep it, purge must not
+            self.must(f"echo data > {data} && chown {self.user}: {data}", f"writing {data}")
         if self.new.family == "deb":
             self.must(["dpkg", "--remove", self.pkg], "dpkg --remove", env=APT_ENV)
         else:
@@ -283,8 +289,8 @@ class _Lifecycle(_Runner):
         left = self.processes()[0]
         if left:
             problems.append("processes of " + self.user + " still running: " + ", ".join(f"{p} {c}" for p, c in left))
-        if self.had_data_dir and not self.sh(["test", "-d", f"/var/lib/{self.pkg}"]).ok:
-            problems.append(f"data directory /var/lib/{self.pkg} was deleted by remove (it must be kept)")
+        if self.had_data_dir and not self.sh(["test", "-f", data]).ok:
+            problems.append(f"remove deleted the data in /var/lib/{self.pkg} (it must be kept until purge)")
         if problems:
             raise StepFailed("; ".join(problems), self.journal())
         kept = f", /var/lib/{self.pkg} kept" if self.had_data_dir else ""
@@ -360,6 +366,13 @@ class _SysvInit(_Lifecycle):
             if bool(found) == present or time.monotonic() > deadline:
                 return found
             time.sleep(0.3)
+
+    def step_install(self) -> str:
+        detail = super().step_install()
+        if not self.wait_processes(present=True):
+            raise StepFailed(f"installing did not start {self.pkg} through its init script",
+                             self.install_log[-3000:])
+        return detail + ", started by its init script"
 
     def init_log(self) -> str:
         return self.sh(f"tail -n 20 /var/log/{self.pkg}/*.log 2>/dev/null").output

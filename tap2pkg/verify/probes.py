@@ -94,6 +94,9 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
         if os.stat("/proc/" + pid).st_uid != uid:
             continue
+        stat = open("/proc/%s/stat" % pid).read()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            continue  # a zombie has already exited
         comm = open("/proc/%s/comm" % pid).read().strip()
         print("pid", pid, comm)
         for fd in os.listdir("/proc/%s/fd" % pid):

@@ -1,0 +1,148 @@
+"""``tap2pkg verify`` and ``tap2pkg images`` without containers: artifacts, errors, reports, recipe hashes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tap2pkg.cli.tap2pkg import main
+from tap2pkg.verify import read_artifact
+from tap2pkg.verify.errors import ImageMissingError, NotAPackageError
+from tap2pkg.verify.images import DISTROS, containers_dir, find_image
+from tap2pkg.verify.report import FAIL, PASS, SKIP, RunResult, StepResult, summary_table, to_json, to_junit_xml
+
+DATA = Path(__file__).parent / "data" / "verify"
+sys.path.insert(0, str(DATA))
+import tinypkg  # noqa: E402 - the fixture builder lives with the fixture data
+
+
+@pytest.fixture(scope="module")
+def tiny_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb not installed")
+    return tinypkg.build_deb(tmp_path_factory.mktemp("deb"))
+
+
+def test_reads_name_version_and_conffiles_of_a_deb(tiny_deb: Path) -> None:
+    artifact = read_artifact(tiny_deb)
+    assert (artifact.family, artifact.name, artifact.version) == ("deb", "tinyweb", "1.0-1")
+    assert "/etc/tinyweb/tinyweb.conf" in artifact.conffiles
+
+
+@pytest.mark.skipif(shutil.which("rpmbuild") is None, reason="rpmbuild not installed")
+def test_reads_name_and_version_of_an_rpm(tmp_path: Path) -> None:
+    artifact = read_artifact(tinypkg.build_rpm(tmp_path, version="2.5"))
+    assert (artifact.family, artifact.name, artifact.version) == ("rpm", "tinyweb", "2.5-1")
+
+
+def test_a_file_that_is_not_a_package_is_refused_with_one_line(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "app.deb"
+    bogus.write_text("print('hello')\n")
+    with pytest.raises(NotAPackageError, match="not a .deb or .rpm"):
+        read_artifact(bogus)
+    assert main(["verify", str(bogus)]) == NotAPackageError.exit_code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "app.deb: not a .deb or .rpm package" in err
+
+
+def test_a_missing_artifact_is_refused_before_any_engine_is_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "/nonexistent/pkg.deb"]) == NotAPackageError.exit_code
+    assert "/nonexistent/pkg.deb: cannot read it" in capsys.readouterr().err
+
+
+def test_no_engine_says_how_to_start_one_and_which_host_was_tried(
+        tiny_deb: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert main(["verify", str(tiny_deb)]) == 69
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert "unix:///nonexistent/docker.sock" in err and "ci/start-dockerd.sh" in err
+
+
+class _NoImages:
+    """A docker client stand-in that has no image at all."""
+
+    class images:  # noqa: N801 - mirrors docker.DockerClient.images
+        @staticmethod
+        def get(ref: str) -> None:
+            import docker.errors
+
+            raise docker.errors.ImageNotFound(ref)
+
+
+def test_a_missing_image_names_the_exact_build_command() -> None:
+    with pytest.raises(ImageMissingError, match=r"`tap2pkg images build --offline debian:trixie`"):
+        find_image(_NoImages(), DISTROS["debian:trixie"])
+    with pytest.raises(ImageMissingError, match=r"`tap2pkg images build fedora:41`"):
+        find_image(_NoImages(), DISTROS["fedora:41"])
+
+
+def test_image_tags_follow_the_recipe_and_change_only_with_it(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    bookworm = DISTROS["debian:bookworm"]
+    tag = bookworm.tag("offline")
+    assert tag.startswith("tap2pkg/debian:bookworm-") and len(tag.rsplit("-", 1)[1]) == 12
+    assert bookworm.tag("offline") == tag
+    assert DISTROS["debian:trixie"].tag("offline") != tag
+    assert DISTROS["rpm-on-debian"].tag("offline").startswith("tap2pkg/rpm-on-debian:bookworm-")
+    copy = tmp_path / "containers"
+    shutil.copytree(containers_dir(), copy)
+    monkeypatch.setenv("TAP2PKG_CONTAINERS", str(copy))
+    assert bookworm.tag("offline") == tag
+    with (copy / "offline" / "rootfs.sh").open("a") as recipe:
+        recipe.write("# a change\n")
+    assert bookworm.tag("offline") != tag
+    assert bookworm.tag("dockerfile") == DISTROS["debian:bookworm"].tag("dockerfile")
+
+
+def _runs() -> list[RunResult]:
+    good = RunResult("debian:bookworm", "tap2pkg/debian:bookworm-0123456789ab", "echo", "1.0-1", "echo.deb",
+                     "systemd", steps=[StepResult("install", "2 install", PASS, 1.25, "echo 1.0-1 installed"),
+                                       StepResult("upgrade", "6 upgrade", SKIP, 0.0, "no older build given")],
+                     seconds=3.5)
+    bad = RunResult("rpm-on-debian", "tap2pkg/rpm-on-debian:bookworm-ba9876543210", "echo", "1.0-1", "echo.rpm",
+                    "systemd", stand_in=DISTROS["rpm-on-debian"].stand_in,
+                    steps=[StepResult("running", "3 unit active", FAIL, 4.0, "main process 42 runs as root",
+                                      "journal line 1\njournal line 2")], seconds=4.0)
+    return [good, bad]
+
+
+def test_summary_table_names_distro_image_step_result_seconds_and_the_stand_in() -> None:
+    table = summary_table(_runs())
+    assert table.splitlines()[0].split() == ["distro", "image", "init", "step", "result", "seconds"]
+    assert "tap2pkg/debian:bookworm-0123456789ab" in table
+    assert any(line.split()[-2:] == ["FAIL", "4.0"] for line in table.splitlines())
+    assert "rpm-on-debian is Debian bookworm with rpm: a stand-in for Fedora, not Fedora" in table
+
+
+def test_json_report_carries_every_step_and_the_overall_result() -> None:
+    document = json.loads(to_json(_runs()))
+    assert document["passed"] is False
+    assert [run["passed"] for run in document["runs"]] == [True, False]
+    assert document["runs"][1]["stand_in"].endswith("not Fedora")
+    assert document["runs"][1]["steps"][0]["log"].startswith("journal line 1")
+
+
+def test_junit_report_has_a_case_per_step_with_failures_and_skips() -> None:
+    root = ET.fromstring(to_junit_xml(_runs()))
+    suites = root.findall("testsuite")
+    assert [s.get("failures") for s in suites] == ["0", "1"]
+    failure = suites[1].find("testcase/failure")
+    assert failure is not None and failure.get("message") == "main process 42 runs as root"
+    assert suites[0].find("testcase[@name='upgrade']/skipped") is not None
+    images = [p.get("value") for p in root.iter("property") if p.get("name") == "image"]
+    assert images == ["tap2pkg/debian:bookworm-0123456789ab", "tap2pkg/rpm-on-debian:bookworm-ba9876543210"]
+
+
+def test_unknown_distro_is_a_usage_error(tiny_deb: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["images", "build", "--offline", "gentoo:latest"])
+    err = capsys.readouterr().err
+    if "no docker engine" in err:
+        pytest.skip("no docker engine to reach the distro check")
+    assert code == 64 and "unknown distro gentoo:latest" in err
