@@ -21,6 +21,7 @@ import os
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from .errors import IncludeNotFoundError
@@ -127,7 +128,17 @@ class PayloadFile:
         if self.data is not None:
             return self.data
         assert self.source is not None
-        return self.source.read_bytes()
+        st = self.source.stat()
+        return _read_cached(str(self.source), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=1024)
+def _read_cached(path: str, mtime_ns: int, size: int) -> bytes:
+    # Every package of a batch bundles the same runtime files, and each build reads
+    # each file several times (tree, md5sums, archive); the stat key keeps it fresh.
+    del mtime_ns, size
+    with open(path, "rb") as fh:
+        return fh.read()
 
 
 def runtime_dir() -> Path:

@@ -14,6 +14,7 @@ The context every template gets comes from :func:`template_context`: the
 from __future__ import annotations
 
 import email.utils
+import os
 import shlex
 import textwrap
 import time
@@ -68,11 +69,25 @@ def wrap_lines(text: str, width: int = 79) -> str:
     return "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in paras if p)
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """A per-user cache of compiled templates (compiling dominated a single build); None if unwritable."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tap2pkg" / "jinja"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(base, os.W_OK):
+        return None
+    # Jinja checks each template's source checksum, so a stale entry is never used.
+    return jinja2.FileSystemBytecodeCache(str(base))
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The shared environment (cached): strict, newline-keeping, no autoescape."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,

