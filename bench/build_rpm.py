@@ -143,13 +143,15 @@ def measure(runs: int, batch: int) -> dict[str, float]:
         shutil.copy(APP_DIR / "echo.tac", app)
         apps.append(app)
     configs = [nfpm_config(app, work / "apps") for app in apps]
-    single: dict[str, list[float]] = {"native": [], "rpmbuild": [], "nfpm": []}
+    single: dict[str, list[float]] = {"native": [], "rpmbuild": [], "nfpm": [], "imports": []}
     order = list(single)
     for run in range(runs + 1):  # the first round warms caches and is not counted
         for name in order if run % 2 else reversed(order):
             out = fresh(work / "out" / name)
             if name == "nfpm":
                 seconds = timed(nfpm_command(nfpm, configs[0], out))
+            elif name == "imports":  # what a tap2rpm process spends before it builds anything
+                seconds = timed([sys.executable, "-c", "import tap2pkg.cli.tap2rpm"])
             else:
                 seconds = timed(tap2rpm_command(apps[:1], out, name))
             if run:
@@ -158,9 +160,9 @@ def measure(runs: int, batch: int) -> dict[str, float]:
     out = fresh(work / "out" / "batch-nfpm")
     nfpm_batch = sum(timed(nfpm_command(nfpm, config, out)) for config in configs)
     return {"native": median(single["native"]), "rpmbuild": median(single["rpmbuild"]),
-            "nfpm": median(single["nfpm"]), "native_batch": native_batch, "nfpm_batch": nfpm_batch,
-            "batch": float(batch), "runs": float(runs),
-            "nfpm_version": 0.0}  # filled in by the caller
+            "nfpm": median(single["nfpm"]), "imports": median(single["imports"]),
+            "native_batch": native_batch, "nfpm_batch": nfpm_batch, "batch": float(batch),
+            "runs": float(runs)}
 
 
 def comparisons(m: dict[str, float]) -> list[Comparison]:
@@ -175,6 +177,7 @@ def comparisons(m: dict[str, float]) -> list[Comparison]:
     return [
         Comparison("one RPM, tap2rpm --builder native vs nfpm (median)", ms(m["native"]), ms(m["nfpm"]),
                    format_ratio(single), f"<= {SINGLE_TARGET:g}x", single <= SINGLE_TARGET),
+        Comparison("  of which Python start-up and imports (median)", ms(m["imports"]), "-", "-", "-", None),
         Comparison(f"batch of {n}: time per package (one tap2rpm call vs {n} nfpm calls)",
                    ms(m["native_batch"] / n), ms(m["nfpm_batch"] / n), format_ratio(per_pkg),
                    f"<= {BATCH_TARGET:g}x", per_pkg <= BATCH_TARGET),
@@ -199,7 +202,8 @@ def render_section(rows: list[Comparison], m: dict[str, float], nfpm_version: st
         "",
         comparison_table(rows, "tap2rpm", "nfpm").rstrip("\n"),
         "",
-        "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine_info().items()) + ".",
+        "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine_info().items())
+        + f"; load average at the end: {os.getloadavg()[0]:.2f}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -222,8 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     nfpm_version = python_package_version(NFPM_VENV / "bin" / "python", "nfpm")
     rows = comparisons(m)
     if args.json:
-        print(json.dumps({k: v for k, v in m.items() if k != "nfpm_version"} | {"nfpm": nfpm_version},
-                         indent=2))
+        print(json.dumps({**m, "nfpm_version": nfpm_version}, indent=2))
     else:
         print(comparison_table(rows, "tap2rpm", "nfpm"))
     if not args.quick:
