@@ -42,9 +42,11 @@ def add_rpm_options(parser: argparse.ArgumentParser, *, name_option: bool = True
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tap2rpm`` argument parser."""
-    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").splitlines()[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").splitlines()[0].replace("``", ""))
     add_common_options(parser)
     add_rpm_options(parser)
+    # Twisted's tap2rpm kept -u for compatibility only; say so in the help.
+    parser._option_string_actions["-u"].help = "deprecated; accepted and ignored (tap2rpm does not sign)"
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     add_builder_option(parser, "native (default) or rpmbuild")
     return parser
