@@ -43,6 +43,8 @@ LAUNCHER = '''#!/usr/bin/python3
 """tapd for {name}: runs the bundled tap2pkg runtime."""
 import sys
 
+# /usr/lib/{name} belongs to the package: never leave __pycache__ there for dpkg/rpm to trip on.
+sys.dont_write_bytecode = True
 sys.path.insert(0, "{libdir}")
 
 from tap2pkg.runtime.daemon import main  # noqa: E402

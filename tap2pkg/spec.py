@@ -156,9 +156,9 @@ class PackageSpec:
             if not isinstance(port, int) or not 1 <= port <= 65535:
                 raise InvalidOptionValueError(f"port {port!r} is out of range 1-65535; fix --port")
         for dep in self.depends:
-            if not _DEPENDS_RE.fullmatch(dep):
+            if not all(_DEPENDS_RE.fullmatch(alt.strip()) for alt in dep.split("|")):
                 raise InvalidOptionValueError(
-                    f"dependency {dep!r} is not 'name' or 'name (>= version)'; fix --depends"
+                    f"dependency {dep!r} is not 'name', 'name (>= version)' or 'a | b'; fix --depends"
                 )
         if not _LICENSE_RE.fullmatch(self.license):
             raise InvalidOptionValueError(

@@ -131,3 +131,20 @@ def test_dpkg_deb_reads_it(deb: Path) -> None:
     listing = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True,
                              check=True).stdout
     assert "./usr/lib/echo/tapd" in listing
+
+
+def test_included_package_directory_without_caches(tmp_path: Path) -> None:
+    pkg = tmp_path / "echolib"
+    (pkg / "__pycache__").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "proto.py").write_text("X = 1\n")
+    (pkg / "__pycache__" / "proto.cpython-311.pyc").write_bytes(b"\0")
+    tool = pkg / "tool.sh"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    names = members(build_native_deb(make_spec(includes=(pkg,)), out))
+    assert "./usr/lib/echo/echolib/proto.py" in names
+    assert names["./usr/lib/echo/echolib/tool.sh"].mode == 0o755
+    assert not [n for n in names if "__pycache__" in n]
