@@ -176,8 +176,8 @@ def test_spec_names_every_source_it_installs() -> None:
     for i, source in enumerate(sources.sources, start=1):
         assert f"Source{i}:        {source.name}" in text
     assert "Requires:       python3 >= 3.11" in text and "Requires:       python3-yaml >= 5.0" in text
-    assert "%config(noreplace) /etc/echo/echo.tac" in text
-    assert "%dir %attr(0750,echo,echo) /var/lib/echo" in text
+    assert "%config(noreplace) %{_sysconfdir}/echo/echo.tac" in text
+    assert "%dir %attr(0750,echo,echo) %{_localstatedir}/lib/echo" in text
     assert "%sysusers_create_compat %{SOURCE" in text and "%systemd_postun_with_restart" in text
 
 

@@ -101,6 +101,16 @@ def spec_escape(text: str) -> str:
     return text.replace("%", "%%")
 
 
+def spec_path(path: str) -> str:
+    """An installed path written with rpm's directory macros (``/etc`` is ``%{_sysconfdir}``...)."""
+    # %{_exec_prefix}/lib rather than a literal /usr/lib: rpmlint takes the latter for a lib/lib64 mix-up
+    for prefix, macro in (("/etc/", "%{_sysconfdir}/"), ("/var/", "%{_localstatedir}/"),
+                          ("/usr/lib/", "%{_exec_prefix}/lib/")):
+        if path.startswith(prefix):
+            return macro + path[len(prefix):]
+    return path
+
+
 def build_epoch(spec: PackageSpec) -> int:
     """The build time: ``spec.source_date_epoch``, else ``SOURCE_DATE_EPOCH``, else now."""
     if spec.source_date_epoch is not None:
@@ -175,8 +185,8 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
                    summary=spec_escape(spec.summary), maintainer=spec_escape(spec.maintainer),
                    description=spec_escape(_description(spec)),
                    sysusers_index=sysusers_index, changelog_date=rpm_date(epoch),
-                   # a macro, not a literal /usr/lib, so rpmlint sees no lib/lib64 confusion
-                   libdir=layout.libdir.replace("/usr/", "%{_exec_prefix}/", 1))
+                   paths={key: spec_path(getattr(layout, key))
+                          for key in ("app_path", "confdir", "libdir", "statedir", "logdir")})
     prefix = f"{spec.name}-{spec.version}"
     return RpmSources(
         spec_name=f"{spec.name}.spec",
