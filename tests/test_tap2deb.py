@@ -32,6 +32,7 @@ def test_json_summary_lists_every_artifact_with_its_digest(tmp_path: Path) -> No
     [package] = json.loads(proc.stdout)["packages"]
     assert package["name"] == "echo"
     assert package["version"] == "1.0-1"
+    assert package["user"] == "echo"
     names = {Path(a["path"]).name for a in package["artifacts"]}
     assert {"echo_1.0-1_all.deb", "echo_1.0-1.dsc", "echo_1.0.orig.tar.gz",
             "echo_1.0-1.debian.tar.xz"} <= names
@@ -95,6 +96,7 @@ def test_pyproject_beside_the_app_file_and_cli_wins(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     [package] = json.loads(proc.stdout)["packages"]
     assert package["version"] == "3.1-1"
+    assert package["ports"] == [8007]
     assert (app / "dist" / "echo_3.1-1_all.deb").is_file()
 
 

@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
                            source=not args.binary_only, binary=not args.source_only,
                            compression=compression, sign=not args.unsigned)
         summaries.append(artifact_summary(spec.name, spec.full_version, result.artifacts,
+                                          user=spec.user, ports=list(spec.ports),
                                           source_tree=str(result.source_tree), notes=result.notes))
         if not args.json:
             print(f"{PROG}: {spec.name} {spec.full_version}: source tree {result.source_tree}")
