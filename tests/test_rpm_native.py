@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def demo_package(**changes: object) -> RpmPackage:
             RpmFile.regular("/etc/demo/app.tac", b"application = None\n", flags=FILE_CONFIG | FILE_NOREPLACE),
             RpmFile.directory("/usr/lib/demo"),
             RpmFile.regular("/usr/lib/demo/tapd", b"#!/usr/bin/python3\nprint('hi')\n", 0o755),
+            RpmFile("/usr/lib/demo/run", stat.S_IFLNK | 0o777, target="tapd"),
             RpmFile.directory("/var/lib/demo", 0o750, user="demo", group="demo"),
         ],
         changelog=[(EPOCH, "Jane Doe <jane@example.org> - 1.2-3", "- First package.")],
@@ -72,8 +74,8 @@ def test_header_and_payload_read_back() -> None:
     import gzip
 
     members = read_cpio(gzip.decompress(data[payload_start:]))
-    assert [m.path for m in members] == ["etc/demo", "etc/demo/app.tac", "usr/lib/demo", "usr/lib/demo/tapd",
-                                         "var/lib/demo"]
+    assert [m.path for m in members] == ["etc/demo", "etc/demo/app.tac", "usr/lib/demo", "usr/lib/demo/run",
+                                         "usr/lib/demo/tapd", "var/lib/demo"]
     assert members[1].data == b"application = None\n"
 
 
@@ -101,12 +103,15 @@ def test_rpm_reads_the_metadata(demo_rpm: Path) -> None:
 @needs_rpm
 def test_rpm_lists_files_with_modes_owners_and_config(demo_rpm: Path) -> None:
     listing = [line.split() for line in rpm("-qlvp", demo_rpm).splitlines()]
-    rows = {cols[-1]: (cols[0], cols[2], cols[3], cols[4]) for cols in listing}
+    rows = {(cols[-3] if cols[-2] == "->" else cols[-1]): (cols[0], cols[2], cols[3], cols[4])
+            for cols in listing}
+    assert listing[3][-3:] == ["/usr/lib/demo/run", "->", "tapd"]
     assert rows == {
         "/etc/demo": ("drwxr-xr-x", "root", "root", "0"),
         "/etc/demo/app.tac": ("-rw-r--r--", "root", "root", "19"),
         "/usr/lib/demo": ("drwxr-xr-x", "root", "root", "0"),
         "/usr/lib/demo/tapd": ("-rwxr-xr-x", "root", "root", "31"),
+        "/usr/lib/demo/run": ("lrwxrwxrwx", "root", "root", "4"),
         "/var/lib/demo": ("drwxr-x---", "demo", "demo", "0"),
     }
     assert rpm("-qpc", demo_rpm).split() == ["/etc/demo/app.tac"]
@@ -139,6 +144,7 @@ def test_installs_into_a_scratch_root(demo_rpm: Path, tmp_path: Path) -> None:
                     demo_rpm], check=True, capture_output=True)
     assert (root / "etc/demo/app.tac").read_bytes() == b"application = None\n"
     assert (root / "usr/lib/demo/tapd").stat().st_mode & 0o777 == 0o755
+    assert os.readlink(root / "usr/lib/demo/run") == "tapd"
     assert (root / "var/lib/demo").stat().st_mode & 0o777 == 0o750
     out = subprocess.run(["rpm", "--root", root, "--dbpath", "/var/lib/rpm", "-V", "--nodeps", "demo"],
                          capture_output=True, text=True)

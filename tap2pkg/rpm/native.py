@@ -133,6 +133,10 @@ def build_rpm(pkg: RpmPackage, *, compressor: str = "gzip") -> bytes:
     paths = [f.path for f in files]
     if len(set(paths)) != len(paths):
         raise ConfigError(f"package {pkg.name}: a path is listed twice in the file list")
+    if sum(len(f.data) for f in files) >= 1 << 32:
+        # sizes over 4 GiB need the 64-bit LONG* tags and a different cpio header
+        raise ConfigError(f"package {pkg.name}: the files add up to 4 GiB or more, more than the native "
+                          "writer handles; use --builder rpmbuild")
     mtime = pkg.buildtime
     pieces = list(cpio_pieces([CpioMember(f.path, f.mode, i, mtime, f.data if stat.S_ISREG(f.mode) else
                                           f.target.encode(), 2 if f.is_dir else 1)
