@@ -211,3 +211,12 @@ def test_bad_codes_are_distinct_per_kind_of_problem() -> None:
     assert by_code[65] == loading
     assert by_code[76] == unsafe
     assert all(len(cases) == 1 for code, cases in by_code.items() if code not in (65, 66, 76))
+
+
+def test_native_builder_needs_no_dpkg_tools(tmp_path: Path) -> None:
+    proc = tap2deb("-m", MAINTAINER, "-u", str(DATA / "echo.tac"), cwd=tmp_path, env={"PATH": "/nonexistent"})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "echo_1.0-1_all.deb").is_file()
+    assert (tmp_path / "echo_1.0.orig.tar.gz").is_file()
+    assert not (tmp_path / "echo_1.0-1.dsc").exists()
+    assert "dpkg-source is not installed" in proc.stderr
