@@ -1,0 +1,52 @@
+"""The generated .spec, rpmlintrc and native scriptlets against golden copies.
+
+Rewrite the golden files after an intended change with
+``TAP2PKG_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_rpm_golden.py`` and
+review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tap2pkg.rpm.source import rpm_sources
+from tap2pkg.spec import PackageSpec
+
+DATA = Path(__file__).parent / "data" / "rpm"
+GOLDEN = DATA / "golden"
+UPDATE = os.environ.get("TAP2PKG_UPDATE_GOLDEN") == "1"
+
+SPEC = PackageSpec(
+    name="echo", app_file=DATA / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
+    version="1.2", ports=(8007,), includes=(DATA / "echoproto.py",),
+    long_description="An echo server.\n\nIt answers every line with the same line.",
+    homepage="https://example.org/echo", license="Apache-2.0", depends=("python3-yaml (>= 5.0)",),
+    source_date_epoch=1700000000,
+)
+
+
+def generated() -> dict[str, str]:
+    sources = rpm_sources(SPEC)
+    # the spec and rpmlintrc come from templates/rpm/; the service files are tap2deb's too, tested there
+    files = {name: data.decode() for name, data in sources.files().items()
+             if name.endswith((".spec", ".rpmlintrc"))}
+    files.update({f"native-{key}.sh": text + "\n" for key, text in sources.scriptlets.items()})
+    return files
+
+
+@pytest.mark.parametrize("name", sorted(generated()))
+def test_matches_golden(name: str) -> None:
+    text = generated()[name]
+    golden = GOLDEN / name
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert golden.is_file(), f"no golden file {golden}; run with TAP2PKG_UPDATE_GOLDEN=1"
+    assert text == golden.read_text(), f"{name} differs from {golden}; if intended, update the golden files"
+
+
+def test_no_stale_golden_files() -> None:
+    assert sorted(p.name for p in GOLDEN.iterdir()) == sorted(generated())
