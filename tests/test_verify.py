@@ -14,7 +14,16 @@ from tap2pkg.cli.tap2pkg import main
 from tap2pkg.verify import read_artifact
 from tap2pkg.verify.errors import ImageMissingError, NotAPackageError
 from tap2pkg.verify.images import DISTROS, containers_dir, find_image
-from tap2pkg.verify.report import FAIL, PASS, SKIP, RunResult, StepResult, summary_table, to_json, to_junit_xml
+from tap2pkg.verify.report import (
+    FAIL,
+    PASS,
+    SKIP,
+    RunResult,
+    StepResult,
+    summary_table,
+    to_json,
+    to_junit_xml,
+)
 
 DATA = Path(__file__).parent / "data" / "verify"
 sys.path.insert(0, str(DATA))
@@ -40,11 +49,12 @@ def test_reads_name_and_version_of_an_rpm(tmp_path: Path) -> None:
     assert (artifact.family, artifact.name, artifact.version) == ("rpm", "tinyweb", "2.5-1")
 
 
-def test_a_file_that_is_not_a_package_is_refused_with_one_line(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_file_that_is_not_a_package_is_refused_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bogus = tmp_path / "app.deb"
     bogus.write_text("print('hello')\n")
-    with pytest.raises(NotAPackageError, match="not a .deb or .rpm"):
+    with pytest.raises(NotAPackageError, match=r"not a \.deb or \.rpm"):
         read_artifact(bogus)
     assert main(["verify", str(bogus)]) == NotAPackageError.exit_code
     err = capsys.readouterr().err
@@ -57,7 +67,8 @@ def test_a_missing_artifact_is_refused_before_any_engine_is_asked(capsys: pytest
 
 
 def test_no_engine_says_how_to_start_one_and_which_host_was_tried(
-        tiny_deb: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tiny_deb: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     assert main(["verify", str(tiny_deb)]) == 69
     err = capsys.readouterr().err.strip()
@@ -68,7 +79,7 @@ def test_no_engine_says_how_to_start_one_and_which_host_was_tried(
 class _NoImages:
     """A docker client stand-in that has no image at all."""
 
-    class images:  # noqa: N801 - mirrors docker.DockerClient.images
+    class images:
         @staticmethod
         def get(ref: str) -> None:
             import docker.errors
@@ -83,8 +94,9 @@ def test_a_missing_image_names_the_exact_build_command() -> None:
         find_image(_NoImages(), DISTROS["fedora:41"])
 
 
-def test_image_tags_follow_the_recipe_and_change_only_with_it(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_image_tags_follow_the_recipe_and_change_only_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bookworm = DISTROS["debian:bookworm"]
     tag = bookworm.tag("offline")
     assert tag.startswith("tap2pkg/debian:bookworm-") and len(tag.rsplit("-", 1)[1]) == 12
@@ -102,14 +114,39 @@ def test_image_tags_follow_the_recipe_and_change_only_with_it(tmp_path: Path,
 
 
 def _runs() -> list[RunResult]:
-    good = RunResult("debian:bookworm", "tap2pkg/debian:bookworm-0123456789ab", "echo", "1.0-1", "echo.deb",
-                     "systemd", steps=[StepResult("install", "2 install", PASS, 1.25, "echo 1.0-1 installed"),
-                                       StepResult("upgrade", "6 upgrade", SKIP, 0.0, "no older build given")],
-                     seconds=3.5)
-    bad = RunResult("rpm-on-debian", "tap2pkg/rpm-on-debian:bookworm-ba9876543210", "echo", "1.0-1", "echo.rpm",
-                    "systemd", stand_in=DISTROS["rpm-on-debian"].stand_in,
-                    steps=[StepResult("running", "3 unit active", FAIL, 4.0, "main process 42 runs as root",
-                                      "journal line 1\njournal line 2")], seconds=4.0)
+    good = RunResult(
+        "debian:bookworm",
+        "tap2pkg/debian:bookworm-0123456789ab",
+        "echo",
+        "1.0-1",
+        "echo.deb",
+        "systemd",
+        steps=[
+            StepResult("install", "2 install", PASS, 1.25, "echo 1.0-1 installed"),
+            StepResult("upgrade", "6 upgrade", SKIP, 0.0, "no older build given"),
+        ],
+        seconds=3.5,
+    )
+    bad = RunResult(
+        "rpm-on-debian",
+        "tap2pkg/rpm-on-debian:bookworm-ba9876543210",
+        "echo",
+        "1.0-1",
+        "echo.rpm",
+        "systemd",
+        stand_in=DISTROS["rpm-on-debian"].stand_in,
+        steps=[
+            StepResult(
+                "running",
+                "3 unit active",
+                FAIL,
+                4.0,
+                "main process 42 runs as root",
+                "journal line 1\njournal line 2",
+            )
+        ],
+        seconds=4.0,
+    )
     return [good, bad]
 
 

@@ -47,7 +47,10 @@ def client() -> Any:
 @pytest.fixture(scope="session")
 def images(client: Any) -> dict[str, str]:
     """One offline image per distro for the whole session (reused when the recipe is unchanged)."""
-    return {name: build_image(client, DISTROS[name], offline=True).tag for name in ("debian:bookworm", "rpm-on-debian")}
+    return {
+        name: build_image(client, DISTROS[name], offline=True).tag
+        for name in ("debian:bookworm", "rpm-on-debian")
+    }
 
 
 @pytest.fixture(scope="session")
@@ -76,13 +79,26 @@ def _no_containers_left(client: Any) -> bool:
 
 
 def test_good_deb_passes_every_step_with_systemd_and_sysvinit(
-        client: Any, images: dict[str, str], packages: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    client: Any, images: dict[str, str], packages: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     junit = tmp_path / "verify.xml"
-    code = main(["verify", str(packages / "tinyweb_1.1-1_good_all.deb"),
-                 "--upgrade-from", str(packages / "tinyweb_1.0-1_good_all.deb"), "--port", str(tinypkg.PORT),
-                 "--probe-send", "GET / HTTP/1.0\\r\\n\\r\\n", "--probe-expect", "tinyweb 1.",
-                 "--json", "--junit-xml", str(junit)])
+    code = main(
+        [
+            "verify",
+            str(packages / "tinyweb_1.1-1_good_all.deb"),
+            "--upgrade-from",
+            str(packages / "tinyweb_1.0-1_good_all.deb"),
+            "--port",
+            str(tinypkg.PORT),
+            "--probe-send",
+            "GET / HTTP/1.0\\r\\n\\r\\n",
+            "--probe-expect",
+            "tinyweb 1.",
+            "--json",
+            "--junit-xml",
+            str(junit),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     document = json.loads(out)
@@ -90,8 +106,17 @@ def test_good_deb_passes_every_step_with_systemd_and_sysvinit(
     systemd, sysvinit = document["runs"]
     assert systemd["image"] == images["debian:bookworm"] and systemd["init"] == "systemd"
     assert all(step["status"] == PASS for step in systemd["steps"]), systemd["steps"]
-    assert [s["name"] for s in systemd["steps"]] == ["snapshot", "install", "running", "probe", "restart",
-                                                     "upgrade", "remove", "purge", "diff"]
+    assert [s["name"] for s in systemd["steps"]] == [
+        "snapshot",
+        "install",
+        "running",
+        "probe",
+        "restart",
+        "upgrade",
+        "remove",
+        "purge",
+        "diff",
+    ]
     assert "runs as tinyweb" in systemd["steps"][2]["detail"]
     assert "edit of /etc/tinyweb/tinyweb.conf kept" in systemd["steps"][5]["detail"]
     assert sysvinit["init"] == "sysvinit" and all(step["status"] == PASS for step in sysvinit["steps"])
@@ -100,16 +125,25 @@ def test_good_deb_passes_every_step_with_systemd_and_sysvinit(
     assert _no_containers_left(client)
 
 
-@pytest.mark.parametrize(("variant", "caught_by", "reason"), [
-    ("postinst-fails", "install", "maintainer script"),
-    ("exits-at-once", "running", "not running steadily"),
-    ("runs-as-root", "running", "runs as root"),
-    ("leftover", "diff", "/var/cache/tinyweb"),
-])
+@pytest.mark.parametrize(
+    ("variant", "caught_by", "reason"),
+    [
+        ("postinst-fails", "install", "maintainer script"),
+        ("exits-at-once", "running", "not running steadily"),
+        ("runs-as-root", "running", "runs as root"),
+        ("leftover", "diff", "/var/cache/tinyweb"),
+    ],
+)
 def test_broken_deb_is_caught_by_the_step_that_should_catch_it(
-        client: Any, images: dict[str, str], packages: Path, variant: str, caught_by: str, reason: str) -> None:
-    run = _lifecycle(client, images, "debian:bookworm", packages / f"tinyweb_1.0-1_{variant}_all.deb",
-                     ports=(tinypkg.PORT,))
+    client: Any, images: dict[str, str], packages: Path, variant: str, caught_by: str, reason: str
+) -> None:
+    run = _lifecycle(
+        client,
+        images,
+        "debian:bookworm",
+        packages / f"tinyweb_1.0-1_{variant}_all.deb",
+        ports=(tinypkg.PORT,),
+    )
     status = _status(run)
     assert status[caught_by] == FAIL, run.steps
     failed = next(step for step in run.steps if step.status == FAIL)
@@ -118,9 +152,16 @@ def test_broken_deb_is_caught_by_the_step_that_should_catch_it(
 
 
 def test_good_rpm_passes_every_step_on_rpm_on_debian_and_says_it_is_a_stand_in(
-        client: Any, images: dict[str, str], packages: Path) -> None:
-    run = _lifecycle(client, images, "rpm-on-debian", packages / "tinyweb-1.1-1.good.noarch.rpm",
-                     ports=(tinypkg.PORT,), upgrade_from=read_artifact(packages / "tinyweb-1.0-1.good.noarch.rpm"))
+    client: Any, images: dict[str, str], packages: Path
+) -> None:
+    run = _lifecycle(
+        client,
+        images,
+        "rpm-on-debian",
+        packages / "tinyweb-1.1-1.good.noarch.rpm",
+        ports=(tinypkg.PORT,),
+        upgrade_from=read_artifact(packages / "tinyweb-1.0-1.good.noarch.rpm"),
+    )
     assert all(step.status == PASS for step in run.steps), run.steps
     assert run.stand_in and "stand-in for Fedora, not Fedora" in run.heading
     assert run.image == images["rpm-on-debian"]
@@ -128,19 +169,31 @@ def test_good_rpm_passes_every_step_on_rpm_on_debian_and_says_it_is_a_stand_in(
 
 @pytest.mark.parametrize(("variant", "caught_by"), [("postinst-fails", "install"), ("leftover", "diff")])
 def test_broken_rpm_is_caught_by_the_step_that_should_catch_it(
-        client: Any, images: dict[str, str], packages: Path, variant: str, caught_by: str) -> None:
-    run = _lifecycle(client, images, "rpm-on-debian", packages / f"tinyweb-1.0-1.{variant}.noarch.rpm",
-                     ports=(tinypkg.PORT,))
+    client: Any, images: dict[str, str], packages: Path, variant: str, caught_by: str
+) -> None:
+    run = _lifecycle(
+        client,
+        images,
+        "rpm-on-debian",
+        packages / f"tinyweb-1.0-1.{variant}.noarch.rpm",
+        ports=(tinypkg.PORT,),
+    )
     failed = next(step for step in run.steps if step.status == FAIL)
     assert failed.name == caught_by, run.steps
 
 
 def test_rpm_dependencies_are_checked_for_real(client: Any, images: dict[str, str], tmp_path: Path) -> None:
     spec = tmp_path / "needy.spec"
-    spec.write_text("Name: needy\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n"
-                    "Requires: no-such-package-anywhere\n%description\nd\n%files\n")
-    subprocess.run(["rpmbuild", "--quiet", "--define", f"_topdir {tmp_path}", "-bb", str(spec)], check=True,
-                   capture_output=True, env={**os.environ, "HOME": str(tmp_path)})
+    spec.write_text(
+        "Name: needy\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n"
+        "Requires: no-such-package-anywhere\n%description\nd\n%files\n"
+    )
+    subprocess.run(
+        ["rpmbuild", "--quiet", "--define", f"_topdir {tmp_path}", "-bb", str(spec)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     rpm = tmp_path / "RPMS" / "noarch" / "needy-1-1.noarch.rpm"
     with VerifyContainer(client, images["rpm-on-debian"], systemd=False) as box:
         path = box.put_file(rpm, "/var/tap2pkg-verify")
@@ -150,9 +203,20 @@ def test_rpm_dependencies_are_checked_for_real(client: Any, images: dict[str, st
 
 
 def test_ctrl_c_leaves_no_container_running(client: Any, images: dict[str, str], packages: Path) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "tap2pkg.cli.tap2pkg", "verify", "--no-sysvinit",
-                                str(packages / "tinyweb_1.0-1_good_all.deb")], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tap2pkg.cli.tap2pkg",
+            "verify",
+            "--no-sysvinit",
+            str(packages / "tinyweb_1.0-1_good_all.deb"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while _no_containers_left(client) and time.monotonic() < deadline:
@@ -169,7 +233,8 @@ def test_ctrl_c_leaves_no_container_running(client: Any, images: dict[str, str],
 
 
 def test_images_build_reuses_the_current_image_and_list_shows_it(
-        images: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    images: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["images", "build", "--offline", "debian:bookworm"]) == 0
     assert f"{images['debian:bookworm']} reused (recipe unchanged)" in capsys.readouterr().out
     assert main(["images", "list"]) == 0
@@ -179,7 +244,8 @@ def test_images_build_reuses_the_current_image_and_list_shows_it(
 
 @pytest.mark.skipif(shutil.which("debootstrap") is None, reason="debootstrap not installed")
 def test_verify_without_the_image_names_the_build_command(
-        client: Any, packages: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client: Any, packages: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     try:
         client.images.get(DISTROS["debian:trixie"].tag("offline"))
         pytest.skip("debian:trixie image present")

@@ -7,6 +7,9 @@ set -eu
 PYVER=$(python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 PYABI=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 SDVER=$(dpkg-query -W -f='${Version}' systemd | sed 's/[-+~].*//')
+# Directories every Fedora system has (from its `filesystem` and `setup`
+# packages) that RPMs put files in without owning them.
+mkdir -p /etc/sysconfig /usr/lib/sysusers.d /usr/lib/tmpfiles.d /etc/logrotate.d
 TOP=/tmp/system-provides
 mkdir -p "$TOP/SPECS"
 cat > "$TOP/SPECS/system-provides.spec" <<SPEC

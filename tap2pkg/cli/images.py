@@ -15,11 +15,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("list", help="the tap2pkg images, and whether each matches its current recipe")
     build = sub.add_parser("build", help="build images (skipped when one with the current recipe exists)")
-    build.add_argument("distros", nargs="*", metavar="DISTRO",
-                       help="debian:bookworm, debian:trixie, rpm-on-debian, fedora:40, fedora:41 "
-                            "(default: debian:bookworm and rpm-on-debian)")
-    build.add_argument("--offline", action="store_true",
-                       help="debootstrap from a Debian mirror and docker import (no registry needed)")
+    build.add_argument(
+        "distros",
+        nargs="*",
+        metavar="DISTRO",
+        help="debian:bookworm, debian:trixie, rpm-on-debian, fedora:40, fedora:41 "
+        "(default: debian:bookworm and rpm-on-debian)",
+    )
+    build.add_argument(
+        "--offline",
+        action="store_true",
+        help="debootstrap from a Debian mirror and docker import (no registry needed)",
+    )
     build.add_argument("--mirror", default=DEFAULT_MIRROR, help=f"Debian mirror (default {DEFAULT_MIRROR})")
     build.add_argument("--force", action="store_true", help="rebuild even when a current image exists")
     remove = sub.add_parser("remove", help="remove tap2pkg images")
@@ -33,11 +40,16 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         rows = list_images(client)
         if not rows:
-            print("no tap2pkg images; build them with `tap2pkg images build --offline debian:bookworm rpm-on-debian`")
+            print(
+                "no tap2pkg images; build them with "
+                "`tap2pkg images build --offline debian:bookworm rpm-on-debian`"
+            )
             return 0
         table = [("distro", "image", "method", "recipe", "MB", "created")]
-        table += [(r.distro, r.tag, r.method, "current" if r.current else "stale", f"{r.size_mb:.0f}", r.created)
-                  for r in rows]
+        table += [
+            (r.distro, r.tag, r.method, "current" if r.current else "stale", f"{r.size_mb:.0f}", r.created)
+            for r in rows
+        ]
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         for row in table:
             print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -45,8 +57,14 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "build":
         for name in args.distros or ["debian:bookworm", "rpm-on-debian"]:
             distro = get_distro(name)
-            result = build_image(client, distro, offline=args.offline, mirror=args.mirror, force=args.force,
-                                 log=lambda line: print(f"  {line}", file=sys.stderr))
+            result = build_image(
+                client,
+                distro,
+                offline=args.offline,
+                mirror=args.mirror,
+                force=args.force,
+                log=lambda line: print(f"  {line}", file=sys.stderr),
+            )
             state = "reused (recipe unchanged)" if result.reused else f"built in {result.seconds:.0f} s"
             print(f"{distro.name}: {result.tag} {state}")
         return 0

@@ -28,22 +28,49 @@ from ..verify.report import Progress, RunResult
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``tap2pkg verify``."""
-    parser.add_argument("artifacts", nargs="+", metavar="ARTIFACT", type=Path, help="a .deb or .rpm to verify")
-    parser.add_argument("--distro", action="append", default=[], metavar="NAME",
-                        help="where to verify (repeatable): debian:bookworm, debian:trixie, rpm-on-debian, "
-                             "fedora:40, fedora:41; default from the artifact (.deb: debian:bookworm, "
-                             ".rpm: the RPM image available)")
-    parser.add_argument("--upgrade-from", type=Path, metavar="OLD_ARTIFACT",
-                        help="install this older build first, then upgrade to ARTIFACT")
-    parser.add_argument("--port", action="append", type=int, default=[], metavar="N",
-                        help="a TCP port the service listens on (repeatable; default: the ports found listening)")
-    parser.add_argument("--probe-send", default="", metavar="TEXT",
-                        help="send TEXT to each port (backslash escapes such as \\n work)")
+    parser.add_argument(
+        "artifacts", nargs="+", metavar="ARTIFACT", type=Path, help="a .deb or .rpm to verify"
+    )
+    parser.add_argument(
+        "--distro",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="where to verify (repeatable): debian:bookworm, debian:trixie, rpm-on-debian, "
+        "fedora:40, fedora:41; default from the artifact (.deb: debian:bookworm, "
+        ".rpm: the RPM image available)",
+    )
+    parser.add_argument(
+        "--upgrade-from",
+        type=Path,
+        metavar="OLD_ARTIFACT",
+        help="install this older build first, then upgrade to ARTIFACT",
+    )
+    parser.add_argument(
+        "--port",
+        action="append",
+        type=int,
+        default=[],
+        metavar="N",
+        help="a TCP port the service listens on (repeatable; default: the ports found listening)",
+    )
+    parser.add_argument(
+        "--probe-send",
+        default="",
+        metavar="TEXT",
+        help="send TEXT to each port (backslash escapes such as \\n work)",
+    )
     parser.add_argument("--probe-expect", default="", metavar="TEXT", help="expect TEXT in the answer")
     parser.add_argument("--user", metavar="NAME", help="the service's user (default: the package name)")
-    parser.add_argument("--no-sysvinit", dest="sysvinit", action="store_false",
-                        help="skip the run without systemd that a .deb otherwise gets")
-    parser.add_argument("--keep", action="store_true", help="leave the containers (stopped systemd kept running)")
+    parser.add_argument(
+        "--no-sysvinit",
+        dest="sysvinit",
+        action="store_false",
+        help="skip the run without systemd that a .deb otherwise gets",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the containers (stopped systemd kept running)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     parser.add_argument("--junit-xml", type=Path, metavar="FILE", help="also write the results as JUnit XML")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -61,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
     old = read_artifact(args.upgrade_from) if args.upgrade_from else None
     if old is not None:
         if len(artifacts) != 1 or old.name != artifacts[0].name or old.family != artifacts[0].family:
-            raise UsageError(f"--upgrade-from {args.upgrade_from}: must be an older build of the one ARTIFACT "
-                             f"({artifacts[0].name} .{artifacts[0].family})")
+            raise UsageError(
+                f"--upgrade-from {args.upgrade_from}: must be an older build of the one ARTIFACT "
+                f"({artifacts[0].name} .{artifacts[0].family})"
+            )
     client = connect()
     plan = []
     for artifact in artifacts:
@@ -71,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
             distro = get_distro(name)
             if distro.family != artifact.family:
                 if args.distro and len(artifacts) == 1:
-                    raise UsageError(f"--distro {name} installs .{distro.family} packages, "
-                                     f"not {artifact.path.name}")
+                    raise UsageError(
+                        f"--distro {name} installs .{distro.family} packages, not {artifact.path.name}"
+                    )
                 continue
             plan.append((artifact, distro, find_image(client, distro)))
     options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old)

@@ -43,25 +43,28 @@ def read_artifact(path: Path) -> Artifact:
         with path.open("rb") as handle:
             head = handle.read(96)
     except OSError as exc:
-        raise NotAPackageError(f"{path}: cannot read it ({exc.strerror}); give the path of a .deb or .rpm") from exc
+        raise NotAPackageError(
+            f"{path}: cannot read it ({exc.strerror}); give the path of a .deb or .rpm"
+        ) from exc
     if head.startswith(DEB_MAGIC):
         return _read_deb(path)
     if head.startswith(RPM_LEAD_MAGIC):
         if head[6:8] == b"\x00\x01":
             raise NotAPackageError(f"{path}: a source RPM; verify the binary .noarch.rpm instead")
         return _read_rpm(path)
-    raise NotAPackageError(f"{path}: not a .deb or .rpm package (no ar/rpm signature); "
-                           "give the file tap2deb or tap2rpm wrote")
+    raise NotAPackageError(
+        f"{path}: not a .deb or .rpm package (no ar/rpm signature); give the file tap2deb or tap2rpm wrote"
+    )
 
 
 def _ar_members(data: bytes) -> dict[str, bytes]:
     members = {}
     offset = 8
     while offset + 60 <= len(data):
-        header = data[offset:offset + 60]
+        header = data[offset : offset + 60]
         name = header[:16].decode().strip().rstrip("/")
         size = int(header[48:58].decode().strip())
-        members[name] = data[offset + 60:offset + 60 + size]
+        members[name] = data[offset + 60 : offset + 60 + size]
         offset += 60 + size + (size % 2)
     return members
 
@@ -87,8 +90,13 @@ def _read_deb(path: Path) -> Artifact:
             fields[key.strip().lower()] = value.strip()
     if "package" not in fields or "version" not in fields:
         raise NotAPackageError(f"{path}: control file lacks Package or Version; rebuild it")
-    return Artifact(path, "deb", fields["package"], fields["version"],
-                    tuple(line.strip() for line in conffiles.splitlines() if line.strip()))
+    return Artifact(
+        path,
+        "deb",
+        fields["package"],
+        fields["version"],
+        tuple(line.strip() for line in conffiles.splitlines() if line.strip()),
+    )
 
 
 def _extract(tar: tarfile.TarFile, files: dict[str, tarfile.TarInfo], name: str) -> str:
@@ -100,15 +108,15 @@ def _extract(tar: tarfile.TarFile, files: dict[str, tarfile.TarInfo], name: str)
 
 
 def _header(data: bytes, offset: int) -> tuple[dict[int, tuple[int, int, int]], bytes, int]:
-    if data[offset:offset + 4] != RPM_HEADER_MAGIC:
+    if data[offset : offset + 4] != RPM_HEADER_MAGIC:
         raise ValueError("bad header magic")
-    count, size = struct.unpack(">II", data[offset + 8:offset + 16])
+    count, size = struct.unpack(">II", data[offset + 8 : offset + 16])
     index = {}
     for i in range(count):
-        tag, kind, off, cnt = struct.unpack(">IIII", data[offset + 16 + 16 * i:offset + 32 + 16 * i])
+        tag, kind, off, cnt = struct.unpack(">IIII", data[offset + 16 + 16 * i : offset + 32 + 16 * i])
         index[tag] = (kind, off, cnt)
     store_start = offset + 16 + 16 * count
-    return index, data[store_start:store_start + size], store_start + size
+    return index, data[store_start : store_start + size], store_start + size
 
 
 def _read_rpm(path: Path) -> Artifact:
@@ -119,13 +127,13 @@ def _read_rpm(path: Path) -> Artifact:
         index, store, _end = _header(data, end)
 
         def string(tag: int) -> str:
-            kind, off, _count = index[tag]
-            return store[off:store.index(b"\0", off)].decode()
+            _kind, off, _count = index[tag]
+            return store[off : store.index(b"\0", off)].decode()
 
         name, version, release = string(RPMTAG_NAME), string(RPMTAG_VERSION), string(RPMTAG_RELEASE)
         epoch = ""
         if RPMTAG_EPOCH in index:
-            epoch = f"{struct.unpack('>I', store[index[RPMTAG_EPOCH][1]:index[RPMTAG_EPOCH][1] + 4])[0]}:"
+            epoch = f"{struct.unpack('>I', store[index[RPMTAG_EPOCH][1] : index[RPMTAG_EPOCH][1] + 4])[0]}:"
     except (ValueError, KeyError, struct.error, UnicodeDecodeError) as exc:
         raise NotAPackageError(f"{path}: damaged RPM header ({exc}); rebuild it") from exc
     return Artifact(path, "rpm", name, f"{epoch}{version}-{release}")

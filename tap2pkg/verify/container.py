@@ -6,6 +6,9 @@ project's CI machine, docker 20.10, systemd 252): ``network_mode="none"``,
 ``/run`` and ``/run/lock``, the host's ``/sys/fs/cgroup`` bind-mounted
 read-only, and ``container=docker`` in the environment. systemd then reaches
 ``running`` in about a second. Without the cgroup bind mount systemd exits.
+``SYS_PTRACE`` is added too, so that root in the container may look at other
+users' processes as root on a real machine does (``start-stop-daemon --exec``
+in init scripts fails without it).
 """
 
 from __future__ import annotations
@@ -63,8 +66,9 @@ class ExecResult:
 class VerifyContainer:
     """One running container; use it as a context manager so it is removed on any exit, Ctrl-C included."""
 
-    def __init__(self, client: Any, image: str, *, systemd: bool = True, keep: bool = False,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, client: Any, image: str, *, systemd: bool = True, keep: bool = False, name: str | None = None
+    ) -> None:
         self.client = client
         self.image = image
         self.systemd = systemd
@@ -81,8 +85,9 @@ class VerifyContainer:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.remove()
 
     @property
@@ -95,7 +100,9 @@ class VerifyContainer:
         options: dict[str, Any] = {
             "detach": True,
             "network_mode": "none",
-            "cap_add": ["SYS_ADMIN"],
+            # SYS_PTRACE: root on a real machine may read /proc/<pid>/exe and fd of other users'
+            # processes; start-stop-daemon --exec and the port finder need that.
+            "cap_add": ["SYS_ADMIN", "SYS_PTRACE"],
             "security_opt": ["seccomp=unconfined"],
             "tmpfs": {"/run": "rw,exec,mode=755", "/run/lock": "rw,mode=1777"},
             "environment": {"container": "docker"},
@@ -122,16 +129,21 @@ class VerifyContainer:
             self.container.reload()
             if self.container.status not in ("created", "running"):
                 logs = self.container.logs(tail=20).decode(errors="replace")
-                raise ImageBuildError(f"systemd did not start in {self.image} (container {self.container.status}); "
-                                      f"its last output:\n{logs}")
+                raise ImageBuildError(
+                    f"systemd did not start in {self.image} (container {self.container.status}); "
+                    f"its last output:\n{logs}"
+                )
             state = self.run(["systemctl", "is-system-running"]).output.strip()
             if state in ("running", "degraded"):
                 return state
             time.sleep(0.2)
-        raise ImageBuildError(f"systemd in {self.image} did not reach running within {timeout:.0f} s "
-                              f"(last state {state!r})")
+        raise ImageBuildError(
+            f"systemd in {self.image} did not reach running within {timeout:.0f} s (last state {state!r})"
+        )
 
-    def run(self, command: list[str] | str, *, env: dict[str, str] | None = None, user: str = "") -> ExecResult:
+    def run(
+        self, command: list[str] | str, *, env: dict[str, str] | None = None, user: str = ""
+    ) -> ExecResult:
         """Run ``command`` (a list, or a string for ``sh -c``) and return its exit code and output."""
         argv = ["sh", "-c", command] if isinstance(command, str) else command
         exit_code, output = self.container.exec_run(argv, environment=env or {}, user=user, demux=False)

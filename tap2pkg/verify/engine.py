@@ -7,7 +7,9 @@ from typing import Any
 
 from .errors import EngineUnavailableError
 
-HOW_TO_START = "start one with `bash ci/start-dockerd.sh` (or `sudo systemctl start docker`) or set DOCKER_HOST"
+HOW_TO_START = (
+    "start one with `bash ci/start-dockerd.sh` (or `sudo systemctl start docker`) or set DOCKER_HOST"
+)
 
 
 def docker_host() -> str:
@@ -21,11 +23,11 @@ def connect() -> Any:
         import docker
     except ImportError as exc:
         raise EngineUnavailableError(
-            "the docker SDK is not installed; install it with `pip install 'tap2pkg[verify]'`") from exc
+            "the docker SDK is not installed; install it with `pip install 'tap2pkg[verify]'`"
+        ) from exc
     try:
         client = docker.from_env(timeout=600)
         client.ping()
     except Exception as exc:
-        raise EngineUnavailableError(
-            f"no docker engine answers at {docker_host()}; {HOW_TO_START}") from exc
+        raise EngineUnavailableError(f"no docker engine answers at {docker_host()}; {HOW_TO_START}") from exc
     return client

@@ -30,7 +30,7 @@ LABEL_METHOD = "tap2pkg.method"
 
 # Settings every imported image carries: systemd wants to know it runs in a
 # container. (docker import refuses STOPSIGNAL; the container sets it.)
-IMAGE_CHANGES = ('ENV container=docker', 'CMD ["/sbin/init"]')
+IMAGE_CHANGES = ("ENV container=docker", 'CMD ["/sbin/init"]')
 
 
 def containers_dir() -> Path:
@@ -43,7 +43,12 @@ def containers_dir() -> Path:
             return candidate
     raise ImageBuildError(
         f"image recipes not found (looked in {', '.join(str(c) for c in candidates)}); "
-        "run from a tap2pkg source checkout or set TAP2PKG_CONTAINERS to its containers/ folder")
+        "run from a tap2pkg source checkout or set TAP2PKG_CONTAINERS to its containers/ folder"
+    )
+
+
+#: the files under containers/offline/ that make each offline flavour (and so its hash)
+OFFLINE_RECIPES = {"debian": ("rootfs.sh",), "rpm-on-debian": ("rootfs.sh", "system-provides.sh")}
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,13 @@ class Distro:
         if method == "offline":
             digest.update(f"{self.offline_flavour}\n{mirror}\n".encode())
             folder = containers_dir() / "offline"
+            paths = [folder / name for name in OFFLINE_RECIPES[str(self.offline_flavour)]]
         else:
             digest.update(repr(sorted(self.build_args.items())).encode())
             folder = containers_dir() / str(self.dockerfile)
-        for path in sorted(folder.iterdir()):
-            if path.is_file():
-                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            paths = sorted(path for path in folder.iterdir() if path.is_file())
+        for path in paths:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         return digest.hexdigest()[:12]
 
     def tag(self, method: str, mirror: str = DEFAULT_MIRROR) -> str:
@@ -83,10 +89,17 @@ class Distro:
 
 
 DISTROS: dict[str, Distro] = {
-    "debian:bookworm": Distro("debian:bookworm", "deb", "bookworm", "debian", "debian", {"SUITE": "bookworm"}),
+    "debian:bookworm": Distro(
+        "debian:bookworm", "deb", "bookworm", "debian", "debian", {"SUITE": "bookworm"}
+    ),
     "debian:trixie": Distro("debian:trixie", "deb", "trixie", "debian", "debian", {"SUITE": "trixie"}),
-    "rpm-on-debian": Distro("rpm-on-debian", "rpm", "bookworm", "rpm-on-debian",
-                            stand_in="Debian bookworm with rpm: a stand-in for Fedora, not Fedora"),
+    "rpm-on-debian": Distro(
+        "rpm-on-debian",
+        "rpm",
+        "bookworm",
+        "rpm-on-debian",
+        stand_in="Debian bookworm with rpm: a stand-in for Fedora, not Fedora",
+    ),
     "fedora:40": Distro("fedora:40", "rpm", "40", None, "fedora", {"RELEASE": "40"}),
     "fedora:41": Distro("fedora:41", "rpm", "41", None, "fedora", {"RELEASE": "41"}),
 }
@@ -100,8 +113,7 @@ def get_distro(name: str) -> Distro:
     try:
         return DISTROS[name]
     except KeyError:
-        raise UnknownDistroError(
-            f"unknown distro {name}; choose one of {', '.join(DISTROS)}") from None
+        raise UnknownDistroError(f"unknown distro {name}; choose one of {', '.join(DISTROS)}") from None
 
 
 def build_command(distro: Distro) -> str:
@@ -128,7 +140,8 @@ def find_image(client: Any, distro: Distro) -> str:
         if _image_exists(client, ref):
             return ref
     raise ImageMissingError(
-        f"no image for {distro.name} built from the current recipe; build it with `{build_command(distro)}`")
+        f"no image for {distro.name} built from the current recipe; build it with `{build_command(distro)}`"
+    )
 
 
 def available_distros(client: Any, family: str) -> list[str]:
@@ -154,20 +167,33 @@ class BuiltImage:
     seconds: float
 
 
-def build_image(client: Any, distro: Distro, *, offline: bool, mirror: str = DEFAULT_MIRROR,
-                force: bool = False, log: Callable[[str], None] | None = None) -> BuiltImage:
+def build_image(
+    client: Any,
+    distro: Distro,
+    *,
+    offline: bool,
+    mirror: str = DEFAULT_MIRROR,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> BuiltImage:
     """Build the image for ``distro`` unless one with the current recipe hash exists (or ``force``)."""
     method = "offline" if offline else "dockerfile"
     if offline and not distro.offline_flavour:
-        raise ImageBuildError(f"{distro.name} has no offline recipe; build it from its Dockerfile "
-                              f"(`tap2pkg images build {distro.name}`, needs a registry)")
+        raise ImageBuildError(
+            f"{distro.name} has no offline recipe; build it from its Dockerfile "
+            f"(`tap2pkg images build {distro.name}`, needs a registry)"
+        )
     if not offline and not distro.dockerfile:
         raise ImageBuildError(f"{distro.name} is only built offline; use `{build_command(distro)}`")
     ref = distro.tag(method, mirror)
     started = time.monotonic()
     if not force and _image_exists(client, ref):
         return BuiltImage(distro.name, ref, method, True, 0.0)
-    labels = {LABEL_DISTRO: distro.name, LABEL_RECIPE: distro.recipe_hash(method, mirror), LABEL_METHOD: method}
+    labels = {
+        LABEL_DISTRO: distro.name,
+        LABEL_RECIPE: distro.recipe_hash(method, mirror),
+        LABEL_METHOD: method,
+    }
     if offline:
         _build_offline(client, distro, ref, labels, mirror, log)
     else:
@@ -175,11 +201,19 @@ def build_image(client: Any, distro: Distro, *, offline: bool, mirror: str = DEF
     return BuiltImage(distro.name, ref, method, False, time.monotonic() - started)
 
 
-def _build_offline(client: Any, distro: Distro, ref: str, labels: dict[str, str], mirror: str,
-                   log: Callable[[str], None] | None) -> None:
+def _build_offline(
+    client: Any,
+    distro: Distro,
+    ref: str,
+    labels: dict[str, str],
+    mirror: str,
+    log: Callable[[str], None] | None,
+) -> None:
     if os.geteuid() != 0:
-        raise ImageBuildError("offline image builds run debootstrap and need root; run `tap2pkg images build` "
-                              "as root (e.g. with sudo)")
+        raise ImageBuildError(
+            "offline image builds run debootstrap and need root; run `tap2pkg images build` "
+            "as root (e.g. with sudo)"
+        )
     if shutil.which("debootstrap") is None:
         raise ImageBuildError("debootstrap is not installed; install it with `apt-get install debootstrap`")
     recipe = containers_dir() / "offline" / "rootfs.sh"
@@ -188,34 +222,55 @@ def _build_offline(client: Any, distro: Distro, ref: str, labels: dict[str, str]
         root = workdir / "root"
         if log:
             log(f"debootstrap {distro.suite} from {mirror} ({distro.offline_flavour})")
-        proc = subprocess.run(["sh", str(recipe), distro.suite, str(root), mirror, str(distro.offline_flavour)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        proc = subprocess.run(
+            ["sh", str(recipe), distro.suite, str(root), mirror, str(distro.offline_flavour)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.splitlines()[-15:])
             raise ImageBuildError(f"{recipe} failed for {distro.name} (exit {proc.returncode}):\n{tail}")
         tarball = workdir / "root.tar"
-        subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(tarball), "."],
-                       check=True)
+        subprocess.run(
+            ["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(tarball), "."], check=True
+        )
         if log:
             log(f"docker import as {ref}")
         repository, tag = ref.rsplit(":", 1)
         changes = [*IMAGE_CHANGES, *(f'LABEL {k}="{v}"' for k, v in labels.items())]
         client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
     finally:
+        _unmount_below(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _build_dockerfile(client: Any, distro: Distro, ref: str, labels: dict[str, str],
-                      log: Callable[[str], None] | None) -> None:
+def _unmount_below(folder: Path) -> None:
+    """Unmount what an interrupted debootstrap left mounted (proc, sys) before deleting its tree."""
+    try:
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return
+    for mount in sorted((m for m in mounts if m.startswith(f"{folder}/")), reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+
+
+def _build_dockerfile(
+    client: Any, distro: Distro, ref: str, labels: dict[str, str], log: Callable[[str], None] | None
+) -> None:
     import docker.errors
 
     folder = containers_dir() / str(distro.dockerfile)
     try:
-        _image, lines = client.images.build(path=str(folder), tag=ref, buildargs=distro.build_args,
-                                            labels=labels, rm=True, pull=False)
+        _image, lines = client.images.build(
+            path=str(folder), tag=ref, buildargs=distro.build_args, labels=labels, rm=True, pull=False
+        )
     except (docker.errors.BuildError, docker.errors.APIError) as exc:
-        raise ImageBuildError(f"docker build of {folder} for {distro.name} failed: {exc}; without a registry "
-                              f"use `tap2pkg images build --offline` where a recipe exists") from exc
+        raise ImageBuildError(
+            f"docker build of {folder} for {distro.name} failed: {exc}; without a registry "
+            f"use `tap2pkg images build --offline` where a recipe exists"
+        ) from exc
     if log:
         for line in lines:
             text = str(line.get("stream", "")).rstrip()
@@ -245,13 +300,21 @@ def list_images(client: Any) -> list[ImageInfo]:
         distro = DISTROS.get(name)
         current_tag = distro.tag(method) if distro and method in ("offline", "dockerfile") else None
         for tag in image.tags or ["<untagged>"]:
-            rows.append(ImageInfo(name, tag, method, tag == current_tag, image.attrs.get("Size", 0) / 1e6,
-                                  str(image.attrs.get("Created", ""))[:19]))
+            rows.append(
+                ImageInfo(
+                    name,
+                    tag,
+                    method,
+                    tag == current_tag,
+                    image.attrs.get("Size", 0) / 1e6,
+                    str(image.attrs.get("Created", ""))[:19],
+                )
+            )
     return sorted(rows, key=lambda r: (r.distro, r.tag))
 
 
 def remove_images(client: Any, *, distros: list[str], stale_only: bool) -> list[str]:
-    """Remove tap2pkg images (of ``distros``, or all; only stale ones with ``stale_only``); return the tags."""
+    """Remove tap2pkg images (of ``distros``, or all; with ``stale_only`` only stale ones); return tags."""
     removed = []
     for info in list_images(client):
         if distros and info.distro not in distros:

@@ -106,8 +106,15 @@ class _Runner:
 class _Lifecycle(_Runner):
     """The nine steps for one artifact on a systemd container."""
 
-    def __init__(self, box: VerifyContainer, run: RunResult, distro: Distro, artifact: Artifact,
-                 options: VerifyOptions, progress: ProgressSink | None) -> None:
+    def __init__(
+        self,
+        box: VerifyContainer,
+        run: RunResult,
+        distro: Distro,
+        artifact: Artifact,
+        options: VerifyOptions,
+        progress: ProgressSink | None,
+    ) -> None:
         super().__init__(box, run, progress)
         self.distro = distro
         self.new = artifact
@@ -128,8 +135,16 @@ class _Lifecycle(_Runner):
     def install(self, artifact: Artifact, *, upgrade: bool) -> ExecResult:
         path = self.box.put_file(artifact.path, INBOX, f"{artifact.name}.{artifact.family}")
         if artifact.family == "deb":
-            command = ["apt-get", "install", "-y", "-o", "Dpkg::Options::=--force-confold",
-                       "-o", "Dpkg::Options::=--force-confdef", path]
+            command = [
+                "apt-get",
+                "install",
+                "-y",
+                "-o",
+                "Dpkg::Options::=--force-confold",
+                "-o",
+                "Dpkg::Options::=--force-confdef",
+                path,
+            ]
         else:
             command = ["rpm", "-U" if upgrade else "-i", "-v", path]
         result = self.sh(command, env=APT_ENV)
@@ -137,15 +152,21 @@ class _Lifecycle(_Runner):
         # rpm only warns when %post or %posttrans fails and still exits 0
         if not result.ok or "scriptlet failed" in result.output:
             what = "upgrade" if upgrade else "install"
-            raise StepFailed(f"{what} of {artifact.path.name} failed (exit {result.exit_code}): "
-                             "a maintainer script or a dependency failed", result.tail(25))
+            raise StepFailed(
+                f"{what} of {artifact.path.name} failed (exit {result.exit_code}): "
+                "a maintainer script or a dependency failed",
+                result.tail(25),
+            )
         return result
 
     def installed_version(self) -> str:
         if self.new.family == "deb":
             return self.sh(["dpkg-query", "-W", "-f=${Version}", self.pkg]).output.strip()
-        return self.sh(["rpm", "-q", "--qf", "%{EPOCH}:%{VERSION}-%{RELEASE}", self.pkg]).output.strip().replace(
-            "(none):", "")
+        return (
+            self.sh(["rpm", "-q", "--qf", "%{EPOCH}:%{VERSION}-%{RELEASE}", self.pkg])
+            .output.strip()
+            .replace("(none):", "")
+        )
 
     def main_pid(self) -> int:
         out = self.sh(["systemctl", "show", "-p", "MainPID", "--value", self.unit]).output.strip()
@@ -162,12 +183,17 @@ class _Lifecycle(_Runner):
             pid = self.main_pid()
             if state == "active" and pid and pid != old_pid:
                 time.sleep(0.6)  # a unit that exits at once looks active for a moment
-                if self.sh(["systemctl", "is-active", self.unit]).output.strip() == "active" \
-                        and self.main_pid() == pid:
+                if (
+                    self.sh(["systemctl", "is-active", self.unit]).output.strip() == "active"
+                    and self.main_pid() == pid
+                ):
                     return pid
             time.sleep(0.3)
-        raise StepFailed(f"{self.unit} is not running steadily (state {state or 'unknown'} after "
-                         f"{time.monotonic() - started:.0f} s)", self.journal())
+        raise StepFailed(
+            f"{self.unit} is not running steadily (state {state or 'unknown'} after "
+            f"{time.monotonic() - started:.0f} s)",
+            self.journal(),
+        )
 
     def processes(self) -> tuple[list[tuple[int, str]], list[int]]:
         if self.uid < 0:
@@ -187,8 +213,12 @@ class _Lifecycle(_Runner):
         for port in ports:
             result = self.sh(["python3", "-c", probes.PROBE, str(port)], env=env)
             if not result.ok:
-                raise StepFailed(result.output.strip().splitlines()[-1] if result.output.strip()
-                                 else f"port {port}: probe failed", self.journal())
+                raise StepFailed(
+                    result.output.strip().splitlines()[-1]
+                    if result.output.strip()
+                    else f"port {port}: probe failed",
+                    self.journal(),
+                )
             lines.append(result.output.strip().splitlines()[-1])
         return "; ".join(lines) + found
 
@@ -201,7 +231,9 @@ class _Lifecycle(_Runner):
         self.install(self.first, upgrade=False)
         version = self.installed_version()
         if not version:
-            raise StepFailed(f"{self.pkg} is not installed after the install command", self.install_log[-3000:])
+            raise StepFailed(
+                f"{self.pkg} is not installed after the install command", self.install_log[-3000:]
+            )
         self.had_data_dir = self.sh(["test", "-d", f"/var/lib/{self.pkg}"]).ok
         return f"{self.pkg} {version} installed"
 
@@ -246,8 +278,10 @@ class _Lifecycle(_Runner):
         self.install(self.new, upgrade=True)
         version = self.installed_version()
         if version != self.new.version:
-            raise StepFailed(f"after the upgrade {self.pkg} is at {version or 'nothing'}, not {self.new.version}",
-                             self.install_log[-3000:])
+            raise StepFailed(
+                f"after the upgrade {self.pkg} is at {version or 'nothing'}, not {self.new.version}",
+                self.install_log[-3000:],
+            )
         if conffile and EDIT_MARK not in self.sh(["cat", conffile]).output:
             raise StepFailed(f"the edit of the conffile {conffile} did not survive the upgrade")
         pid2 = self.wait_active(old_pid=pid)
@@ -260,8 +294,12 @@ class _Lifecycle(_Runner):
             listed = self.sh(["dpkg-query", "-W", "-f=${Conffiles}", self.pkg]).output.split()
             names = [word for word in listed if word.startswith("/")]
         else:
-            names = [line for line in self.sh(["rpm", "-qc", self.pkg]).output.splitlines() if line.startswith("/")]
-        text_first = sorted(names, key=lambda n: (not n.startswith(f"/etc/{self.pkg}/"), n.endswith(".tap"), n))
+            names = [
+                line for line in self.sh(["rpm", "-qc", self.pkg]).output.splitlines() if line.startswith("/")
+            ]
+        text_first = sorted(
+            names, key=lambda n: (not n.startswith(f"/etc/{self.pkg}/"), n.endswith(".tap"), n)
+        )
         return text_first[0] if text_first else ""
 
     @staticmethod
@@ -288,7 +326,9 @@ class _Lifecycle(_Runner):
         time.sleep(0.2)
         left = self.processes()[0]
         if left:
-            problems.append("processes of " + self.user + " still running: " + ", ".join(f"{p} {c}" for p, c in left))
+            problems.append(
+                "processes of " + self.user + " still running: " + ", ".join(f"{p} {c}" for p, c in left)
+            )
         if self.had_data_dir and not self.sh(["test", "-f", data]).ok:
             problems.append(f"remove deleted the data in /var/lib/{self.pkg} (it must be kept until purge)")
         if problems:
@@ -302,18 +342,25 @@ class _Lifecycle(_Runner):
             how = "dpkg --purge"
         else:
             # RPM has no purge: after `rpm -e` the documented cleanup removes the user, data and logs.
-            self.must(f"if getent passwd {self.user} >/dev/null; then userdel {self.user}; fi; "
-                      f"if getent group {self.user} >/dev/null; then groupdel {self.user}; fi; "
-                      f"rm -rf /var/lib/{self.pkg} /var/log/{self.pkg}; "
-                      f"rm -f /etc/{self.pkg}/*.rpmsave; rmdir /etc/{self.pkg} 2>/dev/null || true",
-                      "the documented cleanup after rpm -e")
+            self.must(
+                f"if getent passwd {self.user} >/dev/null; then userdel {self.user}; fi; "
+                f"if getent group {self.user} >/dev/null; then groupdel {self.user}; fi; "
+                f"rm -rf /var/lib/{self.pkg} /var/log/{self.pkg}; "
+                f"rm -f /etc/{self.pkg}/*.rpmsave; rmdir /etc/{self.pkg} 2>/dev/null || true",
+                "the documented cleanup after rpm -e",
+            )
             how = "rpm -e, then userdel and rm -rf of data and logs"
         problems = []
         if self.sh(["getent", "passwd", self.user]).ok:
             problems.append(f"user {self.user} still exists")
         if self.sh(["getent", "group", self.user]).ok:
             problems.append(f"group {self.user} still exists")
-        for path in (f"/var/lib/{self.pkg}", f"/var/log/{self.pkg}", f"/etc/{self.pkg}", f"/etc/default/{self.pkg}"):
+        for path in (
+            f"/var/lib/{self.pkg}",
+            f"/var/log/{self.pkg}",
+            f"/etc/{self.pkg}",
+            f"/etc/default/{self.pkg}",
+        ):
             if self.sh(["test", "-e", path]).ok:
                 problems.append(f"{path} still there")
         if problems:
@@ -323,16 +370,32 @@ class _Lifecycle(_Runner):
     def step_diff(self) -> str:
         lines = probes.diff_snapshots(self.before, self.snapshot())
         if lines:
-            raise StepFailed(f"{len(lines)} path(s) differ from the clean system: " + ", ".join(
-                line.split(": ", 1)[1] for line in lines[:5]), "\n".join(lines[:40]))
+            raise StepFailed(
+                f"{len(lines)} path(s) differ from the clean system: "
+                + ", ".join(line.split(": ", 1)[1] for line in lines[:5]),
+                "\n".join(lines[:40]),
+            )
         return "nothing left behind, base system unchanged"
 
 
-def verify_lifecycle(box: VerifyContainer, distro: Distro, artifact: Artifact, options: VerifyOptions,
-                     progress: ProgressSink | None = None) -> RunResult:
+def verify_lifecycle(
+    box: VerifyContainer,
+    distro: Distro,
+    artifact: Artifact,
+    options: VerifyOptions,
+    progress: ProgressSink | None = None,
+) -> RunResult:
     """Run the nine lifecycle steps for ``artifact`` in the systemd container ``box``."""
-    run = RunResult(distro.name, box.image, artifact.name, artifact.version, str(artifact.path), "systemd",
-                    distro.stand_in, box.short_id)
+    run = RunResult(
+        distro.name,
+        box.image,
+        artifact.name,
+        artifact.version,
+        str(artifact.path),
+        "systemd",
+        distro.stand_in,
+        box.short_id,
+    )
     if progress:
         progress.run_started(run)
     started = time.monotonic()
@@ -370,8 +433,9 @@ class _SysvInit(_Lifecycle):
     def step_install(self) -> str:
         detail = super().step_install()
         if not self.wait_processes(present=True):
-            raise StepFailed(f"installing did not start {self.pkg} through its init script",
-                             self.install_log[-3000:])
+            raise StepFailed(
+                f"installing did not start {self.pkg} through its init script", self.install_log[-3000:]
+            )
         return detail + ", started by its init script"
 
     def init_log(self) -> str:
@@ -384,7 +448,9 @@ class _SysvInit(_Lifecycle):
             raise StepFailed(f"no process of {self.user} after {' '.join(tool)} start", self.init_log())
         status = self.sh([*tool, "status"] if tool[0] == "service" else ["service", self.pkg, "status"])
         if not status.ok:
-            raise StepFailed(f"service {self.pkg} status says not running (exit {status.exit_code})", status.tail())
+            raise StepFailed(
+                f"service {self.pkg} status says not running (exit {status.exit_code})", status.tail()
+            )
         if self.uid == 0:
             raise StepFailed(f"{self.pkg} runs as root, not as {self.user}")
         self.probe_if_ports()
@@ -411,16 +477,35 @@ class _SysvInit(_Lifecycle):
         return "invoke-rc.d start|stop: " + detail
 
 
-def verify_sysvinit(box: VerifyContainer, distro: Distro, artifact: Artifact, options: VerifyOptions,
-                    progress: ProgressSink | None = None) -> RunResult:
+def verify_sysvinit(
+    box: VerifyContainer,
+    distro: Distro,
+    artifact: Artifact,
+    options: VerifyOptions,
+    progress: ProgressSink | None = None,
+) -> RunResult:
     """Run a .deb through its init script in the container ``box`` that has no systemd."""
-    run = RunResult(distro.name, box.image, artifact.name, artifact.version, str(artifact.path), "sysvinit",
-                    distro.stand_in, box.short_id)
+    run = RunResult(
+        distro.name,
+        box.image,
+        artifact.name,
+        artifact.version,
+        str(artifact.path),
+        "sysvinit",
+        distro.stand_in,
+        box.short_id,
+    )
     if progress:
         progress.run_started(run)
     started = time.monotonic()
-    life = _SysvInit(box, run, distro, artifact, VerifyOptions(options.ports, options.probe_send,
-                                                               options.probe_expect, options.user), progress)
+    life = _SysvInit(
+        box,
+        run,
+        distro,
+        artifact,
+        VerifyOptions(options.ports, options.probe_send, options.probe_expect, options.user),
+        progress,
+    )
     life.step("snapshot", "1 snapshot the clean system", life.step_snapshot)
     life.step("install", "2 install (init script starts it)", life.step_install)
     life.step("service", "3 service start|status|stop", life.step_service)

@@ -11,14 +11,49 @@ from dataclasses import dataclass
 # Paths whose churn is the package manager's or the init system's own
 # bookkeeping, not something a package leaves behind.
 SNAPSHOT_EXCLUDE = (
-    "/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/tap2pkg-verify",
-    "/var/cache/apt", "/var/cache/debconf", "/var/cache/ldconfig", "/var/cache/dnf", "/var/cache/man",
-    "/var/lib/apt", "/var/lib/dpkg", "/var/lib/rpm", "/var/lib/dnf", "/var/lib/systemd/random-seed",
-    "/var/lib/systemd/timers", "/var/lib/systemd/catalog", "/var/log/journal", "/var/log/apt",
-    "/var/log/dpkg.log", "/var/log/alternatives.log", "/var/log/dnf", "/var/log/btmp", "/var/log/wtmp",
-    "/var/log/lastlog", "/etc/ld.so.cache", "/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-",
-    "/etc/subuid-", "/etc/subgid-", "/etc/machine-id", "/etc/mtab", "/etc/hostname", "/etc/hosts",
-    "/etc/resolv.conf", "/root/.rpmdb", "/root/.cache", "/var/lib/sss", "/usr/lib/sysimage/rpm",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/tmp",
+    "/var/tmp",
+    "/var/tap2pkg-verify",
+    "/var/cache/apt",
+    "/var/cache/debconf",
+    "/var/cache/ldconfig",
+    "/var/cache/dnf",
+    "/var/cache/man",
+    "/var/lib/apt",
+    "/var/lib/dpkg",
+    "/var/lib/rpm",
+    "/var/lib/dnf",
+    "/var/lib/systemd/random-seed",
+    "/var/lib/systemd/timers",
+    "/var/lib/systemd/catalog",
+    "/var/log/journal",
+    "/var/log/apt",
+    "/var/log/dpkg.log",
+    "/var/log/alternatives.log",
+    "/var/log/dnf",
+    "/var/log/btmp",
+    "/var/log/wtmp",
+    "/var/log/lastlog",
+    "/etc/ld.so.cache",
+    "/etc/passwd-",
+    "/etc/group-",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+    "/etc/subuid-",
+    "/etc/subgid-",
+    "/etc/machine-id",
+    "/etc/mtab",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/root/.rpmdb",
+    "/root/.cache",
+    "/var/lib/sss",
+    "/usr/lib/sysimage/rpm",
 )
 #: files whose size may change as their content is rewritten, e.g. /etc/shadow with new dates
 SIZE_MAY_CHANGE = ("/etc/shadow", "/etc/gshadow", "/etc/.pwd.lock")
@@ -28,7 +63,9 @@ import os, stat, sys
 exclude = tuple(sys.argv[1:])
 def emit(path, st):
     kind = stat.S_IFMT(st.st_mode)
-    extra = os.readlink(path) if stat.S_ISLNK(st.st_mode) else (st.st_size if stat.S_ISREG(st.st_mode) else "")
+    extra = st.st_size if stat.S_ISREG(st.st_mode) else ""
+    if stat.S_ISLNK(st.st_mode):
+        extra = os.readlink(path)
     print(f"{path}\t{kind:o}\t{stat.S_IMODE(st.st_mode):o}\t{st.st_uid}\t{st.st_gid}\t{extra}")
 for top, dirs, files in os.walk("/"):
     dirs[:] = sorted(d for d in dirs if os.path.join(top, d) not in exclude)
@@ -141,9 +178,11 @@ def diff_snapshots(before: dict[str, Entry], after: dict[str, Entry]) -> list[st
             old = Entry(old.kind, old.mode, old.uid, old.gid, "")
             new = Entry(new.kind, new.mode, new.uid, new.gid, "")
         if old != new:
-            changes = [f"{name} {getattr(old, name)}->{getattr(new, name)}"
-                       for name in ("kind", "mode", "uid", "gid", "extra")
-                       if getattr(old, name) != getattr(new, name)]
+            changes = [
+                f"{name} {getattr(old, name)}->{getattr(new, name)}"
+                for name in ("kind", "mode", "uid", "gid", "extra")
+                if getattr(old, name) != getattr(new, name)
+            ]
             lines.append(f"changed: {path} ({', '.join(changes)})")
     return lines
 

@@ -108,10 +108,16 @@ def summary_table(runs: list[RunResult]) -> str:
     rows = [("distro", "image", "init", "step", "result", "seconds")]
     for run in runs:
         for step in run.steps:
-            rows.append((run.distro, run.image, run.init, step.name, step.status.upper(), f"{step.seconds:.1f}"))
-        rows.append((run.distro, run.image, run.init, "total", "PASS" if run.passed else "FAIL", f"{run.seconds:.1f}"))
+            rows.append(
+                (run.distro, run.image, run.init, step.name, step.status.upper(), f"{step.seconds:.1f}")
+            )
+        rows.append(
+            (run.distro, run.image, run.init, "total", "PASS" if run.passed else "FAIL", f"{run.seconds:.1f}")
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     notes = sorted({f"note: {run.distro} is {run.stand_in}" for run in runs if run.stand_in})
     return "\n".join(lines + notes) + "\n"
@@ -130,17 +136,30 @@ def to_junit_xml(runs: list[RunResult]) -> str:
     """One ``testsuite`` per run and one ``testcase`` per step, as CI systems read them."""
     suites = ET.Element("testsuites", name="tap2pkg verify")
     for run in runs:
-        suite = ET.SubElement(suites, "testsuite", name=f"{run.package} {run.version} on {run.distro} ({run.init})",
-                              tests=str(len(run.steps)),
-                              failures=str(sum(s.status == FAIL for s in run.steps)),
-                              skipped=str(sum(s.status == SKIP for s in run.steps)),
-                              time=f"{run.seconds:.3f}")
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=f"{run.package} {run.version} on {run.distro} ({run.init})",
+            tests=str(len(run.steps)),
+            failures=str(sum(s.status == FAIL for s in run.steps)),
+            skipped=str(sum(s.status == SKIP for s in run.steps)),
+            time=f"{run.seconds:.3f}",
+        )
         properties = ET.SubElement(suite, "properties")
-        for key, value in (("image", run.image), ("artifact", run.artifact), ("stand_in", run.stand_in or "")):
+        for key, value in (
+            ("image", run.image),
+            ("artifact", run.artifact),
+            ("stand_in", run.stand_in or ""),
+        ):
             ET.SubElement(properties, "property", name=key, value=value)
         for step in run.steps:
-            case = ET.SubElement(suite, "testcase", classname=f"{run.distro}.{run.init}", name=step.name,
-                                 time=f"{step.seconds:.3f}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"{run.distro}.{run.init}",
+                name=step.name,
+                time=f"{step.seconds:.3f}",
+            )
             if step.status == FAIL:
                 failure = ET.SubElement(case, "failure", message=step.detail or "failed")
                 failure.text = step.log

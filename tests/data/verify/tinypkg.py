@@ -26,9 +26,11 @@ def unit(variant: str) -> str:
     if variant == "exits-at-once":
         command = "/usr/bin/python3 -c pass"
     user = "" if variant == "runs-as-root" else f"User={NAME}\nGroup={NAME}\n"
-    return (f"[Unit]\nDescription=tiny web server for tap2pkg verify tests\n\n"
-            f"[Service]\n{user}ExecStart={command}\nRestart=on-failure\nRestartSec=0.2\n\n"
-            f"[Install]\nWantedBy=multi-user.target\n")
+    return (
+        f"[Unit]\nDescription=tiny web server for tap2pkg verify tests\n\n"
+        f"[Service]\n{user}ExecStart={command}\nRestart=on-failure\nRestartSec=0.2\n\n"
+        f"[Install]\nWantedBy=multi-user.target\n"
+    )
 
 
 INIT = f"""#!/bin/sh
@@ -64,7 +66,8 @@ esac
 POSTINST = f"""#!/bin/sh
 set -e
 if [ "$1" = configure ]; then
-  getent passwd {NAME} >/dev/null || adduser --system --group --quiet --home /var/lib/{NAME} --no-create-home {NAME}
+  getent passwd {NAME} >/dev/null || \
+    adduser --system --group --quiet --home /var/lib/{NAME} --no-create-home {NAME}
   mkdir -p /var/lib/{NAME} /var/log/{NAME}
   chown {NAME}:{NAME} /var/lib/{NAME} /var/log/{NAME}
   update-rc.d {NAME} defaults >/dev/null
@@ -118,9 +121,12 @@ def build_deb(outdir: Path, variant: str = "good", version: str = "1.0-1") -> Pa
         postinst += 'echo "tinyweb: configuration failed on purpose" >&2\nexit 1\n'
     if variant == "leftover":
         postinst += f"mkdir -p /var/cache/{NAME} && echo state > /var/cache/{NAME}/state\n"
-    _write(root / "DEBIAN/control", f"Package: {NAME}\nVersion: {version}\nArchitecture: all\n"
-           f"Maintainer: tap2pkg tests <tests@example.org>\nDepends: python3, adduser\n"
-           f"Description: tiny web server for tap2pkg verify tests\n variant {variant}\n")
+    _write(
+        root / "DEBIAN/control",
+        f"Package: {NAME}\nVersion: {version}\nArchitecture: all\n"
+        f"Maintainer: tap2pkg tests <tests@example.org>\nDepends: python3, adduser\n"
+        f"Description: tiny web server for tap2pkg verify tests\n variant {variant}\n",
+    )
     _write(root / "DEBIAN/conffiles", f"/etc/{NAME}/{NAME}.conf\n/etc/init.d/{NAME}\n")
     _write(root / "DEBIAN/postinst", postinst, 0o755)
     _write(root / "DEBIAN/prerm", PRERM, 0o755)
@@ -130,8 +136,11 @@ def build_deb(outdir: Path, variant: str = "good", version: str = "1.0-1") -> Pa
     _write(root / f"lib/systemd/system/{NAME}.service", unit(variant))
     _write(root / f"usr/lib/{NAME}/index.html", f"<p>{NAME} {version}</p>\n")
     output = outdir / f"{NAME}_{version}_{variant}_all.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(output)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(output)],
+        check=True,
+        capture_output=True,
+    )
     return output
 
 
@@ -186,13 +195,38 @@ systemctl daemon-reload >/dev/null 2>&1 || :
 def build_rpm(outdir: Path, variant: str = "good", version: str = "1.0") -> Path:
     """Build the .rpm of ``variant`` with rpmbuild into ``outdir`` and return its path."""
     top = outdir / f"rpmbuild-{variant}-{version}"
-    post_extra = {"postinst-fails": "exit 1", "leftover": f"mkdir -p /var/cache/{NAME}; echo x > /var/cache/{NAME}/x"}
+    post_extra = {
+        "postinst-fails": "exit 1",
+        "leftover": f"mkdir -p /var/cache/{NAME}; echo x > /var/cache/{NAME}/x",
+    }
     spec = top / f"{NAME}.spec"
-    _write(spec, SPEC.format(name=NAME, version=version, variant=variant, unit=unit(variant), port=PORT,
-                             post_extra=post_extra.get(variant, "")))
+    _write(
+        spec,
+        SPEC.format(
+            name=NAME,
+            version=version,
+            variant=variant,
+            unit=unit(variant),
+            port=PORT,
+            post_extra=post_extra.get(variant, ""),
+        ),
+    )
     env = {**os.environ, "HOME": str(top)}
-    subprocess.run(["rpmbuild", "--quiet", "--define", f"_topdir {top}", "--define", "_dbpath /nonexistent",
-                    "-bb", str(spec)], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [
+            "rpmbuild",
+            "--quiet",
+            "--define",
+            f"_topdir {top}",
+            "--define",
+            "_dbpath /nonexistent",
+            "-bb",
+            str(spec),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     built = top / "RPMS" / "noarch" / f"{NAME}-{version}-1.noarch.rpm"
     output = outdir / f"{NAME}-{version}-1.{variant}.noarch.rpm"
     built.rename(output)
