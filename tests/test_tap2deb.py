@@ -125,6 +125,16 @@ def test_several_app_files_make_one_package_each(tmp_path: Path) -> None:
     assert [p["name"] for p in json.loads(proc.stdout)["packages"]] == ["echo", "ping"]
 
 
+def test_two_app_files_with_one_package_name_are_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "echo.tac").write_bytes((DATA / "echo.tac").read_bytes())
+    proc = tap2deb("-m", MAINTAINER, str(DATA / "echo.tac"), str(other / "echo.tac"), cwd=tmp_path)
+    assert proc.returncode == 64
+    assert "would both make package 'echo'" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]
+
+
 @pytest.mark.parametrize("option", [["-p", "x"], ["-d", "x"]])
 def test_single_package_options_refused_with_several_files(tmp_path: Path, option: list[str]) -> None:
     proc = tap2deb("-m", MAINTAINER, *option, str(DATA / "echo.tac"), str(DATA / "echo.tac"), cwd=tmp_path)

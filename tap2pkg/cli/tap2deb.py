@@ -46,7 +46,12 @@ def run(args: argparse.Namespace) -> int:
     # Check every app file and setting first, so a bad one fails before anything is written.
     for app_file in app_files(args, single_options=("protocol", "debfile")):
         settings = merged_settings(args, app_file, _DEB_DESTS)
-        jobs.append((spec_from_settings(app_file, settings), settings))
+        spec = spec_from_settings(app_file, settings)
+        for other, _settings in jobs:
+            if other.name == spec.name:
+                raise UsageError(f"{other.app_file} and {app_file} would both make package {spec.name!r}; "
+                                 "rename one or build them one at a time with -d")
+        jobs.append((spec, settings))
     summaries = []
     for spec, settings in jobs:
         builder = str(settings.get("builder") or "native")
