@@ -45,6 +45,7 @@ _MAINTAINER_RE = re.compile(r"(?P<name>[^<>]*?\S)\s*<(?P<email>[^<>@\s]+@[^<>@\s
 _USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _LICENSE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 _DISTRIBUTION_RE = re.compile(r"[a-z0-9][a-z0-9.+-]*")
+_FILE_NAME_RE = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]*")
 _DEPENDS_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(\s*\([<>=]{1,2}\s*[A-Za-z0-9.+~:-]+\))?")
 
 
@@ -130,6 +131,11 @@ class PackageSpec:
             raise InvalidPackageNameError(
                 f"package name {self.name!r} is invalid (Debian Policy: at least two characters of "
                 "a-z 0-9 + - ., starting with a letter or digit); set it with -d/--debfile"
+            )
+        if not _FILE_NAME_RE.fullmatch(self.app_file.name):
+            raise InvalidOptionValueError(
+                f"app file name {self.app_file.name!r} cannot be installed as is; rename the file "
+                "(letters, digits and . _ + - only)"
             )
         if self.app_kind not in APP_KINDS:
             raise UnknownAppTypeError(

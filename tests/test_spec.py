@@ -82,6 +82,11 @@ def test_other_bad_values_name_their_option(field: str, value: object, option: s
         make(**{field: value})
 
 
+def test_app_file_name_must_be_installable() -> None:
+    with pytest.raises(InvalidOptionValueError, match="rename the file"):
+        make(app_file=Path("my app.tac"))
+
+
 def test_kind_from_type_option_and_suffix() -> None:
     assert kind_for(Path("a.tap")) == "pickle"
     assert kind_for(Path("a.tac")) == "python"
