@@ -16,7 +16,7 @@ import hashlib
 from pathlib import Path
 
 from ..bundle import Layout, PayloadFile, parent_dirs, payload
-from ..render import render, render_service_files
+from ..render import fold_description, render, render_service_files
 from ..spec import PackageSpec
 from .archive import COMPRESSIONS, TarMember, ar_bytes, compress, tar_bytes
 from .source import PYTHON_DEPENDS, build_epoch, debian_context
@@ -91,8 +91,7 @@ def control_text(spec: PackageSpec, size: int) -> str:
     ]
     if spec.homepage:
         fields.append(("Homepage", spec.homepage))
-    description = render("debian/control", context).split("\nDescription: ", 1)[1]
-    fields.append(("Description", description.rstrip("\n")))
+    fields.append(("Description", fold_description(spec.summary, context["long_description"])))
     return "".join(f"{k}: {v}\n" for k, v in fields)
 
 
