@@ -88,3 +88,13 @@ def test_a_failing_format_removes_what_the_call_wrote(tmp_path: Path, capsys: py
                          capsys=capsys)
     assert code == 85 and "rpmbuild" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize(("args", "code", "needle"), [(["--release", "1-2"], 81, "--revision/--release"),
+                                                       (["-n", "Bad_Name"], 80, "-n/--name"),
+                                                       (["-V", "1.0-2"], 81, "-V/--set-version")])
+def test_bad_name_or_version_names_build_options(args: list[str], code: int, needle: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    result, _, err = build("-o", str(tmp_path / "out"), *args, capsys=capsys)
+    assert result == code and needle in err
+    assert not (tmp_path / "out").exists()

@@ -76,7 +76,8 @@ def _plan(args: argparse.Namespace) -> list[tuple[PackageSpec, dict[str, Any], l
         if "rpm" in formats:
             check_rpm_settings({**settings, "builder": builders["rpm"],
                                 "release": settings.get("revision"),
-                                "compression": settings.get("compression") or "gzip"})
+                                "compression": settings.get("compression") or "gzip"},
+                               {"name": "-n/--name", "release": "--revision/--release"})
             if settings.get("depends"):
                 from .tap2rpm import rpm_depends
 

@@ -69,17 +69,21 @@ def rpm_depends(values: Sequence[str]) -> list[str]:
     return out
 
 
-def check_rpm_settings(settings: dict[str, Any]) -> None:
+_OPTION_NAMES = {"name": "-r/--rpmfile", "release": "--release"}
+
+
+def check_rpm_settings(settings: dict[str, Any], option_names: dict[str, str] | None = None) -> None:
     """Refuse an RPM name or release with the option that sets it (before any file is written)."""
+    flags = {**_OPTION_NAMES, **(option_names or {})}
     name = settings.get("name")
     if name is not None and not _NAME_RE.fullmatch(str(name)):
         raise InvalidPackageNameError(
             f"package name {name!r} is invalid (at least two of a-z 0-9 + - ., starting with a letter or "
-            "digit, valid for RPM and Debian alike); fix -r/--rpmfile")
+            f"digit, valid for RPM and Debian alike); fix {flags['name']}")
     release = settings.get("release")
     if release is not None and not _RELEASE_RE.fullmatch(str(release)):
         raise InvalidVersionError(f"release {release!r} is invalid (only A-Z a-z 0-9 . + ~; an RPM release "
-                                  "cannot hold '-'); fix --release")
+                                  f"cannot hold '-'); fix {flags['release']}")
     version = settings.get("version")
     if version is not None and "-" in str(version):
         raise InvalidVersionError(f"version {version!r} is invalid: an RPM version cannot hold '-' (write "
