@@ -170,11 +170,16 @@ def build_rpms(spec: PackageSpec, output_dir: Path, *, builder: str = "native", 
             made["srpm"].append(stage / srpm_name)
         if want_rpm:
             made["rpm"].append(stage / rpm_name)
-        for kind, paths in made.items():
-            for path in paths:
-                target = output_dir / path.name
-                os.replace(path, target)
-                result.artifacts.setdefault(kind, []).append(target)
+        try:
+            for kind, paths in made.items():
+                for path in paths:
+                    target = output_dir / path.name
+                    os.replace(path, target)
+                    result.artifacts.setdefault(kind, []).append(target)
+        except OSError:
+            for moved in result.paths():  # all or nothing in the output directory
+                moved.unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise OutputError(f"cannot write to output directory {output_dir}: {exc.strerror}; "
                           "choose a writable -o/--output-dir") from None
