@@ -195,3 +195,24 @@ def test_hand_edited_tree_rebuilds_with_the_edits(tmp_path: Path) -> None:
         fh = tar.extractfile("./lib/systemd/system/echo.service")
         assert fh is not None
         assert "RestartSec=9" in fh.read().decode()
+
+
+@pytest.mark.skipif(shutil.which("debsign") is None or shutil.which("gpg") is None,
+                    reason="debsign or gpg is not installed")
+def test_signed_when_a_key_is_available(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    subprocess.run(["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "",
+                    "--quick-gen-key", "Jane Doe <jane@example.org>", "ed25519", "sign", "never"],
+                   check=True, capture_output=True)
+    try:
+        result = build_deb(make_spec(), tmp_path / "out", builder="dpkg", sign=True)
+    finally:
+        # stop the gpg-agent this test started for its private keyring
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], capture_output=True, check=False)
+    assert result.notes == []
+    for suffix in (".changes", ".dsc"):
+        assert artifact(result, suffix).read_text().startswith("-----BEGIN PGP SIGNED MESSAGE-----")
+    unsigned = build_deb(make_spec(), tmp_path / "unsigned", builder="dpkg", sign=False)
+    assert not artifact(unsigned, ".changes").read_text().startswith("-----BEGIN PGP")
