@@ -54,7 +54,7 @@ def describe(rpm_file: Path) -> dict[str, str]:
     """Everything the two builders must agree on."""
     return {"meta": query(rpm_file, "--qf", QUERY), "requires": query(rpm_file, "--requires"),
             "provides": query(rpm_file, "--provides"), "scripts": query(rpm_file, "--scripts"),
-            "config": query(rpm_file, "-c")}
+            "config": query(rpm_file, "-c"), "dump": query(rpm_file, "--dump")}
 
 
 @pytest.fixture(scope="module")
