@@ -189,12 +189,12 @@ def test_spec_names_every_source_it_installs() -> None:
     assert "%sysusers_create_compat %{SOURCE" in text and "%systemd_postun_with_restart" in text
 
 
-def test_percent_signs_and_section_names_stay_literal(tmp_path: Path) -> None:
-    spec = echo_spec(description="Echo at 100% %{name}", maintainer="Jane 100% <jane@example.org>",
+def test_percent_signs_section_names_and_utf8_stay_literal(tmp_path: Path) -> None:
+    spec = echo_spec(description="Écho ☃ at 100% %{name}", maintainer="Jane 100% <jane@example.org>",
                      long_description="%files and %{_bindir} stay literal")
     got = {}
     for builder in ("native", "rpmbuild"):
         result = build_rpms(spec, tmp_path / builder, builder=builder, binary_only=True)
         got[builder] = query(result.artifacts["rpm"][0], "--qf", "%{SUMMARY}|%{PACKAGER}|%{DESCRIPTION}")
     assert got["native"] == got["rpmbuild"] == (
-        "Echo at 100% %{name}|Jane 100% <jane@example.org>| %files and %{_bindir} stay literal")
+        "Écho ☃ at 100% %{name}|Jane 100% <jane@example.org>| %files and %{_bindir} stay literal")
