@@ -183,3 +183,22 @@ def test_unknown_distro_is_a_usage_error(tiny_deb: Path, capsys: pytest.CaptureF
     if "no docker engine" in err:
         pytest.skip("no docker engine to reach the distro check")
     assert code == 64 and "unknown distro gentoo:latest" in err
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"), [("1.0", "1.1"), ("2", "3"), ("1.2.9", "1.2.10"), ("0.9~rc1", "0.9~rc2")]
+)
+def test_the_upgrade_built_from_an_app_file_raises_the_last_number(version: str, expected: str) -> None:
+    from tap2pkg.verify.appbuild import next_version
+
+    assert next_version(version) == expected
+
+
+def test_an_app_file_that_does_not_build_is_one_line_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "broken.tac"
+    app.write_text("this is not python (\n")
+    assert main(["verify", str(app), "--distro", "debian:bookworm"]) == 70
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "broken.tac: `tap2pkg build` at version 1.0 failed" in err

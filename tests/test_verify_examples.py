@@ -8,6 +8,7 @@ sysvinit) and on rpm-on-debian.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,30 @@ def test_example_passes_the_whole_lifecycle(
         with VerifyContainer(client, images[distro.name], systemd=False) as box:
             sysv = verify_sysvinit(box, distro, new, options)
         assert _passed(sysv), "\n".join(f"{s.name} {s.status} {s.detail}\n{s.log}" for s in sysv.steps)
+
+
+def test_verify_builds_an_app_file_at_two_versions_and_tests_the_upgrade(
+    images: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tap2pkg.cli.tap2pkg import main
+
+    code = main(
+        [
+            "verify",
+            str(EXAMPLES / "web.tap"),
+            "--distro",
+            "debian:bookworm",
+            "--no-sysvinit",
+            "--json",
+            "--probe-send",
+            "GET / HTTP/1.0\\r\\n\\r\\n",
+            "--probe-expect",
+            " 200 ",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (run,) = json.loads(out)["runs"]
+    assert (run["package"], run["version"]) == ("web", "1.1-1")
+    upgrade = next(step for step in run["steps"] if step["name"] == "upgrade")
+    assert upgrade["status"] == "pass" and upgrade["detail"].startswith("1.0-1 -> 1.1-1")

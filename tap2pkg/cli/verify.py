@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from ..runtime.errors import OutputError, UsageError
 from ..verify import (
+    Artifact,
+    Distro,
     VerifyContainer,
     VerifyOptions,
     connect,
@@ -22,6 +26,7 @@ from ..verify import (
     verify_lifecycle,
     verify_sysvinit,
 )
+from ..verify.appbuild import build_versions, is_app_file
 from ..verify.images import available_distros
 from ..verify.report import Progress, RunResult
 
@@ -29,7 +34,20 @@ from ..verify.report import Progress, RunResult
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``tap2pkg verify``."""
     parser.add_argument(
-        "artifacts", nargs="+", metavar="ARTIFACT", type=Path, help="a .deb or .rpm to verify"
+        "artifacts",
+        nargs="+",
+        metavar="ARTIFACT",
+        type=Path,
+        help="a .deb or .rpm to verify, or an app file (.tac .py .tap .tas .tax): then verify builds it "
+        "with `tap2pkg build` at its version and version+1 and tests the upgrade between them",
+    )
+    parser.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="an option for `tap2pkg build` when ARTIFACT is an app file (repeatable), "
+        "e.g. --build-arg=--include=echoproto.py --build-arg=-V2.0",
     )
     parser.add_argument(
         "--distro",
@@ -80,44 +98,52 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # so every container is removed on the way out, as for Ctrl-C
 
 
-def run(args: argparse.Namespace) -> int:
-    """Verify every artifact on every chosen distro; 0 only when every step of every run passed."""
-    if bool(args.probe_send) != bool(args.probe_expect) and args.probe_send:
-        raise UsageError("--probe-send needs --probe-expect (the text the answer must contain)")
-    artifacts = [read_artifact(path) for path in args.artifacts]
-    old = read_artifact(args.upgrade_from) if args.upgrade_from else None
-    if old is not None:
-        if len(artifacts) != 1 or old.name != artifacts[0].name or old.family != artifacts[0].family:
+def _packages(args: argparse.Namespace, workdir: Path) -> list[tuple[Artifact, Artifact | None]]:
+    """(package, older build or None) for every ARTIFACT; app files are built at version and version+1."""
+    families = {get_distro(name).family for name in args.distro} or {"deb", "rpm"}
+    packages: list[tuple[Artifact, Artifact | None]] = []
+    for index, path in enumerate(args.artifacts):
+        if is_app_file(path):
+            if args.upgrade_from:
+                raise UsageError(
+                    f"--upgrade-from: not with an app file ({path}); verify builds the upgrade itself"
+                )
+            pairs = build_versions(path, args.build_arg, families, workdir / str(index))
+            packages += [(new, old) for old, new in pairs]
+        else:
+            packages.append((read_artifact(path), None))
+    if args.upgrade_from:
+        old = read_artifact(args.upgrade_from)
+        new = packages[0][0]
+        if len(packages) != 1 or old.name != new.name or old.family != new.family:
             raise UsageError(
                 f"--upgrade-from {args.upgrade_from}: must be an older build of the one ARTIFACT "
-                f"({artifacts[0].name} .{artifacts[0].family})"
+                f"({new.name} .{new.family})"
             )
-    client = connect()
-    plan = []
-    for artifact in artifacts:
-        names = args.distro or available_distros(client, artifact.family)
-        for name in names:
-            distro = get_distro(name)
-            if distro.family != artifact.family:
-                if args.distro and len(artifacts) == 1:
-                    raise UsageError(
-                        f"--distro {name} installs .{distro.family} packages, not {artifact.path.name}"
-                    )
-                continue
-            plan.append((artifact, distro, find_image(client, distro)))
-    options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old)
-    progress = Progress(sys.stderr, live=sys.stderr.isatty())
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    runs: list[RunResult] = []
-    try:
-        for artifact, distro, image in plan:
-            with VerifyContainer(client, image, keep=args.keep) as box:
-                runs.append(verify_lifecycle(box, distro, artifact, options, progress))
-            if artifact.family == "deb" and args.sysvinit:
-                with VerifyContainer(client, image, systemd=False, keep=args.keep) as box:
-                    runs.append(verify_sysvinit(box, distro, artifact, options, progress))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        packages = [(new, old)]
+    return packages
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify every artifact on every chosen distro; 0 only when every step of every run passed."""
+    if args.probe_send and not args.probe_expect:
+        raise UsageError("--probe-send needs --probe-expect (the text the answer must contain)")
+    with tempfile.TemporaryDirectory(prefix="tap2pkg-verify-") as tmp:
+        packages = _packages(args, Path(tmp))
+        client = connect()
+        plan = []
+        for artifact, old in packages:
+            names = args.distro or available_distros(client, artifact.family)
+            for name in names:
+                distro = get_distro(name)
+                if distro.family != artifact.family:
+                    if args.distro and len(packages) == 1:
+                        raise UsageError(
+                            f"--distro {name} installs .{distro.family} packages, not {artifact.path.name}"
+                        )
+                    continue
+                plan.append((artifact, old, distro, find_image(client, distro)))
+        runs = _verify(client, plan, args)
     if args.junit_xml:
         try:
             args.junit_xml.write_text(to_junit_xml(runs))
@@ -128,3 +154,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write("\n" + summary_table(runs))
     return 0 if runs and all(r.passed for r in runs) else 1
+
+
+def _verify(
+    client: Any, plan: list[tuple[Artifact, Artifact | None, Distro, str]], args: argparse.Namespace
+) -> list[RunResult]:
+    progress = Progress(sys.stderr, live=sys.stderr.isatty())
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    runs: list[RunResult] = []
+    try:
+        for artifact, old, distro, image in plan:
+            options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old)
+            with VerifyContainer(client, image, keep=args.keep) as box:
+                runs.append(verify_lifecycle(box, distro, artifact, options, progress))
+            if artifact.family == "deb" and args.sysvinit:
+                with VerifyContainer(client, image, systemd=False, keep=args.keep) as box:
+                    runs.append(verify_sysvinit(box, distro, artifact, options, progress))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return runs

@@ -39,3 +39,9 @@ class VerificationFailed(Tap2pkgError):
     """At least one lifecycle step failed; the report says which."""
 
     exit_code = 1
+
+
+class AppBuildError(Tap2pkgError):
+    """Building packages from an app file given to ``tap2pkg verify`` failed."""
+
+    exit_code = 70  # EX_SOFTWARE
