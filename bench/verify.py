@@ -113,7 +113,7 @@ def main() -> int:
         whole = median(totals[key])
         verdict = (
             ("pass" if whole < TARGET_SECONDS else "FAIL")
-            if init == "systemd" and "debian" in distro_name
+            if init == "systemd" and distro_name.startswith("debian:")
             else "-"
         )
         rows.append(

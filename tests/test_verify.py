@@ -202,3 +202,24 @@ def test_an_app_file_that_does_not_build_is_one_line_naming_the_fix(
     assert main(["verify", str(app), "--distro", "debian:bookworm"]) == 70
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "broken.tac: `tap2pkg build` at version 1.0 failed" in err
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_progress_spins_on_a_terminal_and_prints_plain_lines_otherwise(live: bool) -> None:
+    import io
+    import time
+
+    from tap2pkg.verify.report import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream, live=live)
+    run, step = _runs()[1], StepResult("running", "3 unit active as its user")
+    progress.run_started(run)
+    progress.step_started(run, step)
+    time.sleep(0.35)
+    step.status, step.seconds, step.detail, step.log = FAIL, 0.35, "runs as root", "journal tail"
+    progress.step_finished(run, step)
+    text = stream.getvalue()
+    assert text.startswith("== echo 1.0-1 on rpm-on-debian (tap2pkg/rpm-on-debian:bookworm-ba9876543210)")
+    assert "FAIL 3 unit active as its user (0.3s): runs as root\n       | journal tail\n" in text
+    assert ("\r" in text and "3 unit active as its user ..." in text) is live

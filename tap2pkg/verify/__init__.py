@@ -14,11 +14,12 @@ function that needs the engine is called). The public surface:
 from __future__ import annotations
 
 from .artifact import Artifact, read_artifact
-from .container import VerifyContainer, remove_leftover_containers
+from .container import VerifyContainer
 from .engine import connect
 from .images import DISTROS, Distro, build_image, find_image, get_distro, list_images, remove_images
-from .lifecycle import VerifyOptions, verify_lifecycle, verify_sysvinit
+from .lifecycle import VerifyOptions, verify_lifecycle
 from .report import Progress, RunResult, StepResult, summary_table, to_json, to_junit_xml
+from .sysvinit import verify_sysvinit
 
 __all__ = [
     "DISTROS",
@@ -36,7 +37,6 @@ __all__ = [
     "list_images",
     "read_artifact",
     "remove_images",
-    "remove_leftover_containers",
     "summary_table",
     "to_json",
     "to_junit_xml",

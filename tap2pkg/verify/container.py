@@ -176,14 +176,3 @@ class VerifyContainer:
         except docker.errors.NotFound:
             pass
         self.container = None
-
-
-def remove_leftover_containers(client: Any) -> int:
-    """Remove verification containers a killed run left behind (not those kept with --keep)."""
-    count = 0
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL_CONTAINER}=1"}):
-        if container.labels.get("tap2pkg.keep") == "1":
-            continue
-        container.remove(force=True, v=True)
-        count += 1
-    return count

@@ -187,7 +187,8 @@ def build_image(
         raise ImageBuildError(f"{distro.name} is only built offline; use `{build_command(distro)}`")
     ref = distro.tag(method, mirror)
     started = time.monotonic()
-    if not force and _image_exists(client, ref):
+    previous = _image_id(client, ref)
+    if not force and previous:
         return BuiltImage(distro.name, ref, method, True, 0.0)
     labels = {
         LABEL_DISTRO: distro.name,
@@ -198,7 +199,27 @@ def build_image(
         _build_offline(client, distro, ref, labels, mirror, log)
     else:
         _build_dockerfile(client, distro, ref, labels, log)
+    if previous and previous != _image_id(client, ref):
+        _remove_quietly(client, previous)  # the image a forced rebuild replaced, now untagged
     return BuiltImage(distro.name, ref, method, False, time.monotonic() - started)
+
+
+def _image_id(client: Any, ref: str) -> str:
+    import docker.errors
+
+    try:
+        return str(client.images.get(ref).id)
+    except docker.errors.ImageNotFound:
+        return ""
+
+
+def _remove_quietly(client: Any, image_id: str) -> None:
+    import docker.errors
+
+    try:
+        client.images.remove(image_id)
+    except docker.errors.APIError:
+        pass  # still used by a container or another tag: leave it
 
 
 def _build_offline(
