@@ -87,7 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the run without systemd that a .deb otherwise gets",
     )
     parser.add_argument(
-        "--keep", action="store_true", help="leave the containers (stopped systemd kept running)"
+        "--keep",
+        action="store_true",
+        help="leave the containers running for inspection (docker exec -it ID bash)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     parser.add_argument("--junit-xml", type=Path, metavar="FILE", help="also write the results as JUnit XML")
@@ -172,4 +174,7 @@ def _verify(
                     runs.append(verify_sysvinit(box, distro, artifact, options, progress))
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if args.keep:
+        for result in runs:
+            print(f"kept container {result.container} ({result.distro}, {result.init})", file=sys.stderr)
     return runs

@@ -38,6 +38,12 @@ record = struct.pack("<hxxi32s4s32s256shhiii4i20s", 1, ord("2") + 256 * ord("N")
                      b"runlevel", b"", 0, 0, 0, int(time.time()), 0, 0, 0, 0, 0, b"")
 with open("/run/utmp", "wb") as utmp:
     utmp.write(record)
+if os.path.realpath("/sbin/runlevel").endswith("/systemctl"):
+    # systemd-sysv's runlevel asks systemd; sysvinit-core's reads utmp: stand in for the latter
+    os.remove("/sbin/runlevel")
+    with open("/sbin/runlevel", "w") as shim:
+        shim.write("#!/bin/sh\\necho N 2\\n")
+    os.chmod("/sbin/runlevel", 0o755)
 while True:
     try:
         os.wait()
@@ -120,6 +126,23 @@ class VerifyContainer:
         self.container.start()
         if self.systemd:
             self.wait_for_systemd()
+        else:
+            self.wait_for_reaper()
+
+    def wait_for_reaper(self, timeout: float = 30.0) -> None:
+        """Wait until PID 1 of an init-less container has recorded the runlevel (or say why not)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.container.reload()
+            if self.container.status not in ("created", "running"):
+                logs = self.container.logs(tail=20).decode(errors="replace")
+                raise ImageBuildError(f"the init-less container of {self.image} stopped; its output:\n{logs}")
+            if self.run(["test", "-s", "/run/utmp"]).ok:
+                return
+            time.sleep(0.1)
+        raise ImageBuildError(
+            f"the init-less container of {self.image} did not come up within {timeout:.0f} s"
+        )
 
     def wait_for_systemd(self, timeout: float = 90.0) -> str:
         """Wait until ``systemctl is-system-running`` says running or degraded; return what it said."""
