@@ -639,7 +639,8 @@ def test_saved_pickle_names_only_registered_runtime_objects(tmp_path: Path) -> N
              if op.name in ("SHORT_BINUNICODE", "BINUNICODE") and isinstance(arg, str)]
     assert "echo_protocol" not in names  # never as a module a global is looked up in...
     assert "echo_protocol:Echo" in names  # ...only as the text of a Ref
-    runtime = {"tap2pkg.runtime.service", "tap2pkg.runtime.internet"}
+    runtime = {"tap2pkg.runtime.service", "tap2pkg.runtime.internet", "tap2pkg.runtime.timer",
+               "tap2pkg.runtime.client"}
     assert {n for n in names if n.startswith("tap2pkg.")} <= runtime
 
 

@@ -6,10 +6,10 @@
   Sockets are bound in ``privileged_start()`` so that ports below 1024 are
   taken before the daemon drops root; ``start()`` binds them itself when that
   step was skipped.
-* :class:`TimerService` -- calls a function every ``interval`` seconds, never
-  twice at once; a failure is logged and the timer keeps going.
-* :class:`ClientService` -- keeps one connection to ``host:port`` open,
-  reconnecting with exponential backoff and jitter.
+* :class:`~tap2pkg.runtime.timer.TimerService` (re-exported here) -- calls a
+  function every ``interval`` seconds, never twice at once.
+* :class:`~tap2pkg.runtime.client.ClientService` (re-exported here) -- keeps one
+  connection to ``host:port`` open, reconnecting with backoff and jitter.
 * :class:`~tap2pkg.runtime.process.ProcessService` (re-exported here) -- keeps
   child processes running.
 
@@ -33,19 +33,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import inspect
 import ipaddress
 import logging
 import os
-import random
 import socket
 import stat
 import weakref
 from typing import Any
 
+from .addresses import check_factory as _check_factory
+from .addresses import where as _where
+from .client import ClientService
 from .errors import PermissionDeniedError, ServiceUnavailableError
 from .process import ProcessService
-from .service import Factory, Ref, Service, persistable, resolve
+from .service import Service, persistable
+from .timer import TimerService
 
 log = logging.getLogger("tap2pkg.internet")
 
@@ -133,10 +135,6 @@ def take_activated_socket(kind: str, port: int | str, interface: str = "") -> so
 # --------------------------------------------------------------------------- binding
 
 
-def _where(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _bind_error(what: str, exc: OSError) -> Exception:
     if exc.errno == errno.EADDRINUSE:
         return ServiceUnavailableError(f"cannot listen on {what}: address already in use "
@@ -175,21 +173,6 @@ def _bind_inet(kind: str, port: int, interface: str, backlog: int = 100) -> sock
         raise _bind_error(f"{label} {_where(host, port)}", exc) from None
     sock.setblocking(False)
     return sock
-
-
-def _check_factory(factory: Any, label: str) -> Any:
-    """Resolve ``factory`` (importing a :class:`Ref`) so a bad reference fails at start, not later."""
-    try:
-        resolved = resolve(factory)
-        if isinstance(resolved, Factory):
-            resolve(resolved.protocol)
-    except (ImportError, AttributeError) as exc:
-        raise ServiceUnavailableError(
-            f"cannot start {label}: protocol factory {factory!r} cannot be imported ({exc}); "
-            "check that the application's code is installed") from None
-    if not callable(resolved):
-        raise ServiceUnavailableError(f"cannot start {label}: protocol factory {factory!r} is not callable")
-    return resolved
 
 
 class _Handoff(asyncio.Protocol):
@@ -478,265 +461,5 @@ class UNIXServer(_StreamServer):
         self._remove_socket_file()
 
 
-# --------------------------------------------------------------------------- periodic calls
-
-
-@persistable
-class TimerService(Service):
-    """Call ``callable(*args, **kwargs)`` every ``interval`` seconds, never twice at once.
-
-    ``callable`` may be a plain function (run in the event loop: keep it short),
-    a coroutine function, or a :class:`Ref`. A call that outlasts the interval
-    delays the next one, skipping the ticks it overran. An exception is logged
-    with its traceback and the timer keeps going. With ``now`` the first call
-    happens at start, otherwise one interval later.
-    """
-
-    persist_fields = ("interval", "callable", "args", "kwargs", "now", "name")
-
-    #: Seconds ``stop()`` waits for a running call to finish before cancelling it.
-    stop_timeout: float = 5.0
-
-    def __init__(self, interval: float, callable: Any, args: tuple[Any, ...] | list[Any] = (),
-                 kwargs: dict[str, Any] | None = None, now: bool = True, name: str | None = None) -> None:
-        super().__init__(name)
-        if not interval > 0:
-            raise ValueError(f"TimerService interval must be a positive number of seconds, got {interval!r}")
-        self.interval = interval
-        self.callable = callable
-        self.args = tuple(args)
-        self.kwargs = dict(kwargs or {})
-        self.now = now
-        self.calls = 0
-        self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
-
-    @property
-    def label(self) -> str:
-        """How log lines name this timer."""
-        target = self.callable.target if isinstance(self.callable, Ref) else getattr(
-            self.callable, "__qualname__", repr(self.callable))
-        return self.name or f"timer {target}"
-
-    async def start(self) -> None:
-        await super().start()
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(self._wake))
-
-    async def _call_once(self) -> None:
-        self.calls += 1
-        try:
-            result = resolve(self.callable)(*self.args, **self.kwargs)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("%s: call failed; next call in %gs", self.label, self.interval)
-
-    async def _run(self, wake: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time() + (0 if self.now else self.interval)
-        while not wake.is_set():
-            delay = next_at - loop.time()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(wake.wait(), delay)
-                    return
-                except TimeoutError:
-                    pass
-            await self._call_once()
-            next_at += self.interval
-            now = loop.time()
-            if next_at <= now:  # the call overran: skip the ticks it missed
-                next_at += ((now - next_at) // self.interval + 1) * self.interval
-
-    async def stop(self) -> None:
-        await super().stop()
-        task, self._task = self._task, None
-        if self._wake is not None:
-            self._wake.set()
-        if task is None:
-            return
-        done, _ = await asyncio.wait({task}, timeout=self.stop_timeout)
-        if not done:
-            log.warning("%s: call still running after %.1fs; cancelled", self.label, self.stop_timeout)
-            task.cancel()
-            await asyncio.wait({task})
-
-
-# --------------------------------------------------------------------------- reconnecting client
-
-
-class _WatchedProtocol(asyncio.Protocol):
-    """Forwards everything to the real protocol and reports when the connection is lost."""
-
-    def __init__(self, inner: Any, lost: asyncio.Future[None]) -> None:
-        self.inner = inner
-        self.lost = lost
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.inner.connection_made(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        try:
-            self.inner.connection_lost(exc)
-        finally:
-            if not self.lost.done():
-                self.lost.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        self.inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        result: bool | None = self.inner.eof_received()
-        return result
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
-
-
-class _WatchedBufferedProtocol(_WatchedProtocol, asyncio.BufferedProtocol):
-    """The same for a :class:`asyncio.BufferedProtocol`."""
-
-    def get_buffer(self, sizehint: int) -> Any:
-        return self.inner.get_buffer(sizehint)
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.inner.buffer_updated(nbytes)
-
-
-@persistable
-class ClientService(Service):
-    """Keep one TCP connection to ``host:port`` open, reconnecting with backoff.
-
-    A failed attempt or a lost connection is retried after ``initial_delay``
-    seconds, the wait growing by ``factor`` per failure up to ``max_delay``,
-    each wait varied by +/- ``jitter`` (a fraction) so that many clients don't
-    reconnect in step. A successful connection resets the wait.
-    """
-
-    persist_fields = ("host", "port", "factory", "initial_delay", "max_delay", "factor", "jitter", "name")
-
-    #: Seconds one connection attempt may take.
-    connect_timeout: float = 30.0
-
-    def __init__(self, host: str, port: int, factory: Any, initial_delay: float = 1.0,
-                 max_delay: float = 60.0, factor: float = 2.0, jitter: float = 0.1,
-                 name: str | None = None) -> None:
-        super().__init__(name)
-        self.host = host
-        self.port = port
-        self.factory = factory
-        self.initial_delay = initial_delay
-        self.max_delay = max_delay
-        self.factor = factor
-        self.jitter = jitter
-        self.protocol: Any = None
-        self.transport: asyncio.BaseTransport | None = None
-        self._waiters: list[asyncio.Future[Any]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
-
-    @property
-    def label(self) -> str:
-        """How log lines name this client."""
-        return self.name or f"client of {_where(self.host, self.port)}"
-
-    async def when_connected(self, timeout: float | None = None) -> Any:
-        """Return the connected protocol, waiting up to ``timeout`` seconds for a connection.
-
-        Raises :class:`TimeoutError` when none comes in time, and
-        :class:`ServiceUnavailableError` when the service stops meanwhile.
-        """
-        if self.protocol is not None:
-            return self.protocol
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            return await asyncio.wait_for(waiter, timeout)
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-
-    def _backoff(self, delay: float) -> float:
-        return max(0.0, delay * (1 + random.uniform(-self.jitter, self.jitter)))
-
-    async def start(self) -> None:
-        await super().start()
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(self._wake))
-
-    async def _pause(self, wake: asyncio.Event, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(wake.wait(), seconds)
-        except TimeoutError:
-            pass
-
-    async def _run(self, wake: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        delay = self.initial_delay
-        while not wake.is_set():
-            lost: asyncio.Future[None] = loop.create_future()
-            try:
-                factory = _check_factory(self.factory, self.label)
-
-                def protocol_factory(factory: Any = factory, lost: asyncio.Future[None] = lost) -> Any:
-                    inner = factory()
-                    watched = _WatchedBufferedProtocol if isinstance(inner, asyncio.BufferedProtocol) \
-                        else _WatchedProtocol
-                    return watched(inner, lost)
-
-                transport, watcher = await asyncio.wait_for(
-                    loop.create_connection(protocol_factory, self.host, self.port), self.connect_timeout)
-            except (OSError, TimeoutError) as exc:
-                wait = self._backoff(delay)
-                reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
-                log.info("%s: cannot connect (%s); retrying in %.2fs", self.label, reason, wait)
-                delay = min(delay * self.factor, self.max_delay)
-                await self._pause(wake, wait)
-                continue
-            except Exception:  # a broken factory must not end the retry loop
-                wait = self._backoff(delay)
-                log.exception("%s: connection set-up failed; retrying in %.2fs", self.label, wait)
-                delay = min(delay * self.factor, self.max_delay)
-                await self._pause(wake, wait)
-                continue
-            delay = self.initial_delay
-            self.transport, self.protocol = transport, watcher.inner
-            log.info("%s: connected", self.label)
-            for waiter in self._waiters:
-                if not waiter.done():
-                    waiter.set_result(self.protocol)
-            stopping: asyncio.Future[Any] = asyncio.ensure_future(wake.wait())
-            try:
-                await asyncio.wait({lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopping.cancel()
-            self.transport, self.protocol = None, None
-            if wake.is_set():
-                transport.close()
-                await asyncio.wait({lost}, timeout=1.0)
-                return
-            wait = self._backoff(delay)
-            log.info("%s: connection lost; reconnecting in %.2fs", self.label, wait)
-            delay = min(delay * self.factor, self.max_delay)
-            await self._pause(wake, wait)
-
-    async def stop(self) -> None:
-        await super().stop()
-        task, self._task = self._task, None
-        if self._wake is not None:
-            self._wake.set()
-        if task is not None:
-            done, _ = await asyncio.wait({task}, timeout=2.0)
-            if not done:
-                task.cancel()
-                await asyncio.wait({task})
-        if self.transport is not None:
-            self.transport.close()
-            self.transport, self.protocol = None, None
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_exception(ServiceUnavailableError(f"{self.label} stopped before it connected"))
+# The periodic and client services live in their own modules; they are
+# re-exported here because this is where users import services from.
