@@ -5,7 +5,9 @@
 2. run the echo example (``examples/echo/echo.tac``) under ``tapd`` for a few
    seconds, talk to it over TCP on 127.0.0.1, stop it with SIGTERM and show
    its log;
-3. (to come) build the Debian and RPM packages.
+3. package the echo example with ``tap2deb`` and ``tap2rpm`` (native builders)
+   into ``out/demo/`` and show what they hold;
+4. say how to prove the packages in containers with ``tap2pkg verify``.
 
 Standard library and tap2pkg only.
 """
@@ -13,6 +15,7 @@ Standard library and tap2pkg only.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -94,9 +97,45 @@ def run_echo_example(workdir: Path) -> None:
     print(log_file.read_text(), end="")
 
 
+OUT = EXAMPLES.parent / "out" / "demo"
+PACKAGE_OPTIONS = ["-m", "tap2pkg demo <demo@example.org>", "--include", "examples/echo/echoproto.py",
+                   "--port", "8007", "-o", "out/demo", "examples/echo/echo.tac"]
+
+
+def show(command: list[str]) -> None:
+    """Run an inspection tool when it is installed, printing its output."""
+    if subprocess.run(["sh", "-c", f"command -v {command[0]}"], capture_output=True).returncode != 0:
+        print(f"({command[0]} is not installed; skipped)")
+        return
+    print(f"$ {' '.join(command)}", flush=True)
+    subprocess.run(command, check=False, cwd=EXAMPLES.parent)
+
+
 def build_packages() -> None:
-    """Step 3, to come: build .deb and .rpm packages from the example app files."""
-    print("(package building arrives with the Debian and RPM backends)")
+    """Step 3: a .deb and an .rpm of the echo example, written in pure Python."""
+    from tap2pkg.cli.tap2deb import main as tap2deb_main
+    from tap2pkg.cli.tap2rpm import main as tap2rpm_main
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    os.chdir(EXAMPLES.parent)
+    # -u: the demo has no signing key; tap2rpm never signs (sign later with rpmsign)
+    for prog, entry, extra in (("tap2deb", tap2deb_main, ["-u"]), ("tap2rpm", tap2rpm_main, [])):
+        print(f"$ {prog} {shlex.join(extra + PACKAGE_OPTIONS)}", flush=True)
+        code = entry(extra + PACKAGE_OPTIONS)
+        if code != 0:
+            raise SystemExit(code)
+    print("\nout/demo now holds:")
+    for path in sorted(OUT.iterdir()):
+        print(f"  {path.name}{'/' if path.is_dir() else ''}")
+    show(["dpkg-deb", "--info", "out/demo/echo_1.0-1_all.deb"])
+    show(["rpm", "-qlp", "out/demo/echo-1.0-1.noarch.rpm"])
+
+
+def verify_hint() -> None:
+    """Step 4: the container proof is a separate, slower command."""
+    print("To install, run, upgrade and purge them in real containers (docker engine needed):")
+    print("  tap2pkg images build --offline debian:bookworm rpm-on-debian")
+    print("  tap2pkg verify out/demo/echo_1.0-1_all.deb out/demo/echo-1.0-1.noarch.rpm --port 8007")
 
 
 def main() -> int:
@@ -106,8 +145,10 @@ def main() -> int:
     step("2. the echo example under tapd, for a few seconds")
     with tempfile.TemporaryDirectory(prefix="tap2pkg-demo-") as workdir:
         run_echo_example(Path(workdir))
-    step("3. packages")
+    step("3. packages: tap2deb and tap2rpm on the echo example")
     build_packages()
+    step("4. proving the packages")
+    verify_hint()
     return 0
 
 
