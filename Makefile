@@ -38,8 +38,13 @@ test: system $(STAMP)
 test-quick: $(STAMP)
 	$(BIN)/pytest -q -m "not container" tests
 
+# side-by-side benchmarks; each rewrites its own section of BENCHMARKS.md
 bench: $(STAMP)
 	$(BIN)/python bench/daemon.py
+	$(BIN)/python bench/build.py
+	$(BIN)/python bench/build_rpm.py
+	bash ci/start-dockerd.sh
+	$(BIN)/python bench/verify.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
