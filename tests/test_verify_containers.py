@@ -242,14 +242,22 @@ def test_images_build_reuses_the_current_image_and_list_shows_it(
     assert any(images["rpm-on-debian"] in line and "current" in line for line in listing.splitlines())
 
 
-@pytest.mark.skipif(shutil.which("debootstrap") is None, reason="debootstrap not installed")
-def test_verify_without_the_image_names_the_build_command(
-    client: Any, packages: Path, capsys: pytest.CaptureFixture[str]
+def test_verify_without_an_image_of_the_current_recipe_names_the_build_command(
+    client: Any,
+    packages: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    try:
-        client.images.get(DISTROS["debian:trixie"].tag("offline"))
-        pytest.skip("debian:trixie image present")
-    except Exception:  # noqa: BLE001 - any lookup failure means: not there
-        pass
-    assert main(["verify", "--distro", "debian:trixie", str(packages / "tinyweb_1.0-1_good_all.deb")]) == 72
-    assert "`tap2pkg images build --offline debian:trixie`" in capsys.readouterr().err
+    from tap2pkg.verify.images import containers_dir
+
+    changed = tmp_path / "containers"
+    shutil.copytree(containers_dir(), changed)
+    with (changed / "offline" / "rootfs.sh").open("a") as recipe:
+        recipe.write("# a recipe change no image has been built from\n")
+    monkeypatch.setenv("TAP2PKG_CONTAINERS", str(changed))
+    code = main(["verify", "--distro", "debian:bookworm", str(packages / "tinyweb_1.0-1_good_all.deb")])
+    assert code == 72
+    err = capsys.readouterr().err
+    assert "`tap2pkg images build --offline debian:bookworm`" in err and err.count("\n") == 1
+    assert _no_containers_left(client)
