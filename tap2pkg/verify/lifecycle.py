@@ -129,7 +129,16 @@ class _Lifecycle(_Runner):
 
     # -- helpers ---------------------------------------------------------------------------
     def journal(self) -> str:
-        return self.sh(f"journalctl -u {self.unit} -n 20 --no-pager -o short-monotonic").output
+        """The evidence for a failing step: the unit's journal and the maintainer scripts' output."""
+        journal = self.sh(f"journalctl -u {self.unit} -n 15 --no-pager -o short-monotonic").output.rstrip()
+        scripts = "\n".join(
+            line for line in self.install_log.splitlines()[-200:] if not line.startswith("(Reading database")
+        )
+        scripts = "\n".join(scripts.splitlines()[-10:])
+        return (
+            f"journal of {self.unit}:\n{journal}\n"
+            f"last lines of the package manager and its scripts:\n{scripts}"
+        )
 
     def install(self, artifact: Artifact, *, upgrade: bool) -> ExecResult:
         path = self.box.put_file(artifact.path, INBOX, f"{artifact.name}.{artifact.family}")
@@ -242,7 +251,8 @@ class _Lifecycle(_Runner):
         uid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:")), -1)
         name = self.sh(["getent", "passwd", str(uid)]).output.split(":", 1)[0]
         if uid == 0:
-            raise StepFailed(f"main process {pid} runs as root, not as {self.user}", status[:400])
+            unit = self.sh(["systemctl", "show", "-p", "User", "-p", "Group", "-p", "ExecStart", self.unit])
+            raise StepFailed(f"main process {pid} runs as root, not as {self.user}", unit.output.strip())
         if name != self.user:
             raise StepFailed(f"main process {pid} runs as {name or uid}, not as {self.user}")
         self.uid = uid
