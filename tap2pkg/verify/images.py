@@ -285,7 +285,13 @@ def _build_dockerfile(
     folder = containers_dir() / str(distro.dockerfile)
     try:
         _image, lines = client.images.build(
-            path=str(folder), tag=ref, buildargs=distro.build_args, labels=labels, rm=True, pull=False
+            path=str(folder),
+            tag=ref,
+            buildargs=distro.build_args,
+            labels=labels,
+            rm=True,
+            # the host's network: engines started with --bridge=none have no other for RUN apt-get/dnf
+            network_mode="host",
         )
     except (docker.errors.BuildError, docker.errors.APIError) as exc:
         raise ImageBuildError(
