@@ -37,13 +37,14 @@ def containers_dir() -> Path:
     """The ``containers/`` folder holding the Dockerfiles and offline recipes."""
     env = os.environ.get("TAP2PKG_CONTAINERS")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "containers")
+    # tap2pkg/containers: a link to the checkout's containers/ folder, a real copy in the wheel
+    candidates.append(Path(__file__).resolve().parents[1] / "containers")
     for candidate in candidates:
         if (candidate / "offline" / "rootfs.sh").is_file():
             return candidate
     raise ImageBuildError(
         f"image recipes not found (looked in {', '.join(str(c) for c in candidates)}); "
-        "run from a tap2pkg source checkout or set TAP2PKG_CONTAINERS to its containers/ folder"
+        "reinstall tap2pkg or set TAP2PKG_CONTAINERS to a checkout's containers/ folder"
     )
 
 
