@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import Any
 
 from .addresses import check_factory as _check_factory
@@ -113,6 +112,7 @@ class ClientService(Service):
                 self._waiters.remove(waiter)
 
     def _backoff(self, delay: float) -> float:
+        import random  # imported on first use: most daemons never reconnect (--chroot preloads it)
         return max(0.0, delay * (1 + random.uniform(-self.jitter, self.jitter)))
 
     async def start(self) -> None:

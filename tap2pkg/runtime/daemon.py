@@ -13,28 +13,35 @@ process again, so the exit status says "killed by SIGTERM". SIGHUP and
 SIGUSR1 reopen the log file.
 
 Errors print one line, ``tapd: error: ...``, and exit with the error's code.
+
+Start-up time matters (a restart is downtime), so this module imports only
+what every run needs; asyncio comes after the options are read, which lets
+``--no-tls`` keep ``ssl`` out, and what one option needs (cProfile for
+``-p``, json for ``--log-format json``...) is imported only with it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import cProfile
 import logging
 import os
 import signal
-import socket
 import sys
-import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import pidfile, privileges, sdnotify
 from .detach import StartupReport, daemonize, exit_with_signal
 from .errors import ConfigError, ServiceUnavailableError, Tap2pkgError, UsageError
 from .logs import Log, open_log
 from .options import DaemonOptions, parse_options, parse_plugin_options
-from .reactors import get_reactor
-from .service import Application
+
+if TYPE_CHECKING:
+    import asyncio
+    import cProfile
+    import socket
+
+    from .service import Application
 
 try:
     from .. import __version__ as VERSION
@@ -70,6 +77,7 @@ class Daemon:
         options = self.options
         if options.plugin is not None:
             from .plugins import get_plugins
+            from .service import Application
             plugins = get_plugins()
             maker = plugins.get(options.plugin)
             if maker is None:
@@ -107,6 +115,10 @@ class Daemon:
         if options.chroot is not None:
             # modules imported lazily would not be found inside the new root: load them now
             import encodings.idna  # noqa: F401 -- socket.getaddrinfo needs this codec
+            import ipaddress  # noqa: F401 -- socket activation's address matching
+            import random  # noqa: F401 -- ClientService's reconnection jitter
+            if options.profile:
+                import cProfile  # noqa: F401 -- imported after the chroot otherwise
             try:
                 os.chroot(options.chroot)
             except OSError as exc:
@@ -127,6 +139,7 @@ class Daemon:
     async def serve(self, app: Application, identity: privileges.Identity,
                     activated: list[socket.socket]) -> None:
         """Bind, drop privileges, start, announce readiness, and run until a stop signal."""
+        import asyncio
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
 
@@ -183,6 +196,7 @@ class Daemon:
 
     async def stop_services(self, app: Application) -> None:
         """Stop the tree in reverse order, all of it within ``--shutdown-timeout`` seconds."""
+        import asyncio
         timeout = self.options.shutdown_timeout
         # each child gets an equal share, so one that hangs does not rob the others of theirs;
         # the outer bound is only a safety net
@@ -197,6 +211,9 @@ class Daemon:
     def run_loop(self, app: Application, identity: privileges.Identity,
                  activated: list[socket.socket]) -> None:
         """Create the chosen event loop and run :meth:`serve` on it to the end."""
+        import asyncio
+
+        from .reactors import get_reactor
         loop = get_reactor(self.options.reactor).loop_factory()()
         asyncio.set_event_loop(loop)
         try:
@@ -264,6 +281,7 @@ class Daemon:
         else:
             print(f"tapd: error: {exc}", file=sys.stderr)
             if self.options.debug:
+                import traceback
                 traceback.print_exception(exc, file=sys.stderr)
         return exc.exit_code
 
@@ -283,7 +301,8 @@ class Daemon:
                     pending.append(stale)
             app = self.app = self.load_application()
             identity = self.identity(app)
-            get_reactor(options.reactor).loop_factory()  # an unavailable loop fails here, in the foreground
+            from .reactors import get_reactor
+            get_reactor(options.reactor).check()  # an unavailable loop fails here, in the foreground
             self.log = open_log(logfile=options.logfile, use_syslog=options.syslog, prefix=options.prefix,
                                 log_format=options.log_format, max_bytes=options.log_max_bytes,
                                 backups=options.log_backups,
@@ -294,6 +313,11 @@ class Daemon:
             source = options.app_file or f"plugin {options.plugin}"
             log.info("application %r from %s", app.process_name, source)
             log.info("event loop: %s", options.reactor)
+            if options.no_tls:
+                if "ssl" in sys.modules:
+                    log.warning("--no-tls: the ssl module was loaded before tapd could keep it out")
+                else:
+                    log.info("TLS: off (--no-tls); the ssl module is not loaded")
             self.setup_environment()
         except Tap2pkgError as exc:
             return self.fail(exc)
@@ -309,7 +333,10 @@ class Daemon:
                 return outcome  # the original process: the daemon reported its start-up
             self.report = outcome
 
-        profiler = cProfile.Profile() if options.profile else None
+        profiler: cProfile.Profile | None = None
+        if options.profile:
+            import cProfile
+            profiler = cProfile.Profile()
         # from the pidfile on, a stop signal must go through the clean shutdown: remember one
         # that arrives before the event loop takes over
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -362,6 +389,7 @@ class Daemon:
 
 
 def _ignore_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    import asyncio
     if not isinstance(context.get("exception"), asyncio.CancelledError):
         loop.default_exception_handler(context)
 
@@ -376,6 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"tapd: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    if options.no_tls:
+        from .reactors import block_tls
+        block_tls()  # before anything imports asyncio, which imports ssl when it can
     return Daemon(options).run()
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import logging
 import os
 import socket
@@ -87,6 +86,7 @@ def unclaimed_activated_sockets() -> list[socket.socket]:
 def _host_matches(interface: str, address: str) -> bool:
     if interface in ("", "0.0.0.0", "::"):
         return address in ("0.0.0.0", "::")
+    import ipaddress  # only socket activation needs it
     try:
         wanted = {ipaddress.ip_address(interface)}
     except ValueError:
@@ -149,13 +149,26 @@ def _bind_error(what: str, exc: OSError) -> Exception:
     return ServiceUnavailableError(f"cannot listen on {what}: {exc.strerror or exc}")
 
 
+def _is_ip_address(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address literal (no name to resolve)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
+
+
 def _bind_inet(kind: str, port: int, interface: str, backlog: int = 100) -> socket.socket:
     """Bind (and for TCP, listen on) a non-blocking socket; errors name the address and the fix."""
     host = interface or "0.0.0.0"
     label = kind.upper()
     socktype = _KINDS[kind]
     try:
-        infos = socket.getaddrinfo(host, port, type=socktype, flags=socket.AI_PASSIVE)
+        # an IP address goes as bytes: a str would load the idna codec just to encode it
+        infos = socket.getaddrinfo(host.encode("ascii") if _is_ip_address(host) else host, port,
+                                   type=socktype, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ServiceUnavailableError(
             f"cannot listen on {label} {_where(host, port)}: unknown interface {host!r} "

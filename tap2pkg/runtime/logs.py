@@ -12,11 +12,9 @@ optional size-based rotation), standard output, or syslog. Formats:
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import sys
-import syslog
 import time
 from collections.abc import Mapping
 from typing import TextIO
@@ -63,6 +61,13 @@ class TextFormatter(logging.Formatter):
 class JSONFormatter(logging.Formatter):
     """One JSON object per record, on one line."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # imported here, not at module level (only --log-format json pays for it), and not at
+        # the first record either: that may come after --chroot, where the module is out of reach
+        import json
+        self._dumps = json.dumps
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": timestamp(record.created),
@@ -73,7 +78,7 @@ class JSONFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return self._dumps(entry, ensure_ascii=False)
 
 
 class LogFile(logging.Handler):
@@ -168,9 +173,11 @@ class SyslogHandler(logging.Handler):
 
     def __init__(self, ident: str) -> None:
         super().__init__()
+        import syslog  # only --syslog pays for it
         syslog.openlog(ident, syslog.LOG_PID | syslog.LOG_NDELAY, syslog.LOG_DAEMON)
 
     def emit(self, record: logging.LogRecord) -> None:
+        import syslog
         try:
             for line in self.format(record).splitlines() or [""]:
                 syslog.syslog(priority(record.levelno), line)
@@ -181,6 +188,7 @@ class SyslogHandler(logging.Handler):
         """Nothing to reopen: syslog is a socket."""
 
     def close(self) -> None:
+        import syslog
         syslog.closelog()
         super().close()
 

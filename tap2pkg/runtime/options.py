@@ -9,18 +9,24 @@ A plugin subcommand follows the options, as with twistd::
     tapd -n --pidfile= echo --port 8007
 
 Everything after the plugin name goes to the plugin's own parser.
+
+Start-up time: a command line made only of full option names (``-n``,
+``--pidfile=``, ``-y FILE``...), as packages and most people write it, is read
+by a small direct parser; anything else (abbreviations, combined flags such as
+``-noy``, ``--help``, a bad value) goes to :mod:`argparse`, which gives the
+same result or the error. A test holds the two to the same answers.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    import argparse
 
 #: the app-file option that was given -> the persist "kind" it forces
 FILE_KINDS = {"python": "python", "file": None, "source": "source", "xml": "xml"}
@@ -29,9 +35,13 @@ DEFAULT_APP_FILE = "tapd.tap"
 DEFAULT_PIDFILE = "tapd.pid"
 DEFAULT_LOGFILE = "tapd.log"
 
+#: the environment variable that turns on ``--no-tls`` (for /etc/default/<package>)
+NO_TLS_ENV = "TAPD_NO_TLS"
+_TRUE = ("1", "yes", "true", "on")
+_FALSE = ("", "0", "no", "false", "off")
 
-@dataclass(frozen=True)
-class DaemonOptions:
+
+class DaemonOptions(NamedTuple):
     """Everything ``tapd`` was asked to do, with paths made absolute against the starting directory."""
 
     app_file: str | None = None
@@ -56,6 +66,7 @@ class DaemonOptions:
     log_backups: int = 5
     shutdown_timeout: float = 10.0
     debug: bool = False
+    no_tls: bool = False
 
     @property
     def log_to_stdout(self) -> bool:
@@ -63,46 +74,17 @@ class DaemonOptions:
         return not self.syslog and self.logfile is None
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises :class:`UsageError` and lists plugins in its help."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-    def format_help(self) -> str:
-        text = super().format_help()
-        try:
-            from .plugins import get_plugins
-            plugins = get_plugins()
-        except ImportError:
-            return text
-        if not plugins:
-            return text
-        width = max(len(name) for name in plugins)
-        lines = ["", "plugins (run one directly with 'tapd [options] PLUGIN [plugin options]'):"]
-        for name in sorted(plugins):
-            lines.append(f"  {name.ljust(width)}  {getattr(plugins[name], 'description', '')}")
-        return text + "\n".join(lines) + "\n"
-
-
-class _HelpReactors(argparse.Action):
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        from .reactors import describe_reactors
-        sys.stdout.write(describe_reactors())
-        parser.exit(0)
+class _BadValue(ValueError):
+    """A value the converters refuse; argparse turns it into its usage error."""
 
 
 def _octal(text: str) -> int:
     try:
         value = int(text, 8)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an octal umask such as 022 or 0077") from None
+        raise _BadValue(f"{text!r} is not an octal umask such as 022 or 0077") from None
     if not 0 <= value <= 0o777:
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range (000 to 777)")
+        raise _BadValue(f"{text!r} is out of range (000 to 777)")
     return value
 
 
@@ -110,9 +92,9 @@ def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise _BadValue(f"{text!r} is not a whole number") from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+        raise _BadValue(f"{text!r} must not be negative")
     return value
 
 
@@ -120,17 +102,77 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise _BadValue(f"{text!r} is not a number of seconds") from None
     if not 0 < value < 86400:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and less than a day")
+        raise _BadValue(f"{text!r} must be more than 0 and less than a day")
     return value
+
+
+def _argparse_type(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``convert`` with its :class:`_BadValue` shown by argparse as the message itself."""
+    import argparse
+
+    def argparse_convert(text: str) -> Any:
+        try:
+            return convert(text)
+        except _BadValue as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    argparse_convert.__name__ = convert.__name__
+    return argparse_convert
+
+
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """An ArgumentParser that raises :class:`UsageError` and lists plugins in its help."""
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise UsageError(f"{message} (see '{self.prog} --help')")
+
+        def format_help(self) -> str:
+            text = super().format_help()
+            try:
+                from .plugins import get_plugins
+                plugins = get_plugins()
+            except ImportError:
+                return text
+            if not plugins:
+                return text
+            width = max(len(name) for name in plugins)
+            lines = ["", "plugins (run one directly with 'tapd [options] PLUGIN [plugin options]'):"]
+            for name in sorted(plugins):
+                lines.append(f"  {name.ljust(width)}  {getattr(plugins[name], 'description', '')}")
+            return text + "\n".join(lines) + "\n"
+
+    return _Parser
+
+
+def _help_reactors_action() -> type[argparse.Action]:
+    """The ``--help-reactors`` action: print the event loops and exit 0."""
+    import argparse
+    import sys
+
+    class _HelpReactors(argparse.Action):
+        def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+            super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                     values: Any, option_string: str | None = None) -> None:
+            from .reactors import describe_reactors
+            sys.stdout.write(describe_reactors())
+            parser.exit(0)
+
+    return _HelpReactors
 
 
 def build_parser(version: str) -> argparse.ArgumentParser:
     """The ``tapd`` argument parser (also used to render ``--help``)."""
+    import argparse
+
     from .reactors import REACTORS
 
-    parser = _Parser(
+    parser = _parser_class()(
         prog="tapd",
         usage="tapd [options] [PLUGIN [plugin options]]",
         description="Run an application file (.tac .tap .tas .tax) or a plugin as a daemon.",
@@ -151,14 +193,17 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     run.add_argument("-u", "--uid", metavar="USER", help="run as this user (name or number)")
     run.add_argument("-g", "--gid", metavar="GROUP",
                      help="run as this group (name or number; default: the user's primary group)")
-    run.add_argument("--umask", metavar="MODE", type=_octal,
+    run.add_argument("--umask", metavar="MODE", type=_argparse_type(_octal),
                      help="octal umask (default: 0077 when daemonizing, unchanged with -n)")
     run.add_argument("--chroot", metavar="DIR", help="chroot to DIR before running")
     run.add_argument("-d", "--rundir", metavar="DIR", default=".", help="change to DIR before running")
     run.add_argument("-r", "--reactor", metavar="NAME", default="asyncio", choices=sorted(REACTORS),
                      help="event loop: " + ", ".join(REACTORS) + " (default: asyncio)")
-    run.add_argument("--help-reactors", action=_HelpReactors, help="list the event loops and exit")
-    run.add_argument("--shutdown-timeout", metavar="SECONDS", type=_seconds, default=10.0,
+    run.add_argument("--help-reactors", action=_help_reactors_action(), help="list the event loops and exit")
+    run.add_argument("--no-tls", action="store_true",
+                     help=f"run without the ssl module: less memory, a faster start, no TLS for the "
+                          f"application (also: {NO_TLS_ENV}=1 in the environment)")
+    run.add_argument("--shutdown-timeout", metavar="SECONDS", type=_argparse_type(_seconds), default=10.0,
                      help="time the services get to stop on SIGTERM/SIGINT (default: 10)")
     run.add_argument("-p", "--profile", metavar="FILE",
                      help="profile the run with cProfile and write its stats to FILE at exit")
@@ -170,9 +215,9 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     logs.add_argument("--prefix", default="tapd", help="syslog identifier (default: tapd)")
     logs.add_argument("--log-format", choices=("text", "json"), default="text",
                       help="text lines (default) or one JSON object per line")
-    logs.add_argument("--log-max-bytes", metavar="N", type=_count, default=0,
+    logs.add_argument("--log-max-bytes", metavar="N", type=_argparse_type(_count), default=0,
                       help="rotate the log file when it would exceed N bytes (default: never)")
-    logs.add_argument("--log-backups", metavar="N", type=_count, default=5,
+    logs.add_argument("--log-backups", metavar="N", type=_argparse_type(_count), default=5,
                       help="rotated log files to keep (default: 5)")
     logs.add_argument("--debug", action="store_true", help="debug log lines; tracebacks on errors")
     parser.add_argument("--version", action="version", version=f"tapd (tap2pkg) {version}")
@@ -181,54 +226,142 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_options(argv: Sequence[str], version: str) -> DaemonOptions:
-    """Parse ``tapd``'s arguments; :class:`UsageError` on a bad one."""
-    args = build_parser(version).parse_args(list(argv))
+# --------------------------------------------------------------------------- the direct parser
+
+#: full option names taking no value -> destination
+_FLAGS = {"-o": "no_save", "--no_save": "no_save", "-n": "nodaemon", "--nodaemon": "nodaemon",
+          "--syslog": "syslog", "--debug": "debug", "--no-tls": "no_tls"}
+#: full option names taking one value -> destination
+_VALUED = {"-y": "python", "--python": "python", "-f": "file", "--file": "file", "-s": "source",
+           "--source": "source", "-x": "xml", "--xml": "xml", "--pidfile": "pidfile", "-u": "uid",
+           "--uid": "uid", "-g": "gid", "--gid": "gid", "--umask": "umask", "--chroot": "chroot",
+           "-d": "rundir", "--rundir": "rundir", "-r": "reactor", "--reactor": "reactor",
+           "--shutdown-timeout": "shutdown_timeout", "-p": "profile", "--profile": "profile",
+           "-l": "logfile", "--logfile": "logfile", "--prefix": "prefix", "--log-format": "log_format",
+           "--log-max-bytes": "log_max_bytes", "--log-backups": "log_backups"}
+_CONVERT: dict[str, Callable[[str], Any]] = {"umask": _octal, "shutdown_timeout": _seconds,
+                                             "log_max_bytes": _count, "log_backups": _count}
+_DEFAULTS: dict[str, Any] = {
+    "python": None, "file": None, "source": None, "xml": None, "no_save": False, "nodaemon": False,
+    "pidfile": DEFAULT_PIDFILE, "uid": None, "gid": None, "umask": None, "chroot": None, "rundir": ".",
+    "reactor": "asyncio", "no_tls": False, "shutdown_timeout": 10.0, "profile": None, "logfile": None,
+    "syslog": False, "prefix": "tapd", "log_format": "text", "log_max_bytes": 0, "log_backups": 5,
+    "debug": False, "plugin": None, "plugin_args": [],
+}
+
+
+def _parse_direct(argv: Sequence[str]) -> dict[str, Any] | None:
+    """argparse's result for a command line of full option names, or None: let argparse read it."""
+    from .reactors import REACTORS
+
+    values = dict(_DEFAULTS, plugin_args=[])
+    app_option: str | None = None
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if not token.startswith("-") or token == "-":
+            if token in ("", "-"):
+                return None
+            values["plugin"] = token
+            values["plugin_args"] = list(argv[index:])
+            break
+        name, equals, value = token.partition("=") if token.startswith("--") else (token, "", "")
+        if not equals and name in _FLAGS:
+            values[_FLAGS[name]] = True
+            continue
+        dest = _VALUED.get(name)
+        if dest is None:
+            return None  # --help, an abbreviation, combined flags, a typo: argparse decides
+        if not equals:
+            if index >= len(argv) or (argv[index].startswith("-") and argv[index] != "-"):
+                return None
+            value = argv[index]
+            index += 1
+        if dest in FILE_KINDS:
+            if app_option not in (None, dest):
+                return None  # two kinds of app file: argparse words the error
+            app_option = dest
+        convert = _CONVERT.get(dest)
+        try:
+            values[dest] = convert(value) if convert is not None else value
+        except _BadValue:
+            return None
+        if dest == "reactor" and value not in REACTORS:
+            return None
+        if dest == "log_format" and value not in ("text", "json"):
+            return None
+    return values
+
+
+def _parse_with_argparse(argv: Sequence[str], version: str) -> dict[str, Any]:
+    """What argparse makes of ``argv`` (or its :class:`UsageError`)."""
+    return vars(build_parser(version).parse_args(list(argv)))
+
+
+def _no_tls_from(environ: Mapping[str, str]) -> bool:
+    value = environ.get(NO_TLS_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise UsageError(f"{NO_TLS_ENV}={environ[NO_TLS_ENV]!r} is neither 1 nor 0 "
+                     "(set it to 1 to run without TLS, or unset it)")
+
+
+def parse_options(argv: Sequence[str], version: str,
+                  environ: Mapping[str, str] | None = None) -> DaemonOptions:
+    """Parse ``tapd``'s arguments (and ``TAPD_NO_TLS`` from ``environ``); :class:`UsageError` on a bad one."""
+    args = _parse_direct(argv)
+    if args is None:
+        args = _parse_with_argparse(argv, version)
     app_file: str | None = None
     app_kind: str | None = None
     for option, kind in FILE_KINDS.items():
-        value = getattr(args, option)
+        value = args[option]
         if value is not None:
             app_file, app_kind = value, kind
-    if args.plugin is None and app_file is None:
+    if args["plugin"] is None and app_file is None:
         app_file = DEFAULT_APP_FILE
-    if args.plugin is not None and app_file is not None:
-        raise UsageError(f"give either an application file or the plugin {args.plugin!r}, not both")
+    if args["plugin"] is not None and app_file is not None:
+        raise UsageError(f"give either an application file or the plugin {args['plugin']!r}, not both")
     if app_file == "":
         raise UsageError("the application file name is empty")
 
-    logfile: str | None = args.logfile
+    logfile: str | None = args["logfile"]
     if logfile == "-":
         logfile = None
-    elif logfile is None and not args.nodaemon and not args.syslog:
+    elif logfile is None and not args["nodaemon"] and not args["syslog"]:
         logfile = DEFAULT_LOGFILE
 
     def absolute(path: str | None) -> str | None:
         return os.path.abspath(path) if path else None
 
+    no_tls = bool(args["no_tls"]) or _no_tls_from(os.environ if environ is None else environ)
     return DaemonOptions(
         app_file=absolute(app_file),
         app_kind=app_kind,
-        plugin=args.plugin,
-        plugin_args=tuple(args.plugin_args),
-        nodaemon=args.nodaemon,
-        pidfile=absolute(args.pidfile),
+        plugin=args["plugin"],
+        plugin_args=tuple(args["plugin_args"]),
+        nodaemon=args["nodaemon"],
+        pidfile=absolute(args["pidfile"]),
         logfile=absolute(logfile),
-        syslog=args.syslog,
-        prefix=args.prefix,
-        uid=args.uid,
-        gid=args.gid,
-        umask=args.umask if args.umask is not None else (None if args.nodaemon else 0o077),
-        chroot=absolute(args.chroot),
-        rundir=args.rundir,
-        reactor=args.reactor,
-        no_save=args.no_save,
-        profile=absolute(args.profile),
-        log_format=args.log_format,
-        log_max_bytes=args.log_max_bytes,
-        log_backups=args.log_backups,
-        shutdown_timeout=args.shutdown_timeout,
-        debug=args.debug,
+        syslog=args["syslog"],
+        prefix=args["prefix"],
+        uid=args["uid"],
+        gid=args["gid"],
+        umask=args["umask"] if args["umask"] is not None else (None if args["nodaemon"] else 0o077),
+        chroot=absolute(args["chroot"]),
+        rundir=args["rundir"],
+        reactor=args["reactor"],
+        no_save=args["no_save"],
+        profile=absolute(args["profile"]),
+        log_format=args["log_format"],
+        log_max_bytes=args["log_max_bytes"],
+        log_backups=args["log_backups"],
+        shutdown_timeout=args["shutdown_timeout"],
+        debug=args["debug"],
+        no_tls=no_tls,
     )
 
 

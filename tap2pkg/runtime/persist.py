@@ -27,17 +27,15 @@ known, and what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import math
 import os
-import pkgutil
 import sys
 import traceback
 import types
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .errors import (
@@ -99,6 +97,7 @@ def ensure_registry() -> None:
     except ImportError:
         plugins = None
     if plugins is not None:
+        import pkgutil  # only the safe formats need the registry: .tac files do not pay for it
         prefix = "tap2pkg.runtime.plugins."
         names += [info.name for info in pkgutil.iter_modules(list(plugins.__path__), prefix)]
     for name in names:
@@ -123,11 +122,18 @@ def describe_kinds() -> str:
     return ", ".join(f"{kind} ({' '.join(suffixes)})" for kind, suffixes in KINDS.items())
 
 
+def _suffix(path: PathLike) -> str:
+    """The file name's last suffix, as ``pathlib.PurePath.suffix`` has it (without importing pathlib)."""
+    name = os.path.basename(os.fspath(path).rstrip(os.sep))
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
 def detect_kind(path: PathLike, kind: str | None = None) -> str:
     """The kind of ``path``: ``kind`` (or its alias) when given, else taken from the suffix."""
     if kind:
         return normalize_kind(kind)
-    suffix = Path(path).suffix.lower()
+    suffix = _suffix(path).lower()
     found = _SUFFIXES.get(suffix)
     if found is None:
         raise AppFileError(path, f"cannot tell the app file type from the suffix {suffix or 'none'!r}",
@@ -261,12 +267,25 @@ def ref_value(target: str, path: object, line: int | None = None) -> Any:
 # ---------------------------------------------------------------------------
 # save
 
-@dataclass(frozen=True)
 class SavedObject:
     """A persistable object reduced to its registered class name and constructor keywords."""
 
-    cls_key: str
-    fields: tuple[tuple[str, Any], ...]
+    __slots__ = ("cls_key", "fields")
+
+    def __init__(self, cls_key: str, fields: tuple[tuple[str, Any], ...]) -> None:
+        self.cls_key = cls_key
+        self.fields = fields
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SavedObject):
+            return NotImplemented
+        return (self.cls_key, self.fields) == (other.cls_key, other.fields)
+
+    def __hash__(self) -> int:
+        return hash((self.cls_key, self.fields))
+
+    def __repr__(self) -> str:
+        return f"SavedObject(cls_key={self.cls_key!r}, fields={self.fields!r})"
 
 
 SAVEABLE = ("None, bool, int, float, str, bytes, list, tuple, dict with str keys, "
@@ -369,8 +388,8 @@ def save(app: Application, path: PathLike, kind: str | None = None) -> None:
 
 def write_atomically(path: PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{os.urandom(4).hex()}.tmp")
+    target = os.fspath(path)
+    temp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.urandom(4).hex()}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
@@ -378,11 +397,12 @@ def write_atomically(path: PathLike, data: bytes) -> None:
                 stream.write(data)
                 stream.flush()
                 os.fsync(stream.fileno())
-            if target.exists():
-                os.chmod(temp, target.stat().st_mode & 0o7777)
+            if os.path.exists(target):
+                os.chmod(temp, os.stat(target).st_mode & 0o7777)
             os.replace(temp, target)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
             raise
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}; choose a writable file or directory",

@@ -10,13 +10,12 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import PermissionDeniedError, UnknownUserError
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     """A resolved uid/gid to switch to; ``user`` is the name for initgroups, when known."""
 
     uid: int | None

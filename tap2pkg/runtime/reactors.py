@@ -3,20 +3,66 @@
 ``asyncio`` is the standard loop and the default. ``uvloop`` is offered when the
 ``uvloop`` module is installed. ``select``, ``poll`` and ``epoll`` are asyncio
 selector loops forced onto that system call.
+
+``tapd --no-tls`` (or ``TAPD_NO_TLS=1``) calls :func:`block_tls` before
+asyncio is first imported: asyncio then runs without the ``ssl`` module
+(about 4 MiB of resident memory and a few milliseconds of start-up), and
+application code that imports ``ssl`` gets one clear error naming the option.
+
+Nothing here imports asyncio at module level, so that ``tapd`` can parse its
+options (and block ``ssl``) before asyncio is loaded.
 """
 
 from __future__ import annotations
 
-import asyncio
-import selectors
-from collections.abc import Callable
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import UsageError
 
+if TYPE_CHECKING:
+    import asyncio
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
-@dataclass(frozen=True)
-class Reactor:
+#: the modules ``--no-tls`` keeps out of the process
+TLS_MODULES = ("ssl", "_ssl")
+NO_TLS_MESSAGE = ("the ssl module is disabled by tapd --no-tls (or TAPD_NO_TLS=1 in the environment); "
+                  "remove that option to run an application that uses TLS")
+
+
+class TLSDisabledError(ModuleNotFoundError):
+    """``import ssl`` under ``tapd --no-tls`` (an ImportError, so asyncio's optional import skips it)."""
+
+
+class _TLSBlocker:
+    """A meta path finder that refuses :data:`TLS_MODULES` with :data:`NO_TLS_MESSAGE`."""
+
+    @classmethod
+    def find_spec(cls, name: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        if name in TLS_MODULES:
+            raise TLSDisabledError(NO_TLS_MESSAGE, name=name)
+        return None
+
+
+def block_tls() -> bool:
+    """Keep ``ssl`` from being imported from now on; False when it is already loaded (too late)."""
+    if any(name in sys.modules for name in TLS_MODULES):
+        return False
+    if _TLSBlocker not in sys.meta_path:
+        sys.meta_path.insert(0, _TLSBlocker)  # type: ignore[arg-type]  # a class with find_spec is a finder
+    return True
+
+
+def unblock_tls() -> None:
+    """Undo :func:`block_tls` (for tests that run tapd in-process)."""
+    while _TLSBlocker in sys.meta_path:
+        sys.meta_path.remove(_TLSBlocker)  # type: ignore[arg-type]
+
+
+class Reactor(NamedTuple):
     """One selectable event loop: its name, what it is, and how to make one."""
 
     name: str
@@ -33,20 +79,31 @@ class Reactor:
                 return False
             return True
         if self.selector is not None:
+            import selectors
             return hasattr(selectors, self.selector)
         return True
+
+    def check(self) -> None:
+        """:class:`UsageError` when this loop cannot run here; creates no loop (nor imports asyncio)."""
+        if not self.available:
+            self.loop_factory()  # raises the error that says why
 
     def loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop]:
         """A callable making a new event loop of this kind."""
         if self.name == "uvloop":
             try:
                 import uvloop
+            except TLSDisabledError:
+                raise UsageError("the uvloop event loop imports the ssl module, so it cannot run "
+                                 "with --no-tls (TAPD_NO_TLS=1); drop one of the two") from None
             except ImportError:
                 raise UsageError("the uvloop event loop is not installed (install python3-uvloop "
                                  "or choose another with -r; see --help-reactors)") from None
             new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
             return new_loop
+        import asyncio
         if self.selector is not None:
+            import selectors
             selector_class = getattr(selectors, self.selector, None)
             if selector_class is None:
                 raise UsageError(f"the {self.name} event loop is not available on this system "
