@@ -19,7 +19,6 @@ Relative paths (``include``, ``output-dir``) are relative to the TOML file.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,8 @@ def read_settings(path: Path, *, required: bool = False) -> dict[str, Any]:
 
     A missing table gives ``{}`` (an error when ``required``, i.e. ``--config``).
     """
+    import tomllib  # only when there is a file to read: most builds have none
+
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)

@@ -9,23 +9,31 @@ The context every template gets comes from :func:`template_context`: the
 :class:`~tap2pkg.spec.PackageSpec` as ``spec``, the
 :class:`~tap2pkg.bundle.Layout` as ``layout``, ``distro`` (``"debian"`` or
 ``"fedora"``) and the ``tapd`` command line pieces.
+
+Rendering is cached per user (``$XDG_CACHE_HOME/tap2pkg/rendered``), keyed by
+the template files and the whole context, so a rebuild of the same package
+does not even import Jinja2 (the import and set-up were most of a single
+build's start-up). The cached text is exactly what Jinja2 rendered; a render
+that read the clock (a date filter given no ``SOURCE_DATE_EPOCH``) is never
+stored.
 """
 
 from __future__ import annotations
 
-import email.utils
+import hashlib
 import os
 import shlex
 import textwrap
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from .bundle import SERVICE_ROLES, Layout
 from .spec import PackageSpec
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -48,14 +56,32 @@ def fold_description(summary: str, long_description: str = "") -> str:
     return "\n".join(lines)
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: set when a filter read the clock: that render's text must not be cached
+_read_clock = False
+
+
+def _moment(epoch: int | None) -> time.struct_time:
+    global _read_clock
+    if epoch is None:
+        _read_clock = True
+        return time.gmtime(time.time())
+    return time.gmtime(epoch)
+
+
 def rfc2822(epoch: int | None) -> str:
-    """``epoch`` (None: now) as a Debian changelog date, in UTC."""
-    return email.utils.formatdate(time.time() if epoch is None else epoch, localtime=False, usegmt=False)
+    """``epoch`` (None: now) as a Debian changelog date, in UTC (``Tue, 14 Nov 2023 22:13:20 -0000``)."""
+    t = _moment(epoch)
+    # English names whatever the locale, as email.utils.formatdate writes them
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} -0000")
 
 
 def rpm_date(epoch: int | None) -> str:
     """``epoch`` (None: now) as an RPM ``%changelog`` date (``Mon Nov 23 2026``)."""
-    return time.strftime("%a %b %d %Y", time.gmtime(time.time() if epoch is None else epoch))
+    t = _moment(epoch)
+    return f"{_DAYS[t.tm_wday]} {_MONTHS[t.tm_mon - 1]} {t.tm_mday:02d} {t.tm_year}"
 
 
 def shell_quote(value: object) -> str:
@@ -69,22 +95,30 @@ def wrap_lines(text: str, width: int = 79) -> str:
     return "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in paras if p)
 
 
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """A per-user cache of compiled templates (compiling dominated a single build); None if unwritable."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tap2pkg" / "jinja"
+def _cache_dir(name: str) -> Path | None:
+    """``$XDG_CACHE_HOME/tap2pkg/<name>`` (created), or None when it cannot be written."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tap2pkg" / name
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    if not os.access(base, os.W_OK):
-        return None
+    return base if os.access(base, os.W_OK) else None
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """A per-user cache of compiled templates (compiling dominated a single build); None if unwritable."""
+    import jinja2
+
+    base = _cache_dir("jinja")
     # Jinja checks each template's source checksum, so a stale entry is never used.
-    return jinja2.FileSystemBytecodeCache(str(base))
+    return None if base is None else jinja2.FileSystemBytecodeCache(str(base))
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The shared environment (cached): strict, newline-keeping, no autoescape."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         bytecode_cache=_bytecode_cache(),
@@ -104,9 +138,64 @@ def environment() -> jinja2.Environment:
     return env
 
 
+#: rendered texts kept at most; past it the older half is dropped
+RENDER_CACHE_ENTRIES = 4096
+
+
+@lru_cache(maxsize=1)
+def _templates_fingerprint() -> str:
+    """What the output of a template depends on besides its context: every template file and the filters."""
+    parts = [__file__, str(os.stat(__file__).st_mtime_ns)]
+    for dirpath, dirnames, filenames in os.walk(TEMPLATES):
+        dirnames.sort()
+        for name in sorted(filenames):
+            st = os.stat(os.path.join(dirpath, name))
+            parts.append(f"{dirpath}/{name} {st.st_mtime_ns} {st.st_size}")
+    return "\n".join(parts)
+
+
+def _cache_path(template: str, context: dict[str, Any]) -> Path | None:
+    base = _cache_dir("rendered")
+    if base is None:
+        return None
+    # The dataclasses in a context (spec, layout, sources) repr every field, so the
+    # repr says everything a template can see; an object without a faithful repr
+    # would only miss (its address changes), never hit wrongly.
+    key = f"{_templates_fingerprint()}\n{template}\n{sorted(context.items())!r}"
+    return base / hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _store(path: Path, text: str) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(text.encode("utf-8", "surrogateescape"))
+        os.replace(partial, path)
+        entries = list(os.scandir(path.parent))
+        if len(entries) > RENDER_CACHE_ENTRIES:
+            entries.sort(key=lambda e: e.stat().st_mtime_ns)
+            for entry in entries[: len(entries) // 2]:
+                os.unlink(entry.path)
+    except OSError:  # a cache that cannot be written only costs speed
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 def render(template: str, context: dict[str, Any]) -> str:
-    """Render ``template`` (a path under ``templates/``) with ``context``."""
-    return environment().get_template(template).render(context)
+    """Render ``template`` (a path under ``templates/``) with ``context``; cached, see the module docs."""
+    global _read_clock
+    path = _cache_path(template, context)
+    if path is not None:
+        try:
+            return path.read_bytes().decode("utf-8", "surrogateescape")
+        except OSError:
+            pass
+    _read_clock = False
+    text = environment().get_template(template).render(context)
+    if path is not None and not _read_clock:
+        _store(path, text)
+    return text
 
 
 def tapd_arguments(spec: PackageSpec, layout: Layout, *, daemon: bool) -> list[str]:

@@ -178,3 +178,13 @@ def test_describe_kind() -> None:
     assert describe_kind("python").startswith("python (.tac, .py): ")
     with pytest.raises(UsageError):
         describe_kind("yaml")
+
+
+def test_parsing_a_python_app_file_does_not_load_the_runtime() -> None:
+    # tap2deb/tap2rpm start faster when a .tac is only parsed: no runtime, no asyncio
+    app = Path(__file__).parent / "data" / "deb" / "echo.tac"
+    code = ("import sys; from tap2pkg.appfile import inspect; "
+            f"info = inspect({str(app)!r}, 'python'); "
+            "print(info.kind, 'asyncio' in sys.modules, 'tap2pkg.runtime.service' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["python", "False", "False"]

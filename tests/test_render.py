@@ -110,3 +110,32 @@ def test_init_script_uses_start_stop_daemon_with_chuid() -> None:
     assert '--chuid "$USER:$USER"' in init
     for action in ("start)", "stop)", "restart|force-reload)", "status)"):
         assert action in init
+
+
+def test_rendering_is_cached_per_context_and_read_back_without_jinja(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tap2pkg.render as render_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = render_service_files(spec(source_date_epoch=1700000000))
+    cached = sorted((tmp_path / "tap2pkg" / "rendered").iterdir())
+    assert len(cached) == len(first)
+
+    def no_jinja() -> None:
+        raise AssertionError("rendered again instead of read from the cache")
+
+    monkeypatch.setattr(render_module, "environment", no_jinja)
+    assert render_service_files(spec(source_date_epoch=1700000000)) == first
+    with pytest.raises(AssertionError):  # another context is another entry
+        render_service_files(spec(source_date_epoch=1700000000, user="other"))
+
+
+def test_a_render_that_read_the_clock_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tap2pkg.render import render
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    context = template_context(spec(source_date_epoch=None))
+    assert render("debian/changelog", context).rstrip().endswith("-0000")
+    assert not list((tmp_path / "tap2pkg" / "rendered").iterdir())
+    render("debian/changelog", template_context(spec(source_date_epoch=1700000000)))
+    assert len(list((tmp_path / "tap2pkg" / "rendered").iterdir())) == 1

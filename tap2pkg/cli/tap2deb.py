@@ -6,7 +6,6 @@ Run ``tap2deb --help`` for the options; ``docs/tap2deb.md`` is the guide.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
             for note in result.notes:
                 print(f"{PROG}: note: {note}", file=sys.stderr)
     if args.json:
+        import json
+
         print(json.dumps({"packages": summaries}, indent=2))
     return 0
 

@@ -6,7 +6,6 @@ Run ``tap2rpm --help`` for the options; ``docs/tap2rpm.md`` is the guide.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Sequence
@@ -136,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
             for note in summary["notes"]:
                 print(f"{PROG}: note: {note}", file=sys.stderr)
     if args.json:
+        import json
+
         print(json.dumps({"packages": summaries}, indent=2))
     return 0
 

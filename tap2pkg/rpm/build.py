@@ -16,11 +16,7 @@ at the end, so a failure leaves nothing partial behind.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +47,8 @@ class RpmBuildResult:
 
 def rpmbuild_available() -> bool:
     """True when an ``rpmbuild`` executable is on ``PATH``."""
+    import shutil
+
     return shutil.which("rpmbuild") is not None
 
 
@@ -68,6 +66,8 @@ def rpmbuild_command(mode: str, spec_file: Path, topdir: Path, sourcedir: Path, 
 
 def run_rpmbuild(args: list[str], *, epoch: int, cwd: Path) -> None:
     """Run ``rpmbuild``; a failure becomes :class:`BuildToolError` with its last lines of output."""
+    import subprocess
+
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), TZ="UTC", LC_ALL="C.UTF-8")
     try:
         proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
@@ -87,6 +87,10 @@ def private_topdir(label: str) -> Iterator[Path]:
     rpmbuild records its build paths in the package (the parsed spec), so a
     path that only depends on the package keeps two builds byte-identical.
     """
+    import fcntl
+    import shutil
+    import tempfile
+
     base = Path(tempfile.gettempdir()) / f"tap2rpm-{os.getuid()}"
     base.mkdir(mode=0o700, exist_ok=True)
     if base.stat().st_uid != os.getuid() or base.is_symlink():
@@ -104,6 +108,8 @@ def private_topdir(label: str) -> Iterator[Path]:
 
 def rpmbuild_in_private_topdir(mode: str, stage: Path, spec_name: str, label: str, epoch: int) -> None:
     """Run ``rpmbuild mode`` on ``stage/spec_name`` with copies of the sources; results land in ``stage``."""
+    import shutil
+
     with private_topdir(label) as top:
         sourcedir, outdir = top / "SOURCES", top / "OUT"
         sourcedir.mkdir()
@@ -118,9 +124,18 @@ def rpmbuild_in_private_topdir(mode: str, stage: Path, spec_name: str, label: st
 
 
 def _staging(output_dir: Path) -> Path:
+    """A new private directory ``.tap2rpm-<pid>-<n>`` in ``output_dir`` (what ``tempfile.mkdtemp`` makes,
+    without importing it: ``tempfile`` was a visible part of a single build's start-up)."""
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".tap2rpm-", dir=output_dir))
+        for n in range(10000):
+            stage = output_dir / f".tap2rpm-{os.getpid()}-{n}"
+            try:
+                stage.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            return stage
+        raise FileExistsError(17, "no free staging directory name")
     except OSError as exc:
         raise OutputError(f"cannot write to output directory {output_dir}: {exc.strerror}; "
                           "choose a writable -o/--output-dir") from None
@@ -139,7 +154,8 @@ def build_rpms(spec: PackageSpec, output_dir: Path, *, builder: str = "native", 
     package = rpm_package(spec, sources)
     package.validate()
     want_srpm, want_rpm = not binary_only, not source_only
-    has_rpmbuild = rpmbuild_available()
+    # a native binary-only build never runs rpmbuild: do not look for it
+    has_rpmbuild = rpmbuild_available() if (want_srpm or builder == "rpmbuild") else False
     if not has_rpmbuild and (builder == "rpmbuild" or source_only):
         raise MissingToolError("rpmbuild is not installed; it is needed for the source RPM and "
                                "--builder rpmbuild; install rpm, or use --builder native --binary-only")
@@ -184,5 +200,15 @@ def build_rpms(spec: PackageSpec, output_dir: Path, *, builder: str = "native", 
         raise OutputError(f"cannot write to output directory {output_dir}: {exc.strerror}; "
                           "choose a writable -o/--output-dir") from None
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        _remove_stage(stage)
     return result
+
+
+def _remove_stage(stage: Path) -> None:
+    """Remove the staging directory: empty after a successful build, anything after a failure."""
+    try:
+        stage.rmdir()
+    except OSError:
+        import shutil
+
+        shutil.rmtree(stage, ignore_errors=True)
