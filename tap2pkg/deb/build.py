@@ -8,9 +8,6 @@ nothing partial behind.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +44,9 @@ def prepare_output_dir(output_dir: Path) -> Path:
 
 
 def _signing_key_available() -> bool:
+    import shutil
+    import subprocess
+
     if shutil.which("debsign") is None or shutil.which("gpg") is None:
         return False
     proc = subprocess.run(["gpg", "--batch", "--list-secret-keys"], capture_output=True, check=False)
@@ -59,6 +59,8 @@ def _sign(files: list[Path], notes: list[str]) -> None:
     targets = changes or targets
     if not targets:
         return
+    import subprocess
+
     if not _signing_key_available():
         notes.append("not signed: debsign or a secret OpenPGP key is not available (use -u to say so)")
         return
@@ -72,6 +74,8 @@ def _sign(files: list[Path], notes: list[str]) -> None:
 def _move_into_place(src: Path, output_dir: Path) -> Path:
     dest = output_dir / src.name
     if dest.is_dir() and not dest.is_symlink():
+        import shutil
+
         shutil.rmtree(dest)
     os.replace(src, dest)
     return dest
@@ -86,7 +90,7 @@ def build_deb(spec: PackageSpec, output_dir: Path, *, builder: str = "native", s
         raise UsageError("--source-only and --binary-only exclude each other; give at most one")
     output_dir = prepare_output_dir(output_dir)
     try:
-        work = Path(tempfile.mkdtemp(prefix=f".{spec.name}-build-", dir=output_dir))
+        work = _work_dir(output_dir, f".{spec.name}-build-")
     except OSError as exc:
         raise OutputError(f"--output-dir {output_dir}: cannot write there ({exc.strerror}); "
                           "choose a writable directory") from None
@@ -98,6 +102,8 @@ def build_deb(spec: PackageSpec, output_dir: Path, *, builder: str = "native", s
         else:
             artifacts = []
             if source:
+                import shutil
+
                 if shutil.which("dpkg-source"):
                     artifacts += build_source_package(tree)
                 else:
@@ -110,5 +116,28 @@ def build_deb(spec: PackageSpec, output_dir: Path, *, builder: str = "native", s
         final_tree = _move_into_place(tree.root, output_dir)
         final = [_move_into_place(a, output_dir) for a in artifacts]
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_work_dir(work)
     return DebBuildResult(spec, final_tree, final, notes)
+
+
+def _work_dir(parent: Path, prefix: str) -> Path:
+    """A new private directory ``<prefix><pid>-<n>`` in ``parent``, as ``tempfile.mkdtemp`` makes
+    (without importing ``tempfile``, a visible part of a single build's start-up)."""
+    for n in range(10000):
+        work = parent / f"{prefix}{os.getpid()}-{n}"
+        try:
+            work.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return work
+    raise FileExistsError(17, f"no free work directory name in {parent}")
+
+
+def _remove_work_dir(work: Path) -> None:
+    """Remove the work directory: empty after a successful build, anything after a failure."""
+    try:
+        work.rmdir()
+    except OSError:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)

@@ -11,8 +11,6 @@ from ``templates/debian/`` and ``templates/service/``);
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,11 +101,21 @@ def tree_payload(spec: PackageSpec) -> list[PayloadFile]:
     return sorted([app, *code_files(spec, layout)], key=lambda f: f.tree_path or "")
 
 
-def _write(path: Path, data: bytes, mode: int, epoch: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    path.chmod(mode)
+def _write(path: str, data: bytes, mode: int, epoch: int, made: set[str]) -> None:
+    parent = os.path.dirname(path)
+    if parent not in made:  # one mkdir per directory, not per file
+        os.makedirs(parent, exist_ok=True)
+        made.add(parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
     os.utime(path, (epoch, epoch))
+
 
 
 def write_source_tree(spec: PackageSpec, parent: Path) -> SourceTree:
@@ -115,12 +123,15 @@ def write_source_tree(spec: PackageSpec, parent: Path) -> SourceTree:
     epoch = build_epoch(spec)
     root = parent / f"{spec.name}-{spec.version}"
     if root.exists():
+        import shutil
+
         shutil.rmtree(root)
+    made: set[str] = set()
     for f in tree_payload(spec):
         assert f.tree_path is not None
-        _write(root / f.tree_path, f.read(), f.mode, epoch)
+        _write(f"{root}/{f.tree_path}", f.read(), f.mode, epoch, made)
     for rel, (text, mode) in debian_files(spec).items():
-        _write(root / "debian" / rel, text.encode(), mode, epoch)
+        _write(f"{root}/debian/{rel}", text.encode(), mode, epoch, made)
     for dirpath, _dirs, _files in os.walk(root):
         os.utime(dirpath, (epoch, epoch))
     return SourceTree(spec, root)
@@ -155,6 +166,9 @@ def tool_env(spec: PackageSpec) -> dict[str, str]:
 
 def run_tool(argv: list[str], *, cwd: Path, env: dict[str, str], what: str) -> str:
     """Run an external tool; raise :class:`BuildToolError` with its last output lines on failure."""
+    import shutil
+    import subprocess
+
     if "/" not in argv[0] and shutil.which(argv[0]) is None:
         raise MissingToolError(f"{argv[0]} is not installed; install it (apt-get install dpkg-dev debhelper) "
                                f"or use --builder native")
