@@ -17,8 +17,6 @@ by a small direct parser; anything else (abbreviations, combined flags such as
 same result or the error. A test holds the two to the same answers.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
@@ -122,7 +120,7 @@ def _argparse_type(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return argparse_convert
 
 
-def _parser_class() -> type[argparse.ArgumentParser]:
+def _parser_class() -> "type[argparse.ArgumentParser]":
     """An ArgumentParser that raises :class:`UsageError` and lists plugins in its help."""
     import argparse
 
@@ -148,7 +146,7 @@ def _parser_class() -> type[argparse.ArgumentParser]:
     return _Parser
 
 
-def _help_reactors_action() -> type[argparse.Action]:
+def _help_reactors_action() -> "type[argparse.Action]":
     """The ``--help-reactors`` action: print the event loops and exit 0."""
     import argparse
     import sys
@@ -166,7 +164,7 @@ def _help_reactors_action() -> type[argparse.Action]:
     return _HelpReactors
 
 
-def build_parser(version: str) -> argparse.ArgumentParser:
+def build_parser(version: str) -> "argparse.ArgumentParser":
     """The ``tapd`` argument parser (also used to render ``--help``)."""
     import argparse
 
@@ -254,6 +252,8 @@ def _parse_direct(argv: Sequence[str]) -> dict[str, Any] | None:
     """argparse's result for a command line of full option names, or None: let argparse read it."""
     from .reactors import REACTORS
 
+    if "--" in argv:
+        return None  # argparse drops some "--" and keeps others
     values = dict(_DEFAULTS, plugin_args=[])
     app_option: str | None = None
     index = 0
@@ -365,7 +365,7 @@ def parse_options(argv: Sequence[str], version: str,
     )
 
 
-def parse_plugin_options(parser: argparse.ArgumentParser, plugin: str, args: Sequence[str]) -> Any:
+def parse_plugin_options(parser: "argparse.ArgumentParser", plugin: str, args: Sequence[str]) -> Any:
     """Parse a plugin's own options with its parser, turning its errors into :class:`UsageError`."""
     parser.prog = f"tapd {plugin}"
 

@@ -210,7 +210,7 @@ def _load_python(path: PathLike, data: bytes) -> Application:
             if frame.f_code.co_filename == filename:
                 line = lineno
         hint = ""
-        if isinstance(exc, ImportError):
+        if isinstance(exc, ImportError) and "--no-tls" not in str(exc):  # that one says what to do
             hint = "; put the directory of the application's own modules on the search path"
         raise AppFileError(path, f"running it raised {type(exc).__name__}: {exc}{hint}", line=line) from None
     if "application" not in module.__dict__:

@@ -5,8 +5,6 @@ after the privileged start (ports are bound), in the order initgroups,
 setgid, setuid, so that no root group survives.
 """
 
-from __future__ import annotations
-
 import grp
 import os
 import pwd

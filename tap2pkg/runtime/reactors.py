@@ -13,8 +13,6 @@ Nothing here imports asyncio at module level, so that ``tapd`` can parse its
 options (and block ``ssl``) before asyncio is loaded.
 """
 
-from __future__ import annotations
-
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
@@ -41,7 +39,7 @@ class _TLSBlocker:
 
     @classmethod
     def find_spec(cls, name: str, path: Sequence[str] | None = None,
-                  target: ModuleType | None = None) -> ModuleSpec | None:
+                  target: "ModuleType | None" = None) -> "ModuleSpec | None":
         if name in TLS_MODULES:
             raise TLSDisabledError(NO_TLS_MESSAGE, name=name)
         return None
@@ -88,8 +86,9 @@ class Reactor(NamedTuple):
         if not self.available:
             self.loop_factory()  # raises the error that says why
 
-    def loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop]:
+    def loop_factory(self) -> "Callable[[], asyncio.AbstractEventLoop]":
         """A callable making a new event loop of this kind."""
+        import asyncio
         if self.name == "uvloop":
             try:
                 import uvloop
@@ -101,7 +100,6 @@ class Reactor(NamedTuple):
                                  "or choose another with -r; see --help-reactors)") from None
             new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
             return new_loop
-        import asyncio
         if self.selector is not None:
             import selectors
             selector_class = getattr(selectors, self.selector, None)

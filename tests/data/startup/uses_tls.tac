@@ -1,0 +1,8 @@
+"""An application that needs TLS: it fails to load under ``tapd --no-tls``."""
+
+import ssl
+
+from tap2pkg.runtime.service import Application
+
+context = ssl.create_default_context()
+application = Application("tlsapp")
