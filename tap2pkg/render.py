@@ -95,7 +95,7 @@ def wrap_lines(text: str, width: int = 79) -> str:
     return "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in paras if p)
 
 
-def _cache_dir(name: str) -> Path | None:
+def cache_dir(name: str) -> Path | None:
     """``$XDG_CACHE_HOME/tap2pkg/<name>`` (created), or None when it cannot be written."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tap2pkg" / name
     try:
@@ -109,7 +109,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """A per-user cache of compiled templates (compiling dominated a single build); None if unwritable."""
     import jinja2
 
-    base = _cache_dir("jinja")
+    base = cache_dir("jinja")
     # Jinja checks each template's source checksum, so a stale entry is never used.
     return None if base is None else jinja2.FileSystemBytecodeCache(str(base))
 
@@ -155,7 +155,7 @@ def _templates_fingerprint() -> str:
 
 
 def _cache_path(template: str, context: dict[str, Any]) -> Path | None:
-    base = _cache_dir("rendered")
+    base = cache_dir("rendered")
     if base is None:
         return None
     # The dataclasses in a context (spec, layout, sources) repr every field, so the

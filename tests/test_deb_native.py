@@ -148,3 +148,23 @@ def test_included_package_directory_without_caches(tmp_path: Path) -> None:
     assert "./usr/lib/echo/echolib/proto.py" in names
     assert names["./usr/lib/echo/echolib/tool.sh"].mode == 0o755
     assert not [n for n in names if "__pycache__" in n]
+
+
+def test_compressed_members_are_cached_and_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lzma
+
+    from tap2pkg.deb import archive
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = bytes(range(256)) * 1024  # over the size worth a cache entry
+    first = archive.compress(data, "xz")
+    assert lzma.decompress(first) == data
+    assert len(list((tmp_path / "cache" / "tap2pkg" / "compressed").iterdir())) == 1
+
+    def no_xz(*_: object, **__: object) -> bytes:
+        raise AssertionError("compressed again instead of read from the cache")
+
+    monkeypatch.setattr(lzma, "compress", no_xz)
+    assert archive.compress(data, "xz") == first
+    with pytest.raises(AssertionError):  # other content is another entry
+        archive.compress(data + b"x", "xz")
