@@ -9,6 +9,10 @@ daemons on 127.0.0.1 in one run, alternating which goes first:
 * round trips per second on one connection (16-byte message, wait for the echo);
 * 1,000 connections opened, all held open at once, each answered once.
 
+tapd is measured twice: as it starts by default, and with ``--no-tls`` (no
+``ssl`` module). The targets are judged on the default tapd; the ``--no-tls``
+rows are shown alongside for information.
+
 It prints a table (metric, tapd, twistd, ratio, target, pass/fail) and writes
 it to the ``daemon`` section of ``BENCHMARKS.md``. The exit status is 0 unless
 ``--check`` is given and a target is missed (1), or the benchmark cannot run (2).
@@ -76,6 +80,11 @@ MEMORY_TARGET = 0.5
 ROUND_TRIP_TARGET = 1.2
 CONNECTIONS = 1000
 
+#: the labels of the daemons measured (also the keys of the JSON measurements)
+TAPD = "tapd"
+TAPD_NO_TLS = "tapd --no-tls"
+TWISTD = "twistd"
+
 MESSAGE = b"0123456789abcdef"
 START_TIMEOUT = 20.0
 IO_TIMEOUT = 10.0
@@ -89,6 +98,11 @@ class Daemon:
 
     label: str
     argv: tuple[str, ...]
+
+    @property
+    def slug(self) -> str:
+        """The label as a file-name part: ``tapd --no-tls`` -> ``tapd-no-tls``."""
+        return "-".join(self.label.replace("-", " ").split())
 
     def start(self, port: int, log_name: str) -> tuple[subprocess.Popen[bytes], Path]:
         """Exec the daemon listening on ``port``; its output goes to a log file under ``bench/.work``."""
@@ -292,13 +306,13 @@ def measure(daemons: Sequence[Daemon], settings: Settings,
     results = {d.label: Measurements() for d in daemons}
     say("warming up (one start each, not counted)")
     for d in daemons:
-        proc, _, _ = wait_ready(d, free_port(), f"{d.label}-warmup")
+        proc, _, _ = wait_ready(d, free_port(), f"{d.slug}-warmup")
         stop(proc)
     say(f"start-up and memory: {settings.runs} runs each")
     for run in range(settings.runs):
         order = daemons if run % 2 == 0 else list(reversed(daemons))
         for d in order:
-            proc, seconds, _ = wait_ready(d, free_port(), f"{d.label}-start")
+            proc, seconds, _ = wait_ready(d, free_port(), f"{d.slug}-start")
             results[d.label].ready_s.append(seconds)
             results[d.label].rss_kib.append(rss_kib(proc.pid))
             stop(proc)
@@ -308,7 +322,7 @@ def measure(daemons: Sequence[Daemon], settings: Settings,
         order = daemons if rep % 2 == 0 else list(reversed(daemons))
         for d in order:
             port = free_port()
-            proc, _, log_path = wait_ready(d, port, f"{d.label}-load")
+            proc, _, log_path = wait_ready(d, port, f"{d.slug}-load")
             try:
                 m = results[d.label]
                 m.round_trips_per_s.append(round_trips(port, settings.round_trip_seconds))
@@ -361,6 +375,28 @@ def compare(ours: Measurements, theirs: Measurements, connections: int) -> list[
                    mib(ours.rss_with_connections_kib), mib(theirs.rss_with_connections_kib),
                    format_ratio(ratio(ours.rss_with_connections_kib, theirs.rss_with_connections_kib)),
                    "-", None),
+    ]
+
+
+def compare_no_tls(no_tls: Measurements, theirs: Measurements, connections: int) -> list[Comparison]:
+    """The ``tapd --no-tls`` rows: the same metrics, targets in parentheses because they are not judged."""
+    ready = ratio(median(no_tls.ready_s), median(theirs.ready_s))
+    memory = ratio(median(no_tls.rss_kib), median(theirs.rss_kib))
+    trips = ratio(median(no_tls.round_trips_per_s), median(theirs.round_trips_per_s))
+    return [
+        Comparison("tapd --no-tls: ready (exec to first answer, median)",
+                   f"{median(no_tls.ready_s) * 1000:.0f} ms", f"{median(theirs.ready_s) * 1000:.0f} ms",
+                   format_ratio(ready), f"(<= {READY_TARGET}x)", None),
+        Comparison("tapd --no-tls: resident memory after start (median)",
+                   f"{median(no_tls.rss_kib) / 1024:.1f} MiB", f"{median(theirs.rss_kib) / 1024:.1f} MiB",
+                   format_ratio(memory), f"(<= {MEMORY_TARGET}x)", None),
+        Comparison("tapd --no-tls: echo round trips per second",
+                   f"{median(no_tls.round_trips_per_s):,.0f}", f"{median(theirs.round_trips_per_s):,.0f}",
+                   format_ratio(trips), f"(>= {ROUND_TRIP_TARGET}x)", None),
+        Comparison(f"tapd --no-tls: {connections:,} connections held open",
+                   f"{no_tls.connections_ok:,} ok, {no_tls.connection_errors:,} errors",
+                   f"{theirs.connections_ok:,} ok, {theirs.connection_errors:,} errors",
+                   "-", f"({connections:,} ok, 0 errors)", None),
     ]
 
 
@@ -417,6 +453,14 @@ def render_section(rows: list[Comparison], machine: dict[str, str], command: str
         "for tapd and its twin `bench/twistd_echo.tac` for twistd, both run in the foreground "
         "(`-n --pidfile=`) on 127.0.0.1.",
         "",
+        "The targets are judged on tapd as it starts by default. The `tapd --no-tls` rows are the "
+        "same tapd started with `--no-tls` (asyncio without the `ssl` module; for applications "
+        "that use no TLS), measured in the same run; their targets are in parentheses because "
+        "they are shown for information, not judged."
+        if any(r.metric.startswith(TAPD_NO_TLS) for r in rows) else
+        "The targets are judged on tapd as it starts by default (no `tapd --no-tls` rows: "
+        "that option does not combine with the chosen event loop).",
+        "",
         comparison_table(rows, "tapd", "twistd").rstrip("\n"),
         "",
         "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine.items()) + ".",
@@ -459,9 +503,11 @@ def build_daemons(reactor: str | None, say: Any) -> tuple[list[Daemon], dict[str
                  "-y", str(BENCH_DIR / "tapd_echo.tac")]
     if reactor:
         tapd_argv += ["-r", reactor]
+    # uvloop imports ssl itself, so tapd refuses --no-tls with it
+    no_tls = [Daemon(TAPD_NO_TLS, (*tapd_argv, "--no-tls"))] if reactor != "uvloop" else []
     twistd_argv = [str(twisted_python.parent / "twistd"), "-n", "--pidfile=",
                    "-y", str(BENCH_DIR / "twistd_echo.tac")]
-    daemons = [Daemon("tapd", tuple(tapd_argv)), Daemon("twistd", tuple(twistd_argv))]
+    daemons = [Daemon(TAPD, tuple(tapd_argv)), *no_tls, Daemon(TWISTD, tuple(twistd_argv))]
     versions = {"Twisted": python_package_version(twisted_python, "twisted")}
     return daemons, versions
 
@@ -496,9 +542,11 @@ def run(args: argparse.Namespace) -> int:
                     "tapd reactor": reported_reactor(LOG_DIR / "tapd-warmup.log", "tapd"),
                     "twistd reactor": reported_reactor(LOG_DIR / "twistd-warmup.log", "twistd"),
                     "open-files limit (client/tapd/twistd)":
-                        f"{limit}/{results['tapd'].server_open_files_limit}"
-                        f"/{results['twistd'].server_open_files_limit}"})
-    rows = compare(results["tapd"], results["twistd"], settings.connections)
+                        f"{limit}/{results[TAPD].server_open_files_limit}"
+                        f"/{results[TWISTD].server_open_files_limit}"})
+    rows = compare(results[TAPD], results[TWISTD], settings.connections)
+    if TAPD_NO_TLS in results:
+        rows += compare_no_tls(results[TAPD_NO_TLS], results[TWISTD], settings.connections)
     command = "python bench/daemon.py" + (" --quick" if args.quick else "") + \
         (f" --runs {args.runs}" if args.runs else "") + (f" --reactor {args.reactor}" if args.reactor else "")
     output: Path | None = args.output
