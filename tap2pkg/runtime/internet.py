@@ -38,15 +38,29 @@ import os
 import socket
 import stat
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .addresses import check_factory as _check_factory
 from .addresses import where as _where
-from .client import ClientService
 from .errors import PermissionDeniedError, ServiceUnavailableError
-from .process import ProcessService
 from .service import Service, persistable
-from .timer import TimerService
+
+if TYPE_CHECKING:
+    from .client import ClientService
+    from .process import ProcessService
+    from .timer import TimerService
+
+#: re-exported names, imported on first use so that a daemon that serves TCP does not load them
+_LAZY = {"ClientService": "client", "ProcessService": "process", "TimerService": "timer"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __package__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 log = logging.getLogger("tap2pkg.internet")
 

@@ -91,7 +91,8 @@ def ensure_registry() -> None:
     if _registry_loaded:
         return
     _registry_loaded = True
-    names = ["tap2pkg.runtime.internet", "tap2pkg.runtime.process"]
+    names = ["tap2pkg.runtime.internet", "tap2pkg.runtime.client", "tap2pkg.runtime.process",
+             "tap2pkg.runtime.timer"]
     try:
         plugins = importlib.import_module("tap2pkg.runtime.plugins")
     except ImportError:
