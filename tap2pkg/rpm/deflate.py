@@ -7,19 +7,28 @@ content; the small pieces between them (archive headers) are compressed
 fresh. Concatenated, the pieces form one valid deflate stream (the technique
 ``pigz`` uses), wrapped as a single gzip member with the CRC-32 and size of
 the whole input. The output depends only on the input, never on the cache.
+
+The cache lives in memory for one process and on disk per user
+(``$XDG_CACHE_HOME/tap2pkg/deflate``), so a later ``tap2rpm`` call -- the same
+package rebuilt, or another app with the same bundled runtime -- reads the
+deflated runtime files instead of compressing them again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import zlib
 from collections.abc import Iterable
+from pathlib import Path
 
 #: pieces at least this long are cached; smaller ones join the fresh stream
 CACHE_MIN = 1024
 #: bound on the cache's size (compressed bytes), so a long batch does not grow without end
 CACHE_MAX_BYTES = 64 << 20
+#: pieces kept on disk at most; past it the older half is dropped
+DISK_CACHE_ENTRIES = 4096
 
 _cache: dict[tuple[int, bytes], bytes] = {}
 _cache_bytes = 0
@@ -35,13 +44,52 @@ def _cached_deflate(data: bytes, level: int) -> bytes:
     key = (level, hashlib.sha256(data).digest())
     hit = _cache.get(key)
     if hit is None:
-        hit = _deflate(data, level)
+        hit = _disk_deflate(data, level, key[1].hex())
         if _cache_bytes + len(hit) > CACHE_MAX_BYTES:
             _cache.clear()
             _cache_bytes = 0
         _cache[key] = hit
         _cache_bytes += len(hit)
     return hit
+
+
+_disk: list[Path | None] = []
+
+
+def _disk_dir() -> Path | None:
+    if not _disk:
+        from ..render import cache_dir
+
+        _disk.append(cache_dir("deflate"))
+    return _disk[0]
+
+
+def _disk_deflate(data: bytes, level: int, digest: str) -> bytes:
+    """``_deflate(data, level)``, read from the per-user cache when an earlier process stored it."""
+    base = _disk_dir()
+    if base is None:
+        return _deflate(data, level)
+    path = base / f"raw-deflate{level}-fullflush-{digest}"
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    out = _deflate(data, level)
+    partial = base / f"{path.name}.{os.getpid()}.partial"
+    try:
+        partial.write_bytes(out)
+        os.replace(partial, path)
+        entries = list(os.scandir(base))
+        if len(entries) > DISK_CACHE_ENTRIES:
+            entries.sort(key=lambda e: e.stat().st_mtime_ns)
+            for entry in entries[: len(entries) // 2]:
+                os.unlink(entry.path)
+    except OSError:  # a cache that cannot be written only costs speed
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass
+    return out
 
 
 def gzip_pieces(pieces: Iterable[bytes], level: int = 6) -> bytes:
