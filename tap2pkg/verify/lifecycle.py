@@ -387,6 +387,16 @@ class _Lifecycle(_Runner):
         return "nothing left behind, base system unchanged"
 
 
+def begin_run(box: VerifyContainer, distro: Distro, artifact: Artifact, init: str,
+              progress: ProgressSink | None) -> tuple[RunResult, float]:
+    """A fresh result for one run under ``init``, announced to ``progress``, and its start time."""
+    run = RunResult(distro.name, box.image, artifact.name, artifact.version, str(artifact.path),
+                    init, distro.stand_in, box.short_id)
+    if progress:
+        progress.run_started(run)
+    return run, time.monotonic()
+
+
 def verify_lifecycle(
     box: VerifyContainer,
     distro: Distro,
@@ -395,19 +405,7 @@ def verify_lifecycle(
     progress: ProgressSink | None = None,
 ) -> RunResult:
     """Run the nine lifecycle steps for ``artifact`` in the systemd container ``box``."""
-    run = RunResult(
-        distro.name,
-        box.image,
-        artifact.name,
-        artifact.version,
-        str(artifact.path),
-        "systemd",
-        distro.stand_in,
-        box.short_id,
-    )
-    if progress:
-        progress.run_started(run)
-    started = time.monotonic()
+    run, started = begin_run(box, distro, artifact, "systemd", progress)
     life = _Lifecycle(box, run, distro, artifact, options, progress)
     life.step("snapshot", "1 snapshot the clean system", life.step_snapshot)
     life.step("install", "2 install", life.step_install)

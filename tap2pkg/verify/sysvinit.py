@@ -13,7 +13,7 @@ import time
 from .artifact import Artifact
 from .container import VerifyContainer
 from .images import Distro
-from .lifecycle import ProgressSink, StepFailed, VerifyOptions, _Lifecycle
+from .lifecycle import ProgressSink, StepFailed, VerifyOptions, _Lifecycle, begin_run
 from .report import RunResult
 
 
@@ -89,19 +89,7 @@ def verify_sysvinit(
     progress: ProgressSink | None = None,
 ) -> RunResult:
     """Run a .deb through its init script in the container ``box`` that has no systemd."""
-    run = RunResult(
-        distro.name,
-        box.image,
-        artifact.name,
-        artifact.version,
-        str(artifact.path),
-        "sysvinit",
-        distro.stand_in,
-        box.short_id,
-    )
-    if progress:
-        progress.run_started(run)
-    started = time.monotonic()
+    run, started = begin_run(box, distro, artifact, "sysvinit", progress)
     life = _SysvInit(
         box,
         run,
