@@ -24,7 +24,7 @@ DATA = Path(__file__).parent / "data" / "startup"
 
 #: modules that only an option needs, or that the runtime avoids: a plain start must not load them
 OPTIONAL_MODULES = ("argparse", "json", "syslog", "cProfile", "pathlib", "shutil", "pkgutil",
-                    "ipaddress", "random", "dataclasses", "encodings.idna")
+                    "ipaddress", "random", "dataclasses", "encodings.idna", "grp", "pwd")
 
 
 @pytest.fixture

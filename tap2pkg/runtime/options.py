@@ -39,6 +39,8 @@ _TRUE = ("1", "yes", "true", "on")
 _FALSE = ("", "0", "no", "false", "off")
 
 
+# No ``from __future__ import annotations`` in this module: typing.NamedTuple is created much
+# faster from real types than from strings, and tapd creates it at every start.
 class DaemonOptions(NamedTuple):
     """Everything ``tapd`` was asked to do, with paths made absolute against the starting directory."""
 

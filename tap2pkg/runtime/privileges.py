@@ -5,12 +5,17 @@ after the privileged start (ports are bound), in the order initgroups,
 setgid, setuid, so that no root group survives.
 """
 
-import grp
 import os
-import pwd
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import PermissionDeniedError, UnknownUserError
+
+if TYPE_CHECKING:
+    import pwd
+
+# Annotations are evaluated here (no ``from __future__ import annotations``): typing.NamedTuple
+# is much cheaper to create with real types than with strings, and tapd starts with it.
+# grp and pwd are imported only when a user or group is given.
 
 
 class Identity(NamedTuple):
@@ -27,7 +32,8 @@ class Identity(NamedTuple):
         return f"{self.user or uid} ({uid}:{gid})"
 
 
-def _user(value: int | str) -> pwd.struct_passwd | int:
+def _user(value: int | str) -> "pwd.struct_passwd | int":
+    import pwd
     text = str(value).strip()
     try:
         return pwd.getpwnam(text)
@@ -43,6 +49,7 @@ def _user(value: int | str) -> pwd.struct_passwd | int:
 
 
 def _group(value: int | str) -> int:
+    import grp
     text = str(value).strip()
     try:
         return grp.getgrnam(text).gr_gid

@@ -60,6 +60,8 @@ def unblock_tls() -> None:
         sys.meta_path.remove(_TLSBlocker)  # type: ignore[arg-type]
 
 
+# No ``from __future__ import annotations`` in this module: typing.NamedTuple is created much
+# faster from real types than from strings, and tapd creates it at every start.
 class Reactor(NamedTuple):
     """One selectable event loop: its name, what it is, and how to make one."""
 
