@@ -144,13 +144,19 @@ RENDER_CACHE_ENTRIES = 4096
 
 @lru_cache(maxsize=1)
 def _templates_fingerprint() -> str:
-    """What the output of a template depends on besides its context: every template file and the filters."""
-    parts = [__file__, str(os.stat(__file__).st_mtime_ns)]
-    for dirpath, dirnames, filenames in os.walk(TEMPLATES):
-        dirnames.sort()
-        for name in sorted(filenames):
-            st = os.stat(os.path.join(dirpath, name))
-            parts.append(f"{dirpath}/{name} {st.st_mtime_ns} {st.st_size}")
+    """What a template's output depends on besides its context's fields: the template files, and the
+    code of the filters and of the context's classes (their properties), i.e. tap2pkg's own modules."""
+    from . import __version__
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    parts = [__version__]
+    for top in (TEMPLATES, Path(package)):
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", "runtime"))
+            for name in sorted(filenames):
+                if top == TEMPLATES or name.endswith(".py"):
+                    st = os.stat(os.path.join(dirpath, name))
+                    parts.append(f"{dirpath}/{name} {st.st_mtime_ns} {st.st_size}")
     return "\n".join(parts)
 
 
