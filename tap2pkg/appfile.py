@@ -20,10 +20,10 @@ import ast
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .record import record
 from .runtime.errors import AppFileError, AppFileNotFoundError, UnsafeAppFileError
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ _KIND_TEXT = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AppInfo:
     """What an application file holds, as far as packaging needs to know."""
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from .errors import IncludeNotFoundError
+from .record import record
 from .spec import PackageSpec
 
 #: Distribution families the layout knows; templates get this as ``distro``.
@@ -53,7 +53,7 @@ sys.exit(main())
 '''
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layout:
     """Where a package's files live once installed, for one distribution family."""
 
@@ -107,7 +107,7 @@ class Layout:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PayloadFile:
     """One installed file: where it goes, its mode, and where its bytes come from.
 

@@ -15,7 +15,6 @@ for both formats.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from .errors import (
     InvalidVersionError,
     UnknownAppTypeError,
 )
+from .record import field, fields, record, replace
 
 #: App file kinds, as :func:`tap2pkg.appfile.inspect` names them.
 APP_KINDS = ("python", "pickle", "source", "xml")
@@ -67,7 +67,7 @@ def kind_for(path: Path, type_option: str | None = None) -> str:
         ) from None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PackageSpec:
     """Everything a backend needs to build one package; validated on construction.
 

@@ -20,13 +20,14 @@ import io
 import lzma
 import os
 import tarfile
-from dataclasses import dataclass
+
+from ..record import record
 
 #: Compressions a tar member stream may use, and the suffix each adds.
 COMPRESSIONS = {"xz": ".xz", "gzip": ".gz", "none": ""}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TarMember:
     """A file (``data`` set) or directory (``data`` None) to put in a tar archive."""
 

@@ -8,10 +8,10 @@ nothing partial behind.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OutputError, UsageError
+from ..record import field, record
 from ..spec import PackageSpec
 from .dpkg import build_with_dpkg
 from .native import build_native_deb
@@ -21,7 +21,7 @@ from .source import build_source_package, orig_tarball, write_source_tree
 BUILDERS = ("native", "dpkg")
 
 
-@dataclass
+@record
 class DebBuildResult:
     """What one build produced: the source tree and the artifacts, at their final paths."""
 

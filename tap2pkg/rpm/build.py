@@ -18,10 +18,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BuildToolError, MissingToolError
+from ..record import field, record
 from ..runtime.errors import OutputError, UsageError
 from ..spec import PackageSpec
 from .native import COMPRESSORS, build_rpm
@@ -30,7 +30,7 @@ from .source import build_epoch, rpm_package, rpm_sources
 BUILDERS = ("native", "rpmbuild")
 
 
-@dataclass
+@record
 class RpmBuildResult:
     """What one build wrote: every artifact path, keyed by kind, plus notes for the user."""
 

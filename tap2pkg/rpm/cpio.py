@@ -8,12 +8,13 @@ names; every entry gets the inode number the header gives it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from ..record import record
 
 TRAILER = "TRAILER!!!"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CpioMember:
     """One archive entry: its path (without ``./``), mode bits with file type, inode, mtime, data."""
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+from ..record import record
 
 HEADER_MAGIC = b"\x8e\xad\xe8\x01\x00\x00\x00\x00"
 
@@ -65,7 +66,7 @@ PGPHASHALGO_SHA256 = 8
 Value = str | bytes | list[str] | list[int]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     """One tag of a header: its number, data type and value."""
 

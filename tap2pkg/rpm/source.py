@@ -17,12 +17,12 @@ import re
 import stat
 import tarfile
 import time
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from .. import __version__
 from ..bundle import Layout, PayloadFile, payload
 from ..errors import InvalidOptionValueError
+from ..record import record
 from ..render import render, render_service_files, rpm_date, template_context
 from ..spec import PackageSpec
 from .deflate import gzip_pieces
@@ -46,7 +46,7 @@ _DEB_DEP = re.compile(r"^([a-z0-9][a-z0-9+.-]+)(?:\s*\(\s*(<<|<=|>=|>>|=|<|>)\s*
 _DEB_TO_RPM_OP = {"<<": "<", ">>": ">", "<": "<=", ">": ">="}  # Debian's bare < and > are <= and >=
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SourceFile:
     """A file named as ``SourceN`` in the spec: its name, content, installed place and mode."""
 
@@ -58,7 +58,7 @@ class SourceFile:
     config: bool
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RpmSources:
     """Everything written beside the spec, and the payload both builders install."""
 
