@@ -1,4 +1,4 @@
-"""``tapd`` start-up: what it loads, the direct option parser, and ``--no-tls``.
+"""``tapd`` start-up: what it loads, the direct option parser, and TLS only with ``--tls``.
 
 tapd starts as a package runs it (the runtime next to a stub ``tap2pkg``,
 ``python -I -S``, no site-packages), so only the runtime's own imports count.
@@ -40,7 +40,7 @@ def packaged(tmp_path: Path) -> list[str]:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TAPD_NO_TLS", "NOTIFY_SOCKET")}
+    env = {k: v for k, v in os.environ.items() if k not in ("TAPD_TLS", "TAPD_NO_TLS", "NOTIFY_SOCKET")}
     env.update(extra)
     return env
 
@@ -65,7 +65,7 @@ def _serve_and_inspect(command: list[str], args: list[str], cwd: Path,
 # --------------------------------------------------------------------------- what a start loads
 
 def test_loading_tapd_loads_neither_asyncio_nor_optional_modules(packaged: list[str]) -> None:
-    # asyncio must come after the options are read, or --no-tls could not keep ssl out
+    # asyncio must come after the options are read, or tapd could not keep ssl out
     lib = Path(packaged[-1]).parent
     probe = (f"import sys; sys.path.insert(0, {str(lib)!r})\n"
              "from tap2pkg.runtime.daemon import parse_options\n"
@@ -100,6 +100,7 @@ def test_serving_loads_no_optional_module(packaged: list[str], tmp_path: Path) -
     [],
     ["-n", "--pidfile=", "-y", "bench/app.tac"],
     ["-n", "--pidfile", "", "-l", "-", "--python", "app.tac", "--no-tls"],
+    ["-n", "--tls", "-y", "app.tac"],
     ["--pidfile=/run/x/x.pid", "--logfile=/var/log/x/x.log", "--uid", "x", "-g", "x", "-f", "/etc/x/app.tap",
      "--umask", "027", "-r", "poll", "--log-format", "json", "--log-max-bytes", "1000", "--log-backups=3"],
     ["-s", "a.tas", "-s", "b.tas", "--chroot", "/srv", "-d", "/", "-p", "prof.out", "--syslog",
@@ -117,6 +118,7 @@ def test_direct_parser_agrees_with_argparse(argv: list[str]) -> None:
 @pytest.mark.parametrize("argv", [
     ["-noy", "app.tac"], ["--pid=", "-y", "a.tac"], ["-yapp.tac"], ["-y", "a.tac", "-f", "b.tap"],
     ["--umask", "8"], ["-r", "twisted"], ["--log-max-bytes", "-1"], ["--no_save=1"], ["--", "web"],
+    ["--tl", "-y", "a.tac"],
     ["-y"], ["--log-format", "xml"], ["--shutdown-timeout", "0"], [""],
     ["--nodaemon", "echo", "--", "-y"], ["web", "--", "x"],
 ])
@@ -134,56 +136,106 @@ def test_other_command_lines_go_to_argparse(argv: list[str]) -> None:
         assert got == expected
 
 
-def test_no_tls_from_the_option_or_the_environment() -> None:
-    assert not parse_options(["-n"], "x", {}).no_tls
-    assert parse_options(["-n", "--no-tls"], "x", {}).no_tls
-    assert parse_options(["-n"], "x", {"TAPD_NO_TLS": "1"}).no_tls
-    assert not parse_options(["-n"], "x", {"TAPD_NO_TLS": "0"}).no_tls
-    with pytest.raises(UsageError, match="TAPD_NO_TLS='maybe' is neither 1 nor 0"):
-        parse_options(["-n"], "x", {"TAPD_NO_TLS": "maybe"})
+def test_tls_is_off_by_default_and_on_with_the_option_or_the_environment() -> None:
+    assert not parse_options(["-n"], "x", {}).tls
+    assert parse_options(["-n", "--tls"], "x", {}).tls
+    assert parse_options(["-n"], "x", {"TAPD_TLS": "1"}).tls
+    assert not parse_options(["-n"], "x", {"TAPD_TLS": "0"}).tls
+    # --no-tls and TAPD_NO_TLS=1 are the default said explicitly
+    assert not parse_options(["-n", "--no-tls"], "x", {}).tls
+    assert not parse_options(["-n"], "x", {"TAPD_NO_TLS": "1"}).tls
+    # the command line wins over the environment
+    assert parse_options(["-n", "--tls"], "x", {"TAPD_NO_TLS": "1"}).tls
+    assert not parse_options(["-n", "--no-tls"], "x", {"TAPD_TLS": "1"}).tls
 
 
-# --------------------------------------------------------------------------- --no-tls end to end
+def test_uvloop_implies_tls() -> None:
+    assert parse_options(["-n", "-r", "uvloop"], "x", {}).tls
+    assert parse_options(["-n", "-r", "uvloop"], "x", {"TAPD_TLS": "0"}).tls
+    with pytest.raises(UsageError, match="-r uvloop loads the ssl module itself, so it cannot run with --no"):
+        parse_options(["-n", "-r", "uvloop", "--no-tls"], "x", {})
+    with pytest.raises(UsageError, match="cannot run with TAPD_NO_TLS=1"):
+        parse_options(["-n", "-r", "uvloop"], "x", {"TAPD_NO_TLS": "1"})
 
-def test_tls_is_loaded_by_default(packaged: list[str], tmp_path: Path) -> None:
+
+@pytest.mark.parametrize(("argv", "environ", "message"), [
+    (["--tls", "--no-tls"], {}, "--tls and --no-tls contradict each other; give one of them"),
+    ([], {"TAPD_TLS": "maybe"},
+     "TAPD_TLS='maybe' is neither 1 nor 0 (set it to 1 to let the application use TLS, or unset it)"),
+    ([], {"TAPD_NO_TLS": "maybe"}, "TAPD_NO_TLS='maybe' is neither 1 nor 0"),
+    ([], {"TAPD_TLS": "1", "TAPD_NO_TLS": "1"}, "TAPD_TLS=1 and TAPD_NO_TLS=1 contradict each other"),
+])
+def test_contradictory_or_bad_tls_settings_are_usage_errors(argv: list[str], environ: dict[str, str],
+                                                            message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_options(["-n", *argv], "x", environ)
+    assert str(caught.value).startswith(message)
+
+
+# --------------------------------------------------------------------------- TLS end to end
+
+def test_default_tapd_keeps_ssl_out_and_serves(packaged: list[str], tmp_path: Path) -> None:
     maps, log = _serve_and_inspect(packaged, [], tmp_path, _env())
-    assert "_ssl" in maps  # asyncio loads it whenever it can: what --no-tls saves
-    assert "TLS: off" not in log
+    assert "_ssl" not in maps and "libssl" not in maps
+    assert "TLS: off; the ssl module is not loaded (start tapd with --tls for TLS)" in log
+
+
+def test_explicit_no_tls_is_the_default(packaged: list[str], tmp_path: Path) -> None:
+    maps, log = _serve_and_inspect(packaged, ["--no-tls"], tmp_path, _env(TAPD_NO_TLS="1"))
+    assert "_ssl" not in maps
+    assert "TLS: off;" in log
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])
-def test_no_tls_keeps_ssl_out_and_serves(packaged: list[str], tmp_path: Path, how: str) -> None:
-    args, env = (["--no-tls"], _env()) if how == "option" else ([], _env(TAPD_NO_TLS="1"))
+def test_tls_loads_ssl(packaged: list[str], tmp_path: Path, how: str) -> None:
+    args, env = (["--tls"], _env()) if how == "option" else ([], _env(TAPD_TLS="1"))
     maps, log = _serve_and_inspect(packaged, args, tmp_path, env)
-    assert "_ssl" not in maps and "libssl" not in maps
-    assert "TLS: off (--no-tls); the ssl module is not loaded" in log
+    assert "_ssl" in maps  # asyncio loads it whenever it can
+    assert "TLS: available (--tls)" in log
 
 
-def test_an_app_needing_tls_under_no_tls_fails_with_one_line(packaged: list[str], tmp_path: Path) -> None:
-    result = subprocess.run([*packaged, "-n", "--pidfile=", "--no-tls", "-y", str(DATA / "uses_tls.tac")],
+def test_uvloop_runs_with_tls(tmp_path: Path) -> None:
+    pytest.importorskip("uvloop")
+    maps, log = _serve_and_inspect(TAPD, ["-r", "uvloop"], tmp_path, _env())
+    assert "_ssl" in maps
+    assert "event loop: uvloop" in log and "TLS: available" in log
+
+
+def test_an_app_importing_ssl_without_tls_fails_with_one_line(packaged: list[str], tmp_path: Path) -> None:
+    result = subprocess.run([*packaged, "-n", "--pidfile=", "-y", str(DATA / "uses_tls.tac")],
                             cwd=tmp_path, env=_env(), capture_output=True, text=True, check=False)
     assert result.returncode == 65, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"tapd: error: {DATA / 'uses_tls.tac'}:3: "
-                               "running it raised TLSDisabledError: ")
-    assert "the ssl module is disabled by tapd --no-tls (or TAPD_NO_TLS=1" in lines[0]
-    assert "search path" not in lines[0]  # not the hint for a missing module of the app's own
+    assert result.stderr == (f"tapd: error: {DATA / 'uses_tls.tac'}:3: the application imports ssl, which "
+                             "tapd loads only with --tls (or TAPD_TLS=1 in /etc/default/<pkg> or "
+                             "/etc/sysconfig/<pkg>)\n")
 
 
-def test_bad_tapd_no_tls_value_is_a_usage_error(packaged: list[str], tmp_path: Path) -> None:
-    result = subprocess.run([*packaged, "-n", "-y", "app.tac"], cwd=tmp_path, env=_env(TAPD_NO_TLS="maybe"),
-                            capture_output=True, text=True, check=False)
-    assert result.returncode == 64
-    assert result.stderr == ("tapd: error: TAPD_NO_TLS='maybe' is neither 1 nor 0 "
-                             "(set it to 1 to run without TLS, or unset it)\n")
+def test_an_app_importing_ssl_when_its_services_start_fails_with_one_line(packaged: list[str],
+                                                                         tmp_path: Path) -> None:
+    result = subprocess.run([*packaged, "-n", "--pidfile=", "-y", str(DATA / "tls_at_start.tac")],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True, check=False)
+    assert result.returncode == 65, result.stderr
+    assert result.stderr.endswith("tapd: error: the application imports ssl, which tapd loads only with "
+                                  "--tls (or TAPD_TLS=1 in /etc/default/<pkg> or /etc/sysconfig/<pkg>)\n")
+    assert "Traceback" not in result.stderr
 
 
-def test_uvloop_under_no_tls_is_refused_with_the_reason(tmp_path: Path) -> None:
-    pytest.importorskip("uvloop")
-    result = subprocess.run([*TAPD, "-n", "--pidfile=", "--no-tls", "-r", "uvloop", "-y", str(ECHO_TAC)],
-                            cwd=tmp_path, env=_env(ECHO_PORT="1"), capture_output=True, text=True,
+def test_an_app_importing_ssl_runs_with_tls(packaged: list[str], tmp_path: Path) -> None:
+    # the app stops itself once loaded: a clean exit shows that ssl was there
+    result = subprocess.run([*packaged, "-n", "--pidfile=", "--tls", "-y", str(DATA / "tls_at_start.tac")],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True, check=False, timeout=60)
+    assert "the application imports ssl" not in result.stderr
+    assert "tls context ready" in result.stdout
+
+
+def test_stdlib_modules_quietly_lose_https_without_tls(packaged: list[str]) -> None:
+    # what docs/tapd.md warns about: they import ssl inside try/except ImportError
+    lib = Path(packaged[-1]).parent
+    probe = (f"import sys; sys.path.insert(0, {str(lib)!r})\n"
+             "from tap2pkg.runtime.reactors import block_tls; block_tls()\n"
+             "import http.client, urllib.request, smtplib\n"
+             "print(hasattr(http.client, 'HTTPSConnection'), hasattr(urllib.request, 'HTTPSHandler'),"
+             " hasattr(smtplib, 'SMTP_SSL'))\n")
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True,
                             check=False)
-    assert result.returncode == 64
-    assert result.stderr == ("tapd: error: the uvloop event loop imports the ssl module, so it cannot run "
-                             "with --no-tls (TAPD_NO_TLS=1); drop one of the two\n")
+    assert result.stdout == "False False False\n", result.stderr

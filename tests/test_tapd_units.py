@@ -273,8 +273,8 @@ def test_log_file_survives_copytruncate(tmp_path: Path) -> None:
 def test_help_reactors_marks_a_missing_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
     monkeypatch.setitem(sys.modules, "uvloop", None)  # makes `import uvloop` fail
-    assert "    uvloop   uvloop, a faster loop built on libuv (when installed)  [unavailable]" in \
-        describe_reactors().splitlines()
+    assert ("    uvloop   uvloop, a faster loop built on libuv (when installed; implies --tls, as uvloop "
+            "loads the ssl module itself)  [unavailable]") in describe_reactors().splitlines()
     with pytest.raises(UsageError) as caught:
         get_reactor("uvloop").loop_factory()
     assert "python3-uvloop" in str(caught.value)

@@ -16,7 +16,7 @@ Errors print one line, ``tapd: error: ...``, and exit with the error's code.
 
 Start-up time matters (a restart is downtime), so this module imports only
 what every run needs; asyncio comes after the options are read, which lets
-``--no-tls`` keep ``ssl`` out, and what one option needs (cProfile for
+tapd keep ``ssl`` out unless ``--tls`` is given, and what one option needs (cProfile for
 ``-p``, json for ``--log-format json``...) is imported only with it.
 """
 
@@ -313,19 +313,20 @@ class Daemon:
             source = options.app_file or f"plugin {options.plugin}"
             log.info("application %r from %s", app.process_name, source)
             log.info("event loop: %s", options.reactor)
-            if options.no_tls:
-                if "ssl" in sys.modules:
-                    log.warning("--no-tls: the ssl module was loaded before tapd could keep it out")
-                else:
-                    log.info("TLS: off (--no-tls); the ssl module is not loaded")
+            if options.tls:
+                log.info("TLS: available (--tls); the ssl module may be loaded")
+            elif "ssl" in sys.modules:
+                log.warning("TLS: the ssl module was loaded before tapd could keep it out")
+            else:
+                log.info("TLS: off; the ssl module is not loaded (start tapd with --tls for TLS)")
             self.setup_environment()
         except Tap2pkgError as exc:
-            return self.fail(exc)
+            return self.fail(_tls_error(exc) or exc)
         except Exception as exc:
             if options.debug:
                 raise
-            return self.fail(Tap2pkgError(f"unexpected error: {type(exc).__name__}: {exc} "
-                                          "(run with --debug for the traceback)"))
+            return self.fail(_tls_error(exc) or Tap2pkgError(f"unexpected error: {type(exc).__name__}: {exc} "
+                                                             "(run with --debug for the traceback)"))
 
         if not options.nodaemon:
             outcome = daemonize()
@@ -353,14 +354,16 @@ class Daemon:
                 if profiler is not None:
                     profiler.disable()
         except Tap2pkgError as exc:
-            code = self.fail(exc)
+            code = self.fail(_tls_error(exc) or exc)
             self.remove_pidfile()
             self.finish(profiler)
             return code
         except Exception as exc:
-            log.exception("tapd: unexpected error")
-            code = self.fail(Tap2pkgError(f"unexpected error: {type(exc).__name__}: {exc} "
-                                          "(the log has the traceback)"))
+            tls = _tls_error(exc)
+            if tls is None:
+                log.exception("tapd: unexpected error")
+            code = self.fail(tls or Tap2pkgError(f"unexpected error: {type(exc).__name__}: {exc} "
+                                                 "(the log has the traceback)"))
             self.remove_pidfile()
             self.finish(profiler)
             return code
@@ -388,6 +391,17 @@ class Daemon:
             self.log.close()
 
 
+def _tls_error(exc: BaseException) -> Tap2pkgError | None:
+    """The one-line error for ``exc`` when it comes from importing ``ssl`` without ``--tls``."""
+    from .reactors import tls_refusal
+    refusal = tls_refusal(exc)
+    if refusal is None:
+        return None
+    if isinstance(exc, Tap2pkgError) and "--tls" in str(exc):
+        return exc  # already says what to do (and names the file)
+    return Tap2pkgError(str(refusal), exit_code=65)  # EX_DATAERR, as for an app file that cannot load
+
+
 def _ignore_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
     import asyncio
     if not isinstance(context.get("exception"), asyncio.CancelledError):
@@ -404,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"tapd: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    if options.no_tls:
+    if not options.tls:
         from .reactors import block_tls
         block_tls()  # before anything imports asyncio, which imports ssl when it can
     return Daemon(options).run()

@@ -33,7 +33,9 @@ DEFAULT_APP_FILE = "tapd.tap"
 DEFAULT_PIDFILE = "tapd.pid"
 DEFAULT_LOGFILE = "tapd.log"
 
-#: the environment variable that turns on ``--no-tls`` (for /etc/default/<package>)
+#: the environment variable that turns on ``--tls`` (for /etc/default/<package>)
+TLS_ENV = "TAPD_TLS"
+#: the environment variable for ``--no-tls`` (the default, accepted so that it can be said explicitly)
 NO_TLS_ENV = "TAPD_NO_TLS"
 _TRUE = ("1", "yes", "true", "on")
 _FALSE = ("", "0", "no", "false", "off")
@@ -66,7 +68,7 @@ class DaemonOptions(NamedTuple):
     log_backups: int = 5
     shutdown_timeout: float = 10.0
     debug: bool = False
-    no_tls: bool = False
+    tls: bool = False
 
     @property
     def log_to_stdout(self) -> bool:
@@ -200,9 +202,12 @@ def build_parser(version: str) -> "argparse.ArgumentParser":
     run.add_argument("-r", "--reactor", metavar="NAME", default="asyncio", choices=sorted(REACTORS),
                      help="event loop: " + ", ".join(REACTORS) + " (default: asyncio)")
     run.add_argument("--help-reactors", action=_help_reactors_action(), help="list the event loops and exit")
+    run.add_argument("--tls", action="store_true",
+                     help=f"load the ssl module so that the application can use TLS (also: {TLS_ENV}=1 "
+                          "in the environment; implied by -r uvloop); without it tapd keeps ssl out: "
+                          "less memory, a faster start")
     run.add_argument("--no-tls", action="store_true",
-                     help=f"run without the ssl module: less memory, a faster start, no TLS for the "
-                          f"application (also: {NO_TLS_ENV}=1 in the environment)")
+                     help=f"run without the ssl module, the default said explicitly (also: {NO_TLS_ENV}=1)")
     run.add_argument("--shutdown-timeout", metavar="SECONDS", type=_argparse_type(_seconds), default=10.0,
                      help="time the services get to stop on SIGTERM/SIGINT (default: 10)")
     run.add_argument("-p", "--profile", metavar="FILE",
@@ -230,7 +235,8 @@ def build_parser(version: str) -> "argparse.ArgumentParser":
 
 #: full option names taking no value -> destination
 _FLAGS = {"-o": "no_save", "--no_save": "no_save", "-n": "nodaemon", "--nodaemon": "nodaemon",
-          "--syslog": "syslog", "--debug": "debug", "--no-tls": "no_tls"}
+          "--syslog": "syslog", "--debug": "debug", "--tls": "tls",
+          "--no-tls": "no_tls"}
 #: full option names taking one value -> destination
 _VALUED = {"-y": "python", "--python": "python", "-f": "file", "--file": "file", "-s": "source",
            "--source": "source", "-x": "xml", "--xml": "xml", "--pidfile": "pidfile", "-u": "uid",
@@ -244,7 +250,8 @@ _CONVERT: dict[str, Callable[[str], Any]] = {"umask": _octal, "shutdown_timeout"
 _DEFAULTS: dict[str, Any] = {
     "python": None, "file": None, "source": None, "xml": None, "no_save": False, "nodaemon": False,
     "pidfile": DEFAULT_PIDFILE, "uid": None, "gid": None, "umask": None, "chroot": None, "rundir": ".",
-    "reactor": "asyncio", "no_tls": False, "shutdown_timeout": 10.0, "profile": None, "logfile": None,
+    "reactor": "asyncio", "tls": False, "no_tls": False, "shutdown_timeout": 10.0, "profile": None,
+    "logfile": None,
     "syslog": False, "prefix": "tapd", "log_format": "text", "log_max_bytes": 0, "log_backups": 5,
     "debug": False, "plugin": None, "plugin_args": [],
 }
@@ -301,19 +308,43 @@ def _parse_with_argparse(argv: Sequence[str], version: str) -> dict[str, Any]:
     return vars(build_parser(version).parse_args(list(argv)))
 
 
-def _no_tls_from(environ: Mapping[str, str]) -> bool:
-    value = environ.get(NO_TLS_ENV, "").strip().lower()
+def _flag_from(environ: Mapping[str, str], name: str, meaning: str) -> bool:
+    value = environ.get(name, "").strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise UsageError(f"{NO_TLS_ENV}={environ[NO_TLS_ENV]!r} is neither 1 nor 0 "
-                     "(set it to 1 to run without TLS, or unset it)")
+    raise UsageError(f"{name}={environ[name]!r} is neither 1 nor 0 (set it to 1 {meaning}, or unset it)")
+
+
+def _tls_from(args: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
+    """Whether tapd loads ``ssl``: ``--tls``/``TAPD_TLS=1`` or ``-r uvloop``; off by default.
+
+    The command line wins over the environment; contradictions are usage errors.
+    """
+    uvloop = args["reactor"] == "uvloop"  # uvloop imports ssl itself: it implies --tls
+    if args["tls"] and args["no_tls"]:
+        raise UsageError("--tls and --no-tls contradict each other; give one of them")
+    if args["tls"]:
+        return True
+    if args["no_tls"]:
+        if uvloop:
+            raise UsageError("-r uvloop loads the ssl module itself, so it cannot run with --no-tls; "
+                             "drop --no-tls or choose another event loop")
+        return False
+    tls_env = _flag_from(environ, TLS_ENV, "to let the application use TLS")
+    no_tls_env = _flag_from(environ, NO_TLS_ENV, "to run without TLS, the default")
+    if tls_env and no_tls_env:
+        raise UsageError(f"{TLS_ENV}=1 and {NO_TLS_ENV}=1 contradict each other; unset one of them")
+    if uvloop and no_tls_env:
+        raise UsageError(f"-r uvloop loads the ssl module itself, so it cannot run with {NO_TLS_ENV}=1; "
+                         f"unset {NO_TLS_ENV} or choose another event loop")
+    return tls_env or uvloop
 
 
 def parse_options(argv: Sequence[str], version: str,
                   environ: Mapping[str, str] | None = None) -> DaemonOptions:
-    """Parse ``tapd``'s arguments (and ``TAPD_NO_TLS`` from ``environ``); :class:`UsageError` on a bad one."""
+    """Parse ``tapd``'s arguments (and ``TAPD_TLS``/``TAPD_NO_TLS`` from ``environ``); :class:`UsageError`."""
     args = _parse_direct(argv)
     if args is None:
         args = _parse_with_argparse(argv, version)
@@ -339,7 +370,7 @@ def parse_options(argv: Sequence[str], version: str,
     def absolute(path: str | None) -> str | None:
         return os.path.abspath(path) if path else None
 
-    no_tls = bool(args["no_tls"]) or _no_tls_from(os.environ if environ is None else environ)
+    tls = _tls_from(args, os.environ if environ is None else environ)
     return DaemonOptions(
         app_file=absolute(app_file),
         app_kind=app_kind,
@@ -363,7 +394,7 @@ def parse_options(argv: Sequence[str], version: str,
         log_backups=args["log_backups"],
         shutdown_timeout=args["shutdown_timeout"],
         debug=args["debug"],
-        no_tls=no_tls,
+        tls=tls,
     )
 
 

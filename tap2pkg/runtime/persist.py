@@ -210,8 +210,11 @@ def _load_python(path: PathLike, data: bytes) -> Application:
         for frame, lineno in traceback.walk_tb(exc.__traceback__):
             if frame.f_code.co_filename == filename:
                 line = lineno
+        from .reactors import tls_refusal
+        if tls_refusal(exc) is not None:  # ssl without tapd --tls: the message says what to do
+            raise AppFileError(path, str(tls_refusal(exc)), line=line) from None
         hint = ""
-        if isinstance(exc, ImportError) and "--no-tls" not in str(exc):  # that one says what to do
+        if isinstance(exc, ImportError):
             hint = "; put the directory of the application's own modules on the search path"
         raise AppFileError(path, f"running it raised {type(exc).__name__}: {exc}{hint}", line=line) from None
     if "application" not in module.__dict__:

@@ -4,10 +4,14 @@
 ``uvloop`` module is installed. ``select``, ``poll`` and ``epoll`` are asyncio
 selector loops forced onto that system call.
 
-``tapd --no-tls`` (or ``TAPD_NO_TLS=1``) calls :func:`block_tls` before
-asyncio is first imported: asyncio then runs without the ``ssl`` module
-(about 4 MiB of resident memory and a few milliseconds of start-up), and
-application code that imports ``ssl`` gets one clear error naming the option.
+Unless started with ``--tls`` (or ``TAPD_TLS=1``, or ``-r uvloop``, which
+loads ``ssl`` itself), ``tapd`` calls :func:`block_tls` before asyncio is
+first imported: asyncio then runs without the ``ssl`` module (about 4 MiB of
+resident memory and a few milliseconds of start-up), and application code
+that imports ``ssl`` gets one clear error naming the option. Code that
+imports ``ssl`` inside ``try/except ImportError`` (asyncio, http.client,
+urllib.request, smtplib...) carries on without TLS, as on a Python built
+without it.
 
 Nothing here imports asyncio at module level, so that ``tapd`` can parse its
 options (and block ``ssl``) before asyncio is loaded.
@@ -24,14 +28,25 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
     from types import ModuleType
 
-#: the modules ``--no-tls`` keeps out of the process
+#: the modules tapd keeps out of the process without ``--tls``
 TLS_MODULES = ("ssl", "_ssl")
-NO_TLS_MESSAGE = ("the ssl module is disabled by tapd --no-tls (or TAPD_NO_TLS=1 in the environment); "
-                  "remove that option to run an application that uses TLS")
+NO_TLS_MESSAGE = ("the application imports ssl, which tapd loads only with --tls "
+                  "(or TAPD_TLS=1 in /etc/default/<pkg> or /etc/sysconfig/<pkg>)")
 
 
 class TLSDisabledError(ModuleNotFoundError):
-    """``import ssl`` under ``tapd --no-tls`` (an ImportError, so asyncio's optional import skips it)."""
+    """``import ssl`` without ``tapd --tls`` (an ImportError, so asyncio's optional import skips it)."""
+
+
+def tls_refusal(exc: BaseException | None) -> "TLSDisabledError | None":
+    """The :class:`TLSDisabledError` behind ``exc`` (itself, its cause or its context), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, TLSDisabledError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class _TLSBlocker:
@@ -95,8 +110,8 @@ class Reactor(NamedTuple):
             try:
                 import uvloop
             except TLSDisabledError:
-                raise UsageError("the uvloop event loop imports the ssl module, so it cannot run "
-                                 "with --no-tls (TAPD_NO_TLS=1); drop one of the two") from None
+                raise UsageError("the uvloop event loop imports the ssl module, which tapd loads only "
+                                 "with --tls; run it with --tls") from None
             except ImportError:
                 raise UsageError("the uvloop event loop is not installed (install python3-uvloop "
                                  "or choose another with -r; see --help-reactors)") from None
@@ -116,7 +131,8 @@ REACTORS: dict[str, Reactor] = {
     reactor.name: reactor
     for reactor in (
         Reactor("asyncio", "the standard asyncio event loop (default)"),
-        Reactor("uvloop", "uvloop, a faster loop built on libuv (when installed)"),
+        Reactor("uvloop", "uvloop, a faster loop built on libuv (when installed; implies --tls, "
+                          "as uvloop loads the ssl module itself)"),
         Reactor("select", "asyncio selector loop using select()", "SelectSelector"),
         Reactor("poll", "asyncio selector loop using poll()", "PollSelector"),
         Reactor("epoll", "asyncio selector loop using epoll()", "EpollSelector"),

@@ -64,7 +64,7 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
 
 async def run_watchdog(interval: float) -> None:
     """Send ``WATCHDOG=1`` every ``interval`` seconds until cancelled."""
-    import asyncio  # not at module level: tapd imports this module before --no-tls is applied
+    import asyncio  # not at module level: tapd imports this module before it keeps ssl out
     while True:
         notify("WATCHDOG=1")
         await asyncio.sleep(interval)

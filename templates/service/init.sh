@@ -20,6 +20,8 @@ TAPD_OPTS=""
 
 [ -x "$DAEMON" ] || exit 0
 [ -r {{ layout.default_file }} ] && . {{ layout.default_file }}
+# tapd reads TAPD_TLS from its environment, as under the systemd unit
+if [ -n "${TAPD_TLS:-}" ]; then export TAPD_TLS; fi
 
 . /lib/lsb/init-functions
 

@@ -1,4 +1,4 @@
-"""An application that needs TLS: it fails to load under ``tapd --no-tls``."""
+"""An application that needs TLS: it fails to load unless tapd runs with ``--tls``."""
 
 import ssl
 
