@@ -97,7 +97,12 @@ def wrap_lines(text: str, width: int = 79) -> str:
 
 def cache_dir(name: str) -> Path | None:
     """``$XDG_CACHE_HOME/tap2pkg/<name>`` (created), or None when it cannot be written."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tap2pkg" / name
+    return _cache_dir(name, os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
+
+
+@lru_cache(maxsize=16)
+def _cache_dir(name: str, home: str) -> Path | None:
+    base = Path(home) / "tap2pkg" / name
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -140,6 +145,16 @@ def environment() -> jinja2.Environment:
 
 #: rendered texts kept at most; past it the older half is dropped
 RENDER_CACHE_ENTRIES = 4096
+_use_render_cache = [True]
+
+
+def use_render_cache(enabled: bool) -> None:
+    """Turn the rendered-text cache on or off for this process.
+
+    A call that builds several packages imports Jinja2 once for all of them,
+    so there looking up and storing every text costs more than it saves.
+    """
+    _use_render_cache[0] = enabled
 
 
 @lru_cache(maxsize=1)
@@ -171,17 +186,26 @@ def _cache_path(template: str, context: dict[str, Any]) -> Path | None:
     return base / hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _store(path: Path, text: str) -> None:
+_pruned: set[Path] = set()
+
+
+def store_cached(path: Path, data: bytes, max_entries: int) -> None:
+    """Write a cache entry atomically; keep the directory under ``max_entries`` (checked once per process).
+
+    A cache that cannot be written only costs time: errors are ignored.
+    """
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     try:
-        partial.write_bytes(text.encode("utf-8", "surrogateescape"))
+        partial.write_bytes(data)
         os.replace(partial, path)
-        entries = list(os.scandir(path.parent))
-        if len(entries) > RENDER_CACHE_ENTRIES:
-            entries.sort(key=lambda e: e.stat().st_mtime_ns)
-            for entry in entries[: len(entries) // 2]:
-                os.unlink(entry.path)
-    except OSError:  # a cache that cannot be written only costs speed
+        if path.parent not in _pruned:  # listing a big directory per entry would cost a batch dearly
+            _pruned.add(path.parent)
+            entries = list(os.scandir(path.parent))
+            if len(entries) > max_entries:
+                entries.sort(key=lambda e: e.stat().st_mtime_ns)
+                for entry in entries[: len(entries) - max_entries // 2]:
+                    os.unlink(entry.path)
+    except OSError:
         try:
             partial.unlink(missing_ok=True)
         except OSError:
@@ -191,7 +215,7 @@ def _store(path: Path, text: str) -> None:
 def render(template: str, context: dict[str, Any]) -> str:
     """Render ``template`` (a path under ``templates/``) with ``context``; cached, see the module docs."""
     global _read_clock
-    path = _cache_path(template, context)
+    path = _cache_path(template, context) if _use_render_cache[0] else None
     if path is not None:
         try:
             return path.read_bytes().decode("utf-8", "surrogateescape")
@@ -200,7 +224,7 @@ def render(template: str, context: dict[str, Any]) -> str:
     _read_clock = False
     text = environment().get_template(template).render(context)
     if path is not None and not _read_clock:
-        _store(path, text)
+        store_cached(path, text.encode("utf-8", "surrogateescape"), RENDER_CACHE_ENTRIES)
     return text
 
 

@@ -117,6 +117,7 @@ def test_rendering_is_cached_per_context_and_read_back_without_jinja(
     import tap2pkg.render as render_module
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(render_module, "_use_render_cache", [True])  # as in a one-package call
     first = render_service_files(spec(source_date_epoch=1700000000))
     cached = sorted((tmp_path / "tap2pkg" / "rendered").iterdir())
     assert len(cached) == len(first)
@@ -131,9 +132,11 @@ def test_rendering_is_cached_per_context_and_read_back_without_jinja(
 
 
 def test_a_render_that_read_the_clock_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tap2pkg.render as render_module
     from tap2pkg.render import render
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(render_module, "_use_render_cache", [True])
     context = template_context(spec(source_date_epoch=None))
     assert render("debian/changelog", context).rstrip().endswith("-0000")
     assert not list((tmp_path / "tap2pkg" / "rendered").iterdir())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..deb.build import build_deb
 from ..errors import UsageError
+from ..render import use_render_cache
 from ..spec import PackageSpec
 from .common import run_guarded
 from .options import (
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"{other.app_file} and {app_file} would both make package {spec.name!r}; "
                                  "rename one or build them one at a time with -d")
         jobs.append((spec, settings))
+    use_render_cache(len(jobs) == 1)
     summaries = []
     for spec, settings in jobs:
         builder = str(settings.get("builder") or "native")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidOptionValueError, InvalidPackageNameError, InvalidVersionError, UsageError
+from ..render import use_render_cache
 from ..rpm.build import BUILDERS, build_rpms
 from ..rpm.native import COMPRESSORS
 from ..spec import PackageSpec
@@ -125,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if args.unsigned:
         print(f"{PROG}: warning: -u/--unsigned is deprecated and does nothing", file=sys.stderr)
     summaries = []
-    for spec, settings in rpm_jobs(args):
+    jobs = rpm_jobs(args)
+    use_render_cache(len(jobs) == 1)
+    for spec, settings in jobs:
         summary = build_one(spec, settings, args)
         summaries.append(summary)
         if not args.json and not args.quiet:

@@ -18,7 +18,6 @@ import gzip
 import hashlib
 import io
 import lzma
-import os
 import tarfile
 
 from ..record import record
@@ -81,7 +80,7 @@ def compress(data: bytes, compression: str) -> bytes:
         return data
     if len(data) < CACHE_MIN_SIZE:
         return _compress(data, compression)
-    from ..render import cache_dir
+    from ..render import cache_dir, store_cached
 
     base = cache_dir("compressed")
     if base is None:
@@ -94,20 +93,7 @@ def compress(data: bytes, compression: str) -> bytes:
     except OSError:
         pass
     out = _compress(data, compression)
-    partial = base / f"{key}.{os.getpid()}.partial"
-    try:
-        partial.write_bytes(out)
-        os.replace(partial, path)
-        entries = list(os.scandir(base))
-        if len(entries) > COMPRESSED_CACHE_ENTRIES:
-            entries.sort(key=lambda e: e.stat().st_mtime_ns)
-            for entry in entries[: len(entries) // 2]:
-                os.unlink(entry.path)
-    except OSError:  # a cache that cannot be written only costs speed
-        try:
-            partial.unlink(missing_ok=True)
-        except OSError:
-            pass
+    store_cached(path, out, COMPRESSED_CACHE_ENTRIES)
     return out
 
 

@@ -17,7 +17,6 @@ deflated runtime files instead of compressing them again.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import zlib
 from collections.abc import Iterable
@@ -75,20 +74,9 @@ def _disk_deflate(data: bytes, level: int, digest: str) -> bytes:
     except OSError:
         pass
     out = _deflate(data, level)
-    partial = base / f"{path.name}.{os.getpid()}.partial"
-    try:
-        partial.write_bytes(out)
-        os.replace(partial, path)
-        entries = list(os.scandir(base))
-        if len(entries) > DISK_CACHE_ENTRIES:
-            entries.sort(key=lambda e: e.stat().st_mtime_ns)
-            for entry in entries[: len(entries) // 2]:
-                os.unlink(entry.path)
-    except OSError:  # a cache that cannot be written only costs speed
-        try:
-            partial.unlink(missing_ok=True)
-        except OSError:
-            pass
+    from ..render import store_cached
+
+    store_cached(path, out, DISK_CACHE_ENTRIES)
     return out
 
 
