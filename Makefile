@@ -30,6 +30,7 @@ typecheck: lint
 
 test: system $(STAMP)
 	bash ci/start-dockerd.sh
+	$(BIN)/tap2pkg images build --offline debian:bookworm rpm-on-debian
 	$(BIN)/ruff check tap2pkg tests bench examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests
