@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import http.client
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from service_helpers import running
 
 from tap2pkg.cli.tap2pkg import main
 from tap2pkg.runtime import persist
 from tap2pkg.runtime.internet import TCPServer
 from tap2pkg.runtime.plugins import get_plugins
-from tap2pkg.runtime.service import Application, Service, describe
+from tap2pkg.runtime.service import Application, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 TAPD = Path(sys.executable).parent / "tapd"
-S = TypeVar("S", bound=Service)
 
 PLUGIN_ARGS = {
     "web": ["--port", "8081", "--path", "/srv/www", "--listing"],
@@ -117,24 +113,6 @@ def test_web_examples_are_what_make_examples_writes(name: str) -> None:
     assert describe(persist.load(EXAMPLES / name)) == expected("web", WEB_EXAMPLE)
 
 
-@contextlib.contextmanager
-def running(service: S) -> Iterator[S]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    def call(coro: object) -> None:
-        asyncio.run_coroutine_threadsafe(coro, loop).result(10)  # type: ignore[arg-type]
-
-    try:
-        call(service.privileged_start())
-        call(service.start())
-        yield service
-    finally:
-        call(service.stop())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 @pytest.mark.skipif(not os.path.isdir("/usr/share/doc"), reason="no /usr/share/doc on this system")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import email.utils
 import http.client
 import os
@@ -12,52 +10,21 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
+from service_helpers import loop_factories, running
 
 from tap2pkg.runtime.internet import TCPServer
 from tap2pkg.runtime.plugins import get_plugins
-from tap2pkg.runtime.service import Service
 
 DATA = Path(__file__).parent / "data" / "web"
-S = TypeVar("S", bound=Service)
 
 
-def loop_factories() -> list[Any]:
-    """The event loops to run on: asyncio's own, and uvloop's when it is installed."""
-    factories: list[Any] = [pytest.param(asyncio.new_event_loop, id="asyncio")]
-    try:
-        import uvloop
-    except ImportError:
-        return factories
-    return [*factories, pytest.param(uvloop.new_event_loop, id="uvloop")]
 
 
-@contextlib.contextmanager
-def running(service: S, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
-            ) -> Iterator[S]:
-    """Run ``service`` on an event loop in a background thread for the test's duration."""
-    loop = new_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    def call(coro: object) -> None:
-        asyncio.run_coroutine_threadsafe(coro, loop).result(10)  # type: ignore[arg-type]
-
-    try:
-        call(service.privileged_start())
-        call(service.start())
-        yield service
-    finally:
-        call(service.stop())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 @pytest.fixture
