@@ -33,6 +33,8 @@ from .bundle import SERVICE_ROLES, Layout
 from .spec import PackageSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -210,6 +212,25 @@ def store_cached(path: Path, data: bytes, max_entries: int) -> None:
             partial.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def cached_bytes(name: str, key: str, compute: Callable[[], bytes], max_entries: int) -> bytes:
+    """``compute()``, read from the per-user cache ``name`` under ``key`` when an earlier run stored it.
+
+    ``key`` must name everything the result depends on. Without a writable
+    cache directory the result is simply computed.
+    """
+    base = cache_dir(name)
+    if base is None:
+        return compute()
+    path = base / key
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    out = compute()
+    store_cached(path, out, max_entries)
+    return out
 
 
 def render(template: str, context: dict[str, Any]) -> str:

@@ -31,7 +31,6 @@ def test_a_later_process_reads_deflated_pieces_from_the_disk_cache(
     from tap2pkg.rpm import deflate
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(deflate, "_disk", [])
     monkeypatch.setattr(deflate, "_cache", {})
     pieces = [b"head", os.urandom(200) * 30, b"tail"]
     first = gzip_pieces(pieces)

@@ -80,21 +80,11 @@ def compress(data: bytes, compression: str) -> bytes:
         return data
     if len(data) < CACHE_MIN_SIZE:
         return _compress(data, compression)
-    from ..render import cache_dir, store_cached
+    from ..render import cached_bytes
 
-    base = cache_dir("compressed")
-    if base is None:
-        return _compress(data, compression)
     settings = f"xz{XZ_PRESET}-crc64" if compression == "xz" else "gzip9-mtime0"  # what _compress does
     key = f"{settings}-{hashlib.sha256(data).hexdigest()}"
-    path = base / key
-    try:
-        return path.read_bytes()
-    except OSError:
-        pass
-    out = _compress(data, compression)
-    store_cached(path, out, COMPRESSED_CACHE_ENTRIES)
-    return out
+    return cached_bytes("compressed", key, lambda: _compress(data, compression), COMPRESSED_CACHE_ENTRIES)
 
 
 def _compress(data: bytes, compression: str) -> bytes:

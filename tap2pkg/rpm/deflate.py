@@ -20,7 +20,6 @@ import hashlib
 import struct
 import zlib
 from collections.abc import Iterable
-from pathlib import Path
 
 #: pieces at least this long are cached; smaller ones join the fresh stream
 CACHE_MIN = 1024
@@ -52,32 +51,12 @@ def _cached_deflate(data: bytes, level: int) -> bytes:
     return hit
 
 
-_disk: list[Path | None] = []
-
-
-def _disk_dir() -> Path | None:
-    if not _disk:
-        from ..render import cache_dir
-
-        _disk.append(cache_dir("deflate"))
-    return _disk[0]
-
-
 def _disk_deflate(data: bytes, level: int, digest: str) -> bytes:
     """``_deflate(data, level)``, read from the per-user cache when an earlier process stored it."""
-    base = _disk_dir()
-    if base is None:
-        return _deflate(data, level)
-    path = base / f"raw-deflate{level}-fullflush-{digest}"
-    try:
-        return path.read_bytes()
-    except OSError:
-        pass
-    out = _deflate(data, level)
-    from ..render import store_cached
+    from ..render import cached_bytes
 
-    store_cached(path, out, DISK_CACHE_ENTRIES)
-    return out
+    return cached_bytes("deflate", f"raw-deflate{level}-fullflush-{digest}", lambda: _deflate(data, level),
+                        DISK_CACHE_ENTRIES)
 
 
 def gzip_pieces(pieces: Iterable[bytes], level: int = 6) -> bytes:
