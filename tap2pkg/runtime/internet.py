@@ -293,8 +293,28 @@ class _StreamServer(Service):
             sock.close()
 
 
+class _InetBound:
+    """``bound_address`` and ``bound_port`` of a server holding its socket in ``_sock``."""
+
+    _sock: socket.socket | None
+
+    @property
+    def bound_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` the socket is bound to; ``None`` before binding."""
+        if self._sock is None:
+            return None
+        name = self._sock.getsockname()
+        return (name[0], name[1])
+
+    @property
+    def bound_port(self) -> int | None:
+        """The port actually bound (useful with ``port=0``); ``None`` before binding."""
+        address = self.bound_address
+        return None if address is None else address[1]
+
+
 @persistable
-class TCPServer(_StreamServer):
+class TCPServer(_InetBound, _StreamServer):
     """Listen on a TCP port; each connection gets a protocol from ``factory()``.
 
     ``interface`` ``""`` listens on every IPv4 address; give ``"::"`` for IPv6
@@ -314,20 +334,6 @@ class TCPServer(_StreamServer):
         """How log lines and errors name this server."""
         return self.name or f"TCP server on port {self.port}"
 
-    @property
-    def bound_address(self) -> tuple[str, int] | None:
-        """``(host, port)`` the server listens on, once bound; ``None`` before."""
-        if self._sock is None:
-            return None
-        name = self._sock.getsockname()
-        return (name[0], name[1])
-
-    @property
-    def bound_port(self) -> int | None:
-        """The port actually bound (useful with ``port=0``); ``None`` before binding."""
-        address = self.bound_address
-        return None if address is None else address[1]
-
     def _address(self) -> str:
         address = self.bound_address
         return "TCP (not bound)" if address is None else f"TCP {_where(*address)}"
@@ -342,7 +348,7 @@ class TCPServer(_StreamServer):
 
 
 @persistable
-class UDPServer(Service):
+class UDPServer(_InetBound, Service):
     """Listen on a UDP port; one protocol from ``factory()`` receives every datagram."""
 
     persist_fields = ("port", "factory", "interface", "name")
@@ -360,20 +366,6 @@ class UDPServer(Service):
     def label(self) -> str:
         """How log lines and errors name this server."""
         return self.name or f"UDP server on port {self.port}"
-
-    @property
-    def bound_address(self) -> tuple[str, int] | None:
-        """``(host, port)`` the server receives on, once bound; ``None`` before."""
-        if self._sock is None:
-            return None
-        name = self._sock.getsockname()
-        return (name[0], name[1])
-
-    @property
-    def bound_port(self) -> int | None:
-        """The port actually bound (useful with ``port=0``); ``None`` before binding."""
-        address = self.bound_address
-        return None if address is None else address[1]
 
     def _bind(self) -> socket.socket:
         sock = take_activated_socket("udp", self.port, self.interface)
