@@ -7,10 +7,10 @@ review the diff.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from golden_files import assert_matches_golden
 
 from tap2pkg.deb.native import control_text, maintainer_scripts
 from tap2pkg.deb.source import debian_files
@@ -18,7 +18,6 @@ from tap2pkg.spec import PackageSpec
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden" / "deb"
-UPDATE = os.environ.get("TAP2PKG_UPDATE_GOLDEN") == "1"
 
 SPEC = PackageSpec(
     name="echo", app_file=HERE / "data" / "deb" / "echo.tac", app_kind="python",
@@ -38,12 +37,7 @@ def generated() -> dict[str, str]:
 @pytest.mark.parametrize("name", sorted(generated()))
 def test_matches_golden(name: str) -> None:
     text = generated()[name]
-    golden = GOLDEN / name
-    if UPDATE:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert golden.is_file(), f"no golden file {golden}; run with TAP2PKG_UPDATE_GOLDEN=1"
-    assert text == golden.read_text(), f"{name} differs from {golden}; if intended, update the golden files"
+    assert_matches_golden(name, text, GOLDEN / name)
 
 
 def test_no_stale_golden_files() -> None:

@@ -7,17 +7,16 @@ review the diff.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from golden_files import assert_matches_golden
 
 from tap2pkg.rpm.source import rpm_sources
 from tap2pkg.spec import PackageSpec
 
 DATA = Path(__file__).parent / "data" / "rpm"
 GOLDEN = DATA / "golden"
-UPDATE = os.environ.get("TAP2PKG_UPDATE_GOLDEN") == "1"
 
 SPEC = PackageSpec(
     name="echo", app_file=DATA / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
@@ -40,12 +39,7 @@ def generated() -> dict[str, str]:
 @pytest.mark.parametrize("name", sorted(generated()))
 def test_matches_golden(name: str) -> None:
     text = generated()[name]
-    golden = GOLDEN / name
-    if UPDATE:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert golden.is_file(), f"no golden file {golden}; run with TAP2PKG_UPDATE_GOLDEN=1"
-    assert text == golden.read_text(), f"{name} differs from {golden}; if intended, update the golden files"
+    assert_matches_golden(name, text, GOLDEN / name)
 
 
 def test_no_stale_golden_files() -> None:
