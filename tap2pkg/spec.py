@@ -15,6 +15,7 @@ for both formats.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,73 @@ _USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _LICENSE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 _DISTRIBUTION_RE = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 _FILE_NAME_RE = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]*")
-_DEPENDS_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(\s*\([<>=]{1,2}\s*[A-Za-z0-9.+~:-]+\))?")
+_DEPENDS_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+( ?\((<<|<=|=|>=|>>|<|>) ?[A-Za-z0-9.+~:-]+\))?")
+# RFC 3986: the characters a URI may hold (unreserved, reserved and '%' of percent-encoding).
+_HOMEPAGE_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
+
+#: Characters no value may hold: C0 controls (NUL, tab, CR, LF, ESC...), DEL, C1 controls (NEL...)
+#: and the Unicode line and paragraph separators. Each ends a line somewhere (systemd treats CR and
+#: NUL as line ends, a shell or rpm a LF...), so one of them in a value could start a new
+#: directive, field or command in whatever file the value reaches.
+_FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: The same, minus the line feed: the only control character multi-line text may hold.
+_FORBIDDEN_CHARS_MULTILINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+#: Each user-facing field and the option that sets it, for error messages.
+FIELD_OPTIONS = {
+    "name": "-d/--debfile (-r/--rpmfile)", "app file name": "the app file's name",
+    "maintainer": "-m/--maintainer (or DEBFULLNAME/DEBEMAIL)", "version": "-V/--set-version",
+    "revision": "--revision (--release)", "protocol": "-p/--protocol", "description": "-e/--description",
+    "long description": "-l/--long_description", "user": "--user", "depends": "--depends",
+    "include": "--include", "license": "--license", "homepage": "--homepage",
+    "distribution": "--distribution",
+}
+
+
+def _describe_char(char: str) -> str:
+    name = unicodedata.name(char, "") or {
+        "\x00": "NUL", "\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\x0b": "LINE TABULATION",
+        "\x0c": "FORM FEED", "\x1b": "ESCAPE", "\x7f": "DELETE", "\x85": "NEXT LINE",
+    }.get(char, "control character")
+    return f"U+{ord(char):04X} ({name})"
+
+
+def check_text(field: str, value: str, *, multiline: bool = False, option: str | None = None) -> None:
+    """Refuse ``value`` for ``field`` when it holds a control or line-separator character.
+
+    This is the project's one text policy: every value that reaches a generated
+    file passes here once (``PackageSpec`` calls it for each of its fields);
+    later stages escape for their own language and never re-validate. Only
+    ``multiline`` text may hold line feeds. Raises
+    :class:`~tap2pkg.errors.InvalidOptionValueError` (exit 86) naming the
+    field, the character and its position.
+    """
+    pattern = _FORBIDDEN_CHARS_MULTILINE if multiline else _FORBIDDEN_CHARS
+    match = pattern.search(value)
+    if match is None:
+        return
+    where = option or FIELD_OPTIONS.get(field, field)
+    raise InvalidOptionValueError(
+        f"{field} {_shorten(value)!r} holds the control character {_describe_char(match.group())} "
+        f"at position {match.start()}; remove it (fix {where})"
+    )
+
+
+def check_installed_name(name: str, where: str) -> None:
+    """Refuse a file name that would be installed as is but holds a control character.
+
+    ``where`` names the file (e.g. the include it came from), for the message.
+    """
+    match = _FORBIDDEN_CHARS.search(name)
+    if match is not None:
+        raise InvalidOptionValueError(
+            f"{where}: the file name {_shorten(name)!r} holds the control character "
+            f"{_describe_char(match.group())}; rename the file (fix --include)"
+        )
+
+
+def _shorten(value: str, limit: int = 60) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
 def kind_for(path: Path, type_option: str | None = None) -> str:
@@ -127,6 +194,18 @@ class PackageSpec:
         self._validate()
 
     def _validate(self) -> None:
+        # The text policy first, over every field: a control character is refused with its own
+        # message whatever else is wrong with the value.
+        for field_name, value in (
+            ("name", self.name), ("app file name", self.app_file.name), ("maintainer", self.maintainer),
+            ("version", self.version), ("revision", self.revision), ("protocol", self.protocol),
+            ("description", self.description), ("user", self.user), ("license", self.license),
+            ("homepage", self.homepage), ("distribution", self.distribution),
+            *(("depends", dep) for dep in self.depends),
+            *(("include", str(inc)) for inc in self.includes),
+        ):
+            check_text(field_name, value)
+        check_text("long description", self.long_description, multiline=True)
         if not _NAME_RE.fullmatch(self.name):
             raise InvalidPackageNameError(
                 f"package name {self.name!r} is invalid (Debian Policy: at least two characters of "
@@ -174,13 +253,15 @@ class PackageSpec:
             raise InvalidOptionValueError(
                 f"distribution {self.distribution!r} is invalid; fix --distribution"
             )
-        if "\n" in self.description:
+        if self.description.rstrip().endswith("\\"):
+            # a unit file, a spec or an init script would join the next line to it
             raise InvalidOptionValueError(
-                "description must be one line; put the rest in -l/--long_description"
+                f"description {_shorten(self.description)!r} must not end with a backslash; fix -e/--description"
             )
-        if self.homepage and not re.fullmatch(r"https?://\S+", self.homepage):
+        if self.homepage and not _HOMEPAGE_RE.fullmatch(self.homepage):
             raise InvalidOptionValueError(
-                f"homepage {self.homepage!r} must be an http(s) URL; fix --homepage"
+                f"homepage {_shorten(self.homepage)!r} must be an http(s) URL of RFC 3986 characters "
+                "(no spaces, quotes, <>, {}, \\; percent-encode them); fix --homepage"
             )
 
     @property
