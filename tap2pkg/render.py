@@ -91,6 +91,15 @@ def shell_quote(value: object) -> str:
     return shlex.quote(str(value))
 
 
+def systemd_text(value: object) -> str:
+    """``value`` for a free-text unit setting (``Description=``): ``%`` doubled so no specifier expands.
+
+    Line breaks, and a trailing backslash that would continue the line, are
+    refused earlier by :class:`~tap2pkg.spec.PackageSpec`.
+    """
+    return str(value).replace("%", "%%")
+
+
 def wrap_lines(text: str, width: int = 79) -> str:
     """Wrap each paragraph of ``text`` at ``width`` columns, keeping blank lines between them."""
     paras = [" ".join(p.split()) for p in text.strip().split("\n\n")]
@@ -140,6 +149,7 @@ def environment() -> jinja2.Environment:
         rfc2822=rfc2822,
         rpm_date=rpm_date,
         shell_quote=shell_quote,
+        systemd_text=systemd_text,
         wrap_lines=wrap_lines,
     )
     return env

@@ -182,6 +182,9 @@ class PackageSpec:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "app_file", Path(self.app_file))
+        # Only spaces: any other white space is a control character the text policy names.
+        set_(self, "maintainer", self.maintainer.strip(" "))
+        set_(self, "description", self.description.strip(" "))
         set_(self, "ports", tuple(self.ports))
         set_(self, "depends", tuple(d.strip() for d in self.depends if d.strip()))
         set_(self, "includes", tuple(Path(p) for p in self.includes))
@@ -229,7 +232,7 @@ class PackageSpec:
             raise InvalidVersionError(
                 f"revision {self.revision!r} is invalid (only A-Z a-z 0-9 . + ~, no '-'); fix --revision"
             )
-        if not _MAINTAINER_RE.fullmatch(self.maintainer.strip()):
+        if not _MAINTAINER_RE.fullmatch(self.maintainer):
             raise InvalidMaintainerError(
                 f"maintainer {self.maintainer!r} must be 'Full Name <email@example.org>'; fix -m/--maintainer"
             )
@@ -277,14 +280,14 @@ class PackageSpec:
     @property
     def maintainer_name(self) -> str:
         """The maintainer's name without the address."""
-        match = _MAINTAINER_RE.fullmatch(self.maintainer.strip())
+        match = _MAINTAINER_RE.fullmatch(self.maintainer)
         assert match is not None  # validated in __post_init__
         return match.group("name")
 
     @property
     def maintainer_email(self) -> str:
         """The maintainer's email address."""
-        match = _MAINTAINER_RE.fullmatch(self.maintainer.strip())
+        match = _MAINTAINER_RE.fullmatch(self.maintainer)
         assert match is not None
         return match.group("email")
 
