@@ -18,6 +18,8 @@ import os
 import signal
 from typing import Any
 
+from . import privileges
+from .errors import Tap2pkgError
 from .service import Service, ServiceError, persistable
 
 log = logging.getLogger("tap2pkg.process")
@@ -178,10 +180,15 @@ class ProcessService(Service):
 
     async def _spawn(self, child: _Child) -> asyncio.subprocess.Process:
         options: dict[str, Any] = {}
-        if child.uid is not None:
-            options["user"] = child.uid
-        if child.gid is not None:
-            options["group"] = child.gid
+        if child.uid is not None or child.gid is not None:
+            # the daemon's own rules: the user's groups (none when unknown), never root's left over
+            identity = privileges.resolve(child.uid, child.gid)
+            if privileges.needs_switch(identity):
+                if identity.uid is not None:
+                    options["user"] = identity.uid
+                if identity.gid is not None:
+                    options["group"] = identity.gid
+                options["extra_groups"] = list(identity.groups or ())
         return await asyncio.create_subprocess_exec(
             *child.args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=child.env, cwd=child.cwd, start_new_session=True,
@@ -211,7 +218,7 @@ class ProcessService(Service):
             started = loop.time()
             try:
                 child.proc = await self._spawn(child)
-            except (OSError, ValueError, KeyError) as exc:
+            except (OSError, ValueError, KeyError, Tap2pkgError) as exc:
                 log.error("%s: cannot start %s (%s): %s", self.label, child.name, child.args[0], exc)
                 status = "not started"
             else:

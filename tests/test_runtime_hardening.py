@@ -1,0 +1,184 @@
+"""``tapd`` against hostile surroundings: groups it was started with, shadowing modules, symlinks.
+
+The privilege tests need root (CI runs as root) and ``setpriv`` from util-linux,
+which starts ``tapd`` holding extra supplementary groups the way ``sudo`` or a
+login shell would.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_daemon import TAPD, echo, free_port, pid_alive, save_echo_app, wait_until
+
+from tap2pkg.runtime import persist
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_TAPD = Path(sys.executable).parent / "tapd"
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+needs_setpriv = pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+
+#: a uid (and gid) that has no passwd (or group) entry on the test machine
+NO_ENTRY = 54321
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory any user may write to (pytest's tmp_path is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="tapd-hardening-", dir="/tmp"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _status(pid: int) -> dict[str, list[int]]:
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("Uid", "Gid", "Groups"):
+                fields[key] = [int(v) for v in value.split()]
+    return fields
+
+
+def _stop(pid: int) -> None:
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not pid_alive(pid), what="the daemon to exit")
+
+
+def _one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- privileges
+
+def _with_groups(*args: str) -> list[str]:
+    """tapd started holding the supplementary groups 4 (adm) and 42 (shadow), as setpriv gives them."""
+    return ["setpriv", "--groups=4,42", "--", *TAPD, *args]
+
+
+def _run_with_groups(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_with_groups(*args), cwd=cwd, capture_output=True, text=True, timeout=30,
+                          check=False)
+
+
+@needs_root
+@needs_setpriv
+def test_a_uid_without_passwd_entry_needs_a_group(shared_dir: Path) -> None:
+    save_echo_app(shared_dir / "echo.tap", free_port())
+    result = _run_with_groups(["-u", str(NO_ENTRY), "-o", "-f", "echo.tap"], shared_dir)
+    assert result.returncode == 67, result.stderr
+    line = _one_line(result.stderr)
+    assert f"user {NO_ENTRY} has no passwd entry" in line and "-g/--gid" in line
+    assert not (shared_dir / "tapd.pid").exists()
+
+
+@needs_root
+@needs_setpriv
+def test_an_application_uid_without_passwd_entry_needs_a_group(shared_dir: Path) -> None:
+    app = save_echo_app(shared_dir / "echo.tas", free_port())
+    app.uid = NO_ENTRY
+    persist.save(app, shared_dir / "echo.tas")
+    result = _run_with_groups(["-o", "-f", "echo.tas"], shared_dir)
+    assert result.returncode == 67, result.stderr
+    assert "has no passwd entry" in _one_line(result.stderr)
+
+
+@needs_root
+@needs_setpriv
+def test_a_uid_without_passwd_entry_gets_the_group_and_no_other(shared_dir: Path) -> None:
+    port = free_port()
+    save_echo_app(shared_dir / "echo.tap", port)
+    result = _run_with_groups(["-u", str(NO_ENTRY), "-g", str(NO_ENTRY), "-o", "-f", "echo.tap"], shared_dir)
+    assert result.returncode == 0, result.stderr
+    pid = int((shared_dir / "tapd.pid").read_text())
+    try:
+        assert echo(port) == b"hello tapd\n"
+        status = _status(pid)
+        assert status["Uid"] == [NO_ENTRY] * 4
+        assert status["Gid"] == [NO_ENTRY] * 4
+        assert status["Groups"] == []
+    finally:
+        _stop(pid)
+
+
+@needs_root
+@needs_setpriv
+@pytest.mark.parametrize("how", ["option", "application"])
+def test_a_named_user_gets_its_own_groups_not_the_starters(shared_dir: Path, how: str) -> None:
+    nobody = pwd.getpwnam("nobody")
+    port = free_port()
+    app = save_echo_app(shared_dir / "echo.tap", port)
+    args = ["-o", "-f", "echo.tap"]
+    if how == "option":
+        args = ["-u", "nobody", *args]
+    else:
+        app.uid = "nobody"
+        persist.save(app, shared_dir / "echo.tap")
+    result = _run_with_groups(args, shared_dir)
+    assert result.returncode == 0, result.stderr
+    pid = int((shared_dir / "tapd.pid").read_text())
+    try:
+        status = _status(pid)
+        assert status["Uid"] == [nobody.pw_uid] * 4
+        assert status["Gid"] == [nobody.pw_gid] * 4
+        assert set(status["Groups"]) == set(os.getgrouplist("nobody", nobody.pw_gid))
+        assert not {0, 4, 42} & set(status["Groups"])
+    finally:
+        _stop(pid)
+
+
+@needs_root
+@needs_setpriv
+def test_a_group_alone_clears_the_starters_groups(shared_dir: Path) -> None:
+    port = free_port()
+    save_echo_app(shared_dir / "echo.tap", port)
+    result = _run_with_groups(["-g", str(NO_ENTRY), "-o", "-f", "echo.tap"], shared_dir)
+    assert result.returncode == 0, result.stderr
+    pid = int((shared_dir / "tapd.pid").read_text())
+    try:
+        status = _status(pid)
+        assert status["Gid"] == [NO_ENTRY] * 4
+        assert status["Groups"] == []
+    finally:
+        _stop(pid)
+
+
+@needs_root
+@needs_setpriv
+def test_process_monitor_children_get_their_users_groups_only(shared_dir: Path) -> None:
+    from tap2pkg.runtime.process import ProcessService
+    from tap2pkg.runtime.service import Application
+
+    out = shared_dir / "status.txt"
+    app = Application("procs")
+    # the child copies its own ids out, then stays up until the daemon stops it
+    script = f"cat /proc/self/status > {out}.tmp && mv {out}.tmp {out}; exec sleep 30"
+    ProcessService({"who": {"args": ["/bin/sh", "-c", script], "uid": "nobody"}},
+                   min_restart_delay=30).set_service_parent(app)
+    persist.save(app, shared_dir / "procs.tas")
+    process = subprocess.Popen(_with_groups("-n", "--pidfile=", "-l", "tapd.log", "-o", "-f", "procs.tas"),
+                               cwd=shared_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(out.exists, what="the child to start")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    status = {k: v.split() for k, _, v in (line.partition(":") for line in out.read_text().splitlines())}
+    nobody = pwd.getpwnam("nobody")
+    assert status["Uid"][0] == str(nobody.pw_uid)
+    assert status["Gid"][0] == str(nobody.pw_gid)
+    assert set(status["Groups"]) == {str(g) for g in os.getgrouplist("nobody", nobody.pw_gid)}
