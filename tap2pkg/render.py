@@ -54,7 +54,9 @@ def fold_description(summary: str, long_description: str = "") -> str:
         if i:
             lines.append(" .")
         text = " ".join(para.split())
-        lines += [" " + ln for ln in textwrap.wrap(text, 78, break_on_hyphens=False)] or [" ."]
+        # a long word (a URL) stays whole: breaking it would change the text
+        wrapped = textwrap.wrap(text, 78, break_on_hyphens=False, break_long_words=False)
+        lines += [" " + ln for ln in wrapped] or [" ."]
     return "\n".join(lines)
 
 
@@ -103,7 +105,8 @@ def systemd_text(value: object) -> str:
 def wrap_lines(text: str, width: int = 79) -> str:
     """Wrap each paragraph of ``text`` at ``width`` columns, keeping blank lines between them."""
     paras = [" ".join(p.split()) for p in text.strip().split("\n\n")]
-    return "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in paras if p)
+    return "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False, break_long_words=False)
+                       for p in paras if p)
 
 
 def cache_dir(name: str) -> Path | None:

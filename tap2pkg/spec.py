@@ -79,7 +79,7 @@ def _describe_char(char: str) -> str:
 
 
 def check_text(field: str, value: str, *, multiline: bool = False, option: str | None = None) -> None:
-    """Refuse ``value`` for ``field`` when it holds a control or line-separator character.
+    """Refuse ``value`` for ``field`` when it holds a control or line-separator character, or ``${``.
 
     This is the project's one text policy: every value that reaches a generated
     file passes here once (``PackageSpec`` calls it for each of its fields);
@@ -89,10 +89,17 @@ def check_text(field: str, value: str, *, multiline: bool = False, option: str |
     field, the character and its position.
     """
     pattern = _FORBIDDEN_CHARS_MULTILINE if multiline else _FORBIDDEN_CHARS
+    where = option or FIELD_OPTIONS.get(field, field)
     match = pattern.search(value)
     if match is None:
+        if "${" in value:
+            # dpkg-gencontrol substitutes ${...} in every control field, ${Newline} included, and
+            # has no escape for it: the only safe text is text without it.
+            raise InvalidOptionValueError(
+                f"{field} {_shorten(value)!r} holds '${{' at position {value.index('${')}, which dpkg "
+                f"would substitute as a variable; write it without '${{' (fix {where})"
+            )
         return
-    where = option or FIELD_OPTIONS.get(field, field)
     raise InvalidOptionValueError(
         f"{field} {_shorten(value)!r} holds the control character {_describe_char(match.group())} "
         f"at position {match.start()}; remove it (fix {where})"
@@ -200,8 +207,9 @@ class PackageSpec:
         # The text policy first, over every field: a control character is refused with its own
         # message whatever else is wrong with the value.
         for field_name, value in (
-            ("name", self.name), ("app file name", self.app_file.name), ("maintainer", self.maintainer),
-            ("version", self.version), ("revision", self.revision), ("protocol", self.protocol),
+            # protocol first: the name, the user and the description default to it
+            ("protocol", self.protocol), ("name", self.name), ("app file name", self.app_file.name),
+            ("maintainer", self.maintainer), ("version", self.version), ("revision", self.revision),
             ("description", self.description), ("user", self.user), ("license", self.license),
             ("homepage", self.homepage), ("distribution", self.distribution),
             *(("depends", dep) for dep in self.depends),
@@ -259,7 +267,8 @@ class PackageSpec:
         if self.description.rstrip().endswith("\\"):
             # a unit file, a spec or an init script would join the next line to it
             raise InvalidOptionValueError(
-                f"description {_shorten(self.description)!r} must not end with a backslash; fix -e/--description"
+                f"description {_shorten(self.description)!r} must not end with a backslash; "
+                "fix -e/--description"
             )
         if self.homepage and not _HOMEPAGE_RE.fullmatch(self.homepage):
             raise InvalidOptionValueError(

@@ -100,11 +100,17 @@ def spec_escape(text: str) -> str:
     """``text`` with every ``%`` doubled, so rpmbuild reads it literally.
 
     Enough for a tag value, ``%description`` and ``%changelog``, which rpm
-    expands once; a ``%global`` body is expanded twice (when defined and when
-    used), so it takes ``spec_escape(spec_escape(text))``. ``PackageSpec`` has
-    already refused line breaks, so no value can start a new tag or section.
+    expands once; a ``%global`` body takes :func:`global_escape`.
+    ``PackageSpec`` has already refused line breaks, so no value can start a
+    new tag or section.
     """
     return text.replace("%", "%%")
+
+
+def global_escape(text: str) -> str:
+    """``text`` for the body of a ``%global``: rpm reads ``\\`` escapes when defining it and
+    expands ``%`` twice (when defined and when used)."""
+    return text.replace("\\", "\\\\").replace("%", "%%%%")
 
 
 def spec_path(path: str) -> str:
@@ -189,7 +195,7 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
                    requires=rpm_requires(spec), scripts=scripts,
                    # user text in a spec: a '%' would start a macro
                    summary=spec_escape(spec.summary), maintainer=spec_escape(spec.maintainer),
-                   packager=spec_escape(spec_escape(spec.maintainer)), homepage=spec_escape(spec.homepage),
+                   packager=global_escape(spec.maintainer), homepage=spec_escape(spec.homepage),
                    description=spec_escape(_description(spec)),
                    sysusers_index=sysusers_index, changelog_date=rpm_date(epoch),
                    paths={key: spec_path(getattr(layout, key))
