@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -370,3 +371,62 @@ def test_installed_unit_has_no_injected_directive(tmp_path: Path, capsys: pytest
         assert box.run(["systemctl", "is-active", "echo.service"]).output.strip() == "active"
         assert not box.run(["test", "-e", "/tmp/PWNED"]).ok
         assert not box.run(["test", "-e", "/root/PWNED"]).ok
+
+
+# ---- the reviewers' reproducers, verbatim, through the installed commands -------------------------------
+
+REPRODUCERS = {
+    "unit-cr": ("tap2deb", ["-m", "J <j@x.org>", "-e",
+                            'Echo\r[Service]\rExecStartPre=+/bin/sh -c "id > /root/PWNED"\r[Unit]\rX=1'], 86),
+    "rpm-homepage-shell": ("tap2rpm", ["-m", "J <j@x.org>", "--homepage",
+                                       "https://x.org/%(touch${IFS}{m})"], 86),
+    "rpm-homepage-shell-rpmbuild": ("tap2rpm", ["-m", "J <j@x.org>", "--builder", "rpmbuild", "--homepage",
+                                                "https://x.org/%(touch$IFS{m})"], 0),
+    "rpm-maintainer": ("tap2rpm", ["-m", "Jane %(touch {m}) <jane@example.org>"], 0),
+    "rpm-maintainer-rpmbuild": ("tap2rpm", ["--builder", "rpmbuild", "-m",
+                                            "Jane %(touch {m}) <jane@example.org>"], 0),
+    "deb-fields": ("tap2deb", ["-m", "Jane\nEssential: yes\nProtected: yes\nX: x <j@e.org>"], 86),
+    "rpm-fields": ("tap2rpm", ["--builder", "rpmbuild", "-m",
+                               "Jane\nObsoletes: openssh-server\nProvides: bash\n# <j@e.org>"], 86),
+    "depends-newline": ("tap2deb", ["-m", "J <j@x.org>", "--depends", "python3-yaml\nEssential: yes"], 86),
+}
+
+
+def _script(command: str) -> str:
+    """The installed console script beside this Python."""
+    return str(Path(sys.executable).parent / command)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(REPRODUCERS))
+def test_reproducers_do_not_reproduce(case: str, tmp_path: Path) -> None:
+    _skip_missing("rpm", "rpmbuild")
+    command, args, expected = REPRODUCERS[case]
+    work = _app(tmp_path)
+    marker = tmp_path / "PWNED"
+    proc = subprocess.run([_script(command), "echo.tac", "--include", "echoproto.py",
+                           "-o", str(tmp_path / "out"), *(a.replace("{m}", str(marker)) for a in args)],
+                          cwd=work, capture_output=True, text=True)
+    assert proc.returncode == expected, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not marker.exists()
+    if expected:
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("description", "expected"), [("Echo\\r[Service]\\rX=1", 86), ("a\\u0000b", 86)])
+def test_pyproject_beside_the_app_cannot_inject(description: str, expected: int, tmp_path: Path) -> None:
+    """No flags at all: the values come from a third party's pyproject.toml."""
+    work = _app(tmp_path)
+    marker = tmp_path / "PWNED"
+    (work / "pyproject.toml").write_text(
+        '[tool.tap2pkg]\nmaintainer = "J <j@x.org>"\ninclude = ["echoproto.py"]\n'
+        f'description = "{description}"\n'
+        f'homepage = "https://x.org/%{{lua:os.execute(\'touch\\\\32{marker}\')}}"\n')
+    for command in ("tap2deb", "tap2rpm"):
+        proc = subprocess.run([_script(command), "echo.tac", "-o", str(tmp_path / "out")],
+                              cwd=work, capture_output=True, text=True)
+        assert proc.returncode == expected, proc.stderr
+        assert not marker.exists() and not (tmp_path / "out").exists()
