@@ -213,7 +213,8 @@ def _run_python(path: PathLike, search_path: Iterable[PathLike], timeout: float)
         raise AppFileNotFoundError(path, "cannot read the application file: no such file",
                                    expected="an existing, readable file; check the path")
     package_root = str(Path(__file__).resolve().parent.parent)
-    command = [sys.executable, "-c", _CHILD, os.fspath(path), package_root,
+    # -P: the working directory (a project being packaged) never goes on the child's sys.path
+    command = [sys.executable, "-P", "-c", _CHILD, os.fspath(path), package_root,
                *[os.fspath(d) for d in search_path]]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,

@@ -182,3 +182,106 @@ def test_process_monitor_children_get_their_users_groups_only(shared_dir: Path) 
     assert status["Uid"][0] == str(nobody.pw_uid)
     assert status["Gid"][0] == str(nobody.pw_gid)
     assert set(status["Groups"]) == {str(g) for g in os.getgrouplist("nobody", nobody.pw_gid)}
+
+
+# --------------------------------------------------------------------------- nothing imported from around
+
+#: standard library modules tapd imports on first use, or that its imports pull in
+SHADOWED = ("argparse", "asyncio", "ast", "base64", "binascii", "cProfile", "inspect", "ipaddress", "json",
+            "pickle", "pkgutil", "random", "re", "selectors", "socket", "ssl", "syslog", "traceback",
+            "weakref", "uvloop")
+
+
+def _plant_shadows(directory: Path, markers: Path) -> None:
+    """A module for every name in SHADOWED that leaves a marker file in ``markers`` if it ever runs."""
+    for name in SHADOWED:
+        (directory / f"{name}.py").write_text(
+            f"open({str(markers / name)!r}, 'w').close()\nraise SystemExit('shadow {name} ran')\n")
+
+
+def _bundled_launcher(libdir: Path) -> list[str]:
+    """The packaged launcher, with the runtime copied into ``libdir`` as a package has it."""
+    from tap2pkg import __version__
+    from tap2pkg.bundle import LAUNCHER, STUB_INIT, runtime_dir
+
+    shutil.copytree(runtime_dir(), libdir / "tap2pkg" / "runtime",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (libdir / "tap2pkg" / "__init__.py").write_bytes(STUB_INIT % __version__.encode())
+    (libdir / "tapd").write_text(LAUNCHER.format(name="echo", libdir=libdir))
+    return [sys.executable, str(libdir / "tapd")]
+
+
+@pytest.mark.parametrize("starter", ["console script", "packaged launcher"])
+@pytest.mark.parametrize("suffix", [".tas", ".tap", ".tax"])
+def test_no_module_from_the_working_or_app_directory_runs(tmp_path: Path, starter: str, suffix: str) -> None:
+    work, appdir, markers, libdir = (tmp_path / d for d in ("work", "app", "markers", "lib"))
+    for directory in (work, appdir, markers, libdir):
+        directory.mkdir()
+    _plant_shadows(work, markers)
+    _plant_shadows(appdir, markers)
+    port = free_port()
+    save_echo_app(appdir / f"echo{suffix}", port)
+    command = [str(VENV_TAPD)] if starter == "console script" else _bundled_launcher(libdir)
+    # an abbreviated option sends the command line to argparse; json logs import json
+    answer, code, out, err = _serve_and_stop(
+        [*command, "-n", "--pidf=", "--log-format", "json", "-f", str(appdir / f"echo{suffix}")], work, port)
+    assert sorted(p.name for p in markers.iterdir()) == []
+    assert answer == b"hello tapd\n"
+    assert code == -signal.SIGTERM, err
+    assert "echoapp-shutdown" in out  # saving on shutdown (pickle, ast, xml writers) imported nothing either
+
+
+def _serve_and_stop(command: list[str], cwd: Path, port: int) -> tuple[bytes | None, int, str, str]:
+    """Start a foreground tapd, echo through it once, stop it: (answer, exit status, stdout, stderr)."""
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    answer = None
+    try:
+        wait_until(lambda: _port_open(port) or process.poll() is not None, what="the echo port")
+        if process.poll() is None:
+            answer = echo(port)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    return answer, process.returncode, out, err
+
+
+def _port_open(port: int) -> bool:
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_a_tac_puts_its_directory_on_the_path_only_after_the_runtime(tmp_path: Path) -> None:
+    work, appdir, markers = (tmp_path / d for d in ("work", "app", "markers"))
+    for directory in (work, appdir, markers):
+        directory.mkdir()
+    _plant_shadows(work, markers)
+    _plant_shadows(appdir, markers)
+    (appdir / "myproto.py").write_text(
+        "import asyncio\n\nclass Echo(asyncio.Protocol):\n"
+        "    def connection_made(self, transport):\n        self.transport = transport\n"
+        "    def data_received(self, data):\n        self.transport.write(data)\n")
+    port = free_port()
+    (appdir / "echo.tac").write_text(
+        "from myproto import Echo\n"
+        "from tap2pkg.runtime.internet import TCPServer\n"
+        "from tap2pkg.runtime.service import Application, Factory\n"
+        "application = Application('tacapp')\n"
+        f"TCPServer({port}, Factory(Echo), interface='127.0.0.1').set_service_parent(application)\n")
+    answer, code, _, err = _serve_and_stop(
+        [str(VENV_TAPD), "-n", "--pidfile=", "--log-format", "json", "-y", str(appdir / "echo.tac")],
+        work, port)
+    assert sorted(p.name for p in markers.iterdir()) == []
+    assert answer == b"hello tapd\n"  # its own module was found beside it
+    assert code == -signal.SIGTERM, err
+
+
+def test_loading_a_saved_file_leaves_the_search_path_alone(tmp_path: Path) -> None:
+    save_echo_app(tmp_path / "echo.tas", free_port())
+    before = list(sys.path)
+    persist.load(tmp_path / "echo.tas", search_path=[tmp_path])
+    assert sys.path == before

@@ -93,8 +93,37 @@ class Daemon:
             return app
         from . import persist
         assert options.app_file is not None
-        directory = os.path.dirname(options.app_file)
-        return persist.load(options.app_file, options.app_kind, search_path=(directory, os.getcwd()))
+        kind = persist.detect_kind(options.app_file, options.app_kind)
+        if kind != "python":
+            # a .tap/.tas/.tax is data: loading it imports nothing and leaves sys.path alone
+            return persist.load(options.app_file, kind)
+        # a .tac is code and may import its neighbours: its directory goes first on sys.path, but
+        # only once the runtime has what it needs, so that a module there cannot stand in for it
+        self.import_runtime()
+        return persist.load(options.app_file, kind, search_path=(os.path.dirname(options.app_file),))
+
+    def import_runtime(self, *, chroot: bool = False) -> None:
+        """Import the modules this run of tapd needs later (importing them on first use could find
+        an application's module of the same name, or nothing at all inside a chroot)."""
+        import importlib
+
+        from . import internet, service  # noqa: F401 -- what a .tac imports first
+        from .reactors import get_reactor
+        options = self.options
+        get_reactor(options.reactor).loop_factory()  # asyncio, and uvloop or selectors: creates no loop
+        names = []
+        if options.log_format == "json":
+            names.append("json")
+        if options.syslog:
+            names.append("syslog")
+        if options.profile:
+            names.append("cProfile")
+        if chroot:
+            # socket.getaddrinfo needs the idna codec; socket activation matches addresses with
+            # ipaddress; ClientService's reconnection jitter uses random
+            names += ["encodings.idna", "ipaddress", "random"]
+        for name in names:
+            importlib.import_module(name)
 
     def identity(self, app: Application) -> privileges.Identity:
         """The uid/gid to run as: the options', else the application's."""
@@ -114,11 +143,7 @@ class Daemon:
         rundir = options.rundir
         if options.chroot is not None:
             # modules imported lazily would not be found inside the new root: load them now
-            import encodings.idna  # noqa: F401 -- socket.getaddrinfo needs this codec
-            import ipaddress  # noqa: F401 -- socket activation's address matching
-            import random  # noqa: F401 -- ClientService's reconnection jitter
-            if options.profile:
-                import cProfile  # noqa: F401 -- imported after the chroot otherwise
+            self.import_runtime(chroot=True)
             try:
                 os.chroot(options.chroot)
             except OSError as exc:
@@ -408,8 +433,23 @@ def _ignore_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, obj
         loop.default_exception_handler(context)
 
 
+def forget_working_directory() -> None:
+    """Take the working directory off ``sys.path`` (``python3 -m``/``-c`` put it there).
+
+    tapd often starts as root in a directory others can write to; nothing it
+    imports may come from there. The directory holding the runtime itself
+    (a source checkout, the package's library directory) stays.
+    """
+    cwd = os.getcwd()
+    runtime_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path[:] = [entry for entry in sys.path
+                   if entry != "" and (os.path.abspath(entry) != cwd or cwd == runtime_root)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tapd`` console script."""
+    if argv is None:  # the command, not a caller in the same process
+        forget_working_directory()
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         options = parse_options(arguments, VERSION)

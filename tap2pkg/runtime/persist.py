@@ -148,15 +148,18 @@ def detect_kind(path: PathLike, kind: str | None = None) -> str:
 def load(path: PathLike, kind: str | None = None, *, search_path: Iterable[PathLike] = ()) -> Application:
     """Load the :class:`Application` saved in ``path``.
 
-    ``search_path`` directories are put in front of ``sys.path`` (and stay
-    there, so the application's own code can be imported while it runs).
+    For a ``python`` file only, the ``search_path`` directories are put in
+    front of ``sys.path`` (made absolute, and left there so that the
+    application's own code can be imported while it runs) just before the
+    file runs. The other kinds never import anything, so they never touch
+    ``sys.path``: ``search_path`` is ignored for them.
     """
     kind = detect_kind(path, kind)
-    for directory in reversed([os.fspath(d) for d in search_path]):
-        if directory not in sys.path:
-            sys.path.insert(0, directory)
     data = _read(path)
     if kind == "python":
+        for directory in reversed([os.path.abspath(d) for d in search_path]):
+            if directory not in sys.path:
+                sys.path.insert(0, directory)
         value = _load_python(path, data)
     else:
         ensure_registry()
