@@ -3,6 +3,8 @@
 rpm passes the number of instances left after the operation as ``$1``:
 install 1, upgrade 2 (new package's %pre/%post) and 1 (old package's
 %preun/%postun), erase 0. Each case below runs one scriptlet as rpm would.
+``/var/lib/echo`` and ``/var/log/echo`` are directories under the test's own
+root; ``chown`` records the owner beside the directory and ``find -user`` reads it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ GETENT = """#!/bin/sh
 echo "getent $*" >> "{log}"
 test -e "{db}/$1-$2"
 """
+CHOWN = """#!/bin/sh
+echo "chown $*" >> "{log}"
+printf '%s' "${{1%%:*}}" > "$2.owner"
+"""
+# find DIR -maxdepth 0 -user NAME: DIR when the recorded owner is NAME
+FIND = """#!/bin/sh
+[ "$(cat "$1.owner" 2>/dev/null)" = "$5" ] && echo "$1" || true
+"""
+MARKER = ".tap2pkg-owned"
 ADD = """#!/bin/sh
 echo "$(basename "$0") $*" >> "{log}"
 for last; do :; done
@@ -60,19 +71,31 @@ class Host:
         self._stub("getent", GETENT.format(log=self.log, db=self.db))
         self._stub("groupadd", ADD.format(log=self.log, db=self.db, kind="group"))
         self._stub("useradd", ADD.format(log=self.log, db=self.db, kind="passwd"))
+        self._stub("chown", CHOWN.format(log=self.log))
+        self._stub("find", FIND)
+        self.var = root / "var"
+        for sub in ("lib", "log"):
+            (self.var / sub).mkdir(parents=True)
+        self.statedir, self.logdir = self.var / "lib" / "echo", self.var / "log" / "echo"
 
     def _stub(self, name: str, text: str) -> None:
         path = self.bin / name
         path.write_text(text)
         path.chmod(0o755)
 
-    def run(self, script: str, arg: int) -> list[str]:
+    def add_user(self, name: str) -> None:
+        """An account (and its group) that is there before the package."""
+        (self.db / f"passwd-{name}").touch()
+        (self.db / f"group-{name}").touch()
+
+    def run(self, script: str, arg: int, *, check: bool = True) -> list[str]:
         """Run ``script`` with ``$1 = arg`` under ``sh -e``; return the commands it called."""
         self.log.unlink(missing_ok=True)
-        script = script.replace("/run/systemd/system", str(self.systemd))
-        subprocess.run(["sh", "-e", "-c", script, "scriptlet", str(arg)], check=True,
-                       env={"PATH": f"{self.bin}:/usr/bin:/bin"})
-        return self.log.read_text().splitlines() if self.log.exists() else []
+        script = script.replace("/run/systemd/system", str(self.systemd)).replace("/var/", f"{self.var}/")
+        self.proc = subprocess.run(["sh", "-e", "-c", script, "scriptlet", str(arg)], check=check,
+                                   capture_output=True, text=True, env={"PATH": f"{self.bin}:/usr/bin:/bin"})
+        calls = self.log.read_text().splitlines() if self.log.exists() else []
+        return [c.replace(f"{self.var}/", "/var/") for c in calls]
 
 
 def test_pre_creates_the_user_once(scriptlets: dict[str, str], tmp_path: Path) -> None:
@@ -82,6 +105,62 @@ def test_pre_creates_the_user_once(scriptlets: dict[str, str], tmp_path: Path) -
     assert 'useradd -r -g echo -d /var/lib/echo -s /sbin/nologin -c echo service echo' in calls
     calls = host.run(scriptlets["pre"], 2)  # upgrade: the user is there already
     assert not [c for c in calls if c.startswith(("useradd", "groupadd"))]
+
+
+def test_pre_uses_an_existing_account_as_it_is(scriptlets: dict[str, str], tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    host.add_user("echo")
+    calls = host.run(scriptlets["pre"], 1)
+    assert not [c for c in calls if c.startswith(("useradd", "groupadd", "usermod", "groupmod"))]
+
+
+def test_pre_makes_the_directories_with_the_marker_before_giving_them_away(
+        scriptlets: dict[str, str], tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    calls = host.run(scriptlets["pre"], 1)
+    for path in (host.statedir, host.logdir):
+        assert path.is_dir() and (path.stat().st_mode & 0o777) == 0o750
+        assert "belongs to the package echo" in (path / MARKER).read_text()
+        assert (path / MARKER).stat().st_uid == 0  # written while the directory was still root's
+    assert [c for c in calls if c.startswith("chown")] == [
+        "chown echo:echo /var/lib/echo", "chown echo:echo /var/log/echo"]
+
+
+def test_pre_refuses_a_directory_the_package_did_not_make(scriptlets: dict[str, str], tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    host.statedir.mkdir(mode=0o755)
+    (host.statedir / "someone-elses").write_text("keep me\n")
+    calls = host.run(scriptlets["pre"], 1, check=False)
+    assert host.proc.returncode == 1
+    message = host.proc.stderr.strip().replace(f"{host.var}/", "/var/")
+    assert message.startswith("echo: /var/lib/echo already exists and this package did not make it")
+    assert "touch /var/lib/echo/.tap2pkg-owned" in message and "\n" not in message
+    assert [c for c in calls if not c.startswith("getent")] == []  # no user, no chown
+    assert sorted(p.name for p in host.statedir.iterdir()) == ["someone-elses"]
+    assert (host.statedir.stat().st_mode & 0o777) == 0o755
+    assert not host.logdir.exists()  # refused before anything was made
+
+
+def test_pre_takes_back_an_earlier_installs_data(scriptlets: dict[str, str], tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    host.run(scriptlets["pre"], 1)
+    (host.statedir / "data").write_text("kept\n")  # erased, not cleaned up: installed again
+    host.run(scriptlets["pre"], 1)
+    assert (host.statedir / "data").read_text() == "kept\n"
+
+
+def test_upgrade_marks_the_directories_an_older_version_made(scriptlets: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    host.add_user("echo")
+    for path in (host.statedir, host.logdir):
+        path.mkdir(mode=0o750)
+    (host.var / "lib" / "echo.owner").write_text("echo")  # made by the older package: the user's
+    (host.statedir / "data").write_text("kept\n")
+    calls = host.run(scriptlets["pre"], 2)
+    assert (host.statedir / MARKER).is_file() and (host.statedir / "data").read_text() == "kept\n"
+    assert calls[-2:] == ["chown root:root /var/lib/echo", "chown echo:echo /var/lib/echo"]
+    assert not (host.logdir / MARKER).exists()  # not the user's: not claimed
 
 
 def test_post_enables_and_starts_on_install_only(scriptlets: dict[str, str], tmp_path: Path) -> None:
@@ -105,15 +184,21 @@ def test_postun_restarts_after_upgrade(scriptlets: dict[str, str], tmp_path: Pat
     assert host.run(scriptlets["postun"], 0) == ["systemctl daemon-reload"]
 
 
-def test_without_systemd_only_the_user_is_made(scriptlets: dict[str, str], tmp_path: Path) -> None:
+def test_without_systemd_only_the_user_and_directories_are_made(scriptlets: dict[str, str],
+                                                                 tmp_path: Path) -> None:
     host = Host(tmp_path, booted=False)
     assert [c for c in host.run(scriptlets["pre"], 1) if not c.startswith("getent")] == [
-        "groupadd -r echo", "useradd -r -g echo -d /var/lib/echo -s /sbin/nologin -c echo service echo"]
+        "groupadd -r echo", "useradd -r -g echo -d /var/lib/echo -s /sbin/nologin -c echo service echo",
+        "chown echo:echo /var/lib/echo", "chown echo:echo /var/log/echo"]
     for key, arg in (("post", 1), ("preun", 0), ("postun", 0), ("postun", 1)):
         assert host.run(scriptlets[key], arg) == [], key
 
 
-def test_erase_keeps_the_user_and_data(scriptlets: dict[str, str]) -> None:
-    text = "\n".join(scriptlets.values())
-    for word in ("userdel", "groupdel", "rm ", "/var/log/echo"):
-        assert word not in text
+def test_erase_keeps_the_user_and_data(scriptlets: dict[str, str], tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    host.run(scriptlets["pre"], 1)
+    (host.statedir / "data").write_text("kept\n")
+    for key in ("preun", "postun"):
+        calls = host.run(scriptlets[key], 0)
+        assert not [c for c in calls if c.startswith(("userdel", "groupdel", "rm"))], key
+    assert (host.statedir / "data").read_text() == "kept\n" and (host.logdir / MARKER).is_file()

@@ -53,11 +53,10 @@ def maintainer_scripts(spec: PackageSpec) -> dict[str, str]:
     """``preinst``, ``postinst``, ``prerm``, ``postrm``: what debhelper would produce."""
     context = debian_context(spec)
     scripts = {}
-    for name in ("postinst", "postrm"):
+    for name in ("preinst", "postinst", "postrm"):
         own = render(f"debian/{name}", context)
         snippet = render(f"debian/native/{name}.snippet", context).rstrip("\n")
         scripts[name] = own.replace("#DEBHELPER#", snippet)
-    scripts["preinst"] = render("debian/native/preinst", context)
     scripts["prerm"] = render("debian/native/prerm", context)
     return scripts
 

@@ -82,8 +82,8 @@ def debian_files(spec: PackageSpec) -> dict[str, tuple[str, int]]:
     files["rules"] = (render("debian/rules", context), 0o755)
     pkg = spec.name
     files[f"{pkg}.install"] = (render("debian/install", context), 0o644)
-    files[f"{pkg}.postinst"] = (render("debian/postinst", context), 0o755)
-    files[f"{pkg}.postrm"] = (render("debian/postrm", context), 0o755)
+    for script in ("preinst", "postinst", "postrm"):
+        files[f"{pkg}.{script}"] = (render(f"debian/{script}", context), 0o755)
     files["source/lintian-overrides"] = (render("debian/source-lintian-overrides", context), 0o644)
     files[f"{pkg}.lintian-overrides"] = (render("debian/lintian-overrides", context), 0o644)
     for role, text in render_service_files(spec, "debian").items():
