@@ -285,3 +285,88 @@ def test_loading_a_saved_file_leaves_the_search_path_alone(tmp_path: Path) -> No
     before = list(sys.path)
     persist.load(tmp_path / "echo.tas", search_path=[tmp_path])
     assert sys.path == before
+
+
+# --------------------------------------------------------------------------- no write through links
+
+@pytest.fixture
+def precious(tmp_path: Path) -> Iterator[Path]:
+    """A root-only file a link in a service-owned directory points at; it must never change."""
+    path = tmp_path / "precious"
+    path.write_text("root:secret\n")
+    path.chmod(0o600)
+    yield path
+    assert path.read_text() == "root:secret\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_pidfile_temporary_file_that_is_a_link_is_refused(tmp_path: Path, precious: Path) -> None:
+    from tap2pkg.runtime import pidfile
+    from tap2pkg.runtime.errors import OutputError
+
+    pid_path = tmp_path / "run" / "app.pid"
+    pid_path.parent.mkdir()
+    (pid_path.parent / "app.pid.4242.tmp").symlink_to(precious)
+    with pytest.raises(OutputError) as caught:
+        pidfile.write(str(pid_path), 4242)
+    assert caught.value.exit_code == 73
+    assert "is a symbolic link" in str(caught.value) and "\n" not in str(caught.value)
+    assert not pid_path.exists()
+    assert (pid_path.parent / "app.pid.4242.tmp").is_symlink()  # the link is left for the admin to see
+
+
+def test_pidfile_temporary_file_left_by_a_crash_is_replaced(tmp_path: Path) -> None:
+    from tap2pkg.runtime import pidfile
+
+    pid_path = tmp_path / "app.pid"
+    (tmp_path / "app.pid.4242.tmp").write_text("99\n")
+    pidfile.write(str(pid_path), 4242)
+    assert pid_path.read_text() == "4242\n"
+    assert not (tmp_path / "app.pid.4242.tmp").exists()
+
+
+def test_a_pidfile_that_is_a_link_is_replaced_not_followed(tmp_path: Path, precious: Path) -> None:
+    from tap2pkg.runtime import pidfile
+
+    pid_path = tmp_path / "app.pid"
+    pid_path.symlink_to(precious)
+    assert pidfile.read_pid(str(pid_path)) is None
+    assert pidfile.check(str(pid_path)) is not None  # stale: the link goes
+    pidfile.write(str(pid_path), 4242)
+    assert not pid_path.is_symlink() and pid_path.read_text() == "4242\n"
+
+
+def test_tapd_refuses_a_log_file_that_is_a_link(tmp_path: Path, precious: Path) -> None:
+    save_echo_app(tmp_path / "echo.tap", free_port())
+    (tmp_path / "tapd.log").symlink_to(precious)
+    result = subprocess.run([*TAPD, "-o", "--pidfile=", "-l", "tapd.log", "-f", "echo.tap"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 73, result.stderr
+    line = _one_line(result.stderr)
+    assert "tapd.log" in line and "symbolic link" in line
+
+
+def test_a_log_file_replaced_by_a_link_is_not_reopened_through_it(tmp_path: Path, precious: Path) -> None:
+    import logging
+
+    from tap2pkg.runtime.logs import LogFile
+
+    path = tmp_path / "app.log"
+    handler = LogFile(str(path))
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    path.rename(tmp_path / "app.log.1")  # logrotate moves it away; someone puts a link in its place
+    path.symlink_to(precious)
+    handler.reopen()  # SIGHUP
+    handler.emit(logging.LogRecord("x", logging.INFO, __file__, 1, "after", None, None))
+    handler.close()
+    rotated = (tmp_path / "app.log.1").read_text()
+    assert "symbolic link" in rotated and rotated.endswith("after\n")
+
+
+def test_tapd_does_not_hang_on_a_fifo_log_file(tmp_path: Path) -> None:
+    save_echo_app(tmp_path / "echo.tap", free_port())
+    os.mkfifo(tmp_path / "tapd.log")
+    result = subprocess.run([*TAPD, "-o", "--pidfile=", "-l", "tapd.log", "-f", "echo.tap"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 73, result.stderr
+    assert "FIFO" in _one_line(result.stderr)

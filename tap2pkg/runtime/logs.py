@@ -7,10 +7,15 @@ optional size-based rotation), standard output, or syslog. Formats:
 * when standard output is the systemd journal (``JOURNAL_STREAM``), the same
   without the timestamp and with a ``<priority>`` prefix journald reads;
 * json: one object per line, ``{"time": ..., "level": ..., "logger": ..., "message": ...}``.
+
+A log file is never opened through a symbolic link (tapd may open it as
+root in a directory the service's user owns): a link there is refused with
+:class:`OutputError`, at start and when the file is reopened.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -81,6 +86,10 @@ class JSONFormatter(logging.Formatter):
         return self._dumps(entry, ensure_ascii=False)
 
 
+#: how a log file is opened: appended to, created if missing, never through a symbolic link
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
 class LogFile(logging.Handler):
     """A log file that can be reopened (after logrotate moved it) and rotated by size.
 
@@ -96,11 +105,22 @@ class LogFile(logging.Handler):
         self.stream: TextIO = self._open()
 
     def _open(self) -> TextIO:
+        # tapd may open the file as root in a directory the service's user owns: never through
+        # a symbolic link (O_NOFOLLOW), and never block on a FIFO put there (O_NONBLOCK)
         try:
-            return open(self.path, "a", encoding="utf-8", errors="backslashreplace")
+            fd = os.open(self.path, _APPEND, 0o666)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OutputError(f"cannot open the log file {self.path}: it is a symbolic link, and tapd "
+                                  "never writes through links (it may run as root); give the real file "
+                                  "with --logfile, and check who can write to its directory") from None
+            if exc.errno == errno.ENXIO:
+                raise OutputError(f"cannot open the log file {self.path}: it is a FIFO nobody reads "
+                                  "(give a regular file with --logfile)") from None
             raise OutputError(f"cannot open the log file {self.path}: {exc.strerror} "
                               "(choose another with --logfile, or --logfile=- for stdout)") from None
+        os.set_blocking(fd, True)
+        return open(fd, "a", encoding="utf-8", errors="backslashreplace")
 
     def reopen(self) -> None:
         """Close and reopen the file by name (logrotate ``create`` mode); keeps the old one on error."""

@@ -4,6 +4,13 @@ A pidfile naming a live process means another daemon is running: start-up
 is refused with :class:`AlreadyRunningError`. A pidfile naming a process
 that is gone (or holding no number at all, e.g. cut short by a crash) is
 stale: it is removed and start-up goes on.
+
+The pidfile usually lives in a directory the service's user owns, while
+tapd writes it as root. So no symbolic link is ever followed: the pid is
+written to a new temporary file (created exclusively, ``O_NOFOLLOW``) that
+is renamed over the pidfile, a link where the temporary file should be is
+refused with :class:`OutputError`, and a pidfile that is a link is read as
+holding no pid (so it is stale, and the link itself is removed).
 """
 
 from __future__ import annotations
@@ -17,10 +24,14 @@ from .errors import AlreadyRunningError, OutputError
 def read_pid(path: str) -> int | None:
     """The pid in ``path``; ``None`` when the file is missing or holds no number."""
     try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            text = handle.read(64).strip()
-    except OSError:  # missing, or unreadable after dropping privileges
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # missing, a symbolic link, or unreadable after dropping privileges
         return None
+    with open(fd, "rb") as handle:
+        try:
+            text = handle.read(64).decode("ascii", "replace").strip()
+        except OSError:  # a directory, say
+            return None
     try:
         return int(text)
     except ValueError:
@@ -62,20 +73,44 @@ def check(path: str) -> str | None:
     return f"removed stale pidfile {path} ({what})"
 
 
+#: how the temporary pidfile is opened: a new file, never through a link
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _create(temporary: str, path: str) -> int:
+    """Create ``temporary`` exclusively; a leftover regular file (a crash) is replaced, a link refused."""
+    for attempt in (1, 2):
+        try:
+            return os.open(temporary, _CREATE, 0o644)
+        except FileExistsError:
+            link = os.path.islink(temporary)
+            if link or attempt == 2:
+                what = "is a symbolic link" if link else "keeps coming back"
+                raise OutputError(
+                    f"cannot write the pidfile {path}: its temporary file {temporary} {what}; tapd never "
+                    "writes through links (it may run as root): remove it, and check who can write to "
+                    f"{os.path.dirname(path) or '.'}") from None
+            os.unlink(temporary)  # left by an earlier run with this pid; a link would go too, not its target
+    raise AssertionError("unreachable")
+
+
 def write(path: str, pid: int | None = None) -> None:
-    """Write ``pid`` (default: ours) to ``path`` atomically."""
+    """Write ``pid`` (default: ours) to ``path`` atomically, never following a symbolic link."""
     pid = os.getpid() if pid is None else pid
     temporary = f"{path}.{pid}.tmp"
+    fd = None
     try:
-        with open(temporary, "w", encoding="ascii") as handle:
+        fd = _create(temporary, path)
+        with open(fd, "w", encoding="ascii") as handle:
             handle.write(f"{pid}\n")
             os.fchmod(handle.fileno(), 0o644)  # readable whatever the umask: `kill $(cat pidfile)`
-        os.replace(temporary, path)
+        os.replace(temporary, path)  # replaces a link at ``path`` itself, never its target
     except OSError as exc:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        if fd is not None:  # only what we created
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
         raise OutputError(f"cannot write the pidfile {path}: {exc.strerror} "
                           "(choose another with --pidfile, or --pidfile= for none)") from None
 
