@@ -7,6 +7,7 @@ import shutil
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,3 +224,93 @@ def test_progress_spins_on_a_terminal_and_prints_plain_lines_otherwise(live: boo
     assert text.startswith("== echo 1.0-1 on rpm-on-debian (tap2pkg/rpm-on-debian:bookworm-ba9876543210)")
     assert "FAIL 3 unit active as its user (0.3s): runs as root\n       | journal tail\n" in text
     assert ("\r" in text and "3 unit active as its user ..." in text) is live
+
+
+class _FakeBox:
+    """A container stand-in for the purge and diff steps: account databases, paths, and what purge does."""
+
+    PASSWD = ["root:x:0:0:root:/root:/bin/bash", "systemd-network:x:998:998::/:/usr/sbin/nologin"]
+    GROUP = ["root:x:0:", "systemd-network:x:998:"]
+
+    def __init__(self, purge: Any) -> None:
+        self.files = {"/etc/passwd": list(self.PASSWD), "/etc/group": list(self.GROUP),
+                      "/etc/shadow": [], "/etc/gshadow": []}
+        self.paths: set[str] = set()
+        self.purge = purge
+
+    def install(self, user: str) -> None:
+        """What installing the package does: its account (unless there) and its directories."""
+        if not any(line.startswith(user + ":") for line in self.files["/etc/passwd"]):
+            self.files["/etc/passwd"].append(f"{user}:x:997:997::/var/lib/echo:/usr/sbin/nologin")
+            self.files["/etc/group"].append(f"{user}:x:997:")
+        self.paths |= {"/var/lib/echo", "/var/log/echo", "/etc/echo"}
+
+    def run(self, command: str | list[str], env: dict[str, str] | None = None) -> Any:
+        from tap2pkg.verify.container import ExecResult
+
+        if isinstance(command, str) and command.startswith("for f in"):
+            out = "".join(f"{path}:{line}\n" for path, lines in self.files.items() for line in lines)
+            return ExecResult(0, out)
+        if command[:2] == ["dpkg", "--purge"]:
+            self.purge(self)
+            return ExecResult(0, "")
+        if command[0] == "test":
+            return ExecResult(0 if command[2] in self.paths else 1, "")
+        if command[0] == "python3":  # the file list snapshot
+            return ExecResult(0, "".join(f"{p}\t40000\t755\t0\t0\t\n" for p in sorted(self.paths)))
+        raise AssertionError(f"unexpected command {command!r}")
+
+
+def _purge_run(user: str, purge: Any) -> tuple[list[StepResult], _FakeBox]:
+    from tap2pkg.verify import VerifyOptions
+    from tap2pkg.verify.artifact import Artifact
+    from tap2pkg.verify.lifecycle import _Lifecycle
+
+    box = _FakeBox(purge)
+    run = RunResult("debian:bookworm", "image", "echo", "1.0-1", "echo.deb", "systemd")
+    life = _Lifecycle(box, run, DISTROS["debian:bookworm"],  # type: ignore[arg-type]
+                      Artifact(Path("echo.deb"), "deb", "echo", "1.0-1"), VerifyOptions(user=user), None)
+    life.step("snapshot", "1 snapshot", life.step_snapshot)
+    box.install(user)
+    life.step("purge", "8 purge", life.step_purge)
+    life.step("diff", "9 nothing left behind", life.step_diff)
+    return run.steps, box
+
+
+def _purge_keeping_the_account(box: _FakeBox) -> None:
+    box.paths -= {"/var/lib/echo", "/var/log/echo", "/etc/echo"}
+
+
+def test_purge_keeping_the_account_it_made_passes_and_says_so() -> None:
+    steps, _box = _purge_run("echo", _purge_keeping_the_account)
+    assert [s.status for s in steps] == [PASS, PASS, PASS], steps
+    assert "user and group echo (uid 997) kept, as Debian and Fedora keep" in steps[1].detail
+    assert steps[2].detail == "nothing left behind but the account echo, base system unchanged"
+
+
+def test_purge_must_not_delete_an_account_that_was_there_before() -> None:
+    def purge_everything(box: _FakeBox) -> None:
+        _purge_keeping_the_account(box)
+        for path in ("/etc/passwd", "/etc/group"):
+            box.files[path] = [line for line in box.files[path] if not line.startswith("systemd-network:")]
+
+    steps, _box = _purge_run("systemd-network", purge_everything)
+    assert steps[1].status == FAIL
+    assert "user systemd-network was there before the install and purge deleted it" in steps[1].detail
+
+
+def test_purge_must_delete_the_data_and_logs_it_made() -> None:
+    steps, _box = _purge_run("echo", lambda box: box.paths.discard("/etc/echo"))
+    assert steps[1].status == FAIL
+    assert steps[1].detail == "/var/lib/echo still there; /var/log/echo still there"
+
+
+def test_an_account_entry_changed_by_the_package_is_left_behind() -> None:
+    def purge_adding_a_member(box: _FakeBox) -> None:
+        _purge_keeping_the_account(box)
+        box.files["/etc/group"] = [line + "echo" if line.startswith("systemd-network:") else line
+                                   for line in box.files["/etc/group"]]
+
+    steps, _box = _purge_run("echo", purge_adding_a_member)
+    assert steps[1].status == PASS and steps[2].status == FAIL
+    assert "changed: /etc/group entry systemd-network" in steps[2].log

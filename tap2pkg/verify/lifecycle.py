@@ -6,13 +6,19 @@ the first failing step ends the run and the remaining steps are reported as
 skipped. The package is expected to follow tap2pkg's layout: unit
 ``<pkg>.service``, user ``<pkg>`` (or ``--user``), data ``/var/lib/<pkg>``,
 logs ``/var/log/<pkg>``, conffiles under ``/etc/<pkg>/``.
+
+Purge must delete the data, logs and conffiles the package made and nothing
+that was on the clean system. The service account is the one thing allowed to
+stay: Debian and Fedora packages keep the accounts they made (files elsewhere
+may still belong to the uid, which must not go to a new account); an account
+that was there before the install must come out of it unchanged.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from . import probes
@@ -24,6 +30,8 @@ from .report import FAIL, PASS, RunResult, StepResult
 INBOX = "/var/tap2pkg-verify"
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 EDIT_MARK = "edited by tap2pkg verify"
+#: The account databases: compared entry by entry, so that a kept service account is not a leftover.
+ACCOUNT_FILES = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
 
 
 class StepFailed(Exception):
@@ -124,6 +132,8 @@ class _Lifecycle(_Runner):
         self.unit = f"{artifact.name}.service"
         self.uid = -1
         self.before: dict[str, probes.Entry] = {}
+        self.accounts_before: dict[str, dict[str, str]] = {}
+        self.kept_account = ""
         self.had_data_dir = False
         self.install_log = ""
 
@@ -230,9 +240,27 @@ class _Lifecycle(_Runner):
             lines.append(result.output.strip().splitlines()[-1])
         return "; ".join(lines) + found
 
+    def accounts(self) -> dict[str, dict[str, str]]:
+        """Each account database (:data:`ACCOUNT_FILES`) as ``{name: entry}``."""
+        listing = self.must(
+            "for f in " + " ".join(ACCOUNT_FILES) + "; do sed \"s|^|$f:|\" \"$f\" 2>/dev/null; done; true",
+            "reading the account databases",
+        ).output
+        out: dict[str, dict[str, str]] = {path: {} for path in ACCOUNT_FILES}
+        for line in listing.splitlines():
+            path, _, entry = line.partition(":")
+            if path in out and entry:
+                out[path][entry.split(":", 1)[0]] = entry
+        return out
+
+    def made_by_package(self, path: str) -> bool:
+        """Whether ``path`` was absent from the clean system (so the package, or its service, made it)."""
+        return path not in self.before
+
     # -- the steps -------------------------------------------------------------------------
     def step_snapshot(self) -> str:
         self.before = self.snapshot()
+        self.accounts_before = self.accounts()
         return f"{len(self.before)} paths"
 
     def step_install(self) -> str:
@@ -346,44 +374,85 @@ class _Lifecycle(_Runner):
         return f"unit gone, no process left{kept}"
 
     def step_purge(self) -> str:
+        dirs = [d for d in (f"/var/lib/{self.pkg}", f"/var/log/{self.pkg}") if self.made_by_package(d)]
         if self.new.family == "deb":
             self.must(["dpkg", "--purge", self.pkg], "dpkg --purge", env=APT_ENV)
             how = "dpkg --purge"
         else:
-            # RPM has no purge: after `rpm -e` the documented cleanup removes the user, data and logs.
+            # RPM has no purge: after `rpm -e`, the documented cleanup deletes the data and logs
+            # the package made (tap2rpm's carry a marker; here: not on the clean system).
             self.must(
-                f"if getent passwd {self.user} >/dev/null; then userdel {self.user}; fi; "
-                f"if getent group {self.user} >/dev/null; then groupdel {self.user}; fi; "
-                f"rm -rf /var/lib/{self.pkg} /var/log/{self.pkg}; "
-                f"rm -f /etc/{self.pkg}/*.rpmsave; rmdir /etc/{self.pkg} 2>/dev/null || true",
+                (f"rm -rf {' '.join(dirs)}; " if dirs else "")
+                + f"rm -f /etc/{self.pkg}/*.rpmsave; rmdir /etc/{self.pkg} 2>/dev/null || true",
                 "the documented cleanup after rpm -e",
             )
-            how = "rpm -e, then userdel and rm -rf of data and logs"
+            how = "rpm -e, then rm -rf of the data and logs it made"
         problems = []
-        if self.sh(["getent", "passwd", self.user]).ok:
-            problems.append(f"user {self.user} still exists")
-        if self.sh(["getent", "group", self.user]).ok:
-            problems.append(f"group {self.user} still exists")
-        for path in (
-            f"/var/lib/{self.pkg}",
-            f"/var/log/{self.pkg}",
-            f"/etc/{self.pkg}",
-            f"/etc/default/{self.pkg}",
-        ):
-            if self.sh(["test", "-e", path]).ok:
+        for path in (*dirs, f"/etc/{self.pkg}", f"/etc/default/{self.pkg}"):
+            if self.made_by_package(path) and self.sh(["test", "-e", path]).ok:
                 problems.append(f"{path} still there")
+        accounts, touched = self.purged_accounts()
+        problems += touched
         if problems:
             raise StepFailed("; ".join(problems))
-        return f"{how}: user, data, logs and conffiles gone"
+        return f"{how}: data, logs and conffiles gone; {accounts}"
+
+    def purged_accounts(self) -> tuple[str, list[str]]:
+        """What purge did to the service's user and group: a note, and problems (an older account touched)."""
+        after = self.accounts()
+        notes, problems, kept = [], [], []
+        for path, kind in (("/etc/passwd", "user"), ("/etc/group", "group")):
+            before, now = self.accounts_before[path].get(self.user), after[path].get(self.user)
+            if before is not None:
+                if now != before:
+                    done = "deleted" if now is None else f"changed ({before} -> {now})"
+                    problems.append(f"{kind} {self.user} was there before the install and purge {done} it")
+                else:
+                    notes.append(f"existing {kind} {self.user} untouched")
+            elif now is not None:
+                kept.append(kind)
+            else:
+                notes.append(f"{kind} {self.user} deleted (Debian and Fedora keep the accounts their "
+                             "packages made: the uid may still own files)")
+        if kept:
+            uid = after["/etc/passwd"].get(self.user, "").split(":")[2:3]
+            self.kept_account = self.user
+            notes.insert(0, f"{' and '.join(kept)} {self.user}{f' (uid {uid[0]})' if uid else ''} kept, "
+                            "as Debian and Fedora keep the accounts their packages made")
+        return "; ".join(notes), problems
+
+    def account_changes(self) -> list[str]:
+        """Account database entries added, removed or changed since the snapshot, but for the kept account."""
+        after = self.accounts()
+        lines = []
+        for path in ACCOUNT_FILES:
+            old, new = self.accounts_before.get(path, {}), after[path]
+            for name in sorted(old.keys() | new.keys()):
+                if name == self.kept_account and name not in old:
+                    continue
+                if name not in old:
+                    lines.append(f"left behind: {path} entry {name}")
+                elif name not in new:
+                    lines.append(f"removed from the base system: {path} entry {name}")
+                elif old[name] != new[name]:
+                    lines.append(f"changed: {path} entry {name}")
+        return lines
 
     def step_diff(self) -> str:
-        lines = probes.diff_snapshots(self.before, self.snapshot())
+        # the account databases are compared entry by entry (a kept account changes their size)
+        def sizeless(snapshot: dict[str, probes.Entry]) -> dict[str, probes.Entry]:
+            return {p: replace(e, extra="") if p in ACCOUNT_FILES else e for p, e in snapshot.items()}
+
+        lines = probes.diff_snapshots(sizeless(self.before), sizeless(self.snapshot()))
+        lines += self.account_changes()
         if lines:
             raise StepFailed(
                 f"{len(lines)} path(s) differ from the clean system: "
                 + ", ".join(line.split(": ", 1)[1] for line in lines[:5]),
                 "\n".join(lines[:40]),
             )
+        if self.kept_account:
+            return f"nothing left behind but the account {self.kept_account}, base system unchanged"
         return "nothing left behind, base system unchanged"
 
 
