@@ -1,4 +1,4 @@
-"""Both builders' .deb under systemd as PID 1: install, run, upgrade, remove, purge.
+"""Both builders' .deb under systemd as PID 1: install, run, upgrade, remove, purge (which keeps the account).
 
 Uses the ``tap2pkg/debian`` bookworm image (``tap2pkg images build``); skipped
 when docker or the image is missing. The container has no network; the app
@@ -119,6 +119,6 @@ def test_systemd_lifecycle(container: str, tmp_path: Path, builder: str) -> None
     assert sh(container, "test -d /var/lib/echo && test ! -e /usr/lib/echo").returncode == 0
 
     assert sh(container, "dpkg -P echo").returncode == 0
-    assert sh(container, "getent passwd echo").returncode != 0
+    assert sh(container, "getent passwd echo").returncode == 0  # the account stays: its uid is not reused
     gone = "test ! -e /var/lib/echo && test ! -e /var/log/echo && test ! -e /etc/echo"
     assert sh(container, gone).returncode == 0

@@ -106,7 +106,7 @@ def test_lifecycle(chroot: Path, tmp_path: Path, builder: str) -> None:
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
 
-    # install: user, directories, files
+    # install: user, directories (with the package's marker), files
     proc = sh(chroot, f"dpkg -i /tmp/{deb.name}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "policy-rc.d denied" in proc.stderr  # policy-rc.d honoured: not started
@@ -114,6 +114,8 @@ def test_lifecycle(chroot: Path, tmp_path: Path, builder: str) -> None:
     assert passwd[5] == "/var/lib/echo" and passwd[6].endswith("nologin")
     assert sh(chroot, "stat -c '%U:%G %a' /var/lib/echo /var/log/echo").stdout.split("\n")[:2] == \
         ["echo:echo 750", "echo:echo 750"]
+    for marked in ("var/lib/echo", "var/log/echo"):
+        assert (chroot / marked / ".tap2pkg-owned").is_file(), marked
     for path in ("etc/echo/echo.tac", "usr/lib/echo/tapd", "usr/lib/echo/echoproto.py",
                  "usr/lib/echo/tap2pkg/runtime/daemon.py", "lib/systemd/system/echo.service",
                  "etc/init.d/echo",
@@ -152,10 +154,10 @@ def test_lifecycle(chroot: Path, tmp_path: Path, builder: str) -> None:
     assert not (chroot / "lib" / "systemd" / "system" / "echo.service").exists()
     assert (chroot / "var" / "lib" / "echo").is_dir()
 
-    # purge: user, data, logs and conffiles gone
+    # purge: data, logs and conffiles gone; the account stays (its uid must not be reused)
     proc = sh(chroot, "dpkg -P echo")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for path in ("var/lib/echo", "var/log/echo", "etc/echo", "etc/default/echo", "etc/init.d/echo"):
         assert not (chroot / path).exists(), path
-    assert sh(chroot, "getent passwd echo").returncode != 0
-    assert sh(chroot, "getent group echo").returncode != 0
+    assert sh(chroot, "getent passwd echo").stdout.strip().split(":") == passwd
+    assert sh(chroot, "getent group echo").returncode == 0
