@@ -9,10 +9,10 @@ For each builder of each format, in the offline images (``tap2pkg images build
   they were (owner, mode, content);
 * ``echo`` run as the existing ``systemd-network``: installs and runs as it;
   purge deletes its data and logs and leaves the account as it was;
-* ``echo`` with its own account, first made as an older build made it (no
-  marker in its directories), then upgraded: the data stays, and purge (on RPM,
-  ``rpm -e`` and the documented cleanup) deletes the data and logs and keeps
-  the account.
+* ``echo`` with its own account, upgraded (for .deb from directories made as
+  an older build made them, without the marker): the data stays, and purge (on
+  RPM, ``rpm -e`` and the documented cleanup) deletes the data and logs and
+  keeps the account.
 """
 
 from __future__ import annotations
@@ -164,10 +164,12 @@ def test_purge_leaves_what_the_package_did_not_make(box: Box, tmp_path: Path, fm
     assert box.state("/var/lib/misc") == before
     assert box.sh("test -e /var/lib/echo || test -e /var/log/echo || test -e /etc/echo").returncode != 0
 
-    # its own account, directories made by an older build (no marker), an upgrade, then purge
+    # its own account, an upgrade (a .deb's from directories an older build made, unmarked), then purge
     assert box.install(build(tmp_path, fmt, builder, "echo")).returncode == 0
     assert runs_as(box, "echo") == "echo"
-    box.must(f"rm /var/lib/echo/{MARKER} /var/log/echo/{MARKER} && echo data > /var/lib/echo/data")
+    box.must("echo data > /var/lib/echo/data")
+    if fmt == "deb":
+        box.must(f"rm /var/lib/echo/{MARKER} /var/log/echo/{MARKER}")
     upgraded = box.install(build(tmp_path, fmt, builder, "echo", version="1.1"), upgrade=True)
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
     assert box.must("cat /var/lib/echo/data") == "data\n"

@@ -19,22 +19,13 @@ getent group {{ spec.user }} >/dev/null || groupadd -r {{ spec.user }}
 getent passwd {{ spec.user }} >/dev/null || \
     useradd -r -g {{ spec.user }} -d {{ layout.statedir }} -s /sbin/nologin \
         -c "{{ spec.name }} service" {{ spec.user }}
-# Make the directories with the marker while they are root's (so no link can be planted
-# there); the package's files then give them to the user. On an upgrade from a version that made them
-# without the marker, they are marked when the user owns them.
+# Make missing directories with the marker while they are root's (so no link can be
+# planted there); the package's files then give them to the user.
 for dir in {{ layout.statedir }} {{ layout.logdir }}; do
     if [ ! -e "$dir" ] && [ ! -L "$dir" ]; then
         mkdir -m 0750 "$dir"
-    elif [ "$1" -ge 2 ] && [ -d "$dir" ] && [ ! -L "$dir" ] && [ ! -e "$dir/.tap2pkg-owned" ] \
-        && [ ! -L "$dir/.tap2pkg-owned" ] && [ -n "$(find "$dir" -maxdepth 0 -user {{ spec.user }})" ]; then
-        chown root:root "$dir"
-    else
-        continue
-    fi
-    if [ ! -e "$dir/.tap2pkg-owned" ] && [ ! -L "$dir/.tap2pkg-owned" ]; then
         echo "This directory belongs to the package {{ spec.name }}: it goes when the package's data is purged." \
             >"$dir/.tap2pkg-owned"
     fi
-    chown {{ spec.user }}:{{ spec.user }} "$dir"
 done
 exit 0
