@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .record import record
-from .runtime.errors import AppFileError, AppFileNotFoundError, UnsafeAppFileError
+from .runtime.errors import AppFileError, AppFileNotFoundError, UnsafeAppFileError, brief
 
 if TYPE_CHECKING:
     from .runtime.service import Application
@@ -137,6 +137,9 @@ def _parse_python(path: PathLike) -> AppInfo:
         raise AppFileError(path, f"syntax error: {exc.msg}", line=exc.lineno) from None
     except ValueError as exc:
         raise AppFileError(path, f"not a Python file: {exc}") from None
+    except (RecursionError, MemoryError):  # the parser's own stack: an expression nested very deeply
+        raise AppFileError(path, "nested too deeply to parse", expected="a Python file as people write them"
+                           ) from None
     value: ast.expr | None = None
     for statement in module.body:
         if isinstance(statement, ast.Assign) and any(
@@ -149,23 +152,26 @@ def _parse_python(path: PathLike) -> AppInfo:
         from .runtime.persist import EXPECTED_APPLICATION
 
         raise AppFileError(path, "no application defined", expected=EXPECTED_APPLICATION)
-    try:
-        literal_value = ast.literal_eval(value)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        pass  # not a plain literal: only running the file can tell what it is
-    else:  # a literal is never an Application: this raises, naming what it is
+    is_literal, literal_value = _literal(value, path)
+    if is_literal:  # a literal is never an Application: this raises, naming what it is
         from .runtime.persist import check_application
 
         check_application(literal_value, path, value.lineno)
-    literal = _call_arguments(value)
+    literal = _call_arguments(value, path)
     name = literal.get("name")
     uid, gid = literal.get("uid"), literal.get("gid")
-    return AppInfo(Path(path), "python", name if isinstance(name, str) else None,
-                   uid if isinstance(uid, (int, str)) else None, gid if isinstance(gid, (int, str)) else None,
-                   (), (), ())
+    # what Application() itself refuses when the file runs, refused now
+    if name is not None and not isinstance(name, str):
+        raise AppFileError(path, f"the application's name must be a string, got {brief(name)}",
+                           line=value.lineno)
+    for what, number in (("uid", uid), ("gid", gid)):
+        if not (number is None or isinstance(number, str) or (type(number) is int and number >= 0)):
+            raise AppFileError(path, f"the application's {what} must be a user or group name or number, "
+                               f"got {brief(number)}", line=value.lineno)
+    return AppInfo(Path(path), "python", name, uid, gid, (), (), ())
 
 
-def _call_arguments(node: ast.expr) -> dict[str, Any]:
+def _call_arguments(node: ast.expr, path: PathLike) -> dict[str, Any]:
     """Literal arguments of ``Application("name", uid=..., gid=...)``, as far as they are literals."""
     if not isinstance(node, ast.Call):
         return {}
@@ -177,11 +183,25 @@ def _call_arguments(node: ast.expr) -> dict[str, Any]:
             found[keyword.arg] = keyword.value
     result = {}
     for field, arg in found.items():
-        try:
-            result[field] = ast.literal_eval(arg)
-        except ValueError:
-            continue
+        is_literal, literal_value = _literal(arg, path)
+        if is_literal:
+            result[field] = literal_value
     return result
+
+
+def _literal(node: ast.expr, path: PathLike) -> tuple[bool, Any]:
+    """``(True, value)`` when ``node`` is a literal, ``(False, None)`` when it is not (only running
+    the file can tell its value); :class:`AppFileError` for a literal that cannot be built, which
+    running the file would fail on too (``{[]: 1}``, or one nested too deeply)."""
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, SyntaxError):
+        return False, None
+    except TypeError as exc:
+        raise AppFileError(path, f"this value cannot be built: {exc}", line=node.lineno) from None
+    except (RecursionError, MemoryError):
+        raise AppFileError(path, "nested too deeply", line=node.lineno,
+                           expected="a Python file as people write them") from None
 
 
 # Runs in the child interpreter: load the .tac, print the summary (or the error) as JSON on the

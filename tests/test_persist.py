@@ -228,12 +228,13 @@ def test_source_file_may_name_runtime_objects_by_reference(tmp_path: Path) -> No
     from tap2pkg.runtime.internet import TCPServer
     path = tmp_path / "ref.tas"
     path.write_text("application = Application('x', services=[\n"
-                    "    TCPServer(8000, Factory(Ref('tap2pkg.runtime.service:Service'))),\n"
-                    "    Service(name=-1),\n])\n")
+                    "    TCPServer(8000, Factory(Ref('tap2pkg.runtime.service:Service'), {'offset': -1})),\n"
+                    "    Service(name='plain'),\n])\n")
     app = persist.load(path)
     server = app.services[0]
     assert isinstance(server, TCPServer) and server.factory.protocol is Service
-    assert describe(app.services[1])["name"] == -1
+    assert server.factory.options == {"offset": -1}
+    assert describe(app.services[1])["name"] == "plain"
 
 
 def test_xml_file_follows_the_documented_schema(tmp_path: Path) -> None:
@@ -661,3 +662,106 @@ def test_source_file_qualifies_class_names_that_two_modules_share(tmp_path: Path
             persist.load(path)
     finally:
         del REGISTRY[key]
+
+
+# ---------------------------------------------------------------------------
+# bounded trees: what a file may make the loaders (and every later walk) go through
+
+def _app_with_options(options: dict[str, Any]) -> Application:
+    from tap2pkg.runtime.internet import TCPServer
+    app = Application("bounded")
+    TCPServer(0, Factory(Ref("echo_protocol:Echo"), options), name="server").set_service_parent(app)
+    return app
+
+
+def _pickled(app: Application, tmp_path: Path) -> Path:
+    from tap2pkg.runtime.persist_pickle import dumps_pickle
+    path = tmp_path / "app.tap"
+    path.write_bytes(dumps_pickle(app, path))  # pickled as is: shared values stay shared
+    return path
+
+
+def test_a_list_doubled_through_the_pickle_memo_is_refused_at_once(tmp_path: Path) -> None:
+    doubled: list[Any] = []
+    for _ in range(30):
+        doubled = [doubled, doubled]  # 2**30 lists when walked, in a file of under 500 bytes
+    path = _pickled(_app_with_options({"data": doubled}), tmp_path)
+    assert path.stat().st_size < 500
+    with pytest.raises(AppFileError, match=rf"too large: more than {persist.MAX_VALUES} values"):
+        persist.load(path)
+
+
+def test_a_list_inside_itself_is_refused(tmp_path: Path) -> None:
+    looped: list[Any] = [1]
+    looped.append(looped)
+    with pytest.raises(AppFileError, match="a list of 2 items contains itself"):
+        persist.load(_pickled(_app_with_options({"data": looped}), tmp_path))
+
+
+def test_a_value_shared_a_few_times_is_fine(tmp_path: Path) -> None:
+    shared = ["a", "b"]
+    app = persist.load(_pickled(_app_with_options({"one": shared, "two": shared}), tmp_path))
+    assert app.get_service_named("server").factory.options == {"one": ["a", "b"], "two": ["a", "b"]}
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("ext", sorted(SAVED_KINDS))
+def test_nesting_is_bounded_the_same_in_every_format(ext: str, tmp_path: Path) -> None:
+    # the application, its list of services, the server, the factory, the options dict: 5 levels
+    # above the nested lists, and the string at the bottom is one more
+    allowed = persist.MAX_DEPTH - 6
+    app = _roundtrip(_app_with_options({"data": _nested(allowed)}), tmp_path, ext)
+    assert app.get_service_named("server").factory.options["data"] == _nested(allowed)
+    path = tmp_path / f"deep.{ext}"
+    deep = _app_with_options({"data": _nested(allowed + 1)})
+    if ext == "tap":
+        path = _pickled(deep, tmp_path)
+    else:
+        tree = persist.to_tree(deep, path)
+        from tap2pkg.runtime.persist_source import dumps_source
+        from tap2pkg.runtime.persist_xml import dumps_xml
+        path.write_bytes(dumps_source(tree) if ext == "tas" else dumps_xml(tree))
+    with pytest.raises(AppFileError, match=rf"nested too deeply: more than {persist.MAX_DEPTH} levels"):
+        persist.load(path)
+
+
+def test_a_very_deep_xml_file_is_refused_while_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "deep.tax"
+    path.write_text('<application-file format="tap2pkg" version="1">' + "<list>" * 200_000
+                    + "</list>" * 200_000 + "</application-file>")
+    with pytest.raises(AppFileError, match=r"deep\.tax:1: nested too deeply"):
+        persist.load(path)
+
+
+def test_a_pickled_object_never_given_its_fields_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "app.tap"
+    # the class, then NEWOBJ makes an instance, and no BUILD ever gives it its fields
+    path.write_bytes(b"\x80\x04\x8c\x17tap2pkg.runtime.service\x8c\x0bApplication\x93)\x81.")
+    with pytest.raises(AppFileError, match=r"an Application object is never given its fields"):
+        persist.load(path)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("port", "9" * 4000, "port must be a whole number from 0 to 65535, got a 4000-digit number"),
+    ("port", "65536", "port must be a whole number from 0 to 65535, got 65536"),
+    ("port", "True", "port must be a whole number from 0 to 65535, got True"),
+    ("interface", "['x']", "interface must be a host name or address of at most 255 characters, got a list"),
+    ("backlog", "10**100", "refusing"),  # not a literal: refused before anything is built
+    ("name", "[1, 2]", "a service name must be a string or None, got a list of 2 items"),
+])
+def test_bad_arguments_are_refused_when_the_file_loads(field: str, value: str, message: str,
+                                                       tmp_path: Path) -> None:
+    path = tmp_path / "app.tas"
+    arguments = {"port": "8000", "interface": "'127.0.0.1'", "backlog": "5", "name": "'s'", field: value}
+    path.write_text("application = Application('x', services=[TCPServer(factory=Factory(Ref('a:b')), "
+                    + ", ".join(f"{k}={v}" for k, v in arguments.items()) + ")])\n")
+    with pytest.raises(AppFileError) as caught:
+        persist.load(path)
+    assert message in str(caught.value)
+    assert len(str(caught.value)) < 400

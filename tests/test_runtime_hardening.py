@@ -370,3 +370,87 @@ def test_tapd_does_not_hang_on_a_fifo_log_file(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 73, result.stderr
     assert "FIFO" in _one_line(result.stderr)
+
+
+# --------------------------------------------------------------------------- hostile application files
+
+def _doubled() -> bytes:
+    from tap2pkg.runtime.internet import TCPServer
+    from tap2pkg.runtime.persist_pickle import dumps_pickle
+    from tap2pkg.runtime.service import Application, Factory, Ref
+
+    doubled: list[object] = []
+    for _ in range(30):
+        doubled = [doubled, doubled]
+    app = Application("doubled")
+    TCPServer(8000, Factory(Ref("echoproto:Echo"), {"data": doubled})).set_service_parent(app)
+    return dumps_pickle(app, "doubled.tap")
+
+
+def _looped() -> bytes:
+    from tap2pkg.runtime.internet import TCPServer
+    from tap2pkg.runtime.persist_pickle import dumps_pickle
+    from tap2pkg.runtime.service import Application, Factory, Ref
+
+    looped: list[object] = []
+    looped.append(looped)
+    app = Application("looped")
+    TCPServer(8000, Factory(Ref("echoproto:Echo"), {"data": looped})).set_service_parent(app)
+    return dumps_pickle(app, "looped.tap")
+
+
+def _big_port() -> bytes:
+    text = (ROOT / "tests" / "data" / "appfiles" / "echo.tas").read_text()
+    start = text.index("port=") + len("port=")
+    end = start + len(text[start:].split(",")[0])
+    return (text[:start] + "9" * 4000 + text[end:]).encode()
+
+
+#: file name -> (its bytes, what the one line says); every one exits 65
+HOSTILE = {
+    "doubled.tap": (_doubled, "too large: more than"),
+    "looped.tap": (_looped, "contains itself"),
+    "unbuilt.tap": (lambda: b"\x80\x04\x8c\x17tap2pkg.runtime.service\x8c\x0bApplication\x93)\x81.",
+                    "never given its fields"),
+    "bigport.tas": (_big_port, "port must be a whole number from 0 to 65535, got a 4000-digit number"),
+    "deep.tax": (lambda: ('<application-file format="tap2pkg" version="1">' + "<list>" * 100_000
+                          + "</list>" * 100_000 + "</application-file>").encode(), "nested too deeply"),
+    "dictkey.tac": (lambda: b"from tap2pkg.runtime import Application\n"
+                    b"application = Application(name={[]: 1})\n", "unhashable type: 'list'"),
+    "deep.tac": (lambda: b"application = " + b"-" * 200_000 + b"1\n", "nested too deeply"),
+    "deepsum.tac": (lambda: b"application = 1" + b"+1" * 200_000 + b"\n", "nested too deeply"),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("hostile")
+    for name, (make, _) in HOSTILE.items():
+        (directory / name).write_bytes(make())
+    return directory
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_tapd_gives_one_line_for_a_hostile_file(name: str, hostile_dir: Path, tmp_path: Path) -> None:
+    assert (hostile_dir / "doubled.tap").stat().st_size < 500
+    command = [*TAPD, "-n", "--pidfile=", "-l", "tapd.log", "-o", "-f", str(hostile_dir / name)]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 65, result.stderr
+    line = _one_line(result.stderr)
+    assert line.startswith(f"tapd: error: {hostile_dir / name}") and HOSTILE[name][1] in line
+    assert len(line) < 400
+
+
+@pytest.mark.parametrize("tool", ["tap2deb", "tap2rpm"])
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_packaging_gives_one_line_for_a_hostile_file(tool: str, name: str, hostile_dir: Path,
+                                                    tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [str(Path(sys.executable).parent / tool), "-m", "J <j@x.org>", "-o", str(out), name]
+    result = subprocess.run(command, cwd=hostile_dir, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 65, result.stderr
+    line = _one_line(result.stderr)
+    assert line.startswith(f"{tool}: error: {name}") and HOSTILE[name][1] in line
+    assert len(line) < 400
+    assert list(out.iterdir()) == []

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from .addresses import check_factory as _check_factory
+from .addresses import host_text, port_number
 from .addresses import where as _where
 from .errors import ServiceUnavailableError
 from .service import Service, persistable
@@ -77,8 +78,8 @@ class ClientService(Service):
                  max_delay: float = 60.0, factor: float = 2.0, jitter: float = 0.1,
                  name: str | None = None) -> None:
         super().__init__(name)
-        self.host = host
-        self.port = port
+        self.host = host_text(host, "host")
+        self.port = port_number(port)
         self.factory = factory
         self.initial_delay = initial_delay
         self.max_delay = max_delay

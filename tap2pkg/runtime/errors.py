@@ -9,6 +9,38 @@ fault and says how to fix it.
 from __future__ import annotations
 
 
+def brief(value: object, limit: int = 60) -> str:
+    """A short description of ``value`` for an error message: a hostile file never floods the line.
+
+    Text and numbers are shown (cut short: a huge number by its size, as Python
+    refuses to print one of more than 4300 digits); anything else by its type
+    alone, so that a deep or self-containing value is never walked.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > 3 * limit:
+            try:
+                return f"a {len(str(abs(value)))}-digit number"
+            except ValueError:  # more digits than Python prints
+                return f"a number of about {value.bit_length() * 30103 // 100000} digits"
+        text = repr(value)
+    elif isinstance(value, (str, bytes)):
+        text = repr(value[:limit])
+    else:
+        kind = type(value).__name__
+        size = ""
+        if isinstance(value, (list, tuple, dict, set, frozenset)):
+            size = f" of {len(value)} item{'' if len(value) == 1 else 's'}"
+        return f"{'an' if kind[:1] in 'aeiouAEIOU' else 'a'} {kind}{size}"
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` as is when short, else its start and ``...``: names taken from a file stay readable."""
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
 class Tap2pkgError(Exception):
     """Root of every deliberate tap2pkg error; ``exit_code`` is what the CLI exits with."""
 

@@ -41,8 +41,9 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from .addresses import check_factory as _check_factory
+from .addresses import host_text, port_number
 from .addresses import where as _where
-from .errors import PermissionDeniedError, ServiceUnavailableError
+from .errors import PermissionDeniedError, ServiceUnavailableError, brief
 from .service import Service, persistable
 
 if TYPE_CHECKING:
@@ -243,7 +244,7 @@ class _StreamServer(Service):
     def __init__(self, factory: Any, backlog: int, name: str | None) -> None:
         super().__init__(name)
         self.factory = factory
-        self.backlog = backlog
+        self.backlog = port_number(backlog, "backlog")
         self._sock: socket.socket | None = None
         self._server: asyncio.AbstractServer | None = None
         self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
@@ -326,8 +327,8 @@ class TCPServer(_InetBound, _StreamServer):
     def __init__(self, port: int, factory: Any, interface: str = "", backlog: int = 100,
                  name: str | None = None) -> None:
         super().__init__(factory, backlog, name)
-        self.port = port
-        self.interface = interface
+        self.port = port_number(port)
+        self.interface = host_text(interface)
 
     @property
     def label(self) -> str:
@@ -355,9 +356,9 @@ class UDPServer(_InetBound, Service):
 
     def __init__(self, port: int, factory: Any, interface: str = "", name: str | None = None) -> None:
         super().__init__(name)
-        self.port = port
+        self.port = port_number(port)
         self.factory = factory
-        self.interface = interface
+        self.interface = host_text(interface)
         self._sock: socket.socket | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self.protocol: asyncio.BaseProtocol | None = None
@@ -405,6 +406,10 @@ class UNIXServer(_StreamServer):
     def __init__(self, path: str, factory: Any, backlog: int = 100, mode: int = 0o660,
                  name: str | None = None) -> None:
         super().__init__(factory, backlog, name)
+        if not isinstance(path, (str, os.PathLike)) or not str(path) or "\x00" in str(path):
+            raise ValueError(f"path must be the socket's file name, got {brief(path)}")
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+            raise ValueError(f"mode must be a file mode such as 0o660, got {brief(mode)}")
         self.path = str(path)
         self.mode = mode
         self._inode: tuple[int, int] | None = None

@@ -45,6 +45,8 @@ from .errors import (
     Tap2pkgError,
     UnsafeAppFileError,
     UsageError,
+    brief,
+    clip,
 )
 from .service import REGISTRY, Application, Persistable, Ref, qualified_name
 
@@ -74,6 +76,17 @@ PYTHON_APP_MODULE = "__tap2pkg_app__"
 
 #: The pickle protocol of saved ``.tap`` files.
 PICKLE_PROTOCOL = 4
+
+#: The most values a ``.tap``/``.tas``/``.tax`` application may hold: objects, containers and
+#: scalars, a value used in several places counted each time (as saving it again would write it).
+MAX_VALUES = 100_000
+
+#: The deepest nesting of objects and containers in a ``.tap``/``.tas``/``.tax`` application.
+MAX_DEPTH = 100
+
+#: The most characters (and bytes) of text a ``.tap``/``.tas``/``.tax`` application may hold, counted
+#: the same way.
+MAX_TEXT = 64 * 1024 * 1024
 
 EXPECTED_APPLICATION = "a module-level variable named application"
 
@@ -172,7 +185,65 @@ def load(path: PathLike, kind: str | None = None, *, search_path: Iterable[PathL
         else:
             from .persist_xml import loads_xml
             value = loads_xml(data, path)
+        check_tree(value, path)
     return check_application(value, path)
+
+
+def check_tree(value: Any, path: object) -> None:
+    """Refuse a loaded value that is not a tree of bounded size: every later walk (saving, logging,
+    inspecting) can then go through it in bounded time, without running out of stack.
+
+    A pickle can share one list in many places, or put a list inside itself; a
+    hand-written file can nest very deeply. The walk here is a loop, with
+    bounds: :data:`MAX_VALUES` values (a shared one counted at every use),
+    :data:`MAX_DEPTH` levels and :data:`MAX_TEXT` characters of text. Anything
+    beyond them, or a value containing itself, is an :class:`AppFileError`.
+    """
+    values = text = 0
+    inside: set[int] = set()  # ids of the containers between the root and the current value
+    pending: list[tuple[Any, int, bool]] = [(value, 1, False)]
+    while pending:
+        item, depth, leaving = pending.pop()
+        if leaving:
+            inside.discard(id(item))
+            continue
+        values += 1
+        if isinstance(item, (str, bytes)):
+            text += len(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            text += item.bit_length() // 8
+        if values > MAX_VALUES or text > MAX_TEXT:
+            size = f"{MAX_VALUES} values" if values > MAX_VALUES else f"{MAX_TEXT >> 20} MiB of text"
+            raise AppFileError(path, f"too large: more than {size}, counting each use of a shared value",
+                               expected="large data in a file of its own, which the application reads")
+        if depth > MAX_DEPTH:
+            raise AppFileError(path, f"nested too deeply: more than {MAX_DEPTH} levels")
+        children = _children(item, path)
+        if not children:
+            continue
+        if id(item) in inside:
+            raise AppFileError(path, f"{brief(item)} contains itself",
+                               expected="a tree of values: a saved application never refers back to itself")
+        inside.add(id(item))
+        pending.append((item, depth, True))
+        pending.extend((child, depth + 1, False) for child in children)
+
+
+def _children(item: Any, path: object) -> list[Any] | None:
+    """The values directly inside ``item`` (``None`` for a scalar)."""
+    if isinstance(item, Ref):
+        return None
+    if isinstance(item, Persistable):
+        try:
+            return list(item.persist_state().values())
+        except Exception:  # noqa: BLE001 -- an object the file left half-built
+            raise AppFileError(path, f"{brief(item)} object is incomplete",
+                               expected="an application file written by tap2pkg or tapd") from None
+    if isinstance(item, (list, tuple, set, frozenset)):
+        return list(item)
+    if isinstance(item, dict):
+        return [part for pair in item.items() for part in pair]
+    return None
 
 
 def _read(path: PathLike) -> bytes:
@@ -203,6 +274,9 @@ def _load_python(path: PathLike, data: bytes) -> Application:
         raise AppFileError(path, f"syntax error: {exc.msg}", line=exc.lineno) from None
     except ValueError as exc:  # null bytes, undecodable source
         raise AppFileError(path, f"not a Python file: {exc}") from None
+    except (RecursionError, MemoryError):  # the compiler's own stack: an expression nested very deeply
+        raise AppFileError(path, "nested too deeply to compile",
+                           expected="a Python file as people write them") from None
     module = types.ModuleType(PYTHON_APP_MODULE)
     module.__file__ = filename
     sys.modules[PYTHON_APP_MODULE] = module
@@ -230,7 +304,11 @@ def _assigned_at(data: bytes) -> int | None:
     """The line of the last module-level ``application = ...`` in Python source, if any."""
     import ast
     line = None
-    for statement in ast.parse(data).body:
+    try:
+        body = ast.parse(data).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for statement in body:
         targets = statement.targets if isinstance(statement, ast.Assign) else \
             [statement.target] if isinstance(statement, ast.AnnAssign) else []
         if any(isinstance(t, ast.Name) and t.id == "application" for t in targets):
@@ -246,7 +324,8 @@ def registered_class(key: str, path: object, line: int | None = None) -> type[Pe
     cls = REGISTRY.get(key)
     if not (isinstance(cls, type) and issubclass(cls, Persistable)):
         raise UnsafeAppFileError(
-            path, f"refusing to build {key}: an application file may only build tap2pkg runtime classes",
+            path,
+            f"refusing to build {clip(key)}: an application file may only build tap2pkg runtime classes",
             line=line, expected="a registered class, with your own code referenced as Ref('module:name')")
     return cls
 
@@ -257,7 +336,7 @@ def build_object(cls: type[Persistable], args: list[Any], kwargs: dict[str, Any]
     try:
         return cls(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 -- a constructor may reject bad values any way it likes
-        message = exc.message if isinstance(exc, Tap2pkgError) else str(exc)
+        message = clip(exc.message if isinstance(exc, Tap2pkgError) else str(exc), 200)
         raise AppFileError(path, f"cannot build {cls.__name__}: {message}", line=line) from None
 
 

@@ -15,7 +15,8 @@ dangerous opcodes replaced:
   :class:`~tap2pkg.runtime.service.Persistable` *class* -- never call a function
   or an object, so a ``Ref('os:system')`` built by the file cannot be invoked;
 * ``BUILD`` may only hand a dict of keyword arguments to a persistable
-  instance's ``__setstate__`` (which calls ``__init__``);
+  instance's ``__setstate__`` (which calls ``__init__``), and an instance
+  made by ``NEWOBJ`` that never gets its ``BUILD`` is refused;
 * the container opcodes only fill real lists, dicts and sets;
 * ``INST``/``OBJ``/``NEWOBJ_EX`` (other ways to instantiate), persistent ids and
   extension codes (whose cache could hold objects loaded elsewhere) are refused.
@@ -29,8 +30,8 @@ import types
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .errors import AppFileError, UnsafeAppFileError
-from .persist import PICKLE_PROTOCOL, callable_target
+from .errors import AppFileError, Tap2pkgError, UnsafeAppFileError, brief, clip
+from .persist import PICKLE_PROTOCOL, build_object, callable_target
 from .service import REGISTRY, Application, Persistable, Ref, qualified_name
 
 _Opcode = Callable[["SafeUnpickler"], None]
@@ -48,6 +49,17 @@ class SafeUnpickler(pickle._Unpickler):
     def __init__(self, stream: io.BytesIO, path: object) -> None:
         super().__init__(stream)
         self.path = path
+        #: instances NEWOBJ made that no BUILD has initialized yet, by id (kept alive here)
+        self.unbuilt: dict[int, Any] = {}
+
+    def load(self) -> Any:
+        value = super().load()
+        if self.unbuilt:
+            inst = next(iter(self.unbuilt.values()))
+            raise AppFileError(self.path, f"not a valid .tap pickle: {brief(inst)} object is never given "
+                               "its fields (NEWOBJ without BUILD)",
+                               expected="a .tap file written by tap2pkg or tapd")
+        return value
 
     def _refuse(self, what: str) -> UnsafeAppFileError:
         return UnsafeAppFileError(
@@ -58,7 +70,7 @@ class SafeUnpickler(pickle._Unpickler):
         key = f"{module}:{name}"
         if key not in REGISTRY:
             raise UnsafeAppFileError(
-                self.path, f"refusing to load {key}: a .tap may only name tap2pkg runtime classes",
+                self.path, f"refusing to load {clip(key)}: a .tap may only name tap2pkg runtime classes",
                 expected="your own code referenced with Ref('module:name')")
         return REGISTRY[key]
 
@@ -75,14 +87,16 @@ class SafeUnpickler(pickle._Unpickler):
         cls = self._constructor(self.stack[-1])
         if not isinstance(args, tuple):
             raise self._refuse("a call with malformed arguments")
-        self.stack[-1] = cls(*args)
+        self.stack[-1] = build_object(cls, list(args), {}, self.path)
 
     def load_newobj(self) -> None:
         args = self.stack.pop()
         cls = self._constructor(self.stack.pop())
         if not isinstance(args, tuple):
             raise self._refuse("a call with malformed arguments")
-        self.append(cls.__new__(cls, *args))
+        inst = cls.__new__(cls, *args)
+        self.unbuilt[id(inst)] = inst
+        self.append(inst)
 
     def load_build(self) -> None:
         state = self.stack.pop()
@@ -90,7 +104,13 @@ class SafeUnpickler(pickle._Unpickler):
         if not isinstance(inst, Persistable) or not isinstance(state, dict) or not all(
                 isinstance(k, str) for k in state):
             raise self._refuse(f"state for {_name_of(inst)}")
-        inst.__setstate__(state)
+        try:
+            inst.__setstate__(state)
+        except Exception as exc:  # noqa: BLE001 -- a constructor may reject bad values any way it likes
+            message = exc.message if isinstance(exc, Tap2pkgError) else str(exc)
+            raise AppFileError(self.path,
+                               f"cannot build {type(inst).__name__}: {clip(message, 200)}") from None
+        self.unbuilt.pop(id(inst), None)
 
     def load_append(self) -> None:
         value = self.stack.pop()

@@ -34,9 +34,10 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from .errors import AppFileError, UnsafeAppFileError
+from .errors import AppFileError, UnsafeAppFileError, clip
 from .persist import (
     EXPECTED_APPLICATION,
+    MAX_DEPTH,
     SavedObject,
     build_object,
     check_application,
@@ -181,6 +182,7 @@ class _Builder:
     def __init__(self, path: object) -> None:
         self.path = path
         self.by_name = {name: key for key, name in _class_names().items()}
+        self.depth = 0
 
     def refuse(self, node: ast.AST, why: str = "") -> UnsafeAppFileError:
         line = getattr(node, "lineno", None)
@@ -188,6 +190,16 @@ class _Builder:
                                   "runtime classes, Ref('module:name') and literals", line=line)
 
     def build(self, node: ast.expr) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise AppFileError(self.path, f"nested too deeply: more than {MAX_DEPTH} levels",
+                                   line=node.lineno)
+            return self._build(node)
+        finally:
+            self.depth -= 1
+
+    def _build(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Constant):
             if node.value is Ellipsis or isinstance(node.value, complex):
                 raise self.refuse(node)
@@ -222,8 +234,8 @@ class _Builder:
     def call(self, node: ast.Call) -> Any:
         name = self._dotted(node.func)
         if name is None:
-            raise UnsafeAppFileError(self.path, f"refusing a call to {ast.unparse(node.func)}: only runtime "
-                                     "classes and Ref('module:name') may be called", line=node.lineno)
+            raise UnsafeAppFileError(self.path, f"refusing a call to {clip(ast.unparse(node.func))}: only "
+                                     "runtime classes and Ref('module:name') may be called", line=node.lineno)
         args = [self.build(arg) for arg in self._items(node.args)]
         kwargs = {}
         for keyword in node.keywords:
@@ -238,10 +250,12 @@ class _Builder:
         if key is None and "." not in name:
             twins = sorted(n for n in self.by_name if n.endswith(f".{name}"))
             if len(twins) > 1:
-                raise AppFileError(self.path, f"{name} is ambiguous: several runtime classes have that name",
+                raise AppFileError(self.path,
+                                   f"{clip(name)} is ambiguous: several runtime classes have that name",
                                    line=node.lineno, expected=" or ".join(twins))
         if key is None:
-            raise UnsafeAppFileError(self.path, f"refusing a call to {name}: not a tap2pkg runtime class",
+            raise UnsafeAppFileError(self.path,
+                                     f"refusing a call to {clip(name)}: not a tap2pkg runtime class",
                                      line=node.lineno,
                                      expected=f"one of {', '.join(sorted(self.by_name))}, or Ref()")
         cls = registered_class(key, self.path, node.lineno)

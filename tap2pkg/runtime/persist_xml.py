@@ -47,8 +47,16 @@ from typing import Any
 from xml.parsers import expat
 from xml.sax.saxutils import escape, quoteattr
 
-from .errors import AppFileError, UnsafeAppFileError
-from .persist import EXPECTED_APPLICATION, SavedObject, build_object, ref_value, registered_class
+from .errors import AppFileError, UnsafeAppFileError, brief, clip
+from .persist import (
+    EXPECTED_APPLICATION,
+    MAX_DEPTH,
+    MAX_VALUES,
+    SavedObject,
+    build_object,
+    ref_value,
+    registered_class,
+)
 from .service import Ref
 
 ROOT = "application-file"
@@ -145,6 +153,7 @@ def _parse(data: bytes, path: object) -> _Node:
     parser = expat.ParserCreate()
     stack: list[_Node] = []
     root: list[_Node] = []
+    count = [0]
 
     def refuse_doctype(*_args: Any) -> None:
         raise UnsafeAppFileError(path, "refusing a DOCTYPE: .tax files may not declare entities or a DTD",
@@ -155,6 +164,15 @@ def _parse(data: bytes, path: object) -> _Node:
                                  line=parser.CurrentLineNumber)
 
     def start(tag: str, attrs: dict[str, str]) -> None:
+        # bounded here, while parsing: the reader that follows recurses, and holds every element
+        if len(stack) > MAX_DEPTH:  # the root element is not a level
+            raise AppFileError(path, f"nested too deeply: more than {MAX_DEPTH} levels",
+                               line=parser.CurrentLineNumber)
+        count[0] += 1
+        if count[0] > MAX_VALUES:
+            raise AppFileError(path, f"too large: more than {MAX_VALUES} elements",
+                               line=parser.CurrentLineNumber,
+                               expected="large data in a file of its own, which the application reads")
         node = _Node(tag, attrs, parser.CurrentLineNumber)
         (stack[-1].children if stack else root).append(node)
         stack.append(node)
@@ -188,7 +206,8 @@ def loads_xml(data: bytes, path: object) -> Any:
         raise AppFileError(path, f"the root element is <{root.tag}>", line=root.line,
                            expected=f'<{ROOT} format="tap2pkg" version="{VERSION}">')
     if root.attrs.get("version") != VERSION:
-        raise AppFileError(path, f"unsupported .tax version {root.attrs.get('version')!r}", line=root.line,
+        raise AppFileError(path, f"unsupported .tax version {brief(root.attrs.get('version'))}",
+                           line=root.line,
                            expected=f'version="{VERSION}"')
     if not root.children:
         raise AppFileError(path, "no application defined", line=root.line,
@@ -213,7 +232,7 @@ class _Reader:
 
     def value(self, node: _Node) -> Any:
         if node.tag not in _SCALARS | _CONTAINERS:
-            raise self.error(node, f"unknown element <{node.tag}>",
+            raise self.error(node, f"unknown element <{clip(node.tag)}>",
                              expected="one of " + ", ".join(f"<{t}>" for t in sorted(_SCALARS | _CONTAINERS)))
         if node.tag in _SCALARS and node.children:
             raise self.error(node, f"<{node.tag}> cannot have child elements")
@@ -225,7 +244,8 @@ class _Reader:
         except (ValueError, binascii.Error) as exc:
             if isinstance(exc, UnicodeDecodeError):
                 raise self.error(node, f"<{node.tag}> holds invalid base64 text") from None
-            raise self.error(node, f"bad <{node.tag}> value {text.strip()!r}: {exc}") from None
+            problem = f"bad <{node.tag}> value {brief(text.strip())}: {clip(str(exc))}"
+            raise self.error(node, problem) from None
 
     def attr(self, node: _Node, name: str) -> str:
         if name not in node.attrs:
@@ -240,7 +260,7 @@ class _Reader:
     def read_bool(self, node: _Node, text: str) -> Any:
         words = {"true": True, "false": False}
         if text.strip() not in words:
-            raise self.error(node, f"bad <bool> value {text.strip()!r}", expected="true or false")
+            raise self.error(node, f"bad <bool> value {brief(text.strip())}", expected="true or false")
         return words[text.strip()]
 
     def read_int(self, node: _Node, text: str) -> Any:
@@ -254,7 +274,7 @@ class _Reader:
         if encoding is None:
             return text
         if encoding != "base64":
-            raise self.error(node, f"unknown <str> encoding {encoding!r}", expected='encoding="base64"')
+            raise self.error(node, f"unknown <str> encoding {brief(encoding)}", expected='encoding="base64"')
         return base64.b64decode(text.strip(), validate=True).decode("utf-8", "surrogatepass")
 
     def read_bytes(self, node: _Node, text: str) -> Any:
@@ -281,7 +301,7 @@ class _Reader:
             else:
                 key = self.attr(child, "key")
             if key in result:
-                raise self.error(child, f"duplicate key {key!r}")
+                raise self.error(child, f"duplicate key {brief(key)}")
             result[key] = self.value(child)
         return result
 
@@ -291,6 +311,6 @@ class _Reader:
         for child in node.children:
             name = self.attr(child, "name")
             if name in kwargs:
-                raise self.error(child, f"duplicate argument {name!r}")
+                raise self.error(child, f"duplicate argument {brief(name)}")
             kwargs[name] = self.value(child)
         return build_object(cls, [], kwargs, self.path, node.line)

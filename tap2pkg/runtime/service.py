@@ -34,7 +34,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
-from .errors import Tap2pkgError
+from .errors import Tap2pkgError, brief
 
 log = logging.getLogger("tap2pkg.service")
 
@@ -89,9 +89,9 @@ class Ref(Persistable):
     persist_fields = ("target",)
 
     def __init__(self, target: str) -> None:
-        module, sep, qualname = target.partition(":")
+        module, sep, qualname = target.partition(":") if isinstance(target, str) else ("", "", "")
         if not sep or not module or not qualname:
-            raise ValueError(f"Ref target must look like 'module:qualname', got {target!r}")
+            raise ValueError(f"Ref target must look like 'module:qualname', got {brief(target)}")
         self.target = target
         self._resolved: Any = None
 
@@ -148,6 +148,8 @@ class Service(Persistable):
     persist_fields: ClassVar[tuple[str, ...]] = ("name",)
 
     def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"a service name must be a string or None, got {brief(name)}")
         self.name = name
         self.parent: MultiService | None = None
         self.running = False
@@ -287,6 +289,10 @@ class Application(MultiService):
     def __init__(self, name: str, uid: int | str | None = None, gid: int | str | None = None,
                  services: list[Service] | None = None) -> None:
         super().__init__(name, services)
+        for what, value in (("uid", uid), ("gid", gid)):
+            if not (value is None or isinstance(value, str) or (type(value) is int and value >= 0)):
+                raise ValueError(f"{what} must be a user or group name or number, or None, "
+                                 f"got {brief(value)}")
         self.uid = uid
         self.gid = gid
 
