@@ -105,7 +105,8 @@ def resolve(uid: int | str | None, gid: int | str | None) -> Identity:
     if user_id is not None and group_id is None:
         raise UnknownUserError(
             f"user {user_id} has no passwd entry, so its group is unknown and tapd would keep group "
-            f"{os.getegid()}; give a group with -g/--gid (or the application's gid), or create the user")
+            f"{os.getegid()}; give the group too (-g/--gid with -u, gid= with the application's uid=), "
+            "or create the user")
     if user_id is None and group_id is None:
         return Identity(None, None)
     groups: tuple[int, ...] = ()
