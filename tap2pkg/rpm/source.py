@@ -172,7 +172,7 @@ def _tarball(prefix: str, files: list[tuple[str, int, bytes]], mtime: int) -> by
 
 def _scriptlets(context: dict[str, object]) -> dict[str, str]:
     return {key: render(f"rpm/{key.replace('_', '-')}.sh", context).rstrip("\n")
-            for key in ("pre", "post", "post_start", "preun", "postun")}
+            for key in ("pre_dirs", "pre", "post", "post_start", "preun", "postun")}
 
 
 def rpm_sources(spec: PackageSpec) -> RpmSources:
@@ -210,7 +210,8 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
         sources=tuple(sources),
         payload=tuple(files),
         contents=contents,
-        scriptlets={"pre": scripts["pre"], "post": scripts["post"] + "\n" + scripts["post_start"],
+        scriptlets={"pre": scripts["pre_dirs"] + "\n" + scripts["pre"],
+                    "post": scripts["post"] + "\n" + scripts["post_start"],
                     "preun": scripts["preun"], "postun": scripts["postun"]},
         rpmlintrc=render("rpm/rpmlintrc", context),
     )

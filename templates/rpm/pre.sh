@@ -1,31 +1,6 @@
-# $1: 1 install, 2 upgrade.
-# The data and log directories must be this package's own. On a first install, one that
-# is already there without the marker this package leaves in the directories it makes
-# belongs to someone else: refuse before the package's files would take it over.
-if [ "$1" -eq 1 ]; then
-    for dir in {{ layout.statedir }} {{ layout.logdir }}; do
-        if [ ! -e "$dir" ] && [ ! -L "$dir" ]; then
-            continue
-        fi
-        if [ -d "$dir" ] && [ ! -L "$dir" ] && { [ -e "$dir/.tap2pkg-owned" ] || [ -L "$dir/.tap2pkg-owned" ]; }; then
-            continue  # an earlier install's data (erasing the package keeps it)
-        fi
-        echo "{{ spec.name }}: $dir already exists and this package did not make it, so it will not take it over; move it away, or hand it to the package with: touch $dir/.tap2pkg-owned (purging its data then deletes it)" >&2
-        exit 1
-    done
-fi
 # Create the system user before the files it owns land; an existing account is used as it is.
 getent group {{ spec.user }} >/dev/null || groupadd -r {{ spec.user }}
 getent passwd {{ spec.user }} >/dev/null || \
     useradd -r -g {{ spec.user }} -d {{ layout.statedir }} -s /sbin/nologin \
         -c "{{ spec.name }} service" {{ spec.user }}
-# Make missing directories with the marker while they are root's (so no link can be
-# planted there); the package's files then give them to the user.
-for dir in {{ layout.statedir }} {{ layout.logdir }}; do
-    if [ ! -e "$dir" ] && [ ! -L "$dir" ]; then
-        mkdir -m 0750 "$dir"
-        echo "This directory belongs to the package {{ spec.name }}: it goes when the package's data is purged." \
-            >"$dir/.tap2pkg-owned"
-    fi
-done
 exit 0
