@@ -14,11 +14,6 @@ if [ "$1" -eq 1 ]; then
         exit 1
     done
 fi
-# Create the system user before the files it owns land; an existing account is used as it is.
-getent group echo >/dev/null || groupadd -r echo
-getent passwd echo >/dev/null || \
-    useradd -r -g echo -d /var/lib/echo -s /sbin/nologin \
-        -c "echo service" echo
 # Make missing directories with the marker while they are root's (so no link can be
 # planted there); the package's files then give them to the user.
 for dir in /var/lib/echo /var/log/echo; do
@@ -28,4 +23,9 @@ for dir in /var/lib/echo /var/log/echo; do
             >"$dir/.tap2pkg-owned"
     fi
 done
+# Create the system user before the files it owns land; an existing account is used as it is.
+getent group echo >/dev/null || groupadd -r echo
+getent passwd echo >/dev/null || \
+    useradd -r -g echo -d /var/lib/echo -s /sbin/nologin \
+        -c "echo service" echo
 exit 0
