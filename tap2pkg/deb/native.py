@@ -84,7 +84,7 @@ def control_text(spec: PackageSpec, size: int) -> str:
         ("Maintainer", spec.maintainer),
         ("Installed-Size", str(size)),
         ("Pre-Depends", MISC_PRE_DEPENDS),
-        ("Depends", ", ".join([MISC_DEPENDS, PYTHON_DEPENDS, "adduser", *spec.depends])),
+        ("Depends", ", ".join([MISC_DEPENDS, PYTHON_DEPENDS, "adduser", *map(str, spec.depends)])),
         ("Section", "net"),
         ("Priority", "optional"),
     ]

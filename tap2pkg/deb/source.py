@@ -60,7 +60,7 @@ def debian_context(spec: PackageSpec) -> dict[str, Any]:
     epoch = build_epoch(spec)
     context.update(
         standards_version=STANDARDS_VERSION,
-        depends=", ".join(["${misc:Depends}", PYTHON_DEPENDS, "adduser", *spec.depends]),
+        depends=", ".join(["${misc:Depends}", PYTHON_DEPENDS, "adduser", *map(str, spec.depends)]),
         long_description=spec.long_description or _default_long_description(spec),
         year=time.gmtime(epoch).tm_year,
         licenses=license_paragraphs(spec.license, "MIT"),

@@ -67,6 +67,8 @@ def _requires(pkg: RpmPackage, compressor: str) -> list[Dependency]:
              Dependency("rpmlib(PayloadFilesHavePrefix)", _RPMLIB, "4.0-1")]
     if compressor == "xz":
         deps.append(Dependency("rpmlib(PayloadIsXz)", _RPMLIB, "5.2-1"))
+    if any(d.name.startswith("(") for d in pkg.requires):  # a rich dependency, (a or b)
+        deps.append(Dependency("rpmlib(RichDependencies)", _RPMLIB, "4.12.0-1"))
     return sorted(set(deps))
 
 

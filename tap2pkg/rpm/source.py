@@ -13,7 +13,6 @@ scriptlets the spec's fallbacks expand to.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import tarfile
 import time
@@ -21,7 +20,6 @@ from pathlib import PurePosixPath
 
 from .. import __version__
 from ..bundle import Layout, PayloadFile, payload
-from ..errors import InvalidOptionValueError
 from ..record import record
 from ..render import render, render_service_files, rpm_date, template_context
 from ..spec import PackageSpec
@@ -42,8 +40,6 @@ _SERVICE_SOURCES = {
     "logrotate": (".logrotate", "%{_sysconfdir}/logrotate.d/%{name}"),
     "default": (".sysconfig", "%{_sysconfdir}/sysconfig/%{name}"),
 }
-_DEB_DEP = re.compile(r"^([a-z0-9][a-z0-9+.-]+)(?:\s*\(\s*(<<|<=|>=|>>|=|<|>)\s*([^)\s]+)\s*\))?$")
-_DEB_TO_RPM_OP = {"<<": "<", ">>": ">", "<": "<=", ">": ">="}  # Debian's bare < and > are <= and >=
 
 
 @record(frozen=True)
@@ -81,18 +77,14 @@ class RpmSources:
 
 
 def rpm_requires(spec: PackageSpec) -> list[str]:
-    """``Requires:`` values: python3 >= 3.11, logrotate, plus each ``--depends`` rewritten in RPM syntax."""
-    out = list(BASE_REQUIRES)
-    for dep in spec.depends:
-        match = _DEB_DEP.match(dep)
-        if not match:
-            raise InvalidOptionValueError(f"dependency {dep!r} is not 'name' or 'name (>= version)'; "
-                                          "fix --depends")
-        name, op, version = match.groups()
-        if version and "-" in version.split(":")[-1]:
-            raise InvalidOptionValueError(f"dependency {dep!r}: an RPM version cannot hold '-' other than "
-                                          "before the release; fix --depends")
-        out.append(f"{name} {_DEB_TO_RPM_OP.get(op, op)} {version}" if op else name)
+    """``Requires:`` values: python3 >= 3.11, logrotate, plus each ``--depends`` in RPM syntax."""
+    return [*BASE_REQUIRES, *(d.rpm() for d in spec.depends)]
+
+
+def _requires_entries(spec: PackageSpec) -> list[Dependency]:
+    """The same, as the native writer's entries (a rich dependency is one name with no flags)."""
+    out = [Dependency.parse(r) for r in BASE_REQUIRES]
+    out += [Dependency(d.rpm()) if d.rich else Dependency.parse(d.rpm()) for d in spec.depends]
     return out
 
 
@@ -248,7 +240,7 @@ def rpm_package(spec: PackageSpec, sources: RpmSources) -> RpmPackage:
         name=spec.name, version=spec.version, release=spec.revision, summary=spec.summary,
         description=_description(spec), license=spec.license, url=spec.homepage,
         group=GROUP, packager=spec.maintainer,
-        requires=[Dependency.parse(r) for r in rpm_requires(spec)] + _interpreters(files),
+        requires=_requires_entries(spec) + _interpreters(files),
         scriptlets=dict(sources.scriptlets), files=files,
         changelog=[(changelog_time(epoch), f"{spec.maintainer} - {spec.full_version}",
                     f"- Packaged {spec.app_file_name} with tap2rpm.")],
