@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .record import record
 from .runtime.errors import AppFileError, AppFileNotFoundError, UnsafeAppFileError, brief
+from .runtime.kinds import KINDS
 
 if TYPE_CHECKING:
     from .runtime.service import Application
@@ -66,7 +67,7 @@ def describe_kind(kind: str) -> str:
     from .runtime import persist
 
     canonical = persist.normalize_kind(kind)
-    return f"{canonical} ({', '.join(persist.KINDS[canonical])}): {_KIND_TEXT[canonical]}"
+    return f"{canonical} ({', '.join(KINDS[canonical])}): {_KIND_TEXT[canonical]}"
 
 
 def inspect(path: PathLike, kind: str | None = None, *, search_path: Iterable[PathLike] = (),

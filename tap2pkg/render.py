@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .bundle import SERVICE_ROLES, Layout
+from .runtime.kinds import TAPD_OPTIONS
 from .spec import PackageSpec
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-#: tapd option that loads each app kind.
-KIND_OPTION = {"python": "--python", "pickle": "--file", "source": "--source", "xml": "--xml"}
 
 
 def fold_description(summary: str, long_description: str = "") -> str:
@@ -269,7 +268,7 @@ def tapd_arguments(spec: PackageSpec, layout: Layout, *, daemon: bool) -> list[s
         args = ["--pidfile", layout.pidfile, "--logfile", layout.logfile]
     else:
         args = ["--nodaemon", "--pidfile="]
-    args += ["--no_save", "--rundir", layout.statedir, KIND_OPTION[spec.app_kind], layout.app_path]
+    args += ["--no_save", "--rundir", layout.statedir, TAPD_OPTIONS[spec.app_kind], layout.app_path]
     return args
 
 

@@ -28,15 +28,10 @@ from .errors import (
     UnknownAppTypeError,
 )
 from .record import field, fields, record, replace
+from .runtime.kinds import KINDS, kind_by_name, kind_by_suffix
 
-#: App file kinds, as :func:`tap2pkg.appfile.inspect` names them.
-APP_KINDS = ("python", "pickle", "source", "xml")
-
-#: Twisted's ``--type`` values and the kind each names.
-TYPE_TO_KIND = {"python": "python", "tap": "pickle", "pickle": "pickle", "source": "source", "xml": "xml"}
-
-#: File suffix -> kind, used when ``--type`` is not given.
-SUFFIX_TO_KIND = {".tac": "python", ".py": "python", ".tap": "pickle", ".tas": "source", ".tax": "xml"}
+#: App file kinds (the runtime's one table, :mod:`tap2pkg.runtime.kinds`).
+APP_KINDS = tuple(KINDS)
 
 # Debian Policy 5.6.1: lower case letters, digits, + - . ; at least two, starts alphanumeric.
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
@@ -134,19 +129,20 @@ def _shorten(value: str, limit: int = 60) -> str:
 def kind_for(path: Path, type_option: str | None = None) -> str:
     """Return the app kind named by ``--type`` or, without it, by the file's suffix."""
     if type_option:
-        try:
-            return TYPE_TO_KIND[type_option]
-        except KeyError:
+        kind = kind_by_name(type_option.lower())
+        if kind is None:
             raise UnknownAppTypeError(
-                f"--type {type_option!r} is not a known app file type; use one of tap, python, source, xml"
-            ) from None
-    try:
-        return SUFFIX_TO_KIND[path.suffix]
-    except KeyError:
+                f"-y/--type {type_option!r} is not a known app file type; use one of "
+                "python (tac, py), tap (pickle), source (tas), xml (tax)"
+            )
+        return kind
+    kind = kind_by_suffix(path.suffix)
+    if kind is None:
         raise UnknownAppTypeError(
             f"{path}: cannot tell the app file type from the suffix {path.suffix!r}; "
-            "give --type tap|python|source|xml or rename it to .tap/.tac/.tas/.tax"
-        ) from None
+            "give -y/--type python|tap|source|xml or rename it to .tac/.tap/.tas/.tax"
+        )
+    return kind
 
 
 @record(frozen=True)

@@ -113,3 +113,12 @@ def test_as_dict_is_json_friendly() -> None:
 
     data = make(includes=(Path("x.py"),), ports=(8007,)).as_dict()
     assert json.loads(json.dumps(data))["includes"] == ["x.py"]
+
+
+@pytest.mark.parametrize(("name", "kind"), [("tas", "source"), ("tax", "xml"), ("tac", "python"), ("py", "python"),
+                                            ("tap", "pickle"), ("pickle", "pickle"), ("TAS", "source")])
+def test_every_name_the_runtime_accepts_is_a_type(name: str, kind: str) -> None:
+    """One kinds table: ``tap2deb -y tas`` exited 79 although ``tapd`` accepts ``tas``."""
+    from tap2pkg.runtime.persist import normalize_kind
+
+    assert kind_for(Path("app.bin"), name) == kind == normalize_kind(name)

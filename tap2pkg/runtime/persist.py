@@ -48,28 +48,12 @@ from .errors import (
     brief,
     clip,
 )
+from .kinds import ALIASES, KINDS, SAVE_KINDS
 from .service import REGISTRY, Application, Persistable, Ref, qualified_name
 
 log = logging.getLogger("tap2pkg.persist")
 
 PathLike = str | os.PathLike[str]
-
-#: Every kind of application file and the suffixes that select it.
-KINDS: dict[str, tuple[str, ...]] = {
-    "python": (".tac", ".py"),
-    "pickle": (".tap",),
-    "source": (".tas",),
-    "xml": (".tax",),
-}
-
-#: Other names callers (``-y/--type``) may use for a kind.
-ALIASES: dict[str, str] = {
-    "tap": "pickle", "tac": "python", "py": "python", "tas": "source", "tax": "xml",
-    **{kind: kind for kind in KINDS},
-}
-
-#: The kinds :func:`save` can write (a Python file is written by people, not by us).
-SAVE_KINDS = ("pickle", "source", "xml")
 
 #: The module name the code of a ``python`` app file runs under.
 PYTHON_APP_MODULE = "__tap2pkg_app__"
