@@ -115,8 +115,9 @@ def test_as_dict_is_json_friendly() -> None:
     assert json.loads(json.dumps(data))["includes"] == ["x.py"]
 
 
-@pytest.mark.parametrize(("name", "kind"), [("tas", "source"), ("tax", "xml"), ("tac", "python"), ("py", "python"),
-                                            ("tap", "pickle"), ("pickle", "pickle"), ("TAS", "source")])
+@pytest.mark.parametrize(("name", "kind"), [
+    ("tas", "source"), ("tax", "xml"), ("tac", "python"), ("py", "python"), ("tap", "pickle"),
+    ("pickle", "pickle"), ("TAS", "source")])
 def test_every_name_the_runtime_accepts_is_a_type(name: str, kind: str) -> None:
     """One kinds table: ``tap2deb -y tas`` exited 79 although ``tapd`` accepts ``tas``."""
     from tap2pkg.runtime.persist import normalize_kind
