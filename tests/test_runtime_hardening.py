@@ -222,7 +222,7 @@ def test_no_module_from_the_working_or_app_directory_runs(tmp_path: Path, starte
     port = free_port()
     save_echo_app(appdir / f"echo{suffix}", port)
     command = [str(VENV_TAPD)] if starter == "console script" else _bundled_launcher(libdir)
-    # an abbreviated option sends the command line to argparse; json logs import json
+    # an abbreviated option (argparse completes it); json logs import json
     answer, code, out, err = _serve_and_stop(
         [*command, "-n", "--pidf=", "--log-format", "json", "-f", str(appdir / f"echo{suffix}")], work, port)
     assert sorted(p.name for p in markers.iterdir()) == []
@@ -301,14 +301,14 @@ def precious(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_pidfile_temporary_file_that_is_a_link_is_refused(tmp_path: Path, precious: Path) -> None:
-    from tap2pkg.runtime import pidfile
     from tap2pkg.runtime.errors import OutputError
+    from tap2pkg.runtime.pidfile import PIDFile
 
     pid_path = tmp_path / "run" / "app.pid"
     pid_path.parent.mkdir()
     (pid_path.parent / "app.pid.4242.tmp").symlink_to(precious)
     with pytest.raises(OutputError) as caught:
-        pidfile.write(str(pid_path), 4242)
+        PIDFile(str(pid_path)).write(4242)
     assert caught.value.exit_code == 73
     assert "is a symbolic link" in str(caught.value) and "\n" not in str(caught.value)
     assert not pid_path.exists()
@@ -316,23 +316,23 @@ def test_pidfile_temporary_file_that_is_a_link_is_refused(tmp_path: Path, precio
 
 
 def test_pidfile_temporary_file_left_by_a_crash_is_replaced(tmp_path: Path) -> None:
-    from tap2pkg.runtime import pidfile
+    from tap2pkg.runtime.pidfile import PIDFile
 
     pid_path = tmp_path / "app.pid"
     (tmp_path / "app.pid.4242.tmp").write_text("99\n")
-    pidfile.write(str(pid_path), 4242)
+    PIDFile(str(pid_path)).write(4242)
     assert pid_path.read_text() == "4242\n"
     assert not (tmp_path / "app.pid.4242.tmp").exists()
 
 
 def test_a_pidfile_that_is_a_link_is_replaced_not_followed(tmp_path: Path, precious: Path) -> None:
-    from tap2pkg.runtime import pidfile
+    from tap2pkg.runtime.pidfile import PIDFile
 
     pid_path = tmp_path / "app.pid"
     pid_path.symlink_to(precious)
-    assert pidfile.read_pid(str(pid_path)) is None
-    assert pidfile.check(str(pid_path)) is not None  # stale: the link goes
-    pidfile.write(str(pid_path), 4242)
+    assert PIDFile(str(pid_path)).read() is None
+    assert PIDFile(str(pid_path)).check() is not None  # stale: the link goes
+    PIDFile(str(pid_path)).write(4242)
     assert not pid_path.is_symlink() and pid_path.read_text() == "4242\n"
 
 

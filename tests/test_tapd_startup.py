@@ -1,4 +1,4 @@
-"""``tapd`` start-up: what it loads, the direct option parser, and TLS only with ``--tls``.
+"""``tapd`` start-up: what it loads, its one option parser and its exit codes, and TLS only with ``--tls``.
 
 tapd starts as a package runs it (the runtime next to a stub ``tap2pkg``,
 ``python -I -S``, no site-packages), so only the runtime's own imports count.
@@ -17,14 +17,15 @@ import pytest
 from test_daemon import ECHO_TAC, TAPD, echo, free_port, port_open, stop, wait_until
 
 from tap2pkg.runtime import persist
+from tap2pkg.runtime.daemon import main
 from tap2pkg.runtime.errors import UsageError
-from tap2pkg.runtime.options import _parse_direct, _parse_with_argparse, parse_options
+from tap2pkg.runtime.options import parse_options
 
 DATA = Path(__file__).parent / "data" / "startup"
 
 #: modules that only an option needs, or that the runtime avoids: a plain start must not load them
-OPTIONAL_MODULES = ("argparse", "json", "syslog", "cProfile", "pathlib", "shutil", "pkgutil",
-                    "ipaddress", "random", "dataclasses", "encodings.idna", "grp", "pwd")
+OPTIONAL_MODULES = ("json", "syslog", "cProfile", "pathlib", "pkgutil", "ipaddress", "random",
+                    "encodings.idna", "grp", "pwd")
 
 
 @pytest.fixture
@@ -94,46 +95,51 @@ def test_serving_loads_no_optional_module(packaged: list[str], tmp_path: Path) -
     assert sorted(imported & set(OPTIONAL_MODULES)) == []
 
 
-# --------------------------------------------------------------------------- the direct option parser
+# --------------------------------------------------------------------------- the option parser
 
-@pytest.mark.parametrize("argv", [
-    [],
-    ["-n", "--pidfile=", "-y", "bench/app.tac"],
-    ["-n", "--pidfile", "", "-l", "-", "--python", "app.tac", "--no-tls"],
-    ["-n", "--tls", "-y", "app.tac"],
-    ["--pidfile=/run/x/x.pid", "--logfile=/var/log/x/x.log", "--uid", "x", "-g", "x", "-f", "/etc/x/app.tap",
-     "--umask", "027", "-r", "poll", "--log-format", "json", "--log-max-bytes", "1000", "--log-backups=3"],
-    ["-s", "a.tas", "-s", "b.tas", "--chroot", "/srv", "-d", "/", "-p", "prof.out", "--syslog",
-     "--prefix", "me", "--debug", "--shutdown-timeout", "2.5", "-o"],
-    ["-n", "web", "--port", "8080", "-n"],
-    ["--nodaemon", "echo", "--port", "7", "-y"],
-    ["-x", "app.tax", "--rundir", "-"],
+@pytest.mark.parametrize(("short", "full"), [
+    (["-noy", "app.tac"], ["-n", "-o", "-y", "app.tac"]),
+    (["--pid=", "--noda", "-yapp.tac"], ["--pidfile=", "--nodaemon", "--python", "app.tac"]),
+    (["--umask=027", "--log-f", "json", "-fapp.tap"],
+     ["--umask", "027", "--log-format", "json", "-f", "app.tap"]),
+    (["-n", "--", "web", "--port", "8080"], ["-n", "web", "--port", "8080"]),
 ])
-def test_direct_parser_agrees_with_argparse(argv: list[str]) -> None:
-    direct = _parse_direct(argv)
-    assert direct is not None, "a command line of full option names is read directly"
-    assert direct == _parse_with_argparse(argv, "x")
+def test_twistd_style_spellings_mean_the_same(short: list[str], full: list[str]) -> None:
+    assert parse_options(short, "x", {}) == parse_options(full, "x", {})
 
 
-@pytest.mark.parametrize("argv", [
-    ["-noy", "app.tac"], ["--pid=", "-y", "a.tac"], ["-yapp.tac"], ["-y", "a.tac", "-f", "b.tap"],
-    ["--umask", "8"], ["-r", "twisted"], ["--log-max-bytes", "-1"], ["--no_save=1"], ["--", "web"],
-    ["--tl", "-y", "a.tac"],
-    ["-y"], ["--log-format", "xml"], ["--shutdown-timeout", "0"], [""],
-    ["--nodaemon", "echo", "--", "-y"], ["web", "--", "x"],
+@pytest.mark.parametrize(("argv", "message"), [
+    (["-y", "a.tac", "-f", "b.tap"], "argument -f/--file: not allowed with argument -y/--python"),
+    (["--umask", "8"], "argument --umask: '8' is not an octal umask such as 022 or 0077"),
+    (["-r", "twisted"], "argument -r/--reactor: invalid choice: 'twisted'"),
+    (["--log-max-bytes", "-1"], "argument --log-max-bytes: '-1' must not be negative"),
+    (["--shutdown-timeout", "0"], "argument --shutdown-timeout: '0' must be more than 0 and less than a day"),
+    (["--no_save=1"], "argument -o/--no_save: ignored explicit argument '1'"),
+    (["-y"], "argument -y/--python: expected one argument"),
+    (["--log-format", "xml"], "argument --log-format: invalid choice: 'xml'"),
+    (["--no", "-y", "a.tac"], "ambiguous option: --no could match"),
+    (["-y", "a.tac", "echo"], "give either an application file or the plugin 'echo', not both"),
 ])
-def test_other_command_lines_go_to_argparse(argv: list[str]) -> None:
-    assert _parse_direct(argv) is None
-    try:
-        expected: object = _parse_with_argparse(argv, "x")
-    except UsageError as exc:
-        expected = str(exc)
-    try:
-        got: object = parse_options(argv, "x", {})
-    except UsageError as exc:
-        got = str(exc)
-    if isinstance(expected, str):
-        assert got == expected
+def test_usage_errors_exit_64_with_one_line(argv: list[str], message: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 64
+    err = capsys.readouterr().err
+    assert err.startswith(f"tapd: error: {message}")
+    assert len(err.splitlines()) == 1
+
+
+def test_a_usage_error_with_debug_still_exits_64(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--debug", "--no-such-option"]) == 64
+    err = capsys.readouterr().err
+    assert err.startswith("tapd: error: unrecognized arguments: --no-such-option")
+    assert "Traceback" in err
+
+
+def test_version_and_help_exit_0(packaged: list[str]) -> None:
+    for option, text in (("--version", "tapd (tap2pkg) 9.9\n"), ("--help", "usage: tapd [options]")):
+        result = subprocess.run([*packaged, option], capture_output=True, text=True, check=False)
+        assert (result.returncode, result.stderr) == (0, "")
+        assert result.stdout.startswith(text)
 
 
 def test_tls_is_off_by_default_and_on_with_the_option_or_the_environment() -> None:

@@ -25,10 +25,11 @@ from test_daemon import (
     wait_until,
 )
 
-from tap2pkg.runtime import pidfile, privileges, sdnotify
+from tap2pkg.runtime import privileges, sdnotify
 from tap2pkg.runtime.errors import AlreadyRunningError, PermissionDeniedError, UnknownUserError, UsageError
 from tap2pkg.runtime.logs import JSONFormatter, LogFile, TextFormatter
 from tap2pkg.runtime.options import parse_options
+from tap2pkg.runtime.pidfile import NoPIDFile, PIDFile
 from tap2pkg.runtime.reactors import REACTORS, describe_reactors, get_reactor
 
 # --------------------------------------------------------------------------- options
@@ -42,7 +43,7 @@ def test_defaults_follow_twistd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert daemon.logfile == str(tmp_path / "tapd.log")
     assert daemon.umask == 0o077
     foreground = parse_options(["-n", "-y", "app.tac"], "test")
-    assert foreground.logfile is None and foreground.log_to_stdout
+    assert foreground.logfile is None and not foreground.syslog
     assert foreground.umask is None
     assert foreground.app_kind == "python"
 
@@ -87,7 +88,7 @@ def test_pidfile_of_a_live_process_refuses(tmp_path: Path) -> None:
     path = tmp_path / "x.pid"
     path.write_text(f"{os.getppid()}\n")
     with pytest.raises(AlreadyRunningError) as caught:
-        pidfile.check(str(path))
+        PIDFile(str(path)).check()
     assert caught.value.exit_code == 75
     assert str(os.getppid()) in str(caught.value)
 
@@ -96,21 +97,32 @@ def test_pidfile_of_a_live_process_refuses(tmp_path: Path) -> None:
 def test_pidfile_without_a_live_other_pid_is_stale(tmp_path: Path, content: str) -> None:
     path = tmp_path / "x.pid"
     path.write_text(content)
-    message = pidfile.check(str(path))
+    message = PIDFile(str(path)).check()
     assert message is not None and message.startswith(f"removed stale pidfile {path}")
     assert not path.exists()
 
 
-def test_pidfile_write_and_remove(tmp_path: Path) -> None:
+def test_pidfile_is_written_on_entering_and_removed_on_leaving(tmp_path: Path) -> None:
     path = tmp_path / "x.pid"
-    pidfile.write(str(path))
-    assert path.read_text() == f"{os.getpid()}\n"
-    assert path.stat().st_mode & 0o777 == 0o644
-    assert pidfile.remove(str(path)) is None
+    with PIDFile(str(path)):
+        assert path.read_text() == f"{os.getpid()}\n"
+        assert path.stat().st_mode & 0o777 == 0o644
     assert not path.exists()
-    path.write_text("1\n")  # someone else's now: left alone
-    pidfile.remove(str(path))
-    assert path.exists()
+    with pytest.raises(RuntimeError), PIDFile(str(path)):  # an error on the way out removes it too
+        raise RuntimeError("boom")
+    assert not path.exists()
+    with PIDFile(str(path)):
+        path.write_text("1\n")  # someone else's now: left alone
+    assert path.read_text() == "1\n"
+
+
+def test_no_pidfile_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    none = NoPIDFile()
+    none.check()
+    with none:
+        pass
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- identities

@@ -1,10 +1,13 @@
 """``tapd``: run an application file, or a plugin, as a Unix daemon (twistd's counterpart).
 
-Start-up follows twistd's order: check the pidfile, load the application,
-open the log, chroot / change to the run directory / set the umask,
-daemonize, write the pidfile, privileged start (bind ports), drop
-privileges, start the services, then tell systemd (``READY=1``) and the
-waiting parent that all is well.
+:func:`main` reads the options (:mod:`.options`) and hands them to a
+:class:`Runner`, a frozen value made of what a run needs -- its pidfile,
+its log, its event loop and two hooks -- in the manner of Twisted's
+``twisted.application.runner``. :meth:`Runner.run` follows twistd's order:
+check the pidfile, load the application, open the log, chroot / change to
+the run directory / set the umask, daemonize, write the pidfile, privileged
+start (bind ports), drop privileges, start the services, then tell systemd
+(``READY=1``) and the waiting parent that all is well.
 
 SIGTERM and SIGINT stop the services in reverse order (at most
 ``--shutdown-timeout`` seconds, 10 by default), remove the pidfile, and then -- as twistd
@@ -12,34 +15,38 @@ does -- restore the signal's default action and send the signal to the
 process again, so the exit status says "killed by SIGTERM". SIGHUP and
 SIGUSR1 reopen the log file.
 
-Errors print one line, ``tapd: error: ...``, and exit with the error's code.
+Every error ends in one place, :func:`fail`: one line, ``tapd: error: ...``,
+on stderr (or sent to the waiting parent) and in the log, and the error's
+exit code; anything that is not a :class:`Tap2pkgError` exits 70.
 
-Start-up time matters (a restart is downtime), so this module imports only
-what every run needs; asyncio comes after the options are read, which lets
-tapd keep ``ssl`` out unless ``--tls`` is given, and what one option needs (cProfile for
-``-p``, json for ``--log-format json``...) is imported only with it.
+asyncio is imported once the options are read, so that tapd can keep ``ssl``
+out of the process unless ``--tls`` is given (see :mod:`.reactors`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import pidfile, privileges, sdnotify
+from . import privileges, sdnotify
 from .detach import StartupReport, daemonize, exit_with_signal
 from .errors import ConfigError, ServiceUnavailableError, Tap2pkgError, UsageError
-from .logs import Log, open_log
+from .logs import close_log, open_log, reopen_log
 from .options import DaemonOptions, parse_options, parse_plugin_options
+from .pidfile import NoPIDFile, PIDFile
+from .reactors import Reactor, block_tls, get_reactor, tls_refusal
 
 if TYPE_CHECKING:
     import asyncio
-    import cProfile
     import socket
+    from types import FrameType
 
     from .service import Application
 
@@ -48,27 +55,98 @@ try:
 except ImportError:  # a stub tap2pkg/__init__.py without a version
     VERSION = "unknown"
 
-log = logging.getLogger("tapd")
+logger = logging.getLogger("tapd")
+
+#: a hook: called with the application
+Hook = Callable[["Application"], None]
 
 
-#: application kinds saved as <name>-shutdown.<ext> on shutdown (unless -o)
-SAVED_KINDS = {"pickle": "tap", "source": "tas", "xml": "tax"}
+def _nothing(app: Application) -> None:
+    """The hook that does nothing."""
 
 
-class Daemon:
-    """One run of ``tapd``, from options to exit status."""
+@dataclass(frozen=True, slots=True)
+class Runner:
+    """One run of ``tapd``: what to serve (``options``), and the pidfile, log and event loop to serve it with.
 
-    def __init__(self, options: DaemonOptions) -> None:
-        self.options = options
-        self.log: Log | None = None
-        self.app: Application | None = None
-        self.report = StartupReport(None)
-        self.pidfile_written = False
-        self.stop_signal: int | None = None
-        self.early_signal: int | None = None
+    ``log`` opens the log and installs it. ``when_running`` is called once the
+    services have started, just before systemd and the waiting parent hear
+    that tapd is ready; ``when_stopped`` once they have stopped, before the
+    pidfile goes.
+    """
 
-    def _early_stop(self, signum: int, frame: object) -> None:
-        self.early_signal = signum
+    options: DaemonOptions
+    pidfile: PIDFile | NoPIDFile
+    log: Callable[[], logging.Handler]
+    reactor: Reactor
+    when_running: Hook = _nothing
+    when_stopped: Hook = _nothing
+
+    @classmethod
+    def from_options(cls, options: DaemonOptions) -> Runner:
+        """The runner for ``options``: a saved application is saved again on shutdown unless ``-o``."""
+        opener = functools.partial(open_log, logfile=options.logfile, use_syslog=options.syslog,
+                                   prefix=options.prefix, log_format=options.log_format,
+                                   max_bytes=options.log_max_bytes, backups=options.log_backups,
+                                   level=logging.DEBUG if options.debug else logging.INFO)
+        saves = not options.no_save and options.app_file is not None
+        return cls(options, PIDFile(options.pidfile) if options.pidfile else NoPIDFile(), opener,
+                   get_reactor(options.reactor),
+                   when_stopped=functools.partial(save_application, options) if saves else _nothing)
+
+    def run(self) -> int:
+        """Start, serve until a stop signal, stop; 0, an error's exit code, or minus the stop signal."""
+        options = self.options
+        handler: logging.Handler | None = None
+        report = StartupReport(None)
+        # a logrotate SIGHUP arriving during start-up must not kill the daemon (the default
+        # action); the event loop installs the real handlers
+        for signum in (signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(signum, signal.SIG_IGN)
+        try:
+            activated = sdnotify.listen_fds()  # before forking: LISTEN_PID names this process
+            stale = self.pidfile.check()
+            app = self.load_application()
+            identity = self.identity(app)
+            self.reactor.check()  # an unavailable loop fails here, in the foreground
+            handler = self.log()
+            logger.info("tapd %s (%s %s) starting up", VERSION, sys.executable, sys.version.split()[0])
+            if stale:
+                logger.info("%s", stale)
+            source = options.app_file or f"plugin {options.plugin}"
+            logger.info("application %r from %s", app.process_name, source)
+            logger.info("event loop: %s", options.reactor)
+            if options.tls:
+                logger.info("TLS: available (--tls); the ssl module may be loaded")
+            elif "ssl" in sys.modules:
+                logger.warning("TLS: the ssl module was loaded before tapd could keep it out")
+            else:
+                logger.info("TLS: off; the ssl module is not loaded (start tapd with --tls for TLS)")
+            self.setup_environment()
+            if not options.nodaemon:
+                outcome = daemonize()
+                if isinstance(outcome, int):
+                    return outcome  # the original process: the daemon reported how its start-up went
+                report = outcome
+            # from the pidfile on, a stop signal must go through the clean shutdown: remember one
+            # that arrives before the event loop takes over
+            early: list[int] = []
+
+            def early_stop(signum: int, frame: FrameType | None) -> None:
+                early.append(signum)
+
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, early_stop)
+            with self.pidfile, _profiling(options.profile):
+                stop_signal = self.run_loop(app, identity, activated, handler, report, early)
+                self.when_stopped(app)
+            logger.info("%s stopped by %s", app.process_name, signal.Signals(stop_signal).name)
+            return -stop_signal
+        except Exception as exc:  # noqa: BLE001 -- the one place errors become exit codes
+            return fail(exc, logged=handler is not None, debug=options.debug, report=report)
+        finally:
+            if handler is not None:
+                close_log(handler)
 
     # ----------------------------------------------------------------- steps before the loop
 
@@ -84,8 +162,8 @@ class Daemon:
                 known = ", ".join(sorted(plugins)) or "none"
                 raise UsageError(f"unknown plugin {options.plugin!r} (known plugins: {known}; "
                                  "an application file needs -y, -f, -s or -x)")
-            parsed = parse_plugin_options(maker.options_parser(), options.plugin, options.plugin_args)
-            service = maker.make_service(parsed)
+            service = maker.make_service(parse_plugin_options(maker.options_parser(), options.plugin,
+                                                              options.plugin_args))
             app = Application(options.plugin)
             if service.name is None:
                 service.set_name(options.plugin)
@@ -93,31 +171,24 @@ class Daemon:
             return app
         from . import persist
         assert options.app_file is not None
-        kind = persist.detect_kind(options.app_file, options.app_kind)
-        if kind != "python":
+        if persist.detect_kind(options.app_file, options.app_kind) != "python":
             # a .tap/.tas/.tax is data: loading it imports nothing and leaves sys.path alone
-            return persist.load(options.app_file, kind)
+            return persist.load(options.app_file, options.app_kind)
         # a .tac is code and may import its neighbours: its directory goes first on sys.path, but
         # only once the runtime has what it needs, so that a module there cannot stand in for it
         self.import_runtime()
-        return persist.load(options.app_file, kind, search_path=(os.path.dirname(options.app_file),))
+        return persist.load(options.app_file, "python", search_path=(os.path.dirname(options.app_file),))
 
     def import_runtime(self, *, chroot: bool = False) -> None:
-        """Import the modules this run of tapd needs later (importing them on first use could find
-        an application's module of the same name, or nothing at all inside a chroot)."""
+        """Import the modules this run needs later (importing them on first use could find an
+        application's module of the same name, or nothing at all inside a chroot)."""
         import importlib
 
         from . import internet, service  # noqa: F401 -- what a .tac imports first
-        from .reactors import get_reactor
-        options = self.options
-        get_reactor(options.reactor).loop_factory()  # asyncio, and uvloop or selectors: creates no loop
-        names = []
-        if options.log_format == "json":
-            names.append("json")
-        if options.syslog:
-            names.append("syslog")
-        if options.profile:
-            names.append("cProfile")
+        self.reactor.loop_factory()  # asyncio, and uvloop or selectors: creates no loop
+        names = [name for name, wanted in (("json", self.options.log_format == "json"),
+                                           ("syslog", self.options.syslog),
+                                           ("cProfile", bool(self.options.profile))) if wanted]
         if chroot:
             # socket.getaddrinfo needs the idna codec; socket activation matches addresses with
             # ipaddress; ClientService's reconnection jitter uses random
@@ -127,14 +198,11 @@ class Daemon:
 
     def identity(self, app: Application) -> privileges.Identity:
         """The uid/gid to run as: the options', else the application's."""
-        uid: int | str | None = self.options.uid if self.options.uid is not None else app.uid
-        gid: int | str | None
-        if self.options.gid is not None:
-            gid = self.options.gid
-        elif self.options.uid is not None:
-            gid = None  # only a user given: that user's primary group
-        else:
-            gid = app.gid
+        options = self.options
+        uid: int | str | None = options.uid if options.uid is not None else app.uid
+        gid: int | str | None = options.gid
+        if gid is None and options.uid is None:
+            gid = app.gid  # with only a user given, gid stays None: that user's primary group
         return privileges.resolve(uid, gid)
 
     def setup_environment(self) -> None:
@@ -161,53 +229,81 @@ class Daemon:
 
     # ----------------------------------------------------------------- the loop
 
-    async def serve(self, app: Application, identity: privileges.Identity,
-                    activated: list[socket.socket]) -> None:
-        """Bind, drop privileges, start, announce readiness, and run until a stop signal."""
+    def run_loop(self, app: Application, identity: privileges.Identity, activated: list[socket.socket],
+                 handler: logging.Handler, report: StartupReport, early: list[int]) -> int:
+        """Create the event loop and run :meth:`serve` on it to the end; the signal that stopped it."""
+        import asyncio
+        loop = self.reactor.loop_factory()()
+        asyncio.set_event_loop(loop)
+        try:
+            task = loop.create_task(self.serve(app, identity, activated, handler, report, early))
+            try:
+                return loop.run_until_complete(task)
+            except BaseException:
+                # start-up failed: stop what did start before the error is reported
+                if app.running or any(s.running for s in app):
+                    loop.run_until_complete(self.stop_services(app))
+                raise
+        finally:
+            # what is still running (open connections' handlers) is cancelled; on Python 3.11
+            # asyncio.streams reports such a cancellation as an error, which it is not
+            loop.set_exception_handler(_ignore_cancellation)
+            for pending in asyncio.all_tasks(loop):
+                pending.cancel()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop), return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    async def serve(self, app: Application, identity: privileges.Identity, activated: list[socket.socket],
+                    handler: logging.Handler, report: StartupReport, early: list[int]) -> int:
+        """Bind, drop privileges, start, announce readiness, and run until a stop signal (returned)."""
         import asyncio
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
+        received: list[int] = []
 
         def on_stop(signum: int) -> None:
-            if self.stop_signal is None:
-                self.stop_signal = signum
-                log.info("received %s, shutting down", signal.Signals(signum).name)
-                stopping.set()
-            else:
-                log.info("received %s again; already shutting down", signal.Signals(signum).name)
+            if received:
+                logger.info("received %s again; already shutting down", signal.Signals(signum).name)
+                return
+            received.append(signum)
+            logger.info("received %s, shutting down", signal.Signals(signum).name)
+            stopping.set()
 
         def on_reopen(signum: int) -> None:
-            if self.log is not None:
-                self.log.reopen()
-            log.info("received %s, reopened the log", signal.Signals(signum).name)
+            reopen_log(handler)
+            logger.info("received %s, reopened the log", signal.Signals(signum).name)
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_stop, signum)
         for signum in (signal.SIGHUP, signal.SIGUSR1):
             loop.add_signal_handler(signum, on_reopen, signum)
-        if self.early_signal is not None:
-            on_stop(self.early_signal)
+        for early_signal in early:
+            on_stop(early_signal)
 
         if activated:
             from . import internet
             internet.register_activated_sockets(activated)
-            log.info("socket activation: %d socket(s) from systemd", len(activated))
+            logger.info("socket activation: %d socket(s) from systemd", len(activated))
         try:
             await app.privileged_start()
             if privileges.needs_switch(identity):
                 privileges.drop(identity)
-                log.info("running as %s", identity.describe())
+                logger.info("running as %s", identity.describe())
             await app.start()
         except OSError as exc:
             raise ServiceUnavailableError(f"cannot start {app.process_name}: {exc.strerror or exc}") from None
         if activated:
             from . import internet
             for sock in internet.unclaimed_activated_sockets():
-                log.warning("socket activation: no service uses %s; it is ignored", sock.getsockname())
+                logger.warning("socket activation: no service uses %s; it is ignored", sock.getsockname())
 
-        log.info("%s started (pid %d)", app.process_name, os.getpid())
+        self.when_running(app)
+        logger.info("%s started (pid %d)", app.process_name, os.getpid())
         sdnotify.notify(f"READY=1\nSTATUS=serving {app.process_name}\nMAINPID={os.getpid()}")
-        self.report.send(0)
+        report.send(0)
         watchdog: asyncio.Task[None] | None = None
         interval = sdnotify.watchdog_interval()
         if interval is not None:
@@ -218,6 +314,7 @@ class Daemon:
         if watchdog is not None:
             watchdog.cancel()
         await self.stop_services(app)
+        return received[0]
 
     async def stop_services(self, app: Application) -> None:
         """Stop the tree in reverse order, all of it within ``--shutdown-timeout`` seconds."""
@@ -229,202 +326,77 @@ class Daemon:
         try:
             await asyncio.wait_for(app.stop(timeout=share), timeout + 1)
         except TimeoutError:
-            log.warning("services did not stop within %gs; exiting anyway", timeout)
+            logger.warning("services did not stop within %gs; exiting anyway", timeout)
         except Exception:
-            log.exception("error while stopping the services")
+            logger.exception("error while stopping the services")
 
-    def run_loop(self, app: Application, identity: privileges.Identity,
-                 activated: list[socket.socket]) -> None:
-        """Create the chosen event loop and run :meth:`serve` on it to the end."""
-        import asyncio
 
-        from .reactors import get_reactor
-        loop = get_reactor(self.options.reactor).loop_factory()()
-        asyncio.set_event_loop(loop)
+def save_application(options: DaemonOptions, app: Application) -> None:
+    """Save a .tap/.tas/.tax application as ``<name>-shutdown.<ext>`` in the run directory."""
+    from . import persist
+    from .kinds import KINDS, SAVE_KINDS
+    assert options.app_file is not None
+    try:
+        kind = persist.detect_kind(options.app_file, options.app_kind)
+    except Tap2pkgError:
+        return
+    if kind not in SAVE_KINDS:
+        return
+    target = f"{app.process_name}-shutdown{KINDS[kind][0]}"
+    try:
+        persist.save(app, target, kind)
+    except Tap2pkgError as exc:
+        logger.error("cannot save the application on shutdown: %s", exc)
+    else:
+        logger.info("saved the application as %s", os.path.abspath(target))
+
+
+@contextlib.contextmanager
+def _profiling(path: str | None) -> Iterator[None]:
+    """Run the body under cProfile and write its stats to ``path`` (nothing without a path)."""
+    if not path:
+        yield
+        return
+    import cProfile
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
         try:
-            task = loop.create_task(self.serve(app, identity, activated))
-            try:
-                loop.run_until_complete(task)
-            except BaseException:
-                # start-up failed: stop what did start before the error is reported
-                if app.running or any(s.running for s in app):
-                    loop.run_until_complete(self.stop_services(app))
-                raise
-        finally:
-            # what is still running (open connections' handlers) is cancelled; on Python 3.11
-            # asyncio.streams reports such a cancellation as an error, which it is not
-            loop.set_exception_handler(_ignore_cancellation)
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop), return_exceptions=True))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            asyncio.set_event_loop(None)
-            loop.close()
-
-    # ----------------------------------------------------------------- shutdown
-
-    def save_application(self, app: Application) -> None:
-        """Save a .tap/.tas/.tax application as ``<name>-shutdown.<ext>`` in the run directory."""
-        options = self.options
-        if options.no_save or options.plugin is not None or options.app_file is None:
-            return
-        from . import persist
-        try:
-            kind = persist.detect_kind(options.app_file, options.app_kind)
-        except Tap2pkgError:
-            return
-        ext = SAVED_KINDS.get(kind)
-        if ext is None:
-            return
-        target = f"{app.process_name}-shutdown.{ext}"
-        try:
-            persist.save(app, target, kind)
-        except Tap2pkgError as exc:
-            log.error("cannot save the application on shutdown: %s", exc)
-        else:
-            log.info("saved the application as %s", os.path.abspath(target))
-
-    def remove_pidfile(self) -> None:
-        """Remove our pidfile, logging why when that is not possible."""
-        if self.options.pidfile and self.pidfile_written:
-            problem = pidfile.remove(self.options.pidfile)
-            if problem:
-                log.warning("%s", problem)
-
-    # ----------------------------------------------------------------- the whole run
-
-    def fail(self, exc: Tap2pkgError) -> int:
-        """Report a start-up error: one line on stderr (or to the waiting parent) and in the log."""
-        if self.log is not None:
-            if self.options.debug:
-                log.error("tapd: error: %s", exc, exc_info=exc)
-            else:
-                log.error("tapd: error: %s", exc)
-        if self.report.fd is not None:
-            self.report.send(exc.exit_code, str(exc))
-        else:
-            print(f"tapd: error: {exc}", file=sys.stderr)
-            if self.options.debug:
-                import traceback
-                traceback.print_exception(exc, file=sys.stderr)
-        return exc.exit_code
-
-    def run(self) -> int:
-        """Start, serve until a stop signal, shut down; the exit status (or re-raise the signal)."""
-        options = self.options
-        pending: list[str] = []
-        # a logrotate SIGHUP arriving during start-up must not kill the daemon (the default
-        # action); the event loop installs the real handlers
-        for signum in (signal.SIGHUP, signal.SIGUSR1):
-            signal.signal(signum, signal.SIG_IGN)
-        try:
-            activated = sdnotify.listen_fds()  # before forking: LISTEN_PID names this process
-            if options.pidfile:
-                stale = pidfile.check(options.pidfile)
-                if stale:
-                    pending.append(stale)
-            app = self.app = self.load_application()
-            identity = self.identity(app)
-            from .reactors import get_reactor
-            get_reactor(options.reactor).check()  # an unavailable loop fails here, in the foreground
-            self.log = open_log(logfile=options.logfile, use_syslog=options.syslog, prefix=options.prefix,
-                                log_format=options.log_format, max_bytes=options.log_max_bytes,
-                                backups=options.log_backups,
-                                level=logging.DEBUG if options.debug else logging.INFO)
-            log.info("tapd %s (%s %s) starting up", VERSION, sys.executable, sys.version.split()[0])
-            for message in pending:
-                log.info("%s", message)
-            source = options.app_file or f"plugin {options.plugin}"
-            log.info("application %r from %s", app.process_name, source)
-            log.info("event loop: %s", options.reactor)
-            if options.tls:
-                log.info("TLS: available (--tls); the ssl module may be loaded")
-            elif "ssl" in sys.modules:
-                log.warning("TLS: the ssl module was loaded before tapd could keep it out")
-            else:
-                log.info("TLS: off; the ssl module is not loaded (start tapd with --tls for TLS)")
-            self.setup_environment()
-        except Tap2pkgError as exc:
-            return self.fail(_tls_error(exc) or exc)
-        except Exception as exc:
-            if options.debug:
-                raise
-            return self.fail(_tls_error(exc) or Tap2pkgError(f"unexpected error: {type(exc).__name__}: {exc} "
-                                                             "(run with --debug for the traceback)"))
-
-        if not options.nodaemon:
-            outcome = daemonize()
-            if isinstance(outcome, int):
-                return outcome  # the original process: the daemon reported its start-up
-            self.report = outcome
-
-        profiler: cProfile.Profile | None = None
-        if options.profile:
-            import cProfile
-            profiler = cProfile.Profile()
-        # from the pidfile on, a stop signal must go through the clean shutdown: remember one
-        # that arrives before the event loop takes over
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._early_stop)
-        try:
-            if options.pidfile:
-                pidfile.write(options.pidfile)
-                self.pidfile_written = True
-            if profiler is not None:
-                profiler.enable()
-            try:
-                self.run_loop(app, identity, activated)
-            finally:
-                if profiler is not None:
-                    profiler.disable()
-        except Tap2pkgError as exc:
-            code = self.fail(_tls_error(exc) or exc)
-            self.remove_pidfile()
-            self.finish(profiler)
-            return code
-        except Exception as exc:
-            tls = _tls_error(exc)
-            if tls is None:
-                log.exception("tapd: unexpected error")
-            code = self.fail(tls or Tap2pkgError(f"unexpected error: {type(exc).__name__}: {exc} "
-                                                 "(the log has the traceback)"))
-            self.remove_pidfile()
-            self.finish(profiler)
-            return code
-
-        try:
-            self.save_application(app)
-            self.remove_pidfile()
-        except Exception:
-            log.exception("error during shutdown")
-        status = f" by {signal.Signals(self.stop_signal).name}" if self.stop_signal else ""
-        log.info("%s stopped%s", app.process_name, status)
-        self.finish(profiler)
-        if self.stop_signal is not None:
-            exit_with_signal(self.stop_signal)
-        return 0
-
-    def finish(self, profiler: cProfile.Profile | None) -> None:
-        """Write profile stats and close the log."""
-        if profiler is not None and self.options.profile:
-            try:
-                profiler.dump_stats(self.options.profile)
-            except OSError as exc:
-                log.error("cannot write profile stats to %s: %s", self.options.profile, exc.strerror)
-        if self.log is not None:
-            self.log.close()
+            profiler.dump_stats(path)
+        except OSError as exc:
+            logger.error("cannot write profile stats to %s: %s", path, exc.strerror)
 
 
-def _tls_error(exc: BaseException) -> Tap2pkgError | None:
-    """The one-line error for ``exc`` when it comes from importing ``ssl`` without ``--tls``."""
-    from .reactors import tls_refusal
+def fail(exc: Exception, *, logged: bool, debug: bool, report: StartupReport | None = None) -> int:
+    """End with ``exc``: one line on stderr (or to the waiting parent) and in the log; its exit code.
+
+    A :class:`Tap2pkgError` keeps its code; application code importing ``ssl``
+    without ``--tls`` exits 65 (as an app file that cannot load); anything
+    else is unexpected, 70, with its traceback in the log.
+    """
     refusal = tls_refusal(exc)
-    if refusal is None:
-        return None
-    if isinstance(exc, Tap2pkgError) and "--tls" in str(exc):
-        return exc  # already says what to do (and names the file)
-    return Tap2pkgError(str(refusal), exit_code=65)  # EX_DATAERR, as for an app file that cannot load
+    error: Tap2pkgError
+    if refusal is not None and not (isinstance(exc, Tap2pkgError) and "--tls" in str(exc)):
+        error = Tap2pkgError(str(refusal), exit_code=65)  # EX_DATAERR
+    elif isinstance(exc, Tap2pkgError):
+        error = exc
+    else:
+        where = "the log has the traceback" if logged else "run with --debug for the traceback"
+        error = Tap2pkgError(f"unexpected error: {type(exc).__name__}: {exc} ({where})")
+    unexpected = error is not exc and refusal is None
+    if logged:
+        logger.error("tapd: error: %s", error, exc_info=exc if debug or unexpected else None)
+    if report is not None and report.fd is not None:
+        report.send(error.exit_code, str(error))
+    else:
+        print(f"tapd: error: {error}", file=sys.stderr)
+        if debug:
+            import traceback
+            traceback.print_exception(exc, file=sys.stderr)
+    return error.exit_code
 
 
 def _ignore_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
@@ -453,15 +425,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         options = parse_options(arguments, VERSION)
-    except Tap2pkgError as exc:
-        if "--debug" in arguments:
-            raise
-        print(f"tapd: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except UsageError as exc:
+        return fail(exc, logged=False, debug="--debug" in arguments)
     if not options.tls:
-        from .reactors import block_tls
         block_tls()  # before anything imports asyncio, which imports ssl when it can
-    return Daemon(options).run()
+    status = Runner.from_options(options).run()
+    if status < 0:
+        exit_with_signal(-status)  # as twistd: the exit status says which signal stopped it
+        return 128 - status  # only if the signal could not end the process
+    return status
 
 
 if __name__ == "__main__":

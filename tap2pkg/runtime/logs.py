@@ -124,7 +124,7 @@ class LogFile(logging.Handler):
 
     def reopen(self) -> None:
         """Close and reopen the file by name (logrotate ``create`` mode); keeps the old one on error."""
-        with self.lock or _NoLock():
+        with self.lock:  # type: ignore[union-attr]  # Handler.__init__ made it
             try:
                 new = self._open()
             except OutputError as exc:
@@ -160,32 +160,10 @@ class LogFile(logging.Handler):
             self.handleError(record)
 
     def close(self) -> None:
-        with self.lock or _NoLock():
+        with self.lock:  # type: ignore[union-attr]  # Handler.__init__ made it
             if not self.stream.closed:
                 self.stream.close()
         super().close()
-
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Log lines on whatever ``sys.stdout`` is at the time (it changes when daemonizing)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stdout)
-        super().emit(record)
-
-    def reopen(self) -> None:
-        """Nothing to reopen on standard output."""
 
 
 class SyslogHandler(logging.Handler):
@@ -203,9 +181,6 @@ class SyslogHandler(logging.Handler):
                 syslog.syslog(priority(record.levelno), line)
         except Exception:  # noqa: BLE001 -- logging must never take the daemon down
             self.handleError(record)
-
-    def reopen(self) -> None:
-        """Nothing to reopen: syslog is a socket."""
 
     def close(self) -> None:
         import syslog
@@ -227,35 +202,10 @@ def is_journal(environ: Mapping[str, str] | None = None, stream: TextIO | None =
     return (info.st_dev, info.st_ino) == (int(device), int(inode))
 
 
-class Log:
-    """The daemon's log destination: installed on the root logger, reopened on SIGHUP."""
-
-    def __init__(self, handler: logging.Handler) -> None:
-        self.handler = handler
-
-    @property
-    def stream_fileno(self) -> int | None:
-        """The file descriptor of the log file, if logging to one."""
-        if isinstance(self.handler, LogFile):
-            return self.handler.stream.fileno()
-        return None
-
-    def reopen(self) -> None:
-        """Reopen the log file (a no-op for stdout and syslog)."""
-        reopen = getattr(self.handler, "reopen", None)
-        if reopen is not None:
-            reopen()
-
-    def close(self) -> None:
-        """Flush and detach the handler."""
-        logging.getLogger().removeHandler(self.handler)
-        self.handler.close()
-
-
 def open_log(*, logfile: str | None, use_syslog: bool = False, prefix: str = "tapd",
              log_format: str = "text", max_bytes: int = 0, backups: int = 5,
-             level: int = logging.INFO) -> Log:
-    """Create the log destination and install it on the root logger."""
+             level: int = logging.INFO) -> logging.Handler:
+    """Create the log destination and install it, alone, on the root logger."""
     handler: logging.Handler
     journald = False
     if use_syslog:
@@ -263,7 +213,7 @@ def open_log(*, logfile: str | None, use_syslog: bool = False, prefix: str = "ta
     elif logfile is not None:
         handler = LogFile(logfile, max_bytes=max_bytes, backups=backups)
     else:
-        handler = StdoutHandler()
+        handler = logging.StreamHandler(sys.stdout)
         journald = is_journal()
     if log_format == "json":
         handler.setFormatter(JSONFormatter())
@@ -277,4 +227,16 @@ def open_log(*, logfile: str | None, use_syslog: bool = False, prefix: str = "ta
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)
-    return Log(handler)
+    return handler
+
+
+def reopen_log(handler: logging.Handler) -> None:
+    """Reopen a log file by name (logrotate); nothing to do for standard output and syslog."""
+    if isinstance(handler, LogFile):
+        handler.reopen()
+
+
+def close_log(handler: logging.Handler) -> None:
+    """Flush and detach the handler :func:`open_log` installed."""
+    logging.getLogger().removeHandler(handler)
+    handler.close()
