@@ -39,11 +39,12 @@ from . import privileges, sdnotify
 from .detach import StartupReport, daemonize, exit_with_signal
 from .errors import ConfigError, ServiceUnavailableError, Tap2pkgError, UsageError
 from .logs import close_log, open_log, reopen_log
-from .options import DaemonOptions, parse_options, parse_plugin_options
+from .options import parse_options, parse_plugin_options
 from .pidfile import NoPIDFile, PIDFile
 from .reactors import Reactor, block_tls, get_reactor, tls_refusal
 
 if TYPE_CHECKING:
+    import argparse
     import asyncio
     import socket
     from types import FrameType
@@ -67,7 +68,8 @@ def _nothing(app: Application) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Runner:
-    """One run of ``tapd``: what to serve (``options``), and the pidfile, log and event loop to serve it with.
+    """One run of ``tapd``: what to serve (``options``, from :func:`.options.parse_options`), and the
+    pidfile, log and event loop to serve it with.
 
     ``log`` opens the log and installs it. ``when_running`` is called once the
     services have started, just before systemd and the waiting parent hear
@@ -75,7 +77,7 @@ class Runner:
     pidfile goes.
     """
 
-    options: DaemonOptions
+    options: argparse.Namespace
     pidfile: PIDFile | NoPIDFile
     log: Callable[[], logging.Handler]
     reactor: Reactor
@@ -83,7 +85,7 @@ class Runner:
     when_stopped: Hook = _nothing
 
     @classmethod
-    def from_options(cls, options: DaemonOptions) -> Runner:
+    def from_options(cls, options: argparse.Namespace) -> Runner:
         """The runner for ``options``: a saved application is saved again on shutdown unless ``-o``."""
         opener = functools.partial(open_log, logfile=options.logfile, use_syslog=options.syslog,
                                    prefix=options.prefix, log_format=options.log_format,
@@ -331,7 +333,7 @@ class Runner:
             logger.exception("error while stopping the services")
 
 
-def save_application(options: DaemonOptions, app: Application) -> None:
+def save_application(options: argparse.Namespace, app: Application) -> None:
     """Save a .tap/.tas/.tax application as ``<name>-shutdown.<ext>`` in the run directory."""
     from . import persist
     from .kinds import KINDS, SAVE_KINDS

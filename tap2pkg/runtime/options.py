@@ -1,6 +1,8 @@
-"""``tapd``'s command line: options compatible with twistd's, parsed into :class:`DaemonOptions`.
+"""``tapd``'s command line: options compatible with twistd's.
 
-One :mod:`argparse` parser reads every command line. It never exits on a
+One :mod:`argparse` parser reads every command line; :func:`parse_options`
+then settles what the options imply (the application file and its kind, the
+log file, the umask, TLS) and makes paths absolute. It never exits on a
 bad option: it raises :class:`UsageError` (exit code 64), which ``tapd``
 prints as one line. ``--help``, ``--version`` and ``--help-reactors`` print
 and exit 0, as usual.
@@ -18,7 +20,6 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from .errors import UsageError
@@ -37,35 +38,6 @@ TLS_ENV = "TAPD_TLS"
 NO_TLS_ENV = "TAPD_NO_TLS"
 _TRUE = ("1", "yes", "true", "on")
 _FALSE = ("", "0", "no", "false", "off")
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonOptions:
-    """Everything ``tapd`` was asked to do, with paths made absolute against the starting directory."""
-
-    app_file: str | None = None
-    app_kind: str | None = None
-    plugin: str | None = None
-    plugin_args: tuple[str, ...] = ()
-    nodaemon: bool = False
-    pidfile: str | None = None
-    logfile: str | None = None
-    syslog: bool = False
-    prefix: str = "tapd"
-    uid: str | None = None
-    gid: str | None = None
-    umask: int | None = None
-    chroot: str | None = None
-    rundir: str = "."
-    reactor: str = "asyncio"
-    no_save: bool = False
-    profile: str | None = None
-    log_format: str = "text"
-    log_max_bytes: int = 0
-    log_backups: int = 5
-    shutdown_timeout: float = 10.0
-    debug: bool = False
-    tls: bool = False
 
 
 def _octal(text: str) -> int:
@@ -219,55 +191,37 @@ def _tls_from(args: argparse.Namespace, environ: Mapping[str, str]) -> bool:
 
 
 def parse_options(argv: Sequence[str], version: str,
-                  environ: Mapping[str, str] | None = None) -> DaemonOptions:
-    """Parse ``tapd``'s arguments (and ``TAPD_TLS``/``TAPD_NO_TLS`` from ``environ``); :class:`UsageError`."""
+                  environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """Parse ``tapd``'s arguments (and ``TAPD_TLS``/``TAPD_NO_TLS`` from ``environ``); :class:`UsageError`.
+
+    Besides the options' own values, the result says ``app_file`` (absolute,
+    or ``None`` for a plugin) and ``app_kind`` (the kind its option forces);
+    ``pidfile``, ``logfile``, ``chroot`` and ``profile`` are absolute, or
+    ``None`` for none; ``umask`` is 0077 when daemonizing unless given; ``tls``
+    takes the environment into account.
+    """
     args = build_parser(version).parse_args(list(argv))
-    app_file: str | None = None
-    app_kind: str | None = None
+    args.app_file = args.app_kind = None
     for option, kind in FILE_OPTIONS.items():
         if getattr(args, option) is not None:
-            app_file, app_kind = getattr(args, option), kind
-    if args.plugin is None and app_file is None:
-        app_file = DEFAULT_APP_FILE
-    if args.plugin is not None and app_file is not None:
+            args.app_file, args.app_kind = getattr(args, option), kind
+    if args.plugin is None and args.app_file is None:
+        args.app_file = DEFAULT_APP_FILE
+    if args.plugin is not None and args.app_file is not None:
         raise UsageError(f"give either an application file or the plugin {args.plugin!r}, not both")
-    if app_file == "":
+    if args.app_file == "":
         raise UsageError("the application file name is empty")
-
-    logfile: str | None = args.logfile
-    if logfile == "-":
-        logfile = None
-    elif logfile is None and not args.nodaemon and not args.syslog:
-        logfile = DEFAULT_LOGFILE
-
-    def absolute(path: str | None) -> str | None:
-        return os.path.abspath(path) if path else None
-
-    return DaemonOptions(
-        app_file=absolute(app_file),
-        app_kind=app_kind,
-        plugin=args.plugin,
-        plugin_args=tuple(args.plugin_args),
-        nodaemon=args.nodaemon,
-        pidfile=absolute(args.pidfile),
-        logfile=absolute(logfile),
-        syslog=args.syslog,
-        prefix=args.prefix,
-        uid=args.uid,
-        gid=args.gid,
-        umask=args.umask if args.umask is not None else (None if args.nodaemon else 0o077),
-        chroot=absolute(args.chroot),
-        rundir=args.rundir,
-        reactor=args.reactor,
-        no_save=args.no_save,
-        profile=absolute(args.profile),
-        log_format=args.log_format,
-        log_max_bytes=args.log_max_bytes,
-        log_backups=args.log_backups,
-        shutdown_timeout=args.shutdown_timeout,
-        debug=args.debug,
-        tls=_tls_from(args, os.environ if environ is None else environ),
-    )
+    if args.logfile == "-":
+        args.logfile = None
+    elif args.logfile is None and not args.nodaemon and not args.syslog:
+        args.logfile = DEFAULT_LOGFILE
+    for name in ("app_file", "pidfile", "logfile", "chroot", "profile"):
+        setattr(args, name, os.path.abspath(getattr(args, name)) if getattr(args, name) else None)
+    if args.umask is None and not args.nodaemon:
+        args.umask = 0o077
+    args.plugin_args = tuple(args.plugin_args)
+    args.tls = _tls_from(args, os.environ if environ is None else environ)
+    return args
 
 
 def parse_plugin_options(parser: argparse.ArgumentParser, plugin: str, args: Sequence[str]) -> Any:
