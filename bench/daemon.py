@@ -1,22 +1,30 @@
 """Benchmark: the same TCP echo service under ``tapd`` and under ``twistd``, side by side.
 
-Run ``python bench/daemon.py`` (``make bench``). It installs Twisted from the
-package index into ``bench/.work/twisted-venv`` once, then measures both
-daemons on 127.0.0.1 in one run, alternating which goes first:
+Run ``python bench/daemon.py`` (``make bench``). It measures tapd the two
+ways a user runs it, and twistd, on 127.0.0.1 in one run, interleaved:
+
+* ``tapd``: the console script of tap2pkg pip-installed (not editable) from
+  this checkout into ``bench/.work/tapd-venv``;
+* ``packaged tapd``: the launcher ``/usr/lib/<pkg>/tapd`` as a package installs
+  it (the launcher, the stub ``tap2pkg/__init__.py`` and the runtime copied
+  beside it, laid out under ``bench/.work/package``): no bytecode, as a
+  package ships none and its launcher writes none;
+* ``tapd --tls``: the console script with ``--tls`` (for information);
+* ``twistd`` from PyPI (``bench/.work/twisted-venv``, created once), its
+  plugin cache made warm (``dropin.cache`` written) before anything is timed.
+
+Every daemon runs on the same Python. Metrics:
 
 * ready: time from exec to the first connection answered (median of ``--runs``);
 * memory: resident memory (VmRSS) right after that first answer (median);
 * round trips per second on one connection (16-byte message, wait for the echo);
 * 1,000 connections opened, all held open at once, each answered once.
 
-tapd is measured twice: as it starts by default (without the ``ssl``
-module), and with ``--tls`` (asyncio with ``ssl``, as an application using
-TLS runs it). The targets are judged on the default tapd; the ``--tls`` rows
-are shown alongside for information.
-
-It prints a table (metric, tapd, twistd, ratio, target, pass/fail) and writes
-it to the ``daemon`` section of ``BENCHMARKS.md``. The exit status is 0 unless
-``--check`` is given and a target is missed (1), or the benchmark cannot run (2).
+It prints one table with every daemon side by side (each tapd's ratio to
+twistd next to it) and writes it to the ``daemon`` section of
+``BENCHMARKS.md``. The targets are judged on both ways of running tapd
+without ``--tls``. The exit status is 0 unless ``--check`` is given and a
+target is missed (1), or the benchmark cannot run (2).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,11 +56,11 @@ from bench.common import (
     WORK_DIR,
     BenchmarkError,
     Comparison,
-    comparison_table,
     ensure_venv,
     format_ratio,
     free_port,
     machine_info,
+    markdown_table,
     median,
     open_files_limit,
     python_package_version,
@@ -67,12 +75,16 @@ from bench.importtime import imports_beyond, parse_importtime
 SECTION = "daemon"
 TWISTED_VENV = WORK_DIR / "twisted-venv"
 TWISTED_REQUIREMENTS = ("twisted",)
-#: tapd runs from a plain venv (standard library only, like a package's python3)...
+#: tap2pkg is pip-installed here from a copy of this checkout, as a user installs it...
 TAPD_VENV = WORK_DIR / "tapd-venv"
+TAPD_SOURCE = WORK_DIR / "tapd-source"
+#: ...with what pip needs to build it offline and what tap2pkg depends on
+TAPD_REQUIREMENTS = ("setuptools>=77", "Jinja2>=3.1")
 #: ...plus what an optional event loop needs
 TAPD_EXTRAS: dict[str, tuple[str, ...]] = {"uvloop": ("uvloop",)}
-#: the runtime laid out as a package installs it under /usr/lib/<pkg>/
-TAPD_ROOT = WORK_DIR / "tapd-root"
+#: the root a package's files are laid out under (``<root>/usr/lib/<PACKAGE>``)
+PACKAGE_ROOT = WORK_DIR / "package"
+PACKAGE = "bench-echo"
 LOG_DIR = WORK_DIR / "logs"
 
 #: targets from the issue: tapd/twistd ratios
@@ -83,8 +95,11 @@ CONNECTIONS = 1000
 
 #: the labels of the daemons measured (also the keys of the JSON measurements)
 TAPD = "tapd"
+TAPD_LAUNCHER = "packaged tapd"
 TAPD_TLS = "tapd --tls"
 TWISTD = "twistd"
+#: the ways of running tapd the targets are judged on
+JUDGED = (TAPD, TAPD_LAUNCHER)
 
 MESSAGE = b"0123456789abcdef"
 START_TIMEOUT = 20.0
@@ -301,9 +316,15 @@ class Settings:
     connections: int
 
 
+def rotations(daemons: Sequence[Daemon], round_number: int) -> list[Daemon]:
+    """The daemons in round ``round_number``'s order: each goes first in turn, so noise hits all alike."""
+    shift = round_number % len(daemons)
+    return [*daemons[shift:], *daemons[:shift]]
+
+
 def measure(daemons: Sequence[Daemon], settings: Settings,
-            say: Any = print) -> dict[str, Measurements]:
-    """Measure every daemon, interleaving them so that machine noise hits both alike."""
+            say: Callable[[str], None] = print) -> dict[str, Measurements]:
+    """Measure every daemon, interleaving them round by round."""
     results = {d.label: Measurements() for d in daemons}
     say("warming up (one start each, not counted)")
     for d in daemons:
@@ -311,8 +332,7 @@ def measure(daemons: Sequence[Daemon], settings: Settings,
         stop(proc)
     say(f"start-up and memory: {settings.runs} runs each")
     for run in range(settings.runs):
-        order = daemons if run % 2 == 0 else list(reversed(daemons))
-        for d in order:
+        for d in rotations(daemons, run):
             proc, seconds, _ = wait_ready(d, free_port(), f"{d.slug}-start")
             results[d.label].ready_s.append(seconds)
             results[d.label].rss_kib.append(rss_kib(proc.pid))
@@ -320,8 +340,7 @@ def measure(daemons: Sequence[Daemon], settings: Settings,
     say(f"round trips ({settings.round_trip_repeats} x {settings.round_trip_seconds:g}s each) "
         f"and {settings.connections} connections")
     for rep in range(settings.round_trip_repeats):
-        order = daemons if rep % 2 == 0 else list(reversed(daemons))
-        for d in order:
+        for d in rotations(daemons, rep):
             port = free_port()
             proc, _, log_path = wait_ready(d, port, f"{d.slug}-load")
             try:
@@ -342,63 +361,84 @@ def measure(daemons: Sequence[Daemon], settings: Settings,
     return results
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One row of the table: how to read it from the measurements, show it, and judge it."""
+
+    name: str
+    value: Callable[[Measurements], float]
+    show: Callable[[float], str]
+    target: float | None = None  # a tapd/twistd ratio
+    higher_is_better: bool = False
+
+    def comparison(self, ours: Measurements, theirs: Measurements) -> Comparison:
+        """This metric for one tapd against twistd."""
+        mine, peer = self.value(ours), self.value(theirs)
+        share = ratio(mine, peer)
+        if self.target is None:
+            return Comparison(self.name, self.show(mine), self.show(peer), format_ratio(share), "-", None)
+        sign = ">=" if self.higher_is_better else "<="
+        passed = share >= self.target if self.higher_is_better else share <= self.target
+        return Comparison(self.name, self.show(mine), self.show(peer), format_ratio(share),
+                          f"{sign} {self.target}x", passed)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _mib(kib: float) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+METRICS = (
+    Metric("ready (exec to first answer, median)", lambda m: median(m.ready_s), _ms, READY_TARGET),
+    Metric("resident memory after start (median)", lambda m: median(m.rss_kib), _mib, MEMORY_TARGET),
+    Metric("echo round trips per second, one connection (median)", lambda m: median(m.round_trips_per_s),
+           lambda v: f"{v:,.0f}", ROUND_TRIP_TARGET, higher_is_better=True),
+    Metric(f"time to open and answer {CONNECTIONS:,} connections", lambda m: m.connections_s, _ms),
+    Metric(f"resident memory with {CONNECTIONS:,} connections open",
+           lambda m: m.rss_with_connections_kib, _mib),
+)
+HELD_OPEN = f"{CONNECTIONS:,} connections held open, each answered"
+
+
 def compare(ours: Measurements, theirs: Measurements, connections: int) -> list[Comparison]:
-    """One row per metric with its target and verdict."""
-    ready = ratio(median(ours.ready_s), median(theirs.ready_s))
-    memory = ratio(median(ours.rss_kib), median(theirs.rss_kib))
-    trips = ratio(median(ours.round_trips_per_s), median(theirs.round_trips_per_s))
-
-    def ms(values: list[float]) -> str:
-        return f"{median(values) * 1000:.0f} ms"
-
-    def mib(kib: float) -> str:
-        return f"{kib / 1024:.1f} MiB"
+    """One row per metric for one tapd against twistd, with its target and verdict."""
+    rows = [metric.comparison(ours, theirs) for metric in METRICS]
 
     def conns(m: Measurements) -> str:
         return f"{m.connections_ok:,} ok, {m.connection_errors:,} errors"
 
-    return [
-        Comparison("ready (exec to first answer, median)", ms(ours.ready_s), ms(theirs.ready_s),
-                   format_ratio(ready), f"<= {READY_TARGET}x", ready <= READY_TARGET),
-        Comparison("resident memory after start (median)", mib(median(ours.rss_kib)),
-                   mib(median(theirs.rss_kib)), format_ratio(memory), f"<= {MEMORY_TARGET}x",
-                   memory <= MEMORY_TARGET),
-        Comparison("echo round trips per second, one connection",
-                   f"{median(ours.round_trips_per_s):,.0f}", f"{median(theirs.round_trips_per_s):,.0f}",
-                   format_ratio(trips), f">= {ROUND_TRIP_TARGET}x", trips >= ROUND_TRIP_TARGET),
-        Comparison(f"{connections:,} connections held open, each answered", conns(ours), conns(theirs),
-                   "-", f"{connections:,} ok, 0 errors",
-                   ours.connections_ok == connections and ours.connection_errors == 0),
-        Comparison(f"time to open and answer {connections:,} connections",
-                   f"{ours.connections_s * 1000:.0f} ms", f"{theirs.connections_s * 1000:.0f} ms",
-                   format_ratio(ratio(ours.connections_s, theirs.connections_s)), "-", None),
-        Comparison(f"resident memory with {connections:,} connections open",
-                   mib(ours.rss_with_connections_kib), mib(theirs.rss_with_connections_kib),
-                   format_ratio(ratio(ours.rss_with_connections_kib, theirs.rss_with_connections_kib)),
-                   "-", None),
-    ]
+    rows.insert(3, Comparison(HELD_OPEN, conns(ours), conns(theirs), "-", f"{connections:,} ok, 0 errors",
+                              ours.connections_ok == connections and ours.connection_errors == 0))
+    return rows
 
 
-def compare_tls(tls: Measurements, theirs: Measurements, connections: int) -> list[Comparison]:
-    """The ``tapd --tls`` rows: the same metrics, targets in parentheses because they are not judged."""
-    ready = ratio(median(tls.ready_s), median(theirs.ready_s))
-    memory = ratio(median(tls.rss_kib), median(theirs.rss_kib))
-    trips = ratio(median(tls.round_trips_per_s), median(theirs.round_trips_per_s))
-    return [
-        Comparison("tapd --tls: ready (exec to first answer, median)",
-                   f"{median(tls.ready_s) * 1000:.0f} ms", f"{median(theirs.ready_s) * 1000:.0f} ms",
-                   format_ratio(ready), f"(<= {READY_TARGET}x)", None),
-        Comparison("tapd --tls: resident memory after start (median)",
-                   f"{median(tls.rss_kib) / 1024:.1f} MiB", f"{median(theirs.rss_kib) / 1024:.1f} MiB",
-                   format_ratio(memory), f"(<= {MEMORY_TARGET}x)", None),
-        Comparison("tapd --tls: echo round trips per second",
-                   f"{median(tls.round_trips_per_s):,.0f}", f"{median(theirs.round_trips_per_s):,.0f}",
-                   format_ratio(trips), f"(>= {ROUND_TRIP_TARGET}x)", None),
-        Comparison(f"tapd --tls: {connections:,} connections held open",
-                   f"{tls.connections_ok:,} ok, {tls.connection_errors:,} errors",
-                   f"{theirs.connections_ok:,} ok, {theirs.connection_errors:,} errors",
-                   "-", f"({connections:,} ok, 0 errors)", None),
-    ]
+def side_by_side(results: dict[str, Measurements], connections: int) -> tuple[str, list[dict[str, Any]]]:
+    """The table of every daemon (each tapd's ratio to twistd beside it), and its rows as records."""
+    tapds = [label for label in results if label != TWISTD]
+    compared = {label: compare(results[label], results[TWISTD], connections) for label in tapds}
+    header = ["metric", TWISTD]
+    for label in tapds:
+        header += [label, "ratio"]
+    header += ["target", "pass/fail (" + " / ".join(label for label in tapds if label in JUDGED) + ")"]
+    body = []
+    records: list[dict[str, Any]] = []
+    for index, first in enumerate(compared[tapds[0]]):
+        row = [first.metric, first.theirs]
+        for label in tapds:
+            row += [compared[label][index].ours, compared[label][index].ratio]
+        verdicts = [compared[label][index].verdict for label in tapds if label in JUDGED]
+        row += [first.target, "-" if set(verdicts) == {"-"} else " / ".join(verdicts)]
+        body.append(row)
+    for label in tapds:
+        for comparison in compared[label]:
+            judged = label in JUDGED
+            records.append(dict(asdict(comparison), daemon=label,
+                                passed=comparison.passed if judged else None,
+                                verdict=comparison.verdict if judged else "-"))
+    return markdown_table(header, body), records
 
 
 def reported_reactor(log_path: Path, daemon: str) -> str:
@@ -419,12 +459,11 @@ def reported_reactor(log_path: Path, daemon: str) -> str:
     return "unknown"
 
 
-def explain_imports(tapd: Daemon, say: Any) -> str:
+def explain_imports(python: Path, tapd: Daemon, say: Callable[[str], None]) -> str:
     """What tapd imports beyond ``import asyncio``, costliest first: where its start-up time goes."""
-    python = tapd.argv[0]
-    baseline = subprocess.run([python, "-X", "importtime", "-c", "import asyncio"],
+    baseline = subprocess.run([str(python), "-X", "importtime", "-c", "import asyncio"],
                               capture_output=True, text=True, check=True).stderr
-    traced = Daemon("tapd", (python, "-X", "importtime", *tapd.argv[1:]))
+    traced = Daemon("tapd", (str(python), "-X", "importtime", *tapd.argv))
     proc, seconds, log_path = wait_ready(traced, free_port(), "tapd-importtime")
     stop(proc)
     own, roots = imports_beyond(log_path.read_text(errors="replace"), baseline)
@@ -441,8 +480,7 @@ def explain_imports(tapd: Daemon, say: Any) -> str:
     return "\n".join(lines)
 
 
-def render_section(rows: list[Comparison], machine: dict[str, str], command: str,
-                   settings: Settings) -> str:
+def render_section(table: str, machine: dict[str, str], command: str, settings: Settings) -> str:
     """The Markdown body of the ``daemon`` section of BENCHMARKS.md."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -450,68 +488,122 @@ def render_section(rows: list[Comparison], machine: dict[str, str], command: str
         "",
         f"Measured {when} with `{command}`: {settings.runs} starts each (median), "
         f"{settings.round_trip_repeats} x {settings.round_trip_seconds:g} s of round trips each "
-        f"(median), {settings.connections:,} connections once. The app is `bench/tapd_echo.tac` "
-        "for tapd and its twin `bench/twistd_echo.tac` for twistd, both run in the foreground "
-        "(`-n --pidfile=`) on 127.0.0.1.",
+        f"(median), {settings.connections:,} connections once; the daemons interleaved, each first in "
+        "turn. The app is `bench/tapd_echo.tac` for tapd and its twin `bench/twistd_echo.tac` for "
+        "twistd, both run in the foreground (`-n --pidfile=`) on 127.0.0.1, on the same Python.",
         "",
-        "The targets are judged on tapd as it starts by default, that is without Python's `ssl` "
-        "module (tapd loads it only with `--tls`). The `tapd --tls` rows are the same tapd "
-        "started with `--tls` (asyncio with `ssl` loaded, as for an application that uses TLS), "
-        "measured in the same run; their targets are in parentheses because they are shown for "
-        "information, not judged."
-        if any(r.metric.startswith(TAPD_TLS) for r in rows) else
-        "The targets are judged on tapd as it starts with the chosen event loop (no `tapd --tls` "
-        "rows: this loop loads the `ssl` module itself, so tapd runs with TLS anyway).",
+        "`tapd` is the console script of tap2pkg pip-installed from this checkout; `packaged tapd` "
+        "is the launcher `/usr/lib/<pkg>/tapd` as a package installs it, with the runtime beside it and "
+        "no bytecode (a package ships none and its launcher writes none, so every start compiles "
+        "the runtime); twistd is Twisted from PyPI with its plugin cache warm. The targets are judged "
+        "on both ways of running tapd; `tapd --tls` (the console script with `ssl` loaded, as an "
+        "application using TLS runs it) is shown for information."
+        if TAPD_TLS in table else
+        "`tapd` is the console script of tap2pkg pip-installed from this checkout; `packaged tapd` "
+        "is the launcher `/usr/lib/<pkg>/tapd` as a package installs it, with the runtime beside it and "
+        "no bytecode; twistd is Twisted from PyPI with its plugin cache warm. This event loop loads "
+        "`ssl` itself, so there is no separate `tapd --tls` column.",
         "",
-        comparison_table(rows, "tapd", "twistd").rstrip("\n"),
+        table.rstrip("\n"),
         "",
         "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine.items()) + ".",
     ]
     return "\n".join(lines) + "\n"
 
 
-def install_runtime(root: Path, python: Path) -> Path:
-    """Lay the runtime out under ``root`` as a package installs it; return the ``tapd`` launcher.
+def install_console_script(python: Path) -> Path:
+    """tap2pkg pip-installed (not editable) from a copy of this checkout; return its ``tapd`` script.
+
+    pip byte-compiles what it installs, as it does for Twisted: the script
+    starts as it does on a user's machine, without the checkout's editable hooks.
+    """
+    shutil.rmtree(TAPD_SOURCE, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(ROOT / "tap2pkg", TAPD_SOURCE / "tap2pkg", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, TAPD_SOURCE / name)
+    try:
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                        "--force-reinstall", str(TAPD_SOURCE)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except subprocess.CalledProcessError as exc:
+        tail = (exc.stderr or "").strip().splitlines()[-3:]
+        raise BenchmarkError(f"could not pip-install this checkout into {TAPD_VENV}: {' / '.join(tail)}; "
+                             f"delete {TAPD_VENV} and retry") from exc
+    script = python.parent / "tapd"
+    if not script.exists():
+        raise BenchmarkError(f"pip installed no tapd script into {python.parent}")
+    return script
+
+
+def install_package_layout(root: Path) -> Path:
+    """Lay the runtime out under ``root/usr/lib/<pkg>`` as a package installs it; return the launcher.
 
     The package's own launcher, stub ``tap2pkg/__init__.py`` and a copy of
-    ``tap2pkg/runtime``, byte-compiled by ``python`` as pip byte-compiles
-    Twisted: tapd then starts as it does on a user's machine once its
-    ``__pycache__`` exists, without this checkout's editable-install hooks.
+    ``tap2pkg/runtime``, without any ``__pycache__``: a package ships no
+    bytecode and its launcher writes none.
     """
     from tap2pkg import __version__
     from tap2pkg.bundle import LAUNCHER, STUB_INIT, runtime_dir
 
+    libdir = root / "usr" / "lib" / PACKAGE
     shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(runtime_dir(), root / "tap2pkg" / "runtime",
+    shutil.copytree(runtime_dir(), libdir / "tap2pkg" / "runtime",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (root / "tap2pkg" / "__init__.py").write_bytes(STUB_INIT % __version__.encode())
-    launcher = root / "tapd"
-    launcher.write_text(LAUNCHER.format(name="bench-echo", libdir=root))
+    (libdir / "tap2pkg" / "__init__.py").write_bytes(STUB_INIT % __version__.encode())
+    launcher = libdir / "tapd"
+    launcher.write_text(LAUNCHER.format(name=PACKAGE, libdir=libdir))
     launcher.chmod(0o755)
-    subprocess.run([str(python), "-m", "compileall", "-q", str(root / "tap2pkg")], check=True,
-                   stdout=subprocess.DEVNULL)
     return launcher
 
 
-def build_daemons(reactor: str | None, say: Any) -> tuple[list[Daemon], dict[str, str]]:
-    """tapd (this checkout's runtime, laid out as packaged) and twistd (from PyPI), each in its own venv."""
+def warm_plugin_cache(twistd: Path) -> None:
+    """Run twistd once so that it writes its plugin cache, as it is on a machine that ran it before."""
+    subprocess.run([str(twistd), "--help"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    caches = list(twistd.parent.parent.glob("lib/python*/site-packages/twisted/plugins/dropin.cache"))
+    if not caches:
+        raise BenchmarkError(f"twistd wrote no plugin cache (dropin.cache) under {twistd.parent.parent}; "
+                             "check that its site-packages is writable")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The daemons to measure, and what the machine line says about them."""
+
+    daemons: list[Daemon]
+    tapd_python: Path
+    versions: dict[str, str]
+
+
+def build_daemons(reactor: str | None, say: Callable[[str], None]) -> Setup:
+    """tapd (console script and package launcher) and twistd (from PyPI), each from its own venv."""
     twisted_python = ensure_venv(TWISTED_VENV, TWISTED_REQUIREMENTS, log=say)
+    twistd = twisted_python.parent / "twistd"
+    warm_plugin_cache(twistd)
     extras = TAPD_EXTRAS.get(reactor or "", ())
-    # a venv per extra, so that the plain one stays standard-library only
     venv = TAPD_VENV.with_name(f"{TAPD_VENV.name}-{reactor}") if extras else TAPD_VENV
-    tapd_python = ensure_venv(venv, extras, log=say)
-    launcher = install_runtime(TAPD_ROOT, tapd_python)
-    tapd_argv = [str(tapd_python), str(launcher), "-n", "--pidfile=",
-                 "-y", str(BENCH_DIR / "tapd_echo.tac")]
-    if reactor:
-        tapd_argv += ["-r", reactor]
-    # uvloop imports ssl itself (it implies --tls): no separate --tls run with it
-    tls = [Daemon(TAPD_TLS, (*tapd_argv, "--tls"))] if reactor != "uvloop" else []
-    twistd_argv = [str(twisted_python.parent / "twistd"), "-n", "--pidfile=",
-                   "-y", str(BENCH_DIR / "twistd_echo.tac")]
-    daemons = [Daemon(TAPD, tuple(tapd_argv)), *tls, Daemon(TWISTD, tuple(twistd_argv))]
-    versions = {"Twisted": python_package_version(twisted_python, "twisted")}
-    return daemons, versions
+    tapd_python = ensure_venv(venv, (*TAPD_REQUIREMENTS, *extras), log=say)
+    say("installing this checkout's tap2pkg with pip, and laying out a package's launcher")
+    script = install_console_script(tapd_python)
+    launcher = install_package_layout(PACKAGE_ROOT)
+    args = ["-n", "--pidfile=", "-y", str(BENCH_DIR / "tapd_echo.tac"), *(["-r", reactor] if reactor else [])]
+    daemons = [Daemon(TAPD, (str(script), *args)),
+               Daemon(TAPD_LAUNCHER, (str(tapd_python), str(launcher), *args))]
+    if reactor != "uvloop":  # uvloop imports ssl itself (it implies --tls): no separate --tls run
+        daemons.append(Daemon(TAPD_TLS, (str(script), *args, "--tls")))
+    twistd_args = ("-n", "--pidfile=", "-y", str(BENCH_DIR / "twistd_echo.tac"))
+    daemons.append(Daemon(TWISTD, (str(twistd), *twistd_args)))
+    versions = {"Twisted": python_package_version(twisted_python, "twisted"),
+                "tap2pkg": python_package_version(tapd_python, "tap2pkg")}
+    return Setup(daemons, tapd_python, versions)
+
+
+def checkout() -> str:
+    """The commit measured, marked when the working tree has changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return commit + (" with local changes" if git("status", "--porcelain", "--", "tap2pkg").strip() else "")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -522,8 +614,8 @@ def run(args: argparse.Namespace) -> int:
         print(text, file=sys.stderr if quiet else sys.stdout, flush=True)
 
     settings = Settings(
-        runs=args.runs if args.runs else (3 if args.quick else 15),
-        round_trip_seconds=0.5 if args.quick else 3.0,
+        runs=args.runs if args.runs else (3 if args.quick else 9),
+        round_trip_seconds=0.5 if args.quick else 2.0,
         round_trip_repeats=1 if args.quick else 3,
         connections=CONNECTIONS,
     )
@@ -533,46 +625,46 @@ def run(args: argparse.Namespace) -> int:
                              "connections; raise it with `ulimit -n 4096` and rerun")
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     load_at_start = os.getloadavg()[0]
-    daemons, versions = build_daemons(args.reactor, say)
+    setup = build_daemons(args.reactor, say)
     if args.explain:
-        explain_imports(daemons[0], say)
+        explain_imports(setup.tapd_python, setup.daemons[0], say)
         return 0
-    results = measure(daemons, settings, say)
+    results = measure(setup.daemons, settings, say)
     machine = machine_info()
+    limits = "/".join(str(results[d.label].server_open_files_limit) for d in setup.daemons)
     machine.update({"load average at start": f"{load_at_start:.2f}",
-                    "Twisted": versions["Twisted"],
+                    "Twisted": setup.versions["Twisted"],
+                    "twistd plugin cache": "warm (dropin.cache written before timing)",
+                    "tap2pkg": f"{setup.versions['tap2pkg']} at {checkout()}",
                     "tapd reactor": reported_reactor(LOG_DIR / "tapd-warmup.log", "tapd"),
                     "twistd reactor": reported_reactor(LOG_DIR / "twistd-warmup.log", "twistd"),
-                    "open-files limit (client/tapd/twistd)":
-                        f"{limit}/{results[TAPD].server_open_files_limit}"
-                        f"/{results[TWISTD].server_open_files_limit}"})
-    rows = compare(results[TAPD], results[TWISTD], settings.connections)
-    if TAPD_TLS in results:
-        rows += compare_tls(results[TAPD_TLS], results[TWISTD], settings.connections)
+                    f"open-files limit (client/{'/'.join(d.label for d in setup.daemons)})":
+                        f"{limit}/{limits}"})
+    table, records = side_by_side(results, settings.connections)
     command = "python bench/daemon.py" + (" --quick" if args.quick else "") + \
         (f" --runs {args.runs}" if args.runs else "") + (f" --reactor {args.reactor}" if args.reactor else "")
     output: Path | None = args.output
     if output is None and not args.quick:
         output = BENCHMARKS_MD
     if output is not None:
-        rewrite_section(output, SECTION, render_section(rows, machine, command, settings))
+        rewrite_section(output, SECTION, render_section(table, machine, command, settings))
     if args.json:
         print(json.dumps({
             "machine": machine,
             "settings": asdict(settings),
             "measurements": {label: asdict(m) for label, m in results.items()},
-            "comparisons": [dict(asdict(r), verdict=r.verdict) for r in rows],
+            "comparisons": records,
         }, indent=2))
     else:
         print()
-        print(comparison_table(rows, "tapd", "twistd"), end="")
+        print(table, end="")
         print("machine: " + "; ".join(f"{k}: {v}" for k, v in machine.items()))
         for label, m in results.items():
             if m.first_connection_error:
                 print(f"{label}: first connection error: {m.first_connection_error}")
         if output is not None:
             print(f"wrote the {SECTION!r} section of {output}")
-    missed = [r.metric for r in rows if r.passed is False]
+    missed = [f"{r['daemon']}: {r['metric']}" for r in records if r["passed"] is False]
     if missed and args.check:
         print(f"daemon.py: targets missed: {'; '.join(missed)}", file=sys.stderr)
         return 1
@@ -583,10 +675,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
         prog="bench/daemon.py",
-        description="Run the same TCP echo service under tapd and twistd and compare them.")
+        description="Run the same TCP echo service under tapd (console script and package launcher) "
+                    "and twistd, and compare them.")
     parser.add_argument("--runs", type=int, default=0, metavar="N",
                         help="starts per daemon for the ready-time and memory medians "
-                             "(default 15; 3 with --quick)")
+                             "(default 9; 3 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="a short smoke run; writes no results file unless --output is given")
     parser.add_argument("--reactor", metavar="NAME",

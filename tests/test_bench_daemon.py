@@ -131,7 +131,9 @@ def test_quick_benchmark_run_writes_its_section(tmp_path: Path) -> None:
     assert "keep me" in text
     section = common.read_section(out, "daemon")
     assert section is not None and "| ready (exec to first answer, median)" in section
-    assert "Twisted: " in section
+    assert "| metric " in section and " | packaged tapd " in section and " | tapd --tls " in section
+    assert "Twisted: " in section and "twistd plugin cache: warm" in section
+    assert {c["daemon"] for c in result["comparisons"]} == {"tapd", "packaged tapd", "tapd --tls"}
 
 
 def _load_daemon_bench() -> ModuleType:
@@ -207,3 +209,47 @@ def test_importtime_report_names_who_imported_what() -> None:
     own, roots = imports_beyond(report, baseline)
     assert [r.module for r in own] == ["tap2pkg.runtime.logs"]
     assert [r.module for r in roots] == ["json", "shutil"]
+
+
+def _measured(ready_ms: float, rss_mib: float, trips: float) -> object:
+    bench = _load_daemon_bench()
+    return bench.Measurements(ready_s=[ready_ms / 1000], rss_kib=[int(rss_mib * 1024)],
+                              round_trips_per_s=[trips], connections_ok=1000, connections_s=0.2,
+                              rss_with_connections_kib=int(rss_mib * 1100))
+
+
+def test_the_table_shows_every_tapd_beside_twistd_and_judges_both_ways_of_running_it() -> None:
+    bench = _load_daemon_bench()
+    results = {"tapd": _measured(100, 16, 30000), "packaged tapd": _measured(150, 18, 30000),
+               "tapd --tls": _measured(110, 20, 30000), "twistd": _measured(300, 32, 20000)}
+    table, records = bench.side_by_side(results, 1000)
+    header, _, ready, memory, trips = table.splitlines()[:5]
+    assert [cell.strip() for cell in header.split("|")[1:-1]] == [
+        "metric", "twistd", "tapd", "ratio", "packaged tapd", "ratio", "tapd --tls", "ratio", "target",
+        "pass/fail (tapd / packaged tapd)"]
+    assert [cell.strip() for cell in ready.split("|")[2:-1]] == [
+        "300 ms", "100 ms", "0.33x", "150 ms", "0.50x", "110 ms", "0.37x", "<= 0.4x", "pass / FAIL"]
+    assert memory.split("|")[-2].strip() == "pass / FAIL"
+    assert trips.split("|")[-2].strip() == "pass / pass"
+    tls = [r for r in records if r["daemon"] == "tapd --tls"]
+    assert tls and all(r["passed"] is None for r in tls)  # shown, never judged
+    assert [r["passed"] for r in records if r["daemon"] == "packaged tapd"][:2] == [False, False]
+
+
+def test_each_daemon_goes_first_in_turn() -> None:
+    bench = _load_daemon_bench()
+    daemons = [bench.Daemon(name, ("true",)) for name in ("a", "b", "c")]
+    firsts = [bench.rotations(daemons, n)[0].label for n in range(6)]
+    assert firsts == ["a", "b", "c", "a", "b", "c"]
+    assert sorted(d.label for d in bench.rotations(daemons, 1)) == ["a", "b", "c"]
+
+
+def test_the_packaged_launcher_runs_without_bytecode_as_a_package_has_it(tmp_path: Path) -> None:
+    bench = _load_daemon_bench()
+    launcher = bench.install_package_layout(tmp_path)
+    assert launcher == tmp_path / "usr" / "lib" / bench.PACKAGE / "tapd"
+    result = subprocess.run([sys.executable, str(launcher), "--version"], capture_output=True, text=True,
+                            check=False, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("tapd (tap2pkg) ")
+    assert list(tmp_path.rglob("__pycache__")) == []  # every start compiles the runtime, as installed
