@@ -3,20 +3,25 @@
 Each app file becomes one :class:`~tap2pkg.spec.PackageSpec`, and every format
 asked for with ``--format`` is built from that one spec, so the ``.deb`` and
 the ``.rpm`` carry the same name, version, files and service. Every app file
-and setting is checked before anything is written; if a build fails, what
-this call already wrote is removed again.
+and setting is checked before anything is written. Every format is built aside
+(in a staging directory inside the output directory) and published together at
+the end: if one build fails, or the call is interrupted, the output directory is
+left exactly as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import shutil
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..bundle import check_output_dir
 from ..errors import UsageError
+from ..output import Staging
 from ..spec import PackageSpec
 from .options import add_common_options, app_files, artifact_summary, merged_settings, spec_from_settings
 from .tap2rpm import DEFAULT_MAINTAINER, add_builder_option, check_rpm_settings
@@ -88,33 +93,24 @@ def _plan(args: argparse.Namespace) -> list[tuple[PackageSpec, dict[str, Any], l
     return plan
 
 
-def _build(spec: PackageSpec, settings: dict[str, Any], fmt: str, builder: str,
-           args: argparse.Namespace) -> tuple[dict[str, Any], list[Path]]:
-    output_dir = Path(str(settings.get("output_dir") or "."))
+def _build(spec: PackageSpec, settings: dict[str, Any], fmt: str, builder: str, args: argparse.Namespace,
+           stage: Path) -> dict[str, Any]:
+    """Build one format into ``stage``; the summary's values, with staged paths."""
     compression = str(settings.get("compression") or _DEFAULT_COMPRESSION[fmt])
     if fmt == "deb":
         from ..deb.build import build_deb
 
-        deb = build_deb(spec, output_dir, builder=builder, source=not args.binary_only,
+        deb = build_deb(spec, stage, builder=builder, source=not args.binary_only,
                         binary=not args.source_only, compression=compression, sign=not args.unsigned)
-        summary = artifact_summary(spec.name, spec.full_version, deb.artifacts, format="deb",
-                                   builder=builder, source_tree=str(deb.source_tree), notes=deb.notes)
-        return summary, [*deb.artifacts, deb.source_tree]
+        return {"spec": spec, "format": "deb", "builder": builder, "artifacts": deb.artifacts,
+                "staged": [deb.source_tree, *deb.artifacts], "source_tree": deb.source_tree,
+                "notes": deb.notes}
     from ..rpm.build import build_rpms
 
-    rpm = build_rpms(spec, output_dir, builder=builder, source_only=args.source_only,
+    rpm = build_rpms(spec, stage, builder=builder, source_only=args.source_only,
                      binary_only=args.binary_only, compressor=compression)
-    summary = artifact_summary(spec.name, spec.full_version, rpm.paths(), format="rpm", builder=builder,
-                               notes=rpm.notes)
-    return summary, rpm.paths()
-
-
-def _remove(paths: list[Path]) -> None:
-    for path in paths:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+    return {"spec": spec, "format": "rpm", "builder": builder, "artifacts": rpm.paths(),
+            "staged": rpm.paths(), "source_tree": None, "notes": rpm.notes}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,19 +118,34 @@ def run(args: argparse.Namespace) -> int:
     if args.source_only and args.binary_only:
         raise UsageError("--source-only and --binary-only exclude each other; give at most one")
     plan = _plan(args)
-    summaries: list[dict[str, Any]] = []
-    written: list[Path] = []
-    try:
+    built: list[tuple[Staging, dict[str, Any]]] = []
+    final: dict[Path, Path] = {}
+    with contextlib.ExitStack() as stack:
+        stages: dict[str, Staging] = {}
         for spec, settings, formats, builders in plan:
+            output_dir = Path(str(settings.get("output_dir") or "."))
+            check_output_dir(spec, output_dir)
+            key = os.path.realpath(output_dir)
+            if key not in stages:
+                stages[key] = stack.enter_context(Staging(output_dir))
+            stage = stages[key]
             for fmt in formats:
-                outdir = Path(str(settings.get("output_dir") or "."))
-                before = set(outdir.iterdir()) if outdir.is_dir() else set()
-                summary, paths = _build(spec, settings, fmt, builders[fmt], args)
-                written += [p for p in paths if p not in before]
-                summaries.append(summary)
-    except BaseException:
-        _remove(written)  # all or nothing: a release job should not publish half a set
-        raise
+                built.append((stage, _build(spec, settings, fmt, builders[fmt], args, stage.path)))
+        # Everything is built: publish, every name in every directory checked before the first move.
+        staged = {key: [p for owner, b in built if owner is stage for p in b["staged"]]
+                  for key, stage in stages.items()}
+        for key, stage in stages.items():
+            for path in staged[key]:
+                stage.check_free(path.name, directory=path.is_dir())
+        for key, stage in stages.items():
+            final.update(zip(staged[key], stage.publish(staged[key]), strict=True))
+    summaries = []
+    for _stage, b in built:
+        spec = b["spec"]
+        extra = {"source_tree": str(final[b["source_tree"]])} if b["source_tree"] else {}
+        artifacts = [final[p] for p in b["artifacts"]]
+        summaries.append(artifact_summary(spec.name, spec.full_version, artifacts, format=b["format"],
+                                          builder=b["builder"], **extra, notes=b["notes"]))
     if args.json:
         print(json.dumps({"packages": summaries}, indent=2))
     else:

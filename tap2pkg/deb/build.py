@@ -1,16 +1,20 @@
 """Build a Debian package from a :class:`~tap2pkg.spec.PackageSpec`: the one entry point.
 
-Everything is built in a private directory inside the output directory and
-moved into place only when every step has worked, so a failure leaves
-nothing partial behind.
+Everything is built in a private staging directory inside the output
+directory (:class:`~tap2pkg.output.Staging`) and published only when every
+step has worked, so a failure, a full disk or a signal leaves nothing
+partial behind, and builds running at the same time into one directory do
+not trip over each other. A file or link where the source tree
+``<pkg>-<version>`` goes is refused, never followed.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ..errors import OutputError, UsageError
+from ..bundle import check_output_dir
+from ..errors import UsageError
+from ..output import Staging
 from ..record import field, record
 from ..spec import PackageSpec
 from .dpkg import build_with_dpkg
@@ -29,18 +33,6 @@ class DebBuildResult:
     source_tree: Path
     artifacts: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def prepare_output_dir(output_dir: Path) -> Path:
-    """Create ``output_dir`` if needed; raise :class:`OutputError` when it cannot be written."""
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"--output-dir {output_dir}: cannot create it ({exc.strerror}); "
-                          "choose a writable directory") from None
-    if not output_dir.is_dir() or not os.access(output_dir, os.W_OK | os.X_OK):
-        raise OutputError(f"--output-dir {output_dir}: not a writable directory; choose a writable directory")
-    return output_dir
 
 
 def _signing_key_available() -> bool:
@@ -71,16 +63,6 @@ def _sign(files: list[Path], notes: list[str]) -> None:
             notes.append(f"not signed: debsign failed on {target.name}")
 
 
-def _move_into_place(src: Path, output_dir: Path) -> Path:
-    dest = output_dir / src.name
-    if dest.is_dir() and not dest.is_symlink():
-        import shutil
-
-        shutil.rmtree(dest)
-    os.replace(src, dest)
-    return dest
-
-
 def build_deb(spec: PackageSpec, output_dir: Path, *, builder: str = "native", source: bool = True,
               binary: bool = True, compression: str = "xz", sign: bool = False) -> DebBuildResult:
     """Write the source tree, the source package and/or the ``.deb`` for ``spec`` into ``output_dir``."""
@@ -88,56 +70,29 @@ def build_deb(spec: PackageSpec, output_dir: Path, *, builder: str = "native", s
         raise UsageError(f"--builder {builder!r} is unknown; use native or dpkg")
     if not (source or binary):
         raise UsageError("--source-only and --binary-only exclude each other; give at most one")
-    output_dir = prepare_output_dir(output_dir)
-    try:
-        work = _work_dir(output_dir, f".{spec.name}-build-")
-    except OSError as exc:
-        raise OutputError(f"--output-dir {output_dir}: cannot write there ({exc.strerror}); "
-                          "choose a writable directory") from None
-    notes: list[str] = []
-    try:
-        tree = write_source_tree(spec, work)
-        if builder == "dpkg":
-            artifacts = build_with_dpkg(tree, source=source, binary=binary)
-        else:
-            artifacts = []
-            if source:
-                import shutil
-
-                if shutil.which("dpkg-source"):
-                    artifacts += build_source_package(tree)
-                else:
-                    artifacts.append(orig_tarball(tree))
-                    notes.append("no .dsc: dpkg-source is not installed (apt-get install dpkg-dev)")
-            if binary:
-                artifacts.append(build_native_deb(spec, work, compression=compression))
-        if sign:
-            _sign(artifacts, notes)
-        final_tree = _move_into_place(tree.root, output_dir)
-        final = [_move_into_place(a, output_dir) for a in artifacts]
-    finally:
-        _remove_work_dir(work)
-    return DebBuildResult(spec, final_tree, final, notes)
-
-
-def _work_dir(parent: Path, prefix: str) -> Path:
-    """A new private directory ``<prefix><pid>-<n>`` in ``parent``, as ``tempfile.mkdtemp`` makes
-    (without importing ``tempfile``, a visible part of a single build's start-up)."""
-    for n in range(10000):
-        work = parent / f"{prefix}{os.getpid()}-{n}"
+    check_output_dir(spec, output_dir)
+    with Staging(output_dir) as stage:
+        stage.check_free(f"{spec.name}-{spec.version}", directory=True)
+        notes: list[str] = []
         try:
-            work.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        return work
-    raise FileExistsError(17, f"no free work directory name in {parent}")
+            tree = write_source_tree(spec, stage.path)
+            if builder == "dpkg":
+                artifacts = build_with_dpkg(tree, source=source, binary=binary)
+            else:
+                artifacts = []
+                if source:
+                    import shutil
 
-
-def _remove_work_dir(work: Path) -> None:
-    """Remove the work directory: empty after a successful build, anything after a failure."""
-    try:
-        work.rmdir()
-    except OSError:
-        import shutil
-
-        shutil.rmtree(work, ignore_errors=True)
+                    if shutil.which("dpkg-source"):
+                        artifacts += build_source_package(tree)
+                    else:
+                        artifacts.append(orig_tarball(tree))
+                        notes.append("no .dsc: dpkg-source is not installed (apt-get install dpkg-dev)")
+                if binary:
+                    artifacts.append(build_native_deb(spec, stage.path, compression=compression))
+            if sign:
+                _sign(artifacts, notes)
+        except OSError as exc:
+            raise stage.error(exc) from None
+        final = stage.publish([tree.root, *artifacts])
+    return DebBuildResult(spec, final[0], final[1:], notes)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bundle import Layout, PayloadFile, code_files
-from ..errors import AppFileNotFoundError, BuildToolError, MissingToolError
+from ..errors import AppFileNotFoundError, BuildToolError, MissingToolError, OutputError
 from ..record import record
 from ..render import render, render_service_files, template_context
 from ..spec import PackageSpec
@@ -106,7 +106,7 @@ def _write(path: str, data: bytes, mode: int, epoch: int, made: set[str]) -> Non
     if parent not in made:  # one mkdir per directory, not per file
         os.makedirs(parent, exist_ok=True)
         made.add(parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         view = memoryview(data)
         while view:
@@ -122,7 +122,10 @@ def write_source_tree(spec: PackageSpec, parent: Path) -> SourceTree:
     """Write ``<parent>/<pkg>-<version>/`` with the payload and ``debian/``."""
     epoch = build_epoch(spec)
     root = parent / f"{spec.name}-{spec.version}"
-    if root.exists():
+    if os.path.lexists(root):
+        if root.is_symlink() or not root.is_dir():
+            raise OutputError(f"{root}: a file or link is where the source tree goes; it is left alone: "
+                              "move it away")
         import shutil
 
         shutil.rmtree(root)
@@ -167,13 +170,13 @@ def tool_env(spec: PackageSpec) -> dict[str, str]:
 def run_tool(argv: list[str], *, cwd: Path, env: dict[str, str], what: str) -> str:
     """Run an external tool; raise :class:`BuildToolError` with its last output lines on failure."""
     import shutil
-    import subprocess
+
+    from ..tools import run_tool_process
 
     if "/" not in argv[0] and shutil.which(argv[0]) is None:
         raise MissingToolError(f"{argv[0]} is not installed; install it (apt-get install dpkg-dev debhelper) "
                                f"or use --builder native")
-    proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, check=False)
+    proc = run_tool_process(argv, cwd=cwd, env=env)  # killed with its children if the build stops
     if proc.returncode != 0:
         tail = " | ".join(proc.stdout.strip().splitlines()[-3:])
         raise BuildToolError(f"{what} failed in {cwd} (exit {proc.returncode}): {tail}")

@@ -9,8 +9,10 @@ The source RPM is always made from the spec by ``rpmbuild -bs``. Where
 ``rpmbuild`` is not installed the native builder still writes the spec, the
 sources and the ``.rpm`` and leaves the SRPM out (said in
 :attr:`RpmBuildResult.notes`); ``--source-only`` then fails. Everything is
-made in a staging directory inside the output directory and moved into place
-at the end, so a failure leaves nothing partial behind.
+made in a staging directory inside the output directory and published at the
+end (:class:`~tap2pkg.output.Staging`), so a failure, a full disk or a signal
+leaves nothing partial behind, and builds running at the same time into one
+directory each publish a whole set.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..bundle import check_output_dir
 from ..errors import BuildToolError, MissingToolError
+from ..output import Staging
 from ..record import field, record
 from ..runtime.errors import OutputError, UsageError
 from ..spec import PackageSpec
@@ -66,11 +70,11 @@ def rpmbuild_command(mode: str, spec_file: Path, topdir: Path, sourcedir: Path, 
 
 def run_rpmbuild(args: list[str], *, epoch: int, cwd: Path) -> None:
     """Run ``rpmbuild``; a failure becomes :class:`BuildToolError` with its last lines of output."""
-    import subprocess
+    from ..tools import run_tool_process
 
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), TZ="UTC", LC_ALL="C.UTF-8")
-    try:
-        proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    try:  # killed with its children if the build stops
+        proc = run_tool_process(args, cwd=cwd, env=env, merge_output=False)
     except FileNotFoundError:
         raise MissingToolError("rpmbuild is not installed; install the rpm package or use "
                                "--builder native --binary-only") from None
@@ -123,24 +127,6 @@ def rpmbuild_in_private_topdir(mode: str, stage: Path, spec_name: str, label: st
             shutil.move(path, stage / path.name)
 
 
-def _staging(output_dir: Path) -> Path:
-    """A new private directory ``.tap2rpm-<pid>-<n>`` in ``output_dir`` (what ``tempfile.mkdtemp`` makes,
-    without importing it: ``tempfile`` was a visible part of a single build's start-up)."""
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for n in range(10000):
-            stage = output_dir / f".tap2rpm-{os.getpid()}-{n}"
-            try:
-                stage.mkdir(mode=0o700)
-            except FileExistsError:
-                continue
-            return stage
-        raise FileExistsError(17, "no free staging directory name")
-    except OSError as exc:
-        raise OutputError(f"cannot write to output directory {output_dir}: {exc.strerror}; "
-                          "choose a writable -o/--output-dir") from None
-
-
 def build_rpms(spec: PackageSpec, output_dir: Path, *, builder: str = "native", source_only: bool = False,
                binary_only: bool = False, compressor: str = "gzip") -> RpmBuildResult:
     """Write the spec, its sources, the SRPM and the RPM of ``spec`` into ``output_dir``."""
@@ -160,55 +146,38 @@ def build_rpms(spec: PackageSpec, output_dir: Path, *, builder: str = "native", 
         raise MissingToolError("rpmbuild is not installed; it is needed for the source RPM and "
                                "--builder rpmbuild; install rpm, or use --builder native --binary-only")
     result = RpmBuildResult(spec.name, spec.version, spec.revision)
-    output_dir = Path(output_dir)
-    stage = _staging(output_dir)
-    try:
+    check_output_dir(spec, output_dir)
+    with Staging(Path(output_dir), option="-o/--output-dir") as staging:
+        stage = staging.path
         made: dict[str, list[Path]] = {"spec": [], "sources": [], "srpm": [], "rpm": []}
-        epoch = build_epoch(spec)
-        for name, data in sources.files().items():
-            (stage / name).write_bytes(data)
-            os.utime(stage / name, (epoch, epoch))  # the SRPM's cpio keeps these mtimes
-            made["spec" if name == sources.spec_name else "sources"].append(stage / name)
-        label = f"{spec.name}-{package.evr}"
-        rpm_name = package.filename
-        srpm_name = f"{spec.name}-{package.evr}.src.rpm"
-        mode = {(True, True): "-ba", (True, False): "-bs", (False, True): "-bb"}
-        if builder == "rpmbuild" and want_rpm:
-            rpmbuild_in_private_topdir(mode[(want_srpm, True)], stage, sources.spec_name, label, epoch)
-        elif want_srpm and has_rpmbuild:
-            rpmbuild_in_private_topdir("-bs", stage, sources.spec_name, label, epoch)
-        elif want_srpm:
-            result.notes.append("rpmbuild is not installed: no source RPM was made (the spec and its "
-                                "sources are written; build the SRPM with 'rpmbuild -bs' where rpm exists)")
-        if builder == "native" and want_rpm:
-            (stage / rpm_name).write_bytes(build_rpm(package, compressor=compressor))
-        if want_srpm and (stage / srpm_name).exists():
-            made["srpm"].append(stage / srpm_name)
-        if want_rpm:
-            made["rpm"].append(stage / rpm_name)
         try:
-            for kind, paths in made.items():
-                for path in paths:
-                    target = output_dir / path.name
-                    os.replace(path, target)
-                    result.artifacts.setdefault(kind, []).append(target)
-        except OSError:
-            for moved in result.paths():  # all or nothing in the output directory
-                moved.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise OutputError(f"cannot write to output directory {output_dir}: {exc.strerror}; "
-                          "choose a writable -o/--output-dir") from None
-    finally:
-        _remove_stage(stage)
+            epoch = build_epoch(spec)
+            for name, data in sources.files().items():
+                (stage / name).write_bytes(data)
+                os.utime(stage / name, (epoch, epoch))  # the SRPM's cpio keeps these mtimes
+                made["spec" if name == sources.spec_name else "sources"].append(stage / name)
+            label = f"{spec.name}-{package.evr}"
+            rpm_name = package.filename
+            srpm_name = f"{spec.name}-{package.evr}.src.rpm"
+            mode = {(True, True): "-ba", (True, False): "-bs", (False, True): "-bb"}
+            if builder == "rpmbuild" and want_rpm:
+                rpmbuild_in_private_topdir(mode[(want_srpm, True)], stage, sources.spec_name, label, epoch)
+            elif want_srpm and has_rpmbuild:
+                rpmbuild_in_private_topdir("-bs", stage, sources.spec_name, label, epoch)
+            elif want_srpm:
+                result.notes.append("rpmbuild is not installed: no source RPM was made (the spec and its "
+                                    "sources are written; build the SRPM with 'rpmbuild -bs' where rpm "
+                                    "exists)")
+            if builder == "native" and want_rpm:
+                (stage / rpm_name).write_bytes(build_rpm(package, compressor=compressor))
+            if want_srpm and (stage / srpm_name).exists():
+                made["srpm"].append(stage / srpm_name)
+            if want_rpm:
+                made["rpm"].append(stage / rpm_name)
+        except OSError as exc:
+            raise staging.error(exc) from None
+        kinds = [kind for kind, paths in made.items() for _ in paths]
+        published = staging.publish([path for paths in made.values() for path in paths])
+        for kind, path in zip(kinds, published, strict=True):
+            result.artifacts.setdefault(kind, []).append(path)
     return result
-
-
-def _remove_stage(stage: Path) -> None:
-    """Remove the staging directory: empty after a successful build, anything after a failure."""
-    try:
-        stage.rmdir()
-    except OSError:
-        import shutil
-
-        shutil.rmtree(stage, ignore_errors=True)

@@ -1,0 +1,71 @@
+"""Running an external build tool (``dpkg-buildpackage``, ``dpkg-source``, ``rpmbuild``) so it stops with us.
+
+Each tool runs in a process group of its own. When the build stops early (an
+error, Ctrl-C, SIGTERM, SIGHUP) the whole group is killed and waited for
+before the caller removes the directory the tool worked in, so no tool (nor a
+``make`` or ``dh`` it started) is left writing there.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+#: How long to wait for a killed tool's children to go.
+_KILL_WAIT = 5.0
+
+
+def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str],
+                     merge_output: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to its end and return its output (stderr in stdout when ``merge_output``).
+
+    Raises :class:`FileNotFoundError` when the program does not exist.
+    """
+    with subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate()
+        except BaseException:
+            _kill_group(proc)
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill ``proc``'s process group and wait (a little) until every member has gone."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    deadline = time.monotonic() + _KILL_WAIT
+    while time.monotonic() < deadline and _group_alive(proc.pid):
+        time.sleep(0.01)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` still runs (zombies waiting for their reaper do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc: the group exists, zombies or not
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False
