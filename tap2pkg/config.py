@@ -15,10 +15,18 @@ command-line option names (``-`` or ``_`` alike); command-line options win.
     license = "Apache-2.0"
 
 Relative paths (``include``, ``output-dir``) are relative to the TOML file.
+
+A settings file may come with someone else's project, so it is read with
+care: only a regular file of at most 1 MiB of UTF-8 TOML (never a FIFO or a
+device, which could hang the build or never end), and an ``include`` must
+stay inside the TOML file's directory (after following links). Anything else
+is one line and exit 78 (:class:`~tap2pkg.errors.ConfigError`).
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +41,8 @@ KEYS: dict[str, tuple[type, ...]] = {
     "depends": (list,), "include": (list,), "port": (list, int),
 }
 _PATH_KEYS = ("include", "output-dir")
+#: The largest settings file read (a pyproject.toml is a few KiB).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def find_config(app_file: Path, config_file: Path | None) -> Path | None:
@@ -50,16 +60,20 @@ def read_settings(path: Path, *, required: bool = False) -> dict[str, Any]:
     """
     import tomllib  # only when there is a file to read: most builds have none
 
+    raw = _read_bounded(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path}: no such file; fix the path") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror}); fix its permissions") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start + 1} is {raw[exc.start]:#04x}); "
+                          "save it as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc}); fix the syntax") from None
-    table = data.get("tool", {}).get("tap2pkg")
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: tool must be a table ([tool]), not {type(tool).__name__}; fix it")
+    table = tool.get("tap2pkg")
     if table is None:
         if required:
             raise ConfigError(f"{path}: no [tool.tap2pkg] table; add one or drop --config")
@@ -90,8 +104,44 @@ def read_settings(path: Path, *, required: bool = False) -> dict[str, Any]:
         if key in _PATH_KEYS:
             base = path.resolve().parent
             value = [str(base / v) for v in value] if isinstance(value, list) else str(base / value)
+        if key == "include":
+            for raw_value, full in zip(table[raw_key], value, strict=True):
+                real = Path(os.path.realpath(full))
+                if real != base and base not in real.parents:
+                    raise ConfigError(f"{path}: [tool.tap2pkg] {raw_key} {raw_value!r} leads out of the "
+                                      f"project directory {base}; keep included code in the project (or "
+                                      "give --include on the command line)")
         out[key.replace("-", "_")] = value
     return out
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of ``path``: a regular file of at most :data:`MAX_CONFIG_BYTES`, opened without blocking."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file; fix the path") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror}); fix its permissions") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                    else "a device or socket")
+            raise ConfigError(f"{path}: {kind}, not a TOML file; give a regular file")
+        chunks, size = [], 0
+        while size <= MAX_CONFIG_BYTES and (chunk := os.read(fd, MAX_CONFIG_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror}); fix the file") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a settings file is a few "
+                          "lines: give the right file")
+    return data
 
 
 def load_settings(app_file: Path, config_file: Path | None = None) -> dict[str, Any]:

@@ -119,16 +119,25 @@ def _ports(values: list[Any]) -> tuple[int, ...]:
     return tuple(out)
 
 
+#: The latest build time every format can hold: RPM stores 32-bit unsigned times, and its changelog
+#: entry is dated noon of the build's day (so the last day must end before 2**32 - 1 + 12 h).
+MAX_SOURCE_DATE_EPOCH = (2**32 - 1 - 43200) // 86400 * 86400 + 86399  # 2106-02-06 23:59:59 UTC
+
+
 def source_date_epoch(env: Mapping[str, str]) -> int | None:
-    """``SOURCE_DATE_EPOCH`` as an int, None when unset."""
+    """``SOURCE_DATE_EPOCH`` as an int, None when unset: the one place it is read.
+
+    The value must be a whole number of seconds, 0 to :data:`MAX_SOURCE_DATE_EPOCH`, in ASCII digits.
+    """
     raw = env.get("SOURCE_DATE_EPOCH")
     if raw is None or raw == "":
         return None
-    try:
+    if raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= MAX_SOURCE_DATE_EPOCH:
         return int(raw)
-    except ValueError:
-        raise InvalidOptionValueError(
-            f"SOURCE_DATE_EPOCH={raw!r} is not a number of seconds; fix it") from None
+    shown = raw if len(raw) <= 24 else raw[:21] + "..."
+    raise InvalidOptionValueError(
+        f"SOURCE_DATE_EPOCH={shown!r} is not a whole number of seconds from 0 to {MAX_SOURCE_DATE_EPOCH} "
+        "(the latest time RPM can store); fix it or unset it")
 
 
 def inspect_app(app_file: Path, kind: str) -> Any:

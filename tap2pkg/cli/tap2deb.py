@@ -14,7 +14,7 @@ from ..deb.build import build_deb
 from ..errors import UsageError
 from ..render import use_render_cache
 from ..spec import PackageSpec
-from .common import run_guarded
+from .common import ArgumentParser, add_version_option, run_guarded
 from .options import (
     add_common_options,
     add_deb_options,
@@ -32,7 +32,8 @@ _DEB_DESTS = {"debfile": "name", "revision": "revision", "distribution": "distri
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tap2deb`` argument parser."""
-    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").splitlines()[0])
+    parser = ArgumentParser(prog=PROG, description=(__doc__ or "").splitlines()[0])
+    add_version_option(parser, PROG)
     add_common_options(parser)
     add_deb_options(parser)
     return parser

@@ -7,13 +7,12 @@ them together and turns :class:`Tap2pkgError` into one line and an exit code.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from .common import run_guarded
+from .common import ArgumentParser, run_guarded
 
 #: subcommand -> (module under tap2pkg.cli, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -27,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tap2pkg`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="tap2pkg", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = ArgumentParser(prog="tap2pkg", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"tap2pkg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
@@ -43,8 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.add_arguments(subparser)
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 64
+        parser.error(f"name a command: {', '.join(modules)}")
     return run_guarded(lambda: modules[args.command].run(args), prog=f"tap2pkg {args.command}",
                        debug=getattr(args, "debug", False))
 

@@ -17,7 +17,7 @@ from ..render import use_render_cache
 from ..rpm.build import BUILDERS, build_rpms
 from ..rpm.native import COMPRESSORS
 from ..spec import PackageSpec
-from .common import run_guarded
+from .common import ArgumentParser, add_version_option, run_guarded
 from .options import add_common_options, app_files, artifact_summary, merged_settings, spec_from_settings
 
 PROG = "tap2rpm"
@@ -42,7 +42,8 @@ def add_rpm_options(parser: argparse.ArgumentParser, *, name_option: bool = True
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tap2rpm`` argument parser."""
-    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").splitlines()[0].replace("``", ""))
+    parser = ArgumentParser(prog=PROG, description=(__doc__ or "").splitlines()[0].replace("``", ""))
+    add_version_option(parser, PROG)
     add_common_options(parser)
     add_rpm_options(parser)
     # Twisted's tap2rpm kept -u for compatibility only; say so in the help.

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import tempfile
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from ..runtime.errors import OutputError, UsageError
@@ -96,10 +94,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # so every container is removed on the way out, as for Ctrl-C
-
-
 def _packages(args: argparse.Namespace, workdir: Path) -> list[tuple[Artifact, Artifact | None]]:
     """(package, older build or None) for every ARTIFACT; app files are built at version and version+1."""
     families = {get_distro(name).family for name in args.distro} or {"deb", "rpm"}
@@ -162,18 +156,15 @@ def _verify(
     client: Any, plan: list[tuple[Artifact, Artifact | None, Distro, str]], args: argparse.Namespace
 ) -> list[RunResult]:
     progress = Progress(sys.stderr, live=sys.stderr.isatty())
-    previous = signal.signal(signal.SIGTERM, _terminate)
     runs: list[RunResult] = []
-    try:
-        for artifact, old, distro, image in plan:
-            options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old)
-            with VerifyContainer(client, image, keep=args.keep) as box:
-                runs.append(verify_lifecycle(box, distro, artifact, options, progress))
-            if artifact.family == "deb" and args.sysvinit:
-                with VerifyContainer(client, image, systemd=False, keep=args.keep) as box:
-                    runs.append(verify_sysvinit(box, distro, artifact, options, progress))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # SIGTERM and SIGHUP unwind like Ctrl-C (run_guarded): every container is removed on the way out
+    for artifact, old, distro, image in plan:
+        options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old)
+        with VerifyContainer(client, image, keep=args.keep) as box:
+            runs.append(verify_lifecycle(box, distro, artifact, options, progress))
+        if artifact.family == "deb" and args.sysvinit:
+            with VerifyContainer(client, image, systemd=False, keep=args.keep) as box:
+                runs.append(verify_sysvinit(box, distro, artifact, options, progress))
     if args.keep:
         for result in runs:
             print(f"kept container {result.container} ({result.distro}, {result.init})", file=sys.stderr)

@@ -12,7 +12,6 @@ scriptlets the spec's fallbacks expand to.
 
 from __future__ import annotations
 
-import os
 import stat
 import tarfile
 import time
@@ -116,11 +115,8 @@ def spec_path(path: str) -> str:
 
 
 def build_epoch(spec: PackageSpec) -> int:
-    """The build time: ``spec.source_date_epoch``, else ``SOURCE_DATE_EPOCH``, else now."""
-    if spec.source_date_epoch is not None:
-        return spec.source_date_epoch
-    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    return int(env) if env.isdigit() else int(time.time())
+    """The build time: ``spec.source_date_epoch`` (read from ``SOURCE_DATE_EPOCH`` by the CLI), or now."""
+    return spec.source_date_epoch if spec.source_date_epoch is not None else int(time.time())
 
 
 def changelog_time(epoch: int) -> int:
