@@ -17,7 +17,8 @@ Every daemon runs on the same Python. Metrics:
 
 * ready: time from exec to the first connection answered (median of ``--runs``);
 * memory: resident memory (VmRSS) right after that first answer (median);
-* round trips per second on one connection (16-byte message, wait for the echo);
+* round trips per second on one connection (16-byte message, wait for the echo), on
+  each of those starts (median);
 * 1,000 connections opened, all held open at once, each answered once.
 
 It prints one table with every daemon side by side (each tapd's ratio to
@@ -312,7 +313,6 @@ class Settings:
 
     runs: int
     round_trip_seconds: float
-    round_trip_repeats: int
     connections: int
 
 
@@ -324,40 +324,44 @@ def rotations(daemons: Sequence[Daemon], round_number: int) -> list[Daemon]:
 
 def measure(daemons: Sequence[Daemon], settings: Settings,
             say: Callable[[str], None] = print) -> dict[str, Measurements]:
-    """Measure every daemon, interleaving them round by round."""
+    """Measure every daemon, interleaving them round by round; one start gives one sample of each."""
     results = {d.label: Measurements() for d in daemons}
     say("warming up (one start each, not counted)")
     for d in daemons:
         proc, _, _ = wait_ready(d, free_port(), f"{d.slug}-warmup")
         stop(proc)
-    say(f"start-up and memory: {settings.runs} runs each")
+    say(f"start-up, memory and {settings.round_trip_seconds:g} s of round trips: {settings.runs} runs each")
     for run in range(settings.runs):
         for d in rotations(daemons, run):
-            proc, seconds, _ = wait_ready(d, free_port(), f"{d.slug}-start")
-            results[d.label].ready_s.append(seconds)
-            results[d.label].rss_kib.append(rss_kib(proc.pid))
-            stop(proc)
-    say(f"round trips ({settings.round_trip_repeats} x {settings.round_trip_seconds:g}s each) "
-        f"and {settings.connections} connections")
-    for rep in range(settings.round_trip_repeats):
-        for d in rotations(daemons, rep):
             port = free_port()
-            proc, _, log_path = wait_ready(d, port, f"{d.slug}-load")
+            proc, seconds, log_path = wait_ready(d, port, f"{d.slug}-start")
             try:
                 m = results[d.label]
+                m.ready_s.append(seconds)
+                m.rss_kib.append(rss_kib(proc.pid))
                 m.round_trips_per_s.append(round_trips(port, settings.round_trip_seconds))
-                if rep == 0:
-                    m.server_open_files_limit = open_files_limit(proc.pid)
-                    held = hold_connections(port, settings.connections, proc.pid)
-                    m.connections_ok, m.connection_errors = held.ok, held.errors
-                    m.first_connection_error = held.first_error
-                    m.connections_s = held.seconds
-                    m.rss_with_connections_kib = held.rss_at_peak_kib
             except OSError as exc:
                 raise BenchmarkError(f"{d.label} failed under load: {exc}; {log_tail(log_path)} "
                                      f"(full log: {log_path})") from exc
             finally:
                 stop(proc)
+    say(f"{settings.connections} connections")
+    for d in rotations(daemons, settings.runs):
+        port = free_port()
+        proc, _, log_path = wait_ready(d, port, f"{d.slug}-load")
+        try:
+            m = results[d.label]
+            m.server_open_files_limit = open_files_limit(proc.pid)
+            held = hold_connections(port, settings.connections, proc.pid)
+            m.connections_ok, m.connection_errors = held.ok, held.errors
+            m.first_connection_error = held.first_error
+            m.connections_s = held.seconds
+            m.rss_with_connections_kib = held.rss_at_peak_kib
+        except OSError as exc:
+            raise BenchmarkError(f"{d.label} failed under load: {exc}; {log_tail(log_path)} "
+                                 f"(full log: {log_path})") from exc
+        finally:
+            stop(proc)
     return results
 
 
@@ -483,26 +487,24 @@ def explain_imports(python: Path, tapd: Daemon, say: Callable[[str], None]) -> s
 def render_section(table: str, machine: dict[str, str], command: str, settings: Settings) -> str:
     """The Markdown body of the ``daemon`` section of BENCHMARKS.md."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    tls = ("`tapd --tls` (the console script with `ssl` loaded, as an application using TLS runs it) is "
+           "shown for information." if TAPD_TLS in table else
+           "This event loop loads `ssl` itself, so there is no separate `tapd --tls` column.")
     lines = [
         "## tapd vs twistd: the same TCP echo service",
         "",
-        f"Measured {when} with `{command}`: {settings.runs} starts each (median), "
-        f"{settings.round_trip_repeats} x {settings.round_trip_seconds:g} s of round trips each "
-        f"(median), {settings.connections:,} connections once; the daemons interleaved, each first in "
-        "turn. The app is `bench/tapd_echo.tac` for tapd and its twin `bench/twistd_echo.tac` for "
-        "twistd, both run in the foreground (`-n --pidfile=`) on 127.0.0.1, on the same Python.",
+        f"Measured {when} with `{command}`: {settings.runs} starts of each daemon, interleaved (each "
+        f"first in turn), every start giving a ready time, a memory reading and "
+        f"{settings.round_trip_seconds:g} s of round trips (the table shows medians); then "
+        f"{settings.connections:,} connections once. The app is `bench/tapd_echo.tac` for tapd and its "
+        "twin `bench/twistd_echo.tac` for twistd, both run in the foreground (`-n --pidfile=`) on "
+        "127.0.0.1, on the same Python.",
         "",
-        "`tapd` is the console script of tap2pkg pip-installed from this checkout; `packaged tapd` "
-        "is the launcher `/usr/lib/<pkg>/tapd` as a package installs it, with the runtime beside it and "
-        "no bytecode (a package ships none and its launcher writes none, so every start compiles "
-        "the runtime); twistd is Twisted from PyPI with its plugin cache warm. The targets are judged "
-        "on both ways of running tapd; `tapd --tls` (the console script with `ssl` loaded, as an "
-        "application using TLS runs it) is shown for information."
-        if TAPD_TLS in table else
-        "`tapd` is the console script of tap2pkg pip-installed from this checkout; `packaged tapd` "
-        "is the launcher `/usr/lib/<pkg>/tapd` as a package installs it, with the runtime beside it and "
-        "no bytecode; twistd is Twisted from PyPI with its plugin cache warm. This event loop loads "
-        "`ssl` itself, so there is no separate `tapd --tls` column.",
+        "`tapd` is the console script of tap2pkg pip-installed from this checkout. `packaged tapd` is "
+        "the launcher `/usr/lib/<pkg>/tapd` as a package installs it, the runtime beside it and no "
+        "bytecode (a package ships none and its launcher writes none, so every start compiles the "
+        "runtime). twistd is Twisted from PyPI, its plugin cache warm. The targets are judged on both "
+        f"ways of running tapd; {tls}",
         "",
         table.rstrip("\n"),
         "",
@@ -615,8 +617,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings(
         runs=args.runs if args.runs else (3 if args.quick else 9),
-        round_trip_seconds=0.5 if args.quick else 2.0,
-        round_trip_repeats=1 if args.quick else 3,
+        round_trip_seconds=0.3 if args.quick else 1.0,
         connections=CONNECTIONS,
     )
     limit = raise_open_files_limit(settings.connections * 2 + 256)
