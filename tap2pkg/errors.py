@@ -17,11 +17,14 @@ code  class                       meaning
 80    InvalidPackageNameError     package name breaks Debian Policy / RPM rules
 81    InvalidVersionError         version or revision breaks the rules
 82    InvalidMaintainerError      maintainer lacks a name or an email address
-83    IncludeNotFoundError        an ``--include`` path does not exist
+83    IncludeNotFoundError        an ``--include`` is missing or unpackable
 84    BuildToolError              dpkg-buildpackage, dpkg-source... failed
 85    MissingToolError            an external tool the builder needs is absent
 86    InvalidOptionValueError     another option value is invalid (user, port..)
 ====  ==========================  =============================================
+
+A signal is not an error: on SIGINT, SIGTERM or SIGHUP the front ends clean up
+and exit 128 + the signal's number (:func:`tap2pkg.cli.common.run_guarded`).
 """
 
 from __future__ import annotations
@@ -88,7 +91,8 @@ class InvalidMaintainerError(ConfigError):
 
 
 class IncludeNotFoundError(ConfigError):
-    """An ``--include`` path that does not exist."""
+    """An ``--include`` path that does not exist, or holds what cannot be packaged (a link out of it,
+    a dangling link, a FIFO, a socket, a device)."""
 
     exit_code = 83
 

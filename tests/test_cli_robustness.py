@@ -86,14 +86,15 @@ def test_concurrent_runs_into_one_directory_all_succeed_with_the_same_bytes(tmp_
     def one() -> None:
         results.append(command(name, *build_args(shared)))
 
-    threads = [threading.Thread(target=one) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    for _round in range(3):  # a race shows up in some rounds only
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     for proc in results:
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    assert len(results) == 8
+    assert len(results) == 24
     assert snapshot(shared) == snapshot(reference)  # nothing extra, nothing missing, the same bytes
 
 
