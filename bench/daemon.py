@@ -15,7 +15,9 @@ ways a user runs it, and twistd, on 127.0.0.1 in one run, interleaved:
 
 Every daemon runs on the same Python. Metrics:
 
-* ready: time from exec to the first connection answered (median of ``--runs``);
+* ready: time from exec to the first connection answered (median of ``--runs``),
+  and the CPU time the daemon used until then (which other work on the machine
+  hardly moves);
 * memory: resident memory (VmRSS) right after that first answer (median);
 * round trips per second on one connection (16-byte message, wait for the echo), on
   each of those starts (median);
@@ -139,6 +141,7 @@ class Measurements:
     """Everything measured for one daemon."""
 
     ready_s: list[float] = field(default_factory=list)
+    cpu_to_ready_s: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     round_trips_per_s: list[float] = field(default_factory=list)
     connections_ok: int = 0
@@ -214,6 +217,21 @@ def wait_ready(daemon: Daemon, port: int, log_name: str) -> tuple[subprocess.Pop
                                  f"{START_TIMEOUT:.0f}s ({problem}): {log_tail(log_path)} "
                                  f"(full log: {log_path})")
         time.sleep(0.0005)  # poll fast, but leave the CPU to the starting daemon
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time the live threads of process ``pid`` have used (``/proc/<pid>/task/*/schedstat``).
+
+    Unlike the ready time, it hardly moves when other work shares the machine.
+    Threads that have ended are not counted; neither daemon starts one to serve.
+    """
+    total_ns = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total_ns += int(stat.read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that just ended
+            continue
+    return total_ns / 1e9
 
 
 def round_trips(port: int, seconds: float) -> float:
@@ -338,6 +356,7 @@ def measure(daemons: Sequence[Daemon], settings: Settings,
             try:
                 m = results[d.label]
                 m.ready_s.append(seconds)
+                m.cpu_to_ready_s.append(cpu_seconds(proc.pid))
                 m.rss_kib.append(rss_kib(proc.pid))
                 m.round_trips_per_s.append(round_trips(port, settings.round_trip_seconds))
             except OSError as exc:
@@ -397,6 +416,7 @@ def _mib(kib: float) -> str:
 
 METRICS = (
     Metric("ready (exec to first answer, median)", lambda m: median(m.ready_s), _ms, READY_TARGET),
+    Metric("CPU time used until ready (median)", lambda m: median(m.cpu_to_ready_s), _ms),
     Metric("resident memory after start (median)", lambda m: median(m.rss_kib), _mib, MEMORY_TARGET),
     Metric("echo round trips per second, one connection (median)", lambda m: median(m.round_trips_per_s),
            lambda v: f"{v:,.0f}", ROUND_TRIP_TARGET, higher_is_better=True),
@@ -414,7 +434,7 @@ def compare(ours: Measurements, theirs: Measurements, connections: int) -> list[
     def conns(m: Measurements) -> str:
         return f"{m.connections_ok:,} ok, {m.connection_errors:,} errors"
 
-    rows.insert(3, Comparison(HELD_OPEN, conns(ours), conns(theirs), "-", f"{connections:,} ok, 0 errors",
+    rows.insert(4, Comparison(HELD_OPEN, conns(ours), conns(theirs), "-", f"{connections:,} ok, 0 errors",
                               ours.connections_ok == connections and ours.connection_errors == 0))
     return rows
 

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -213,7 +214,8 @@ def test_importtime_report_names_who_imported_what() -> None:
 
 def _measured(ready_ms: float, rss_mib: float, trips: float) -> object:
     bench = _load_daemon_bench()
-    return bench.Measurements(ready_s=[ready_ms / 1000], rss_kib=[int(rss_mib * 1024)],
+    return bench.Measurements(ready_s=[ready_ms / 1000], cpu_to_ready_s=[ready_ms / 2000],
+                              rss_kib=[int(rss_mib * 1024)],
                               round_trips_per_s=[trips], connections_ok=1000, connections_s=0.2,
                               rss_with_connections_kib=int(rss_mib * 1100))
 
@@ -223,17 +225,18 @@ def test_the_table_shows_every_tapd_beside_twistd_and_judges_both_ways_of_runnin
     results = {"tapd": _measured(100, 16, 30000), "packaged tapd": _measured(150, 18, 30000),
                "tapd --tls": _measured(110, 20, 30000), "twistd": _measured(300, 32, 20000)}
     table, records = bench.side_by_side(results, 1000)
-    header, _, ready, memory, trips = table.splitlines()[:5]
+    header, _, ready, cpu, memory, trips = table.splitlines()[:6]
     assert [cell.strip() for cell in header.split("|")[1:-1]] == [
         "metric", "twistd", "tapd", "ratio", "packaged tapd", "ratio", "tapd --tls", "ratio", "target",
         "pass/fail (tapd / packaged tapd)"]
     assert [cell.strip() for cell in ready.split("|")[2:-1]] == [
         "300 ms", "100 ms", "0.33x", "150 ms", "0.50x", "110 ms", "0.37x", "<= 0.4x", "pass / FAIL"]
+    assert cpu.split("|")[-2].strip() == "-"  # shown, no target
     assert memory.split("|")[-2].strip() == "pass / FAIL"
     assert trips.split("|")[-2].strip() == "pass / pass"
     tls = [r for r in records if r["daemon"] == "tapd --tls"]
     assert tls and all(r["passed"] is None for r in tls)  # shown, never judged
-    assert [r["passed"] for r in records if r["daemon"] == "packaged tapd"][:2] == [False, False]
+    assert [r["passed"] for r in records if r["daemon"] == "packaged tapd"][:3] == [False, None, False]
 
 
 def test_each_daemon_goes_first_in_turn() -> None:
@@ -253,3 +256,20 @@ def test_the_packaged_launcher_runs_without_bytecode_as_a_package_has_it(tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("tapd (tap2pkg) ")
     assert list(tmp_path.rglob("__pycache__")) == []  # every start compiles the runtime, as installed
+
+
+def test_cpu_time_counts_every_live_thread_of_a_process() -> None:
+    bench = _load_daemon_bench()
+    busy = ("import threading, time\n"
+            "def spin():\n    end = time.thread_time() + 0.3\n    while time.thread_time() < end: pass\n"
+            "    time.sleep(30)\n"
+            "threading.Thread(target=spin).start(); time.sleep(30)\n")
+    child = subprocess.Popen([sys.executable, "-c", busy])
+    try:
+        deadline = time.monotonic() + 10
+        while bench.cpu_seconds(child.pid) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert 0.3 <= bench.cpu_seconds(child.pid) < 5  # the spinning thread's time, not just the main one's
+    finally:
+        child.kill()
+        child.wait()
