@@ -550,6 +550,9 @@ def render_section(table: str, machine: dict[str, str], command: str, settings: 
         table.rstrip("\n"),
         "",
         "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine.items()) + ".",
+        "",
+        "Where tapd's time and memory go, and what a bare asyncio server takes on the same machine: "
+        "[docs/benchmarks.md](docs/benchmarks.md#reading-the-output).",
     ]
     return "\n".join(lines) + "\n"
 
