@@ -660,8 +660,8 @@ def run(args: argparse.Namespace) -> int:
         print(text, file=sys.stderr if quiet else sys.stdout, flush=True)
 
     settings = Settings(
-        runs=args.runs if args.runs else (3 if args.quick else 9),
-        round_trip_seconds=0.3 if args.quick else 1.0,
+        runs=args.runs if args.runs else (3 if args.quick else 15),
+        round_trip_seconds=0.3 if args.quick else 0.5,
         connections=CONNECTIONS,
     )
     limit = raise_open_files_limit(settings.connections * 2 + 256)
@@ -724,7 +724,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                     "and twistd, and compare them.")
     parser.add_argument("--runs", type=int, default=0, metavar="N",
                         help="starts per daemon for the ready-time and memory medians "
-                             "(default 9; 3 with --quick)")
+                             "(default 15; 3 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="a short smoke run; writes no results file unless --output is given")
     parser.add_argument("--reactor", metavar="NAME",
