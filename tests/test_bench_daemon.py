@@ -273,3 +273,13 @@ def test_cpu_time_counts_every_live_thread_of_a_process() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_ratios_pair_each_start_with_twistds_start_of_the_same_round() -> None:
+    bench = _load_daemon_bench()
+    # the machine was slow in the second round: both daemons took three times as long
+    ours = bench.Measurements(ready_s=[0.100, 0.300, 0.110])
+    theirs = bench.Measurements(ready_s=[0.300, 0.900, 0.200])
+    ready = bench.METRICS[0].comparison(ours, theirs)
+    assert (ready.ours, ready.theirs, ready.ratio) == ("110 ms", "300 ms", "0.33x")  # not 110/300
+    assert ready.passed is True
