@@ -20,10 +20,10 @@ import ast
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .record import record
 from .runtime.errors import AppFileError, AppFileNotFoundError, UnsafeAppFileError, brief
 from .runtime.kinds import KINDS
 
@@ -45,7 +45,7 @@ _KIND_TEXT = {
 }
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class AppInfo:
     """What an application file holds, as far as packaging needs to know."""
 

@@ -30,11 +30,11 @@ import errno
 import os
 import stat
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from .errors import AppFileNotFoundError, IncludeNotFoundError, InvalidOptionValueError, UsageError
-from .record import record
 from .spec import PackageSpec, check_installed_name
 
 #: Distribution families the layout knows; templates get this as ``distro``.
@@ -66,7 +66,7 @@ sys.exit(main())
 '''
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Layout:
     """Where a package's files live once installed, for one distribution family."""
 
@@ -120,7 +120,7 @@ class Layout:
         )
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class PayloadFile:
     """One installed file: where it goes, its mode, and where its bytes come from.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ from .errors import (
     InvalidVersionError,
     UnknownAppTypeError,
 )
-from .record import field, fields, record, replace
 from .runtime.kinds import KINDS, kind_by_name, kind_by_suffix
 
 #: App file kinds (the runtime's one table, :mod:`tap2pkg.runtime.kinds`).
@@ -145,7 +145,7 @@ def kind_for(path: Path, type_option: str | None = None) -> str:
     return kind
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class PackageSpec:
     """Everything a backend needs to build one package; validated on construction.
 

@@ -19,14 +19,13 @@ import hashlib
 import io
 import lzma
 import tarfile
-
-from ..record import record
+from dataclasses import dataclass
 
 #: Compressions a tar member stream may use, and the suffix each adds.
 COMPRESSIONS = {"xz": ".xz", "gzip": ".gz", "none": ""}
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class TarMember:
     """A file (``data`` set) or directory (``data`` None) to put in a tar archive."""
 

@@ -10,12 +10,12 @@ not trip over each other. A file or link where the source tree
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bundle import check_output_dir
 from ..errors import UsageError
 from ..output import Staging
-from ..record import field, record
 from ..spec import PackageSpec
 from .dpkg import build_with_dpkg
 from .native import build_native_deb
@@ -25,7 +25,7 @@ from .source import build_source_package, orig_tarball, write_source_tree
 BUILDERS = ("native", "dpkg")
 
 
-@record
+@dataclass
 class DebBuildResult:
     """What one build produced: the source tree and the artifacts, at their final paths."""
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..bundle import Layout, PayloadFile, code_files
 from ..errors import AppFileNotFoundError, BuildToolError, MissingToolError, OutputError
-from ..record import record
 from ..render import render, render_service_files, template_context
 from ..spec import PackageSpec
 from .archive import TarMember, compress, tar_bytes
@@ -36,7 +36,7 @@ _SERVICE_DEBIAN_NAMES = {
 }
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class SourceTree:
     """An emitted source tree ``<parent>/<pkg>-<version>/``."""
 

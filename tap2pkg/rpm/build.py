@@ -20,12 +20,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bundle import check_output_dir
 from ..errors import BuildToolError, MissingToolError
 from ..output import Staging
-from ..record import field, record
 from ..runtime.errors import OutputError, UsageError
 from ..spec import PackageSpec
 from .native import COMPRESSORS, build_rpm
@@ -34,7 +34,7 @@ from .source import build_epoch, rpm_package, rpm_sources
 BUILDERS = ("native", "rpmbuild")
 
 
-@record
+@dataclass
 class RpmBuildResult:
     """What one build wrote: every artifact path, keyed by kind, plus notes for the user."""
 

@@ -8,13 +8,12 @@ names; every entry gets the inode number the header gives it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-from ..record import record
+from dataclasses import dataclass
 
 TRAILER = "TRAILER!!!"
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class CpioMember:
     """One archive entry: its path (without ``./``), mode bits with file type, inode, mtime, data."""
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping
-
-from ..record import record
+from dataclasses import dataclass
 
 HEADER_MAGIC = b"\x8e\xad\xe8\x01\x00\x00\x00\x00"
 
@@ -66,7 +65,7 @@ PGPHASHALGO_SHA256 = 8
 Value = str | bytes | list[str] | list[int]
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Entry:
     """One tag of a header: its number, data type and value."""
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import stat
+from dataclasses import dataclass, field
 
 from ..errors import InvalidPackageNameError, InvalidVersionError
-from ..record import field, record
 from ..runtime.errors import ConfigError
 
 # rpmsenseFlags (rpmds.h)
@@ -41,7 +41,7 @@ VERSION_RE = re.compile(r"^[A-Za-z0-9._+~^]+$")
 SCRIPTLETS = ("pre", "post", "preun", "postun")
 
 
-@record(frozen=True, order=True)
+@dataclass(frozen=True, order=True)
 class Dependency:
     """A versioned or plain capability: ``python3 >= 3.11`` is name, flags, version."""
 
@@ -65,7 +65,7 @@ class Dependency:
         return f"{self.name} {op} {self.version}" if op and self.version else self.name
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class RpmFile:
     """One path the package owns: a regular file (``data``), a directory or a symlink (``target``)."""
 
@@ -93,7 +93,7 @@ class RpmFile:
         return stat.S_ISDIR(self.mode)
 
 
-@record
+@dataclass
 class RpmPackage:
     """The resolved content of one binary RPM."""
 

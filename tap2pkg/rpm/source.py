@@ -15,11 +15,11 @@ from __future__ import annotations
 import stat
 import tarfile
 import time
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from .. import __version__
 from ..bundle import Layout, PayloadFile, payload
-from ..record import record
 from ..render import render, render_service_files, rpm_date, template_context
 from ..spec import PackageSpec
 from .deflate import gzip_pieces
@@ -41,7 +41,7 @@ _SERVICE_SOURCES = {
 }
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class SourceFile:
     """A file named as ``SourceN`` in the spec: its name, content, installed place and mode."""
 
@@ -53,7 +53,7 @@ class SourceFile:
     config: bool
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class RpmSources:
     """Everything written beside the spec, and the payload both builders install."""
 
