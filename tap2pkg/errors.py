@@ -21,6 +21,7 @@ code  class                       meaning
 84    BuildToolError              dpkg-buildpackage, dpkg-source... failed
 85    MissingToolError            an external tool the builder needs is absent
 86    InvalidOptionValueError     another option value is invalid (user, port..)
+87    UnsupportedEditError        a tree edit the native builder cannot build
 ====  ==========================  =============================================
 
 A signal is not an error: on SIGINT, SIGTERM or SIGHUP the front ends clean up
@@ -62,6 +63,7 @@ __all__ = [
     "UnknownAppTypeError",
     "UnknownUserError",
     "UnsafeAppFileError",
+    "UnsupportedEditError",
     "UsageError",
 ]
 
@@ -113,3 +115,10 @@ class InvalidOptionValueError(ConfigError):
     """Any other option value that is out of range (user name, port, license...)."""
 
     exit_code = 86
+
+
+class UnsupportedEditError(Tap2pkgError):
+    """An edit of the emitted source tree (``debian/``, the ``.spec``) that the native builder cannot
+    honour; the standard tool builder (``--builder dpkg`` / ``--builder rpmbuild``) can."""
+
+    exit_code = 87
