@@ -68,24 +68,25 @@ def tap2deb_command(apps: Sequence[Path], outdir: Path, builder: str) -> list[st
 
 def nfpm_config(app: Path, workdir: Path) -> Path:
     """Write an nfpm config with the same content as tap2deb's .deb of ``app``; return its path."""
-    from tap2pkg.deb.native import MISC_DEPENDS, MISC_PRE_DEPENDS, deb_payload, maintainer_scripts
-    from tap2pkg.deb.source import PYTHON_DEPENDS
+    from tap2pkg.deb.native import MISC_DEPENDS, MISC_PRE_DEPENDS, deb_files, maintainer_scripts
+    from tap2pkg.deb.source import PYTHON_DEPENDS, DebPayload
     from tap2pkg.spec import PackageSpec
 
     spec = PackageSpec(name=app.stem, app_file=app, app_kind="python", maintainer=MAINTAINER,
                        includes=(APP_DIR / "echoproto.py",), source_date_epoch=int(EPOCH))
     files_dir = workdir / f"{app.stem}-files"
     contents = []
-    for f in deb_payload(spec):
+    payload = DebPayload.for_spec(spec)
+    for f in deb_files(payload):
         src = files_dir / f.path.lstrip("/")
         src.parent.mkdir(parents=True, exist_ok=True)
-        src.write_bytes(f.read())
+        src.write_bytes(f.data)
         entry: dict[str, object] = {"src": str(src), "dst": f.path, "file_info": {"mode": f.mode}}
         if f.conffile:
             entry["type"] = "config"
         contents.append(entry)
     scripts = {}
-    for name, text in maintainer_scripts(spec).items():
+    for name, text in maintainer_scripts(payload).items():
         path = workdir / f"{app.stem}.{name}"
         path.write_text(text)
         scripts[name.replace("inst", "install").replace("rm", "remove")] = str(path)

@@ -75,7 +75,7 @@ def nfpm_config(app: Path, workdir: Path) -> Path:
 
     spec = PackageSpec(name=app.stem, app_file=app, app_kind="python", maintainer=MAINTAINER,
                        includes=(APP_DIR / "echoproto.py",), source_date_epoch=int(EPOCH))
-    package = rpm_package(spec, rpm_sources(spec))
+    package = rpm_package(rpm_sources(spec))
     files_dir = workdir / f"{app.stem}-files"
     contents = []
     for f in package.files:

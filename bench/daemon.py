@@ -596,7 +596,7 @@ def install_package_layout(root: Path) -> Path:
     bytecode and its launcher writes none.
     """
     from tap2pkg import __version__
-    from tap2pkg.bundle import LAUNCHER, STUB_INIT, runtime_dir
+    from tap2pkg.payload import LAUNCHER, STUB_INIT, runtime_dir
 
     libdir = root / "usr" / "lib" / PACKAGE
     shutil.rmtree(root, ignore_errors=True)

@@ -199,16 +199,16 @@ def test_the_largest_source_date_epoch_builds(tmp_path: Path, name: str) -> None
     assert proc.returncode == 0, proc.stderr
 
 
-def test_rpm_build_time_comes_from_the_one_parsed_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tap2pkg.rpm.source import build_epoch
+def test_build_time_is_the_parsed_value_then_the_app_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tap2pkg.payload import build_time
     from tap2pkg.spec import PackageSpec
 
     spec = PackageSpec(name="echo", app_file=DATA / "echo.tac", app_kind="python", maintainer=MAINTAINER,
                        source_date_epoch=1234)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "99")
-    assert build_epoch(spec) == 1234
-    # the environment is read in one place, by the command line front ends: a spec without a time means now
-    assert abs(build_epoch(spec.replace(source_date_epoch=None)) - time.time()) < 60
+    assert build_time(spec) == 1234
+    # the environment is read in one place, by the command line front ends: without it, the app file's time
+    assert build_time(spec.replace(source_date_epoch=None)) == int((DATA / "echo.tac").stat().st_mtime)
 
 
 # -- config files -------------------------------------------------------------------------------------

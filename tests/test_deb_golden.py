@@ -13,7 +13,7 @@ import pytest
 from golden_files import assert_matches_golden
 
 from tap2pkg.deb.native import control_text, maintainer_scripts
-from tap2pkg.deb.source import debian_files
+from tap2pkg.deb.source import DebPayload
 from tap2pkg.spec import PackageSpec
 
 HERE = Path(__file__).parent
@@ -28,9 +28,10 @@ SPEC = PackageSpec(
 
 
 def generated() -> dict[str, str]:
-    files = {f"debian/{name}": text for name, (text, _mode) in debian_files(SPEC).items()}
-    files.update({f"native/{name}": text for name, text in maintainer_scripts(SPEC).items()})
-    files["native/control"] = control_text(SPEC, 123)
+    payload = DebPayload.for_spec(SPEC)
+    files = {f"debian/{name}": text for name, (text, _mode) in payload.debian.items()}
+    files.update({f"native/{name}": text for name, text in maintainer_scripts(payload).items()})
+    files["native/control"] = control_text(payload, 123)
     return files
 
 
@@ -80,6 +81,6 @@ def test_copyright_is_machine_readable() -> None:
 
 
 def test_maintainer_scripts_are_posix_sh_with_set_e() -> None:
-    for name, text in maintainer_scripts(SPEC).items():
+    for name, text in maintainer_scripts(DebPayload.for_spec(SPEC)).items():
         assert text.startswith("#!/bin/sh\nset -e\n"), name
         assert "#DEBHELPER#" not in text

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from debian.debfile import DebFile
 
-from tap2pkg.deb.native import build_native_deb
+from tap2pkg.deb import native
+from tap2pkg.deb.source import DebPayload, write_source_tree
 from tap2pkg.spec import PackageSpec
 
 DATA = Path(__file__).parent / "data" / "deb"
@@ -25,6 +26,12 @@ def make_spec(**kw: object) -> PackageSpec:
         source_date_epoch=1700000000)
     base.update(kw)
     return PackageSpec(**base)  # type: ignore[arg-type]
+
+
+def build_native_deb(spec: PackageSpec, out: Path, *, compression: str = "xz") -> Path:
+    """The .deb of ``spec``, written as a build writes it: the tree first, then the package."""
+    tree = write_source_tree(DebPayload.for_spec(spec), out)
+    return native.build_native_deb(tree, out, compression=compression)
 
 
 @pytest.fixture(scope="module")
@@ -148,23 +155,3 @@ def test_included_package_directory_without_caches(tmp_path: Path) -> None:
     assert "./usr/lib/echo/echolib/proto.py" in names
     assert names["./usr/lib/echo/echolib/tool.sh"].mode == 0o755
     assert not [n for n in names if "__pycache__" in n]
-
-
-def test_compressed_members_are_cached_and_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lzma
-
-    from tap2pkg.deb import archive
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    data = bytes(range(256)) * 1024  # over the size worth a cache entry
-    first = archive.compress(data, "xz")
-    assert lzma.decompress(first) == data
-    assert len(list((tmp_path / "cache" / "tap2pkg" / "compressed").iterdir())) == 1
-
-    def no_xz(*_: object, **__: object) -> bytes:
-        raise AssertionError("compressed again instead of read from the cache")
-
-    monkeypatch.setattr(lzma, "compress", no_xz)
-    assert archive.compress(data, "xz") == first
-    with pytest.raises(AssertionError):  # other content is another entry
-        archive.compress(data + b"x", "xz")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tap2pkg.deb.native import maintainer_scripts
+from tap2pkg.deb.source import DebPayload
 from tap2pkg.spec import PackageSpec
 
 DATA = Path(__file__).parent / "data" / "deb"
@@ -27,7 +28,7 @@ LOGGED = ("systemd-sysusers", "adduser", "addgroup", "deluser", "delgroup", "use
 def scripts_for(user: str = "") -> dict[str, str]:
     spec = PackageSpec(name="echo", app_file=DATA / "echo.tac", app_kind="python", user=user,
                        maintainer="Jane Doe <jane@example.org>", source_date_epoch=1700000000)
-    return maintainer_scripts(spec)
+    return maintainer_scripts(DebPayload.for_spec(spec))
 
 
 class Host:

@@ -7,15 +7,14 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from tap2pkg.payload import Layout, Payload
 from tap2pkg.render import (
     environment,
     fold_description,
-    render_service_files,
     rfc2822,
     rpm_date,
     shell_quote,
     tapd_arguments,
-    template_context,
     wrap_lines,
 )
 from tap2pkg.spec import PackageSpec
@@ -28,6 +27,11 @@ def spec(**kw: object) -> PackageSpec:
                                    maintainer="Jane Doe <jane@example.org>", ports=(8007,))
     base.update(kw)
     return PackageSpec(**base)  # type: ignore[arg-type]
+
+
+def render_service_files(s: PackageSpec, distro: str = "debian") -> dict[str, str]:
+    """The rendered service files of ``s``'s payload, by role."""
+    return {f.role: f.data.decode() for f in Payload.for_spec(s, distro).service_files()}
 
 
 def test_fold_description_indents_and_marks_blank_lines() -> None:
@@ -98,7 +102,7 @@ def test_low_port_gets_the_bind_capability() -> None:
                                               ("source", "--source"), ("xml", "--xml")])
 def test_tapd_loads_each_kind_with_its_option(kind: str, option: str) -> None:
     s = spec(app_kind=kind)
-    layout = template_context(s)["layout"]
+    layout = Layout.for_spec(s, "debian")
     args = tapd_arguments(s, layout, daemon=True)
     assert args[-2:] == [option, "/etc/echo/echo.tac"]
     assert "--pidfile" in args and "/run/echo/echo.pid" in args
@@ -110,35 +114,3 @@ def test_init_script_uses_start_stop_daemon_with_chuid() -> None:
     assert '--chuid "$USER:$USER"' in init
     for action in ("start)", "stop)", "restart|force-reload)", "status)"):
         assert action in init
-
-
-def test_rendering_is_cached_per_context_and_read_back_without_jinja(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tap2pkg.render as render_module
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(render_module, "_use_render_cache", [True])  # as in a one-package call
-    first = render_service_files(spec(source_date_epoch=1700000000))
-    cached = sorted((tmp_path / "tap2pkg" / "rendered").iterdir())
-    assert len(cached) == len(first)
-
-    def no_jinja() -> None:
-        raise AssertionError("rendered again instead of read from the cache")
-
-    monkeypatch.setattr(render_module, "environment", no_jinja)
-    assert render_service_files(spec(source_date_epoch=1700000000)) == first
-    with pytest.raises(AssertionError):  # another context is another entry
-        render_service_files(spec(source_date_epoch=1700000000, user="other"))
-
-
-def test_a_render_that_read_the_clock_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tap2pkg.render as render_module
-    from tap2pkg.render import render
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(render_module, "_use_render_cache", [True])
-    context = template_context(spec(source_date_epoch=None))
-    assert render("debian/changelog", context).rstrip().endswith("-0000")
-    assert not list((tmp_path / "tap2pkg" / "rendered").iterdir())
-    render("debian/changelog", template_context(spec(source_date_epoch=1700000000)))
-    assert len(list((tmp_path / "tap2pkg" / "rendered").iterdir())) == 1

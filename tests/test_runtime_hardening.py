@@ -202,7 +202,7 @@ def _plant_shadows(directory: Path, markers: Path) -> None:
 def _bundled_launcher(libdir: Path) -> list[str]:
     """The packaged launcher, with the runtime copied into ``libdir`` as a package has it."""
     from tap2pkg import __version__
-    from tap2pkg.bundle import LAUNCHER, STUB_INIT, runtime_dir
+    from tap2pkg.payload import LAUNCHER, STUB_INIT, runtime_dir
 
     shutil.copytree(runtime_dir(), libdir / "tap2pkg" / "runtime",
                     ignore=shutil.ignore_patterns("__pycache__"))

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..bundle import check_includes
+from ..payload import check_includes
 from ..config import load_settings
 from ..errors import AppFileNotFoundError, InvalidOptionValueError, UsageError
 from ..spec import PackageSpec, kind_for

@@ -2,20 +2,14 @@
 
 Every member is owned by root:root (uid/gid 0), members are written in the
 order given (callers sort them), every mtime is the one ``mtime`` passed in
-(the build's ``SOURCE_DATE_EPOCH``), gzip headers carry mtime 0 and no file
+(the build time), gzip headers carry mtime 0 and no file
 name, and xz runs single-threaded with a fixed preset, so the same input
 always gives the same bytes.
-
-xz is most of a single native build's time, so :func:`compress` keeps its
-results in a per-user cache (``$XDG_CACHE_HOME/tap2pkg/compressed``) keyed by
-the SHA-256 of the input and the settings: a rebuild of unchanged content
-reads the bytes xz gave last time instead of compressing again.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import lzma
 import tarfile
@@ -67,26 +61,8 @@ def _xz_dict_size(size: int) -> int:
     return dict_size
 
 
-#: compressed results kept at most; past it the older half is dropped
-COMPRESSED_CACHE_ENTRIES = 256
-#: inputs smaller than this are compressed again rather than looked up
-CACHE_MIN_SIZE = 64 << 10
-
-
 def compress(data: bytes, compression: str) -> bytes:
-    """``data`` compressed reproducibly with ``"xz"``, ``"gzip"`` or ``"none"`` (large inputs cached)."""
-    if compression == "none":
-        return data
-    if len(data) < CACHE_MIN_SIZE:
-        return _compress(data, compression)
-    from ..render import cached_bytes
-
-    settings = f"xz{XZ_PRESET}-crc64" if compression == "xz" else "gzip9-mtime0"  # what _compress does
-    key = f"{settings}-{hashlib.sha256(data).hexdigest()}"
-    return cached_bytes("compressed", key, lambda: _compress(data, compression), COMPRESSED_CACHE_ENTRIES)
-
-
-def _compress(data: bytes, compression: str) -> bytes:
+    """``data`` compressed reproducibly with ``"xz"``, ``"gzip"`` or ``"none"``."""
     if compression == "xz":
         filters = [{"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET, "dict_size": _xz_dict_size(len(data))}]
         return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)

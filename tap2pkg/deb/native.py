@@ -15,11 +15,10 @@ import gzip
 import hashlib
 from pathlib import Path
 
-from ..bundle import Layout, PayloadFile, parent_dirs, payload
-from ..render import fold_description, render, render_service_files
-from ..spec import PackageSpec
+from ..payload import PayloadFile, parent_dirs
+from ..render import fold_description, render
 from .archive import COMPRESSIONS, TarMember, ar_bytes, compress, tar_bytes
-from .source import PYTHON_DEPENDS, build_epoch, debian_context
+from .source import PYTHON_DEPENDS, DebPayload, SourceTree
 
 #: What ``${misc:Depends}`` / ``${misc:Pre-Depends}`` expand to under debhelper 13
 #: for a package with a sysusers file, an init script and a unit.
@@ -27,37 +26,31 @@ MISC_DEPENDS = "systemd | systemd-standalone-sysusers | systemd-sysusers"
 MISC_PRE_DEPENDS = "init-system-helpers (>= 1.54~)"
 
 
-def doc_files(spec: PackageSpec) -> list[PayloadFile]:
+def doc_files(payload: DebPayload) -> list[PayloadFile]:
     """``copyright``, ``changelog.Debian.gz`` and the lintian overrides, as debhelper installs them."""
-    context = debian_context(spec)
-    changelog = render("debian/changelog", context).encode()
-    docdir = f"/usr/share/doc/{spec.name}"
+    name = payload.spec.name
+    docdir = f"/usr/share/doc/{name}"
+    changelog = payload.text("changelog").encode()
     return [
-        PayloadFile(f"{docdir}/changelog.Debian.gz", 0o644, data=gzip.compress(changelog, 9, mtime=0),
-                    role="doc"),
-        PayloadFile(f"{docdir}/copyright", 0o644, data=render("debian/copyright", context).encode(),
-                    role="doc"),
-        PayloadFile(f"/usr/share/lintian/overrides/{spec.name}", 0o644,
-                    data=render("debian/lintian-overrides", context).encode(), role="doc"),
+        PayloadFile(f"{docdir}/changelog.Debian.gz", 0o644, gzip.compress(changelog, 9, mtime=0), role="doc"),
+        PayloadFile(f"{docdir}/copyright", 0o644, payload.text("copyright").encode(), role="doc"),
+        PayloadFile(f"/usr/share/lintian/overrides/{name}", 0o644,
+                    payload.text("{pkg}.lintian-overrides").encode(), role="doc"),
     ]
 
 
-def deb_payload(spec: PackageSpec) -> list[PayloadFile]:
+def deb_files(payload: DebPayload) -> list[PayloadFile]:
     """Every file of the binary package, sorted by installed path."""
-    layout = Layout.for_spec(spec, "debian")
-    files = payload(spec, layout, render_service_files(spec, "debian")) + doc_files(spec)
-    return sorted(files, key=lambda f: f.path)
+    return sorted([*payload.core.files, *doc_files(payload)], key=lambda f: f.path)
 
 
-def maintainer_scripts(spec: PackageSpec) -> dict[str, str]:
+def maintainer_scripts(payload: DebPayload) -> dict[str, str]:
     """``preinst``, ``postinst``, ``prerm``, ``postrm``: what debhelper would produce."""
-    context = debian_context(spec)
     scripts = {}
     for name in ("preinst", "postinst", "postrm"):
-        own = render(f"debian/{name}", context)
-        snippet = render(f"debian/native/{name}.snippet", context).rstrip("\n")
-        scripts[name] = own.replace("#DEBHELPER#", snippet)
-    scripts["prerm"] = render("debian/native/prerm", context)
+        snippet = render(f"debian/native/{name}.snippet", payload.context).rstrip("\n")
+        scripts[name] = payload.text(f"{{pkg}}.{name}").replace("#DEBHELPER#", snippet)
+    scripts["prerm"] = render("debian/native/prerm", payload.context)
     return scripts
 
 
@@ -71,12 +64,12 @@ def installed_size(files: list[PayloadFile], dirs: list[str], control: list[byte
     def kib(data: bytes) -> int:
         return -(-len(data) // 1024)
 
-    return sum(kib(f.read()) for f in files) + len(dirs) + 2 + sum(kib(c) for c in control)
+    return sum(kib(f.data) for f in files) + len(dirs) + 2 + sum(kib(c) for c in control)
 
 
-def control_text(spec: PackageSpec, size: int) -> str:
+def control_text(payload: DebPayload, size: int) -> str:
     """The binary package's ``control`` file."""
-    context = debian_context(spec)
+    spec = payload.spec
     fields = [
         ("Package", spec.name),
         ("Version", spec.full_version),
@@ -90,16 +83,17 @@ def control_text(spec: PackageSpec, size: int) -> str:
     ]
     if spec.homepage:
         fields.append(("Homepage", spec.homepage))
-    fields.append(("Description", fold_description(spec.summary, context["long_description"])))
+    fields.append(("Description", fold_description(spec.summary, payload.context["long_description"])))
     return "".join(f"{k}: {v}\n" for k, v in fields)
 
 
-def build_native_deb(spec: PackageSpec, output_dir: Path, *, compression: str = "xz") -> Path:
-    """Write ``<output_dir>/<pkg>_<version>-<rev>_all.deb``; return its path."""
+def build_native_deb(tree: SourceTree, output_dir: Path, *, compression: str = "xz") -> Path:
+    """Write ``<output_dir>/<pkg>_<version>-<rev>_all.deb`` for the package of ``tree``; return its path."""
     if compression not in ("xz", "gzip"):
         raise ValueError(f"unknown compression {compression!r}")
-    epoch = build_epoch(spec)
-    files = deb_payload(spec)
+    payload = tree.payload
+    spec, epoch = payload.spec, payload.core.build_time
+    files = deb_files(payload)
     dirs = parent_dirs([f.path for f in files])
     members = [TarMember("./", 0o755)]
     entries: list[tuple[str, PayloadFile | None]] = [(d, None) for d in dirs] + [(f.path, f) for f in files]
@@ -107,18 +101,18 @@ def build_native_deb(spec: PackageSpec, output_dir: Path, *, compression: str = 
         if f is None:
             members.append(TarMember(f".{path}/", 0o755))
         else:
-            members.append(TarMember(f".{path}", f.mode, f.read()))
+            members.append(TarMember(f".{path}", f.mode, f.data))
     data_tar = compress(tar_bytes(members, epoch), compression)
 
-    md5sums = "".join(f"{hashlib.md5(f.read()).hexdigest()}  {f.path.lstrip('/')}\n"
+    md5sums = "".join(f"{hashlib.md5(f.data).hexdigest()}  {f.path.lstrip('/')}\n"
                       for f in files if not f.conffile)
     conffiles = "".join(f"{f.path}\n" for f in files if f.conffile)
-    scripts = {name: text.encode() for name, text in maintainer_scripts(spec).items()}
+    scripts = {name: text.encode() for name, text in maintainer_scripts(payload).items()}
     size = installed_size(files, dirs, [conffiles.encode(), *scripts.values()])
     control_members = [
         TarMember("./", 0o755),
         TarMember("./conffiles", 0o644, conffiles.encode()),
-        TarMember("./control", 0o644, control_text(spec, size).encode()),
+        TarMember("./control", 0o644, control_text(payload, size).encode()),
         TarMember("./md5sums", 0o644, md5sums.encode()),
     ]
     control_members += [TarMember(f"./{name}", 0o755, data) for name, data in sorted(scripts.items())]

@@ -1,24 +1,28 @@
-"""The editable Debian source tree, its ``debian/`` directory and the source package.
+"""The Debian payload, the editable source tree it is written as, and the source package.
 
-:func:`write_source_tree` lays out ``<pkg>-<version>/`` (the app file, the
-bundled runtime, the included code under ``lib/``, and ``debian/`` rendered
-from ``templates/debian/`` and ``templates/service/``);
-:func:`build_source_package` writes the ``.orig.tar.gz`` itself
-(reproducibly) and runs ``dpkg-source -b`` for the ``.dsc`` and the
-``.debian.tar.xz``.
+:class:`DebPayload` is everything a Debian build writes, computed once: the
+format-neutral :class:`~tap2pkg.payload.Payload` (files read once, service
+files rendered once, one build time) plus every ``debian/`` file rendered from
+``templates/debian/``. Its destinations: :func:`write_source_tree` lays out
+``<pkg>-<version>/`` (the app file, the bundled runtime, the included code
+under ``lib/``, and ``debian/``); :func:`build_source_package` writes the
+``.orig.tar.gz`` itself (reproducibly) and runs ``dpkg-source -b`` for the
+``.dsc`` and the ``.debian.tar.xz``; the native writer
+(:mod:`tap2pkg.deb.native`) makes the ``.deb``.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bundle import Layout, PayloadFile, code_files
-from ..errors import AppFileNotFoundError, BuildToolError, MissingToolError, OutputError
-from ..render import render, render_service_files, template_context
+from ..errors import BuildToolError, MissingToolError, OutputError
+from ..payload import ROLES, Payload
+from ..render import render
 from ..spec import PackageSpec
 from .archive import TarMember, compress, tar_bytes
 from .licenses import license_paragraphs
@@ -29,43 +33,54 @@ STANDARDS_VERSION = "4.7.0"
 #: Python the bundled runtime needs.
 PYTHON_DEPENDS = "python3 (>= 3.11)"
 
-#: Service roles -> the debian/ file debhelper installs each from.
-_SERVICE_DEBIAN_NAMES = {
-    "unit": "{pkg}.service", "init": "{pkg}.init", "default": "{pkg}.default",
-    "logrotate": "{pkg}.logrotate", "sysusers": "{pkg}.sysusers", "tmpfiles": "{pkg}.tmpfiles",
-}
+#: ``debian/`` files rendered from the template of the same name under ``templates/debian/``: (name, mode);
+#: ``{pkg}`` is the package name.
+_DEBIAN_TEMPLATES = (
+    ("control", "control", 0o644), ("changelog", "changelog", 0o644), ("copyright", "copyright", 0o644),
+    ("source/format", "source/format", 0o644), ("rules", "rules", 0o755), ("{pkg}.install", "install", 0o644),
+    ("{pkg}.preinst", "preinst", 0o755), ("{pkg}.postinst", "postinst", 0o755),
+    ("{pkg}.postrm", "postrm", 0o755), ("source/lintian-overrides", "source-lintian-overrides", 0o644),
+    ("{pkg}.lintian-overrides", "lintian-overrides", 0o644),
+)
 
 
-@dataclass(frozen=True)
-class SourceTree:
-    """An emitted source tree ``<parent>/<pkg>-<version>/``."""
+@dataclass(frozen=True, slots=True)
+class DebPayload:
+    """A Debian package's payload, computed once: the installed files and every ``debian/`` file."""
 
-    spec: PackageSpec
-    root: Path
+    core: Payload
+    #: what ``templates/debian/`` sees: the core context plus the Debian fields
+    context: Mapping[str, Any]
+    #: every file of ``debian/``: relative path -> (text, mode)
+    debian: Mapping[str, tuple[str, int]]
+
+    @classmethod
+    def for_spec(cls, spec: PackageSpec) -> DebPayload:
+        """Read and render ``spec``'s Debian package."""
+        core = Payload.for_spec(spec, "debian")
+        context = {
+            **core.context,
+            "standards_version": STANDARDS_VERSION,
+            "depends": ", ".join(["${misc:Depends}", PYTHON_DEPENDS, "adduser", *map(str, spec.depends)]),
+            "long_description": spec.long_description or _default_long_description(spec),
+            "year": time.gmtime(core.build_time).tm_year,
+            "licenses": license_paragraphs(spec.license, "MIT"),
+        }
+        pkg = spec.name
+        debian = {name.format(pkg=pkg): (render(f"debian/{template}", context), mode)
+                  for name, template, mode in _DEBIAN_TEMPLATES}
+        for f in core.service_files():  # debhelper sets the installed mode itself
+            debian[f"{pkg}.{ROLES[f.role].debian_name}"] = (f.data.decode(), 0o644)
+        return cls(core, context, debian)
 
     @property
-    def parent(self) -> Path:
-        """The directory holding the tree and, later, the source package files."""
-        return self.root.parent
+    def spec(self) -> PackageSpec:
+        """The package's spec."""
+        return self.core.spec
 
-
-def build_epoch(spec: PackageSpec) -> int:
-    """The build's timestamp: ``spec.source_date_epoch``, or now."""
-    return spec.source_date_epoch if spec.source_date_epoch is not None else int(time.time())
-
-
-def debian_context(spec: PackageSpec) -> dict[str, Any]:
-    """The template context for ``templates/debian/``."""
-    context = template_context(spec, "debian")
-    epoch = build_epoch(spec)
-    context.update(
-        standards_version=STANDARDS_VERSION,
-        depends=", ".join(["${misc:Depends}", PYTHON_DEPENDS, "adduser", *map(str, spec.depends)]),
-        long_description=spec.long_description or _default_long_description(spec),
-        year=time.gmtime(epoch).tm_year,
-        licenses=license_paragraphs(spec.license, "MIT"),
-    )
-    return context
+    def text(self, name: str) -> str:
+        """The text of ``debian/<name>`` (``{pkg}`` standing for the package name)."""
+        return self.debian[name.format(pkg=self.spec.name)][0]
 
 
 def _default_long_description(spec: PackageSpec) -> str:
@@ -73,32 +88,22 @@ def _default_long_description(spec: PackageSpec) -> str:
             f"{spec.name}, as user {spec.user}, with the bundled tap2pkg runtime (tapd).")
 
 
-def debian_files(spec: PackageSpec) -> dict[str, tuple[str, int]]:
-    """Every file of ``debian/``: relative path -> (text, mode)."""
-    context = debian_context(spec)
-    files: dict[str, tuple[str, int]] = {}
-    for name in ("control", "changelog", "copyright", "source/format"):
-        files[name] = (render(f"debian/{name}", context), 0o644)
-    files["rules"] = (render("debian/rules", context), 0o755)
-    pkg = spec.name
-    files[f"{pkg}.install"] = (render("debian/install", context), 0o644)
-    for script in ("preinst", "postinst", "postrm"):
-        files[f"{pkg}.{script}"] = (render(f"debian/{script}", context), 0o755)
-    files["source/lintian-overrides"] = (render("debian/source-lintian-overrides", context), 0o644)
-    files[f"{pkg}.lintian-overrides"] = (render("debian/lintian-overrides", context), 0o644)
-    for role, text in render_service_files(spec, "debian").items():
-        files[_SERVICE_DEBIAN_NAMES[role].format(pkg=pkg)] = (text, 0o644)
-    return files
+@dataclass(frozen=True, slots=True)
+class SourceTree:
+    """An emitted source tree ``<parent>/<pkg>-<version>/`` and the payload written there."""
 
+    payload: DebPayload
+    root: Path
 
-def tree_payload(spec: PackageSpec) -> list[PayloadFile]:
-    """The files of the tree outside ``debian/`` (they make the ``.orig.tar.gz``)."""
-    if not spec.app_file.is_file():
-        raise AppFileNotFoundError(spec.app_file, "no such file; give an existing app file")
-    layout = Layout.for_spec(spec, "debian")
-    app = PayloadFile(layout.app_path, 0o644, source=spec.app_file, conffile=True,
-                      tree_path=spec.app_file_name, role="app")
-    return sorted([app, *code_files(spec, layout)], key=lambda f: f.tree_path or "")
+    @property
+    def spec(self) -> PackageSpec:
+        """The package's spec."""
+        return self.payload.spec
+
+    @property
+    def parent(self) -> Path:
+        """The directory holding the tree and, later, the source package files."""
+        return self.root.parent
 
 
 def _write(path: str, data: bytes, mode: int, epoch: int, made: set[str]) -> None:
@@ -117,10 +122,9 @@ def _write(path: str, data: bytes, mode: int, epoch: int, made: set[str]) -> Non
     os.utime(path, (epoch, epoch))
 
 
-
-def write_source_tree(spec: PackageSpec, parent: Path) -> SourceTree:
+def write_source_tree(payload: DebPayload, parent: Path) -> SourceTree:
     """Write ``<parent>/<pkg>-<version>/`` with the payload and ``debian/``."""
-    epoch = build_epoch(spec)
+    spec, epoch = payload.spec, payload.core.build_time
     root = parent / f"{spec.name}-{spec.version}"
     if os.path.lexists(root):
         if root.is_symlink() or not root.is_dir():
@@ -130,14 +134,13 @@ def write_source_tree(spec: PackageSpec, parent: Path) -> SourceTree:
 
         shutil.rmtree(root)
     made: set[str] = set()
-    for f in tree_payload(spec):
-        assert f.tree_path is not None
-        _write(f"{root}/{f.tree_path}", f.read(), f.mode, epoch, made)
-    for rel, (text, mode) in debian_files(spec).items():
+    for f in payload.core.tree_files():
+        _write(f"{root}/{f.tree_path}", f.data, f.mode, epoch, made)
+    for rel, (text, mode) in payload.debian.items():
         _write(f"{root}/debian/{rel}", text.encode(), mode, epoch, made)
     for dirpath, _dirs, _files in os.walk(root):
         os.utime(dirpath, (epoch, epoch))
-    return SourceTree(spec, root)
+    return SourceTree(payload, root)
 
 
 def orig_tarball(tree: SourceTree) -> Path:
@@ -146,7 +149,7 @@ def orig_tarball(tree: SourceTree) -> Path:
     top = f"{spec.name}-{spec.version}"
     members: list[TarMember] = []
     seen: set[str] = set()
-    for f in tree_payload(spec):
+    for f in tree.payload.core.tree_files():
         assert f.tree_path is not None
         parts = f.tree_path.split("/")
         for i in range(len(parts)):
@@ -154,16 +157,16 @@ def orig_tarball(tree: SourceTree) -> Path:
             if d not in seen:
                 seen.add(d)
                 members.append(TarMember(d, 0o755))
-        members.append(TarMember(f"{top}/{f.tree_path}", f.mode, f.read()))
+        members.append(TarMember(f"{top}/{f.tree_path}", f.mode, f.data))
     out = tree.parent / f"{spec.name}_{spec.version}.orig.tar.gz"
-    out.write_bytes(compress(tar_bytes(members, build_epoch(spec)), "gzip"))
+    out.write_bytes(compress(tar_bytes(members, tree.payload.core.build_time), "gzip"))
     return out
 
 
-def tool_env(spec: PackageSpec) -> dict[str, str]:
-    """The environment for dpkg tools: reproducible timestamps, C locale."""
+def tool_env(tree: SourceTree) -> dict[str, str]:
+    """The environment for dpkg tools in ``tree``: the build time as ``SOURCE_DATE_EPOCH``, C locale."""
     env = dict(os.environ)
-    env.update(SOURCE_DATE_EPOCH=str(build_epoch(spec)), LC_ALL="C.UTF-8", TZ="UTC")
+    env.update(SOURCE_DATE_EPOCH=str(tree.payload.core.build_time), LC_ALL="C.UTF-8", TZ="UTC")
     return env
 
 
@@ -187,7 +190,7 @@ def build_source_package(tree: SourceTree) -> list[Path]:
     """Make the ``.orig.tar.gz``, then ``dpkg-source -b``: returns the three source package files."""
     spec = tree.spec
     orig = orig_tarball(tree)
-    run_tool(["dpkg-source", "--compression=xz", "-b", tree.root.name], cwd=tree.parent, env=tool_env(spec),
+    run_tool(["dpkg-source", "--compression=xz", "-b", tree.root.name], cwd=tree.parent, env=tool_env(tree),
              what="dpkg-source -b")
     base = f"{spec.name}_{spec.full_version}"
     return [tree.parent / f"{base}.dsc", orig, tree.parent / f"{base}.debian.tar.xz"]

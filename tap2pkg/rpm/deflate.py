@@ -8,10 +8,8 @@ fresh. Concatenated, the pieces form one valid deflate stream (the technique
 ``pigz`` uses), wrapped as a single gzip member with the CRC-32 and size of
 the whole input. The output depends only on the input, never on the cache.
 
-The cache lives in memory for one process and on disk per user
-(``$XDG_CACHE_HOME/tap2pkg/deflate``), so a later ``tap2rpm`` call -- the same
-package rebuilt, or another app with the same bundled runtime -- reads the
-deflated runtime files instead of compressing them again.
+The cache lives in memory for one process: a batch (one ``tap2rpm`` call
+for many apps) deflates the bundled runtime once.
 """
 
 from __future__ import annotations
@@ -25,8 +23,6 @@ from collections.abc import Iterable
 CACHE_MIN = 1024
 #: bound on the cache's size (compressed bytes), so a long batch does not grow without end
 CACHE_MAX_BYTES = 64 << 20
-#: pieces kept on disk at most; past it the older half is dropped
-DISK_CACHE_ENTRIES = 4096
 
 _cache: dict[tuple[int, bytes], bytes] = {}
 _cache_bytes = 0
@@ -42,21 +38,13 @@ def _cached_deflate(data: bytes, level: int) -> bytes:
     key = (level, hashlib.sha256(data).digest())
     hit = _cache.get(key)
     if hit is None:
-        hit = _disk_deflate(data, level, key[1].hex())
+        hit = _deflate(data, level)
         if _cache_bytes + len(hit) > CACHE_MAX_BYTES:
             _cache.clear()
             _cache_bytes = 0
         _cache[key] = hit
         _cache_bytes += len(hit)
     return hit
-
-
-def _disk_deflate(data: bytes, level: int, digest: str) -> bytes:
-    """``_deflate(data, level)``, read from the per-user cache when an earlier process stored it."""
-    from ..render import cached_bytes
-
-    return cached_bytes("deflate", f"raw-deflate{level}-fullflush-{digest}", lambda: _deflate(data, level),
-                        DISK_CACHE_ENTRIES)
 
 
 def gzip_pieces(pieces: Iterable[bytes], level: int = 6) -> bytes:

@@ -1,26 +1,29 @@
-"""From a :class:`~tap2pkg.spec.PackageSpec` to the RPM sources and the native package content.
+"""The RPM payload: the spec, its sources and the native package content, computed once.
 
-:func:`rpm_sources` renders everything both builders start from: the
-``.spec`` (``templates/rpm/spec.j2``), the ``<pkg>-<version>.tar.gz`` it names
-as ``Source0`` (the app file, the launcher, the bundled runtime and the
-included code) and the service files named as ``Source1``... (unit, sysusers,
-tmpfiles, logrotate, ``/etc/sysconfig`` file), kept beside the spec so a
-packager can edit them. :func:`rpm_package` turns the same payload into the
-:class:`~tap2pkg.rpm.model.RpmPackage` the native writer needs, with the
-scriptlets the spec's fallbacks expand to.
+:func:`rpm_sources` makes the format-neutral :class:`~tap2pkg.payload.Payload`
+(files read once, service files rendered once, one build time) and renders
+everything both builders start from: the ``.spec``
+(``templates/rpm/spec.j2``), the ``<pkg>-<version>.tar.gz`` it names as
+``Source0`` (the app file, the launcher, the bundled runtime and the included
+code) and the service files named as ``Source1``... (unit, sysusers, tmpfiles,
+logrotate, ``/etc/sysconfig`` file), kept beside the spec so a packager can
+edit them. Its destinations: :func:`write_sources` (the rpm sources
+directory) and, through :func:`rpm_package` (the
+:class:`~tap2pkg.rpm.model.RpmPackage` with the scriptlets the spec's
+fallbacks expand to), the native ``.rpm`` writer.
 """
 
 from __future__ import annotations
 
+import os
 import stat
 import tarfile
-import time
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from .. import __version__
-from ..bundle import Layout, PayloadFile, payload
-from ..render import render, render_service_files, rpm_date, template_context
+from ..payload import ROLES, Payload
+from ..render import render, rpm_date
 from ..spec import PackageSpec
 from .deflate import gzip_pieces
 from .model import FILE_CONFIG, FILE_NOREPLACE, Dependency, RpmFile, RpmPackage
@@ -31,17 +34,7 @@ GROUP = "System Environment/Daemons"
 #: python3 for tapd; logrotate because the package ships a logrotate file.
 BASE_REQUIRES = ("python3 >= 3.11", "logrotate")
 
-# role -> (source file suffix, path with rpm macros, installed path's Layout attribute)
-_SERVICE_SOURCES = {
-    "unit": (".service", "%{_unitdir}/%{name}.service"),
-    "sysusers": (".sysusers", "%{_sysusersdir}/%{name}.conf"),
-    "tmpfiles": (".tmpfiles", "%{_tmpfilesdir}/%{name}.conf"),
-    "logrotate": (".logrotate", "%{_sysconfdir}/logrotate.d/%{name}"),
-    "default": (".sysconfig", "%{_sysconfdir}/sysconfig/%{name}"),
-}
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceFile:
     """A file named as ``SourceN`` in the spec: its name, content, installed place and mode."""
 
@@ -53,19 +46,23 @@ class SourceFile:
     config: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RpmSources:
     """Everything written beside the spec, and the payload both builders install."""
 
+    payload: Payload
     spec_name: str
     spec_text: str
     tarball_name: str
     tarball: bytes
     sources: tuple[SourceFile, ...]
-    payload: tuple[PayloadFile, ...]
-    contents: dict[str, bytes]  # installed path -> bytes, read once
     scriptlets: dict[str, str]
     rpmlintrc: str
+
+    @property
+    def build_time(self) -> int:
+        """The build time (see :func:`tap2pkg.payload.build_time`)."""
+        return self.payload.build_time
 
     def files(self) -> dict[str, bytes]:
         """``{file name: content}`` for the spec, the tarball, every other source and the rpmlintrc."""
@@ -114,11 +111,6 @@ def spec_path(path: str) -> str:
     return path
 
 
-def build_epoch(spec: PackageSpec) -> int:
-    """The build time: ``spec.source_date_epoch`` (read from ``SOURCE_DATE_EPOCH`` by the CLI), or now."""
-    return spec.source_date_epoch if spec.source_date_epoch is not None else int(time.time())
-
-
 def changelog_time(epoch: int) -> int:
     """The time rpm reads back from a ``%changelog`` date line: that day at 12:00 UTC."""
     return epoch - epoch % 86400 + 43200
@@ -158,26 +150,16 @@ def _tarball(prefix: str, files: list[tuple[str, int, bytes]], mtime: int) -> by
     return gzip_pieces(pieces, 6)
 
 
-def _scriptlets(context: dict[str, object]) -> dict[str, str]:
-    return {key: render(f"rpm/{key.replace('_', '-')}.sh", context).rstrip("\n")
-            for key in ("pre_dirs", "pre", "post", "post_start", "preun", "postun")}
-
-
 def rpm_sources(spec: PackageSpec) -> RpmSources:
-    """Render the spec, the source tarball and the service sources for ``spec``."""
-    layout = Layout.for_spec(spec, DISTRO)
-    rendered = render_service_files(spec, DISTRO)
-    files = payload(spec, layout, rendered)
-    contents = {f.path: f.read() for f in files}
-    epoch = build_epoch(spec)
-    sources = []
-    for f in files:
-        if f.role in _SERVICE_SOURCES:
-            suffix, macro_path = _SERVICE_SOURCES[f.role]
-            sources.append(SourceFile(spec.name + suffix, contents[f.path], macro_path, f.path, f.mode,
-                                      f.conffile))
-    context = template_context(spec, DISTRO)
-    scripts = _scriptlets(context)
+    """Read and render ``spec``'s RPM payload: the spec, the source tarball and the service sources."""
+    payload = Payload.for_spec(spec, DISTRO)
+    layout, epoch = payload.layout, payload.build_time
+    sources = [SourceFile(spec.name + ROLES[f.role].rpm_suffix, f.data, ROLES[f.role].rpm_macro_path, f.path,
+                          f.mode, f.conffile)
+               for f in payload.files if f.role in ROLES and ROLES[f.role].rpm_suffix]
+    context = dict(payload.context)
+    scripts = {key: render(f"rpm/{key.replace('_', '-')}.sh", context).rstrip("\n")
+               for key in ("pre_dirs", "pre", "post", "post_start", "preun", "postun")}
     sysusers_index = 1 + [s.name for s in sources].index(spec.name + ".sysusers")
     context.update(tool_version=__version__, buildhost=BUILDHOST, sources=sources, group=GROUP,
                    requires=rpm_requires(spec), scripts=scripts,
@@ -190,19 +172,31 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
                           for key in ("app_path", "confdir", "libdir", "statedir", "logdir")})
     prefix = f"{spec.name}-{spec.version}"
     return RpmSources(
+        payload=payload,
         spec_name=f"{spec.name}.spec",
         spec_text=render("rpm/spec.j2", context),
         tarball_name=f"{prefix}.tar.gz",
-        tarball=_tarball(prefix, [(f.tree_path, f.mode, contents[f.path]) for f in files
+        tarball=_tarball(prefix, [(f.tree_path, f.mode, f.data) for f in payload.tree_files()
                                   if f.tree_path is not None], epoch),
         sources=tuple(sources),
-        payload=tuple(files),
-        contents=contents,
         scriptlets={"pre": scripts["pre_dirs"] + "\n" + scripts["pre"],
                     "post": scripts["post"] + "\n" + scripts["post_start"],
                     "preun": scripts["preun"], "postun": scripts["postun"]},
         rpmlintrc=render("rpm/rpmlintrc", context),
     )
+
+
+def write_sources(sources: RpmSources, directory: Path) -> list[Path]:
+    """Write the spec, its sources and the rpmlintrc into ``directory``, dated at the build time (the
+    SRPM's cpio keeps these mtimes); return their paths, the spec first."""
+    epoch = sources.build_time
+    written = []
+    for name, data in sources.files().items():
+        path = directory / name
+        path.write_bytes(data)
+        os.utime(path, (epoch, epoch))
+        written.append(path)
+    return written
 
 
 def _interpreters(files: list[RpmFile]) -> list[Dependency]:
@@ -216,14 +210,14 @@ def _interpreters(files: list[RpmFile]) -> list[Dependency]:
     return sorted(found)
 
 
-def rpm_package(spec: PackageSpec, sources: RpmSources) -> RpmPackage:
+def rpm_package(sources: RpmSources) -> RpmPackage:
     """The binary package content the native writer turns into an ``.rpm``."""
-    layout = Layout.for_spec(spec, DISTRO)
-    epoch = build_epoch(spec)
-    files = [RpmFile(f.path, stat.S_IFREG | f.mode, data=sources.contents[f.path],
-                     flags=FILE_CONFIG | FILE_NOREPLACE if f.conffile else 0) for f in sources.payload]
+    payload = sources.payload
+    spec, layout, epoch = payload.spec, payload.layout, payload.build_time
+    files = [RpmFile(f.path, stat.S_IFREG | f.mode, data=f.data,
+                     flags=FILE_CONFIG | FILE_NOREPLACE if f.conffile else 0) for f in payload.files]
     dirs = {layout.confdir, layout.libdir}
-    for f in sources.payload:
+    for f in payload.files:
         if f.path.startswith(layout.libdir + "/"):
             parent = PurePosixPath(f.path).parent
             while str(parent) != layout.libdir:

@@ -1,18 +1,20 @@
-"""What goes into a package: the installed layout and the payload file list.
+"""What goes into a package, computed once: the installed layout, every file's bytes, one build time.
 
-Both formats' native writers and both source-tree writers take their file
-list from :func:`payload`, so a ``.deb`` and an ``.rpm`` of one app install
-the same files with the same modes:
+A build makes one :class:`Payload` and hands it to its destinations (the
+Debian source tree, the ``.deb``, the rpm sources directory, the ``.rpm``);
+none of them renders a template or reads a file again. The payload holds:
 
 * the app file, as a conffile, to ``/etc/<pkg>/``;
 * the bundled runtime (``tap2pkg/runtime/**`` minus ``__pycache__``) plus a
   stub ``tap2pkg/__init__.py``, the ``tapd`` launcher and every ``--include``
   to ``/usr/lib/<pkg>/``;
-* the rendered service files (unit, init script, default file, logrotate,
-  sysusers, tmpfiles) to their standard places for the distribution.
+* the rendered service files (see :data:`SERVICE_ROLES`, the one table of
+  them) at their standard places for the distribution;
+* the build time (:func:`build_time`): ``SOURCE_DATE_EPOCH``, else the app
+  file's modification time, for both formats.
 
 Documentation files (``copyright``, changelogs) differ per format and are
-added by each backend.
+added by each format's payload (:mod:`tap2pkg.deb.source`, :mod:`tap2pkg.rpm.source`).
 
 An included directory is read as it is, never followed out of: regular
 files, directories, and symbolic links that stay inside it (packaged as
@@ -31,8 +33,8 @@ import os
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import AppFileNotFoundError, IncludeNotFoundError, InvalidOptionValueError, UsageError
 from .spec import PackageSpec, check_installed_name
@@ -66,7 +68,7 @@ sys.exit(main())
 '''
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Layout:
     """Where a package's files live once installed, for one distribution family."""
 
@@ -120,53 +122,42 @@ class Layout:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PayloadFile:
-    """One installed file: where it goes, its mode, and where its bytes come from.
+    """One installed file: where it goes, its mode and its bytes.
 
-    Exactly one of ``data`` and ``source`` is set. ``tree_path`` is the file's
-    place in the editable source tree (relative), or None for files a backend
-    places itself (the rendered service files live in ``debian/`` or beside
-    the ``.spec``).
+    ``tree_path`` is the file's place in the editable source tree (relative),
+    or None for files a format places itself (the rendered service files live
+    in ``debian/`` or beside the ``.spec``). ``role`` says what the file is:
+    ``app``, ``launcher``, ``runtime``, ``include``, ``doc`` or a service role.
     """
 
     path: str
     mode: int
-    data: bytes | None = None
-    source: Path | None = None
+    data: bytes
     conffile: bool = False
     tree_path: str | None = None
     role: str = "file"
 
-    def read(self) -> bytes:
-        """The file's content."""
-        if self.data is not None:
-            return self.data
-        assert self.source is not None
-        try:
-            st = self.source.stat()
-            # an included file is read at its real path (links resolved when the tree was read)
-            return _read_cached(str(self.source), st.st_mtime_ns, st.st_size, self.role == "include")
-        except OSError as exc:
-            problem = f"cannot read {self.source} ({exc.strerror or exc})"
-            if self.role == "app":
-                raise AppFileNotFoundError(self.source, f"{problem}; fix its permissions") from None
-            if self.role == "include":
-                raise IncludeNotFoundError(f"--include: {problem}; fix its permissions or drop it") from None
-            raise
 
-
-@lru_cache(maxsize=1024)
-def _read_cached(path: str, mtime_ns: int, size: int, nofollow: bool = False) -> bytes:
-    # Every package of a batch bundles the same runtime files, and each build reads
-    # each file several times (tree, md5sums, archive); the stat key keeps it fresh.
-    del mtime_ns, size
-    # Never block on a FIFO put where a file was, nor (for includes) follow a link put there.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if nofollow else 0))
-    with open(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return fh.read()
+def read_file(path: Path, role: str) -> bytes:
+    """The bytes of ``path``, read once for the payload; an unreadable file is one line naming it."""
+    try:
+        # Never block on a FIFO put where a file was, nor (for includes) follow a link put there;
+        # an included file is read at its real path (links were resolved when the tree was read).
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if role == "include" else 0)
+        fd = os.open(path, flags)
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            return fh.read()
+    except OSError as exc:
+        problem = f"cannot read {path} ({exc.strerror or exc})"
+        if role == "app":
+            raise AppFileNotFoundError(path, f"{problem}; fix its permissions") from None
+        if role == "include":
+            raise IncludeNotFoundError(f"--include: {problem}; fix its permissions or drop it") from None
+        raise
 
 
 def runtime_dir() -> Path:
@@ -307,64 +298,112 @@ def _code_mode(path: Path) -> int:
 
 
 def code_files(spec: PackageSpec, layout: Layout) -> list[PayloadFile]:
-    """The launcher, the bundled runtime, its stub package and the included code."""
+    """The launcher, the bundled runtime, its stub package and the included code, each read once."""
     from . import __version__
 
     files = [
-        PayloadFile(layout.launcher, 0o755,
-                    data=LAUNCHER.format(name=spec.name, libdir=layout.libdir).encode(),
+        PayloadFile(layout.launcher, 0o755, LAUNCHER.format(name=spec.name, libdir=layout.libdir).encode(),
                     tree_path="lib/tapd", role="launcher"),
-        PayloadFile(f"{layout.libdir}/tap2pkg/__init__.py", 0o644, data=STUB_INIT % __version__.encode(),
+        PayloadFile(f"{layout.libdir}/tap2pkg/__init__.py", 0o644, STUB_INIT % __version__.encode(),
                     tree_path="lib/tap2pkg/__init__.py", role="runtime"),
     ]
     rt = runtime_dir()
     for path in _tree_files(rt):
         rel = PurePosixPath("tap2pkg/runtime", path.relative_to(rt).as_posix())
-        files.append(PayloadFile(f"{layout.libdir}/{rel}", 0o644, source=path, tree_path=f"lib/{rel}",
-                                 role="runtime"))
+        files.append(PayloadFile(f"{layout.libdir}/{rel}", 0o644, read_file(path, "runtime"),
+                                 tree_path=f"lib/{rel}", role="runtime"))
     for inc in spec.includes:
         for installed, path in included_files(inc):
-            files.append(PayloadFile(f"{layout.libdir}/{installed}", _code_mode(path), source=path,
-                                     tree_path=f"lib/{installed}", role="include"))
+            files.append(PayloadFile(f"{layout.libdir}/{installed}", _code_mode(path),
+                                     read_file(path, "include"), tree_path=f"lib/{installed}",
+                                     role="include"))
     return files
 
 
-#: Service file roles, as :func:`tap2pkg.render.render_service_files` names them.
-SERVICE_ROLES = ("unit", "init", "default", "logrotate", "sysusers", "tmpfiles")
+@dataclass(frozen=True, slots=True)
+class ServiceRole:
+    """One service file: its template, where it is installed, and its name in each format's sources."""
+
+    name: str
+    template: str
+    #: the :class:`Layout` attribute holding the installed path (None there: not on that distribution)
+    place: str
+    mode: int
+    #: the ``debian/<pkg>.<debian_name>`` file debhelper installs it from
+    debian_name: str
+    #: the ``<pkg><rpm_suffix>`` file beside the ``.spec`` and its path with rpm macros ("": not in RPMs)
+    rpm_suffix: str
+    rpm_macro_path: str
 
 
-def service_files(layout: Layout, rendered: Mapping[str, str]) -> list[PayloadFile]:
-    """The rendered service files at their installed places."""
-    places = {
-        "unit": (layout.unit_path, 0o644),
-        "init": (layout.init_path, 0o755),
-        "default": (layout.default_file, 0o644),
-        "logrotate": (layout.logrotate_path, 0o644),
-        "sysusers": (layout.sysusers_path, 0o644),
-        "tmpfiles": (layout.tmpfiles_path, 0o644),
-    }
-    out = []
-    for role in SERVICE_ROLES:
-        path, mode = places[role]
-        if path is None or role not in rendered:
-            continue
-        out.append(PayloadFile(path, mode, data=rendered[role].encode(), conffile=path.startswith("/etc/"),
-                               role=role))
-    return out
+#: The one table of service files, in the order the Debian tree lists them.
+SERVICE_ROLES = (
+    ServiceRole("unit", "service/unit.service", "unit_path", 0o644, "service",
+                ".service", "%{_unitdir}/%{name}.service"),
+    ServiceRole("init", "service/init.sh", "init_path", 0o755, "init", "", ""),
+    ServiceRole("default", "service/default", "default_file", 0o644, "default",
+                ".sysconfig", "%{_sysconfdir}/sysconfig/%{name}"),
+    ServiceRole("logrotate", "service/logrotate", "logrotate_path", 0o644, "logrotate",
+                ".logrotate", "%{_sysconfdir}/logrotate.d/%{name}"),
+    ServiceRole("sysusers", "service/sysusers.conf", "sysusers_path", 0o644, "sysusers",
+                ".sysusers", "%{_sysusersdir}/%{name}.conf"),
+    ServiceRole("tmpfiles", "service/tmpfiles.conf", "tmpfiles_path", 0o644, "tmpfiles",
+                ".tmpfiles", "%{_tmpfilesdir}/%{name}.conf"),
+)
+ROLES = {role.name: role for role in SERVICE_ROLES}
 
 
-def payload(spec: PackageSpec, layout: Layout, rendered: Mapping[str, str]) -> list[PayloadFile]:
-    """Every format-neutral installed file, sorted by installed path.
+def build_time(spec: PackageSpec) -> int:
+    """The one build time of both formats: ``SOURCE_DATE_EPOCH`` (``spec.source_date_epoch``), else the
+    app file's modification time, so a rebuild of unchanged input gives the same bytes."""
+    if spec.source_date_epoch is not None:
+        return spec.source_date_epoch
+    try:
+        return int(os.stat(spec.app_file).st_mtime)
+    except OSError:
+        raise AppFileNotFoundError(spec.app_file, "no such file; give an existing app file") from None
 
-    ``rendered`` maps service roles (see :data:`SERVICE_ROLES`) to file text.
-    """
-    if not spec.app_file.is_file():
-        raise AppFileNotFoundError(spec.app_file, "no such file; give an existing app file")
-    files = [PayloadFile(layout.app_path, 0o644, source=spec.app_file, conffile=True,
-                         tree_path=spec.app_file_name, role="app")]
-    files += code_files(spec, layout)
-    files += service_files(layout, rendered)
-    return sorted(files, key=lambda f: f.path)
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """Everything format-neutral that goes into one package, computed once (see the module docs)."""
+
+    spec: PackageSpec
+    layout: Layout
+    build_time: int
+    #: what every template sees (:func:`tap2pkg.render.template_context`)
+    context: Mapping[str, Any]
+    #: every installed file, sorted by installed path
+    files: tuple[PayloadFile, ...]
+
+    @classmethod
+    def for_spec(cls, spec: PackageSpec, distro: str) -> Payload:
+        """Read and render ``spec``'s package for ``distro``: each file read once, each template once."""
+        from .render import render, template_context
+
+        when = build_time(spec)
+        if not spec.app_file.is_file():
+            raise AppFileNotFoundError(spec.app_file, "no such file; give an existing app file")
+        layout = Layout.for_spec(spec, distro)
+        context = template_context(spec, layout, when)
+        files = [PayloadFile(layout.app_path, 0o644, read_file(spec.app_file, "app"), conffile=True,
+                             tree_path=spec.app_file_name, role="app"),
+                 *code_files(spec, layout)]
+        for role in SERVICE_ROLES:
+            path = getattr(layout, role.place)
+            if path is not None:
+                files.append(PayloadFile(path, role.mode, render(role.template, context).encode(),
+                                         conffile=path.startswith("/etc/"), role=role.name))
+        return cls(spec, layout, when, context, tuple(sorted(files, key=lambda f: f.path)))
+
+    def service_files(self) -> list[PayloadFile]:
+        """The rendered service files, in :data:`SERVICE_ROLES` order."""
+        by_role = {f.role: f for f in self.files}
+        return [by_role[role.name] for role in SERVICE_ROLES if role.name in by_role]
+
+    def tree_files(self) -> list[PayloadFile]:
+        """The files of the editable tree outside the format's own directory, sorted by tree path."""
+        return sorted((f for f in self.files if f.tree_path is not None), key=lambda f: f.tree_path or "")
 
 
 def parent_dirs(paths: list[str]) -> list[str]:
