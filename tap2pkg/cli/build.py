@@ -12,147 +12,134 @@ left exactly as it was.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..bundle import check_output_dir
+from .. import builders
 from ..errors import UsageError
-from ..output import Staging
-from ..spec import PackageSpec
-from .options import add_common_options, app_files, artifact_summary, merged_settings, spec_from_settings
-from .tap2rpm import DEFAULT_MAINTAINER, add_builder_option, check_rpm_settings
+from .options import add_common_options, app_files, merged_settings, spec_from_settings
 
-FORMATS = ("deb", "rpm")
-#: --builder value -> the builder each format uses ("tool" means each format's standard tool)
-_BUILDER_CHOICES = {"native": {"deb": "native", "rpm": "native"}, "tool": {"deb": "dpkg", "rpm": "rpmbuild"},
-                    "dpkg": {"deb": "dpkg"}, "rpmbuild": {"rpm": "rpmbuild"}}
-_DEFAULT_COMPRESSION = {"deb": "xz", "rpm": "gzip"}
+#: the --builder value that picks each format's standard tool (dpkg, rpmbuild)
+TOOL = "tool"
 _DESTS = {"name": "name", "revision": "revision", "distribution": "distribution",
           "compression": "compression", "format": "format"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``tap2pkg build``'s options: the shared ones plus ``--format``."""
+    formats = builders.formats()
     add_common_options(parser)
     parser.add_argument("-n", "--name", help="package name (default: the protocol)")
     parser.add_argument("--revision", "--release", dest="revision",
                         help="Debian revision and RPM release (default: 1)")
     parser.add_argument("--distribution", help="Debian changelog distribution (default: unstable)")
-    parser.add_argument("--compression", help="payload compression, xz or gzip (default: xz for .deb, "
-                                              "gzip for .rpm)")
-    parser.add_argument("--format", help="comma-separated package formats: deb, rpm (default: deb,rpm)")
-    add_builder_option(parser, "native (default), tool (dpkg and rpmbuild), or dpkg / rpmbuild for "
-                               "one format; comma-separated to combine")
+    parser.add_argument("--compression", help="; ".join(builders.compression_help(f) for f in formats))
+    parser.add_argument("--format", help=f"comma-separated package formats: {', '.join(formats)} "
+                                         f"(default: {','.join(formats)})")
+    tools = " and ".join(b.name for b in _tool_builders(formats))
+    names = " / ".join(b.name for b in builders.enumerate() if b.name != builders.DEFAULT_BUILDER)
+    try:
+        parser.add_argument("--builder", help=f"native (default), {TOOL} ({tools}), or {names} for one "
+                                              "format; comma-separated to combine")
+    except argparse.ArgumentError:  # the shared options define it: only its help changes
+        parser._option_string_actions["--builder"].help = (
+            f"native (default), {TOOL} ({tools}), or {names} for one format; comma-separated to combine")
+
+
+def describe_builder_options(parser: argparse.ArgumentParser, fmt: str) -> None:
+    """Give ``--builder`` and ``--compression`` the choices and help of ``fmt``'s registered builders."""
+    actions = parser._option_string_actions  # the shared options made them; only their help changes
+    actions["--builder"].help = builders.builder_help(fmt)
+    actions["--builder"].metavar = "{" + ",".join(b.name for b in builders.enumerate(fmt)) + "}"
+    actions["--compression"].help = builders.compression_help(fmt)
+    actions["--compression"].metavar = "{" + ",".join(builders.format_compressions(fmt)) + "}"
+
+
+def builder_and_options(settings: Mapping[str, object], fmt: str, args: argparse.Namespace, *,
+                        builder: builders.Builder | None = None,
+                        ) -> tuple[builders.Builder, builders.BuildOptions]:
+    """The registered builder and checked options the settings ask for (a :class:`UsageError` if bad)."""
+    if builder is None:
+        builder = builders.get(fmt, str(settings.get("builder") or builders.DEFAULT_BUILDER))
+    compression = settings.get("compression")
+    options = builders.BuildOptions(source=not args.binary_only, binary=not args.source_only,
+                                    compression=None if compression is None else str(compression),
+                                    sign=not getattr(args, "unsigned", False))
+    return builder, builders.check_options(builder, options)
+
+
+
+def _tool_builders(formats: list[str]) -> list[builders.Builder]:
+    """Each format's standard-tool builder: the first one that is not native."""
+    return [next(b for b in builders.enumerate(f) if b.name != builders.DEFAULT_BUILDER) for f in formats]
 
 
 def formats_of(value: Any) -> list[str]:
     """``--format`` (a comma-separated string or a TOML list) as a list of known formats."""
-    items = value if isinstance(value, list) else str(value or "deb,rpm").split(",")
+    known = builders.formats()
+    items = value if isinstance(value, list) else str(value or ",".join(known)).split(",")
     formats = [str(f).strip() for f in items if str(f).strip()]
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise UsageError(f"--format {fmt!r} is unknown; use deb, rpm or deb,rpm")
+        if fmt not in known:
+            raise UsageError(f"--format {fmt!r} is unknown; use {', '.join(known)} or {','.join(known)}")
     if not formats:
-        raise UsageError("--format names no format; use deb, rpm or deb,rpm")
+        raise UsageError(f"--format names no format; use {', '.join(known)} or {','.join(known)}")
     return list(dict.fromkeys(formats))
 
 
-def builders_of(value: Any) -> dict[str, str]:
-    """``--builder`` as {format: builder}; formats not named use the native writer."""
-    chosen = {"deb": "native", "rpm": "native"}
-    for item in str(value or "native").split(","):
+def builders_of(value: Any, formats: list[str]) -> dict[str, builders.Builder]:
+    """``--builder`` as {format: builder}; formats it does not name use the native writer."""
+    chosen = {fmt: builders.get(fmt) for fmt in formats}
+    for item in str(value or builders.DEFAULT_BUILDER).split(","):
         item = item.strip()
-        if item not in _BUILDER_CHOICES:
-            raise UsageError(f"--builder {item!r} is unknown; use native, tool, dpkg or rpmbuild")
-        chosen.update(_BUILDER_CHOICES[item])
+        if item == TOOL:
+            picked = _tool_builders(formats)
+        else:
+            picked = [b for b in builders.enumerate() if b.name == item]
+            if not picked:
+                names = dict.fromkeys(b.name for b in builders.enumerate())
+                raise UsageError(f"--builder {item!r} is unknown; use {', '.join([*names, TOOL][:-1])} or "
+                                 f"{[*names, TOOL][-1]}")
+        chosen.update({b.format: b for b in picked if b.format in chosen})
     return chosen
 
 
-def _plan(args: argparse.Namespace) -> list[tuple[PackageSpec, dict[str, Any], list[str], dict[str, str]]]:
-    plan = []
+def _plan(args: argparse.Namespace) -> list[builders.BuildJob]:
+    from .tap2rpm import DEFAULT_MAINTAINER, check_rpm_settings
+
+    jobs = []
     for app_file in app_files(args, single_options=("protocol", "name")):
         settings = merged_settings(args, app_file, _DESTS)
         formats = formats_of(settings.get("format"))
-        builders = builders_of(settings.get("builder"))
-        if "rpm" in formats:
-            check_rpm_settings({**settings, "builder": builders["rpm"],
-                                "release": settings.get("revision"),
-                                "compression": settings.get("compression") or "gzip"},
+        chosen = builders_of(settings.get("builder"), formats)
+        if "rpm" in formats:  # RPM's stricter names and versions, checked before anything is built
+            check_rpm_settings({**settings, "release": settings.get("revision")},
                                {"name": "-n/--name", "release": "--revision/--release"})
-            if settings.get("depends"):
-                from .tap2rpm import rpm_depends
-
-                settings["depends"] = rpm_depends([str(d) for d in settings["depends"]])
         default_maintainer = None if "deb" in formats else DEFAULT_MAINTAINER
         spec = spec_from_settings(app_file, settings, default_maintainer=default_maintainer)
-        plan.append((spec, settings, formats, builders))
-    return plan
-
-
-def _build(spec: PackageSpec, settings: dict[str, Any], fmt: str, builder: str, args: argparse.Namespace,
-           stage: Path) -> dict[str, Any]:
-    """Build one format into ``stage``; the summary's values, with staged paths."""
-    compression = str(settings.get("compression") or _DEFAULT_COMPRESSION[fmt])
-    if fmt == "deb":
-        from ..deb.build import build_deb
-
-        deb = build_deb(spec, stage, builder=builder, source=not args.binary_only,
-                        binary=not args.source_only, compression=compression, sign=not args.unsigned)
-        return {"spec": spec, "format": "deb", "builder": builder, "artifacts": deb.artifacts,
-                "staged": [deb.source_tree, *deb.artifacts], "source_tree": deb.source_tree,
-                "notes": deb.notes}
-    from ..rpm.build import build_rpms
-
-    rpm = build_rpms(spec, stage, builder=builder, source_only=args.source_only,
-                     binary_only=args.binary_only, compressor=compression)
-    return {"spec": spec, "format": "rpm", "builder": builder, "artifacts": rpm.paths(),
-            "staged": rpm.paths(), "source_tree": None, "notes": rpm.notes}
+        output_dir = Path(str(settings.get("output_dir") or "."))
+        for fmt in formats:
+            builder, options = builder_and_options(settings, fmt, args, builder=chosen[fmt])
+            jobs.append(builders.BuildJob(spec, output_dir, builder, options))
+    return jobs
 
 
 def run(args: argparse.Namespace) -> int:
     """Build every format of every app file; print what was written (or the JSON summary)."""
     if args.source_only and args.binary_only:
         raise UsageError("--source-only and --binary-only exclude each other; give at most one")
-    plan = _plan(args)
-    built: list[tuple[Staging, dict[str, Any]]] = []
-    final: dict[Path, Path] = {}
-    with contextlib.ExitStack() as stack:
-        stages: dict[str, Staging] = {}
-        for spec, settings, formats, builders in plan:
-            output_dir = Path(str(settings.get("output_dir") or "."))
-            check_output_dir(spec, output_dir)
-            key = os.path.realpath(output_dir)
-            if key not in stages:
-                stages[key] = stack.enter_context(Staging(output_dir))
-            stage = stages[key]
-            for fmt in formats:
-                built.append((stage, _build(spec, settings, fmt, builders[fmt], args, stage.path)))
-        # Everything is built: publish, every name in every directory checked before the first move.
-        staged = {key: [p for owner, b in built if owner is stage for p in b["staged"]]
-                  for key, stage in stages.items()}
-        for key, stage in stages.items():
-            for path in staged[key]:
-                stage.check_free(path.name, directory=path.is_dir())
-        for key, stage in stages.items():
-            final.update(zip(staged[key], stage.publish(staged[key]), strict=True))
-    summaries = []
-    for _stage, b in built:
-        spec = b["spec"]
-        extra = {"source_tree": str(final[b["source_tree"]])} if b["source_tree"] else {}
-        artifacts = [final[p] for p in b["artifacts"]]
-        summaries.append(artifact_summary(spec.name, spec.full_version, artifacts, format=b["format"],
-                                          builder=b["builder"], **extra, notes=b["notes"]))
+    results = builders.build_together(_plan(args))
+    summaries = [result.summary() for result in results]
     if args.json:
         print(json.dumps({"packages": summaries}, indent=2))
     else:
-        for summary in summaries:
-            for artifact in summary["artifacts"]:
-                print(f"tap2pkg build: {summary['format']}: wrote {artifact['path']}")
-    for summary in summaries:
-        for note in summary["notes"]:
+        for result in results:
+            for path in result.paths():
+                print(f"tap2pkg build: {result.format}: wrote {path}")
+    for result in results:
+        for note in result.notes:
             print(f"tap2pkg build: note: {note}", file=sys.stderr)
     return 0

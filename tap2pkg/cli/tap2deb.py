@@ -10,16 +10,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..deb.build import build_deb
 from ..errors import UsageError
-from ..render import use_render_cache
 from ..spec import PackageSpec
+from .build import builder_and_options, describe_builder_options
 from .common import ArgumentParser, add_version_option, run_guarded
 from .options import (
     add_common_options,
     add_deb_options,
     app_files,
-    artifact_summary,
     merged_settings,
     spec_from_settings,
 )
@@ -36,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_version_option(parser, PROG)
     add_common_options(parser)
     add_deb_options(parser)
+    describe_builder_options(parser, "deb")
     return parser
 
 
@@ -53,22 +52,15 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"{other.app_file} and {app_file} would both make package {spec.name!r}; "
                                  "rename one or build them one at a time with -d")
         jobs.append((spec, settings))
-    use_render_cache(len(jobs) == 1)
+    # every builder and compression is checked before the first build writes anything
+    planned = [(spec, settings, *builder_and_options(settings, "deb", args)) for spec, settings in jobs]
     summaries = []
-    for spec, settings in jobs:
-        builder = str(settings.get("builder") or "native")
-        compression = str(settings.get("compression") or "xz")
-        if compression not in ("xz", "gzip"):
-            raise UsageError(f"--compression {compression!r} is unknown; use xz or gzip")
-        result = build_deb(spec, Path(str(settings.get("output_dir") or ".")), builder=builder,
-                           source=not args.binary_only, binary=not args.source_only,
-                           compression=compression, sign=not args.unsigned)
-        summaries.append(artifact_summary(spec.name, spec.full_version, result.artifacts,
-                                          user=spec.user, ports=list(spec.ports),
-                                          source_tree=str(result.source_tree), notes=result.notes))
+    for spec, settings, builder, options in planned:
+        result = builder.build(spec, Path(str(settings.get("output_dir") or ".")), options)
+        summaries.append(result.summary(user=spec.user, ports=list(spec.ports)))
         if not args.json:
             print(f"{PROG}: {spec.name} {spec.full_version}: source tree {result.source_tree}")
-            for path in result.artifacts:
+            for path in result.paths():
                 print(f"{PROG}: wrote {path}")
             for note in result.notes:
                 print(f"{PROG}: note: {note}", file=sys.stderr)

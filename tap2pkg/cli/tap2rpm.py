@@ -12,13 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidOptionValueError, InvalidPackageNameError, InvalidVersionError, UsageError
-from ..render import use_render_cache
-from ..rpm.build import BUILDERS, build_rpms
-from ..rpm.native import COMPRESSORS
+from ..errors import InvalidPackageNameError, InvalidVersionError, UsageError
 from ..spec import PackageSpec
+from .build import builder_and_options, describe_builder_options
 from .common import ArgumentParser, add_version_option, run_guarded
-from .options import add_common_options, app_files, artifact_summary, merged_settings, spec_from_settings
+from .options import add_common_options, app_files, merged_settings, spec_from_settings
 
 PROG = "tap2rpm"
 #: Twisted's tap2rpm default maintainer, made a valid address.
@@ -28,8 +26,6 @@ _RPM_DESTS = {"rpmfile": "name", "release": "release", "compression": "compressi
 # The name rule both formats share (Debian Policy is the stricter one).
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _RELEASE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~]*")
-_RPM_DEP_RE = re.compile(r"^\s*([^\s(<>=]+)\s*(<=|>=|=|<|>)\s*([^\s()]+)\s*$")
-_TO_DEB_OP = {"<": "<<", ">": ">>", "<=": "<=", ">=": ">=", "=": "="}
 
 
 def add_rpm_options(parser: argparse.ArgumentParser, *, name_option: bool = True) -> None:
@@ -37,7 +33,7 @@ def add_rpm_options(parser: argparse.ArgumentParser, *, name_option: bool = True
     if name_option:
         parser.add_argument("-r", "--rpmfile", metavar="NAME", help="package name (default: the protocol)")
     parser.add_argument("--release", help="RPM release (default: 1)")
-    parser.add_argument("--compression", help="native .rpm payload compression: gzip (default) or xz")
+    parser.add_argument("--compression")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,25 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Twisted's tap2rpm kept -u for compatibility only; say so in the help.
     parser._option_string_actions["-u"].help = "deprecated; accepted and ignored (tap2rpm does not sign)"
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    add_builder_option(parser, "native (default) or rpmbuild")
+    if "--builder" not in parser._option_string_actions:
+        parser.add_argument("--builder")
+    describe_builder_options(parser, "rpm")
     return parser
-
-
-def add_builder_option(parser: argparse.ArgumentParser, help_text: str) -> None:
-    """Add ``--builder`` unless the shared options already did."""
-    try:
-        parser.add_argument("--builder", help=help_text)
-    except argparse.ArgumentError:
-        pass  # the shared options define it
-
-
-def rpm_depends(values: Sequence[str]) -> list[str]:
-    """``--depends`` values in either syntax, as the Debian syntax :class:`PackageSpec` keeps."""
-    out = []
-    for value in values:
-        match = _RPM_DEP_RE.match(value)
-        out.append(f"{match.group(1)} ({_TO_DEB_OP[match.group(2)]} {match.group(3)})" if match else value)
-    return out
 
 
 _OPTION_NAMES = {"name": "-r/--rpmfile", "release": "--release"}
@@ -89,14 +70,6 @@ def check_rpm_settings(settings: dict[str, Any], option_names: dict[str, str] | 
     if version is not None and "-" in str(version):
         raise InvalidVersionError(f"version {version!r} is invalid: an RPM version cannot hold '-' (write "
                                   "1.0~rc1 for a pre-release); fix -V/--set-version")
-    builder = str(settings.get("builder") or "native")
-    if builder not in BUILDERS:
-        raise UsageError(f"--builder {builder!r} is unknown; use one of {', '.join(BUILDERS)}")
-    compression = str(settings.get("compression") or "gzip")
-    if compression not in COMPRESSORS:
-        raise InvalidOptionValueError(f"--compression {compression!r} is unknown; use gzip or xz")
-    if settings.get("depends"):
-        settings["depends"] = rpm_depends([str(d) for d in settings["depends"]])
 
 
 def rpm_jobs(args: argparse.Namespace, *, name_dest: str = "rpmfile",
@@ -113,11 +86,9 @@ def rpm_jobs(args: argparse.Namespace, *, name_dest: str = "rpmfile",
 
 def build_one(spec: PackageSpec, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Build ``spec``'s RPMs into the output directory; return its JSON summary entry."""
-    result = build_rpms(spec, Path(str(settings.get("output_dir") or ".")),
-                        builder=str(settings.get("builder") or "native"),
-                        source_only=args.source_only, binary_only=args.binary_only,
-                        compressor=str(settings.get("compression") or "gzip"))
-    return artifact_summary(spec.name, spec.full_version, result.paths(), format="rpm", notes=result.notes)
+    builder, options = builder_and_options(settings, "rpm", args)
+    result = builder.build(spec, Path(str(settings.get("output_dir") or ".")), options)
+    return result.summary()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,7 +99,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: warning: -u/--unsigned is deprecated and does nothing", file=sys.stderr)
     summaries = []
     jobs = rpm_jobs(args)
-    use_render_cache(len(jobs) == 1)
     for spec, settings in jobs:
         summary = build_one(spec, settings, args)
         summaries.append(summary)

@@ -1,38 +1,31 @@
-"""Build a Debian package from a :class:`~tap2pkg.spec.PackageSpec`: the one entry point.
+"""The two Debian builders, registered as ``("deb", "native")`` and ``("deb", "dpkg")``.
 
-Everything is built in a private staging directory inside the output
-directory (:class:`~tap2pkg.output.Staging`) and published only when every
-step has worked, so a failure, a full disk or a signal leaves nothing
-partial behind, and builds running at the same time into one directory do
-not trip over each other. A file or link where the source tree
-``<pkg>-<version>`` goes is refused, never followed.
+Both write the editable source tree ``<pkg>-<version>/`` first. ``native``
+then makes the source package (``dpkg-source``, or only the
+``.orig.tar.gz`` where it is not installed, said in the notes) and writes the
+``.deb`` in Python; ``dpkg`` runs ``dpkg-buildpackage`` in the tree. With
+``sign``, the ``.changes`` (or the ``.dsc``) is signed by ``debsign`` when a
+secret key is there. Staging and publishing are
+:class:`tap2pkg.builders.StagedBuilder`'s; a file or link where the source
+tree goes is refused before anything is built, never followed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..bundle import check_output_dir
-from ..errors import UsageError
+from ..builders import BuildOptions, Staged, StagedBuilder, register
 from ..output import Staging
 from ..spec import PackageSpec
-from .dpkg import build_with_dpkg
-from .native import build_native_deb
-from .source import build_source_package, orig_tarball, write_source_tree
 
-#: The builders ``--builder`` accepts.
-BUILDERS = ("native", "dpkg")
+#: Artifact kind of each file a Debian build writes, by the end of its name.
+_KINDS = ((".dsc", "source-package"), (".orig.tar.gz", "orig"), (".debian.tar.xz", "debian-tar"),
+          (".deb", "package"), (".changes", "changes"), (".buildinfo", "buildinfo"))
 
 
-@dataclass
-class DebBuildResult:
-    """What one build produced: the source tree and the artifacts, at their final paths."""
-
-    spec: PackageSpec
-    source_tree: Path
-    artifacts: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+def artifact_kind(path: Path) -> str:
+    """The :class:`~tap2pkg.builders.Artifact` kind of a Debian build's file."""
+    return next(kind for suffix, kind in _KINDS if path.name.endswith(suffix))
 
 
 def _signing_key_available() -> bool:
@@ -63,36 +56,47 @@ def _sign(files: list[Path], notes: list[str]) -> None:
             notes.append(f"not signed: debsign failed on {target.name}")
 
 
-def build_deb(spec: PackageSpec, output_dir: Path, *, builder: str = "native", source: bool = True,
-              binary: bool = True, compression: str = "xz", sign: bool = False) -> DebBuildResult:
-    """Write the source tree, the source package and/or the ``.deb`` for ``spec`` into ``output_dir``."""
-    if builder not in BUILDERS:
-        raise UsageError(f"--builder {builder!r} is unknown; use native or dpkg")
-    if not (source or binary):
-        raise UsageError("--source-only and --binary-only exclude each other; give at most one")
-    check_output_dir(spec, output_dir)
-    with Staging(output_dir) as stage:
-        stage.check_free(f"{spec.name}-{spec.version}", directory=True)
-        notes: list[str] = []
-        try:
-            tree = write_source_tree(spec, stage.path)
-            if builder == "dpkg":
-                artifacts = build_with_dpkg(tree, source=source, binary=binary)
-            else:
-                artifacts = []
-                if source:
-                    import shutil
+def _staged(tree: Path, files: list[Path], notes: list[str], options: BuildOptions) -> Staged:
+    if options.sign:
+        _sign(files, notes)
+    return Staged([(artifact_kind(f), f) for f in files], tree, notes)
 
-                    if shutil.which("dpkg-source"):
-                        artifacts += build_source_package(tree)
-                    else:
-                        artifacts.append(orig_tarball(tree))
-                        notes.append("no .dsc: dpkg-source is not installed (apt-get install dpkg-dev)")
-                if binary:
-                    artifacts.append(build_native_deb(spec, stage.path, compression=compression))
-            if sign:
-                _sign(artifacts, notes)
-        except OSError as exc:
-            raise stage.error(exc) from None
-        final = stage.publish([tree.root, *artifacts])
-    return DebBuildResult(spec, final[0], final[1:], notes)
+
+def write_native(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Staged:
+    """The native builder's writer: the tree, the source package, the ``.deb`` written in Python."""
+    import shutil
+
+    from .native import build_native_deb
+    from .source import DebPayload, build_source_package, orig_tarball, write_source_tree
+
+    stage.check_free(f"{spec.name}-{spec.version}", directory=True)
+    tree = write_source_tree(DebPayload.for_spec(spec), stage.path)
+    files: list[Path] = []
+    notes: list[str] = []
+    if options.source:
+        if shutil.which("dpkg-source"):
+            files += build_source_package(tree)
+        else:
+            files.append(orig_tarball(tree))
+            notes.append("no .dsc: dpkg-source is not installed (apt-get install dpkg-dev)")
+    if options.binary:
+        files.append(build_native_deb(tree, stage.path, compression=options.compression or "xz"))
+    return _staged(tree.root, files, notes, options)
+
+
+def write_dpkg(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Staged:
+    """The dpkg builder's writer: the tree, then ``dpkg-buildpackage`` in it."""
+    from .dpkg import build_with_dpkg
+    from .source import DebPayload, write_source_tree
+
+    stage.check_free(f"{spec.name}-{spec.version}", directory=True)
+    tree = write_source_tree(DebPayload.for_spec(spec), stage.path)
+    files = build_with_dpkg(tree, source=options.source, binary=options.binary)
+    return _staged(tree.root, files, [], options)
+
+
+NATIVE = StagedBuilder("deb", "native", "the .deb written in Python", ("xz", "gzip"), write_native)
+DPKG = StagedBuilder("deb", "dpkg", "dpkg-buildpackage in the emitted source tree", (), write_dpkg)
+
+register(NATIVE)
+register(DPKG)

@@ -17,7 +17,7 @@ def build_with_dpkg(tree: SourceTree, *, source: bool = True, binary: bool = Tru
     spec = tree.spec
     orig = orig_tarball(tree)
     mode = "-F" if source and binary else ("-S" if source else "-A")
-    env = tool_env(spec)
+    env = tool_env(tree)
     run_tool(["dpkg-buildpackage", "-us", "-uc", "--no-sign", mode], cwd=tree.root, env=env,
              what="dpkg-buildpackage")
     run_tool(["debian/rules", "clean"], cwd=tree.root, env=env, what="debian/rules clean")

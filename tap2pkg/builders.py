@@ -1,0 +1,315 @@
+"""The builders: one protocol, one registry, one result for every package format.
+
+A :class:`Builder` turns a :class:`~tap2pkg.spec.PackageSpec` into package
+files in an output directory. Each one is registered under ``(format, name)``:
+
+=======  ==========  ==============================================
+format   name        what runs
+=======  ==========  ==============================================
+deb      native      the ``.deb`` written in Python (the default)
+deb      dpkg        ``dpkg-buildpackage`` in the emitted source tree
+rpm      native      the ``.rpm`` written in Python (the default)
+rpm      rpmbuild    ``rpmbuild`` on the emitted ``.spec``
+=======  ==========  ==============================================
+
+Front ends never name a format's modules: they ask :func:`get` for a
+builder, list :func:`enumerate` for their ``--builder`` help and check a
+``--compression`` with :func:`check_options`. Every build answers with the
+same :class:`BuildResult`, whose :class:`Artifact` entries carry a kind, a
+path and a SHA-256.
+
+Builders write through :class:`StagedBuilder`: the files are made in a
+private staging directory inside the output directory
+(:class:`~tap2pkg.output.Staging`) and published together at the end, so a
+failure, a full disk or a signal leaves the output directory as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import UsageError
+from .output import Staging
+from .spec import PackageSpec
+
+#: The modules that register each format's builders, imported on first use of the registry.
+FORMAT_MODULES = {"deb": "tap2pkg.deb.build", "rpm": "tap2pkg.rpm.build"}
+
+#: The builder every format uses unless told otherwise.
+DEFAULT_BUILDER = "native"
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One file a build wrote: its kind, its final path and its SHA-256 (hex).
+
+    Kinds: ``package`` (the binary ``.deb``/``.rpm``), ``source-package``
+    (``.dsc``/``.src.rpm``), and the format's own: ``orig``, ``debian-tar``,
+    ``changes``, ``buildinfo`` (deb); ``spec``, ``sources`` (rpm).
+    """
+
+    kind: str
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """What to build: the source package, the binary package, the payload compression, a signature."""
+
+    source: bool = True
+    binary: bool = True
+    #: None: the builder's default (the first of its :attr:`Builder.compressions`)
+    compression: str | None = None
+    sign: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """What one build produced, at its final paths, for every format alike."""
+
+    spec: PackageSpec
+    format: str
+    builder: str
+    artifacts: list[Artifact]
+    #: the editable source tree directory (the Debian ``<pkg>-<version>/``), None when the format has none
+    source_tree: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def paths(self, kind: str | None = None) -> list[Path]:
+        """The artifacts' paths (of one ``kind`` only, when given), in build order."""
+        return [a.path for a in self.artifacts if kind is None or a.kind == kind]
+
+    def summary(self, **extra: Any) -> dict[str, Any]:
+        """This build as one entry of the front ends' ``--json`` summary."""
+        tree = {"source_tree": str(self.source_tree)} if self.source_tree is not None else {}
+        return {"name": self.spec.name, "version": self.spec.full_version, "format": self.format,
+                "builder": self.builder, **tree, **extra, "notes": list(self.notes),
+                "artifacts": [{"path": str(a.path), "sha256": a.sha256, "kind": a.kind}
+                              for a in self.artifacts]}
+
+
+class Builder(Protocol):
+    """One way to build one package format; registered under ``(format, name)``."""
+
+    @property
+    def format(self) -> str:
+        """The package format: ``deb`` or ``rpm``."""
+
+    @property
+    def name(self) -> str:
+        """The ``--builder`` value that picks it (``native``, ``dpkg``, ``rpmbuild``)."""
+
+    @property
+    def help(self) -> str:
+        """A few words for ``--help``: what it runs."""
+
+    @property
+    def compressions(self) -> tuple[str, ...]:
+        """The payload compressions it applies, the default first; empty when its tool decides."""
+
+    def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
+        """Build ``spec`` into ``output_dir``; every artifact is published there when it returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """What a builder's writer made in the staging directory: ``(kind, path)`` pairs, the tree, notes."""
+
+    artifacts: list[tuple[str, Path]]
+    source_tree: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+#: A builder's writer: build ``spec`` into ``stage.path`` with the checked options. It may refuse,
+#: before writing, a name that is taken in the output directory (``stage.check_free``).
+Writer = Callable[[PackageSpec, Staging, BuildOptions], Staged]
+
+
+@dataclass(frozen=True, slots=True)
+class StagedBuilder:
+    """A :class:`Builder` whose writer works in a staging directory; :meth:`build` publishes the result."""
+
+    format: str
+    name: str
+    help: str
+    compressions: tuple[str, ...]
+    write: Writer
+
+    def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
+        """Check ``options``, write into a staging directory inside ``output_dir``, publish, hash."""
+        from .payload import check_output_dir
+
+        options = check_options(self, options)
+        output_dir = Path(output_dir)
+        check_output_dir(spec, output_dir)
+        with Staging(output_dir, option="-o/--output-dir") as stage:
+            try:
+                staged = self.write(spec, stage, options)
+            except OSError as exc:
+                raise stage.error(exc) from None
+            tree = [staged.source_tree] if staged.source_tree is not None else []
+            final = stage.publish([*tree, *(path for _kind, path in staged.artifacts)])
+        source_tree = final[0] if tree else None
+        published = final[len(tree):]
+        artifacts = [Artifact(kind, path, sha256(path))
+                     for (kind, _staged), path in zip(staged.artifacts, published, strict=True)]
+        notes = list(staged.notes)
+        if options.compression is not None and not self.compressions:
+            notes.append(f"--compression {options.compression} is not applied by the {self.name} builder "
+                         "(its tool chooses); use --builder native to choose it")
+        return BuildResult(spec, self.format, self.name, artifacts, source_tree, notes)
+
+
+def sha256(path: Path) -> str:
+    """The hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_REGISTRY: dict[tuple[str, str], Builder] = {}
+
+
+def register(builder: Builder) -> None:
+    """Add ``builder`` under ``(builder.format, builder.name)``; a second one of the same key is refused."""
+    key = (builder.format, builder.name)
+    if key in _REGISTRY and _REGISTRY[key] is not builder:
+        raise ValueError(f"a builder is already registered as {key}")
+    _REGISTRY[key] = builder
+
+
+def _load() -> None:
+    for module in FORMAT_MODULES.values():
+        importlib.import_module(module)
+
+
+def formats() -> list[str]:
+    """The package formats that have builders, in order (``deb``, ``rpm``)."""
+    _load()
+    return list(dict.fromkeys(fmt for fmt, _name in _REGISTRY))
+
+
+# named as nfpm names it; read as ``builders.enumerate`` (this module does not use the builtin)
+def enumerate(fmt: str | None = None) -> list[Builder]:
+    """Every registered builder (of format ``fmt`` only, when given), the default of each format first."""
+    _load()
+    return sorted((b for (f, _n), b in _REGISTRY.items() if fmt is None or f == fmt),
+                  key=lambda b: (list(FORMAT_MODULES).index(b.format) if b.format in FORMAT_MODULES else 99,
+                                 b.name != DEFAULT_BUILDER, b.name))
+
+
+def _names(fmt: str) -> str:
+    names = [b.name for b in enumerate(fmt)]
+    return " or ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def get(fmt: str, name: str | None = None) -> Builder:
+    """The builder ``name`` (default: native) of format ``fmt``; an unknown one is a :class:`UsageError`."""
+    _load()
+    if fmt not in formats():
+        raise UsageError(f"--format {fmt!r} is unknown; use {' or '.join(formats())}")
+    name = name or DEFAULT_BUILDER
+    builder = _REGISTRY.get((fmt, name))
+    if builder is None:
+        raise UsageError(f"--builder {name!r} is unknown for .{fmt} packages; use {_names(fmt)}")
+    return builder
+
+
+def format_compressions(fmt: str) -> list[str]:
+    """Every compression some builder of ``fmt`` applies, the native default first."""
+    return list(dict.fromkeys(c for b in enumerate(fmt) for c in b.compressions))
+
+
+def check_options(builder: Builder, options: BuildOptions) -> BuildOptions:
+    """``options`` checked for ``builder``, with its default compression filled in.
+
+    Every bad value is a :class:`UsageError` (exit 64), whichever front end or
+    config file gave it.
+    """
+    if not (options.source or options.binary):
+        raise UsageError("--source-only and --binary-only exclude each other; give at most one")
+    compression = options.compression
+    known = format_compressions(builder.format)
+    if compression is not None and compression not in known:
+        raise UsageError(f"--compression {compression!r} is unknown for .{builder.format} packages; "
+                         f"use {' or '.join(known)}")
+    if compression is not None and builder.compressions and compression not in builder.compressions:
+        raise UsageError(f"--compression {compression!r} is not applied by the {builder.name} builder; "
+                         f"use {' or '.join(builder.compressions)}")
+    if compression is None and builder.compressions:
+        return BuildOptions(options.source, options.binary, builder.compressions[0], options.sign)
+    return options
+
+
+def builder_help(fmt: str) -> str:
+    """The ``--builder`` help text of format ``fmt``, from the registry."""
+    return "; ".join(f"{b.name}{' (default)' if b.name == DEFAULT_BUILDER else ''}: {b.help}"
+                     for b in enumerate(fmt))
+
+
+def compression_help(fmt: str) -> str:
+    """The ``--compression`` help text of format ``fmt``, from the registry."""
+    choices = format_compressions(fmt)
+    return f"payload compression of the native .{fmt}: {choices[0]} (default) or {' or '.join(choices[1:])}"
+
+
+@dataclass(frozen=True, slots=True)
+class BuildJob:
+    """One package to build in :func:`build_together`."""
+
+    spec: PackageSpec
+    output_dir: Path
+    builder: Builder
+    options: BuildOptions
+
+
+def build_together(jobs: Sequence[BuildJob]) -> list[BuildResult]:
+    """Build every job aside, then publish them all at once: if one fails, no output directory changes.
+
+    Each output directory gets one staging directory; each job builds into it
+    (through its builder's own staging) and every name in every directory is
+    checked before the first one is moved into place.
+    """
+    from .payload import check_output_dir
+
+    built: list[tuple[Staging, BuildResult]] = []
+    final: dict[Path, Path] = {}
+    with contextlib.ExitStack() as stack:
+        stages: dict[str, Staging] = {}
+        for job in jobs:
+            check_output_dir(job.spec, job.output_dir)
+            key = os.path.realpath(job.output_dir)
+            if key not in stages:
+                stages[key] = stack.enter_context(Staging(Path(job.output_dir), option="-o/--output-dir"))
+            stage = stages[key]
+            built.append((stage, job.builder.build(job.spec, stage.path, job.options)))
+        staged = {key: [p for owner, result in built if owner is stage for p in _published(result)]
+                  for key, stage in stages.items()}
+        for key, stage in stages.items():
+            for path in staged[key]:
+                stage.check_free(path.name, directory=path.is_dir())
+        for key, stage in stages.items():
+            final.update(zip(staged[key], stage.publish(staged[key]), strict=True))
+    return [replace(result, artifacts=[replace(a, path=final[a.path]) for a in result.artifacts],
+                    source_tree=final[result.source_tree] if result.source_tree is not None else None)
+            for _stage, result in built]
+
+
+def _published(result: BuildResult) -> list[Path]:
+    return ([result.source_tree] if result.source_tree is not None else []) + result.paths()
+
+
+def build(spec: PackageSpec, output_dir: Path, fmt: str, builder: str | None = None,
+          options: BuildOptions | None = None) -> BuildResult:
+    """Build ``spec`` as a ``fmt`` package with ``builder`` (default: native) into ``output_dir``."""
+    return get(fmt, builder).build(spec, Path(output_dir), options or BuildOptions())
