@@ -1,0 +1,387 @@
+"""Read an emitted Debian source tree back: what the native ``.deb`` writer builds from.
+
+``tap2deb`` writes an editable tree ``<pkg>-<version>/`` with ``debian/``; a
+packager may change it by hand. :func:`read_debian_tree` reads it the way
+``dpkg-buildpackage`` and debhelper would, for the parts the native writer
+implements, so an edit lands in the ``.deb`` whichever builder runs:
+
+* ``debian/control``: the binary package's fields (``Description``,
+  ``Depends``, ``Recommends``...; ``Maintainer``, ``Section``, ``Priority`` and
+  ``Homepage`` from the source paragraph), with ``${misc:Depends}`` and
+  ``${misc:Pre-Depends}`` replaced by what debhelper puts there;
+* ``debian/changelog``: the version of its top entry, and the whole file as
+  ``changelog.Debian.gz``;
+* ``debian/<pkg>.service``, ``.init``, ``.default``, ``.logrotate``,
+  ``.sysusers``, ``.tmpfiles``: the service files, at their installed places;
+* ``debian/<pkg>.preinst``, ``.postinst``, ``.postrm``: the maintainer
+  scripts, ``#DEBHELPER#`` replaced by the native writer's snippets and
+  ``#PACKAGE#`` by the package name;
+* ``debian/<pkg>.install``: the files copied from the tree, with debhelper's
+  modes (executable or not) and every file under ``/etc`` a conffile;
+* ``debian/copyright`` and ``debian/<pkg>.lintian-overrides``, installed as
+  debhelper installs them.
+
+Anything else is refused with one line naming the file and ``--builder
+dpkg`` (:class:`~tap2pkg.errors.UnsupportedEditError`, exit 87), never
+ignored: a changed ``debian/rules`` (the native writer runs no rules, so no
+override either), a ``debian/`` file it does not know or a generated one
+removed, a control field or substitution variable it does not implement. The
+source package files (``debian/source/*``) are the business of
+``dpkg-source``, which both builders run. What debhelper leaves behind after a
+build (``debian/.debhelper/``, ``debian/<pkg>/``, ``debian/files``...) is not
+an edit and is skipped.
+
+``debian/control`` is read with deb822's rules by the small reader here
+(:func:`parse_deb822`); a malformed file is one line with its line number.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..errors import UnsupportedEditError
+from ..payload import SERVICE_ROLES, PayloadFile
+from ..render import render
+from .source import SourceTree
+
+#: What ``${misc:Depends}`` / ``${misc:Pre-Depends}`` expand to under debhelper 13
+#: for a package with a sysusers file, an init script and a unit.
+MISC_DEPENDS = "systemd | systemd-standalone-sysusers | systemd-sysusers"
+MISC_PRE_DEPENDS = "init-system-helpers (>= 1.54~)"
+_SUBSTVARS = {"misc:Depends": MISC_DEPENDS, "misc:Pre-Depends": MISC_PRE_DEPENDS}
+
+#: The binary ``control`` file's fields in the order ``dpkg-gencontrol`` writes them.
+_FIELD_ORDER = ("Package", "Version", "Architecture", "Maintainer", "Installed-Size", "Pre-Depends",
+                "Depends", "Recommends", "Suggests", "Enhances", "Section", "Priority", "Homepage",
+                "Description")
+#: Relationship fields dpkg-gencontrol keeps in order (stronger ones first).
+_RELATIONS = ("Pre-Depends", "Depends", "Recommends", "Suggests", "Enhances")
+#: Source paragraph fields: those inherited by the binary package, and those only the source package uses.
+_SOURCE_INHERITED = ("Maintainer", "Section", "Priority", "Homepage")
+_SOURCE_ONLY = frozenset(f.lower() for f in (
+    "Source", "Uploaders", "Standards-Version", "Rules-Requires-Root", "Build-Depends", "Build-Depends-Indep",
+    "Build-Depends-Arch", "Build-Conflicts", "Build-Conflicts-Indep", "Build-Conflicts-Arch", "Testsuite",
+    "Vcs-Browser", "Vcs-Git", "Vcs-Arch", "Vcs-Bzr", "Vcs-Cvs", "Vcs-Darcs", "Vcs-Hg", "Vcs-Mtn", "Vcs-Svn"))
+_BINARY = frozenset(f.lower() for f in ("Package", "Architecture", "Section", "Priority", "Homepage",
+                                        "Description", *_RELATIONS))
+
+#: Maintainer scripts the tree holds (prerm is debhelper's own, written by the native writer).
+_SCRIPTS = ("preinst", "postinst", "postrm")
+#: What debhelper leaves in debian/ after a build: build products, not edits.
+_BUILD_LEFTOVERS = re.compile(r"(\.debhelper|tmp|files|debhelper-build-stamp|.*\.substvars|.*\.debhelper"
+                              r"|.*\.debhelper\.log)(/.*)?")
+_TOKEN = re.compile(r"#[A-Za-z0-9_.+]+#")
+_SUBSTVAR = re.compile(r"\$\{([^}]*)\}")
+_RELATION = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]+)"
+                       r"(?:\s*\(\s*(?P<op><<|<=|>=|>>|=|<|>)\s*(?P<version>[A-Za-z0-9.+~:-]+)\s*\))?")
+_CHANGELOG_TOP = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]+) \((?P<version>[^()\s]+)\)(?: [-+0-9a-z./]+)+;.*")
+_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")
+
+
+def _refuse(where: str, what: str) -> UnsupportedEditError:
+    return UnsupportedEditError(f"{where}: {what}; the native builder cannot build this edit: "
+                                "build with --builder dpkg")
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One deb822 field: its name as written, its value (continuation lines kept) and its line."""
+
+    name: str
+    value: str
+    line: int
+
+
+def parse_deb822(text: str, where: str) -> list[dict[str, Field]]:
+    """The paragraphs of a deb822 file (``debian/control``): field name, lower-cased -> :class:`Field`.
+
+    Comment lines (``#``) are dropped; a malformed line raises
+    :class:`~tap2pkg.errors.UnsupportedEditError` naming ``where`` and the line.
+    """
+    paragraphs: list[dict[str, Field]] = []
+    current: dict[str, Field] = {}
+    last: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+            current, last = {}, None
+            continue
+        if line[0] in " \t":
+            if last is None:
+                raise UnsupportedEditError(f"{where}:{number}: a continuation line with no field before it; "
+                                           "fix the file")
+            field = current[last]
+            current[last] = Field(field.name, f"{field.value}\n{line.rstrip()}", field.line)
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name or " " in name:
+            raise UnsupportedEditError(f"{where}:{number}: expected 'Field: value'; fix the file")
+        if name.lower() in current:
+            raise UnsupportedEditError(f"{where}:{number}: {name} is given twice in one paragraph; "
+                                       "fix the file")
+        last = name.lower()
+        current[last] = Field(name, value.strip(), number)
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def changelog_version(text: str, name: str, where: str) -> str:
+    """The version of the top entry of a Debian changelog for package ``name``."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _CHANGELOG_TOP.fullmatch(line.rstrip())
+        if not match:
+            raise UnsupportedEditError(f"{where}:{number}: expected 'PACKAGE (VERSION) DISTRIBUTION; "
+                                       "urgency=...'; fix the file")
+        if match["name"] != name:
+            raise _refuse(f"{where}:{number}", f"the entry is for {match['name']}, the package is {name}")
+        if not _VERSION.fullmatch(match["version"]):
+            raise UnsupportedEditError(f"{where}:{number}: {match['version']!r} is not a Debian version; "
+                                       "fix the file")
+        return match["version"]
+    raise UnsupportedEditError(f"{where}: no entry; fix the file")
+
+
+def _relations(field: Field, where: str, seen: set[str]) -> str:
+    """A relationship field as dpkg-gencontrol writes it: substitution variables replaced, spacing made
+    canonical, empty entries dropped."""
+    def substitute(match: re.Match[str]) -> str:
+        if match[1] not in _SUBSTVARS:
+            raise _refuse(f"{where}:{field.line}", f"${{{match[1]}}} is not a variable it knows")
+        return _SUBSTVARS[match[1]]
+
+    value = _SUBSTVAR.sub(substitute, " ".join(field.value.split()))
+    entries = []
+    for entry in value.split(","):
+        if not entry.strip():
+            continue
+        alternatives = []
+        for alternative in entry.split("|"):
+            match = _RELATION.fullmatch(alternative.strip())
+            if not match:
+                raise _refuse(f"{where}:{field.line}", f"{field.name}: {alternative.strip()!r} is not "
+                              "'package' or 'package (op version)'")
+            name, op = match["name"], match["op"]
+            if name in seen:  # dpkg-gencontrol would merge or drop one; the native writer does not
+                raise _refuse(f"{where}:{field.line}", f"{field.name}: {name} is named twice in the "
+                              "relationship fields")
+            seen.add(name)
+            op = {"<": "<=", ">": ">="}.get(op, op)
+            alternatives.append(f"{name} ({op} {match['version']})" if op else name)
+        entries.append(" | ".join(alternatives))
+    return ", ".join(entries)
+
+
+def control_fields(text: str, package: str, version: str, where: str = "debian/control") -> dict[str, str]:
+    """The binary ``control`` fields (all but ``Installed-Size``) that ``debian/control`` gives."""
+    paragraphs = parse_deb822(text, where)
+    if len(paragraphs) != 2:
+        raise _refuse(where, f"{len(paragraphs)} paragraphs, not a source and one binary package")
+    source, binary = paragraphs
+    for paragraph, known in ((source, _SOURCE_ONLY | {f.lower() for f in _SOURCE_INHERITED}),
+                             (binary, _BINARY)):
+        for key, field in paragraph.items():
+            if key not in known:
+                raise _refuse(f"{where}:{field.line}", f"the field {field.name} is not one it writes")
+    for key, expected in (("source", package), ("package", package), ("architecture", "all")):
+        given = (source if key == "source" else binary).get(key)
+        if given is None or given.value != expected:
+            line = f":{given.line}" if given else ""
+            raise _refuse(f"{where}{line}", f"{key.capitalize()} must be {expected}")
+    fields = {"Package": package, "Version": version, "Architecture": "all"}
+    for name in _SOURCE_INHERITED:
+        picked = binary.get(name.lower()) or source.get(name.lower())
+        if picked is not None and picked.value:
+            fields[name] = picked.value
+    if "Maintainer" not in fields:
+        raise UnsupportedEditError(f"{where}: no Maintainer in the source paragraph; fix the file")
+    seen: set[str] = set()
+    for name in _RELATIONS:
+        relation = binary.get(name.lower())
+        if relation is not None and (value := _relations(relation, where, seen)):
+            fields[name] = value
+    description = binary.get("description")
+    if description is None or not description.value.split("\n")[0]:
+        raise UnsupportedEditError(f"{where}: the binary package has no Description; fix the file")
+    fields["Description"] = description.value
+    return {name: fields[name] for name in _FIELD_ORDER if name in fields}
+
+
+@dataclass(frozen=True, slots=True)
+class DebianTree:
+    """What the native writer needs from a source tree: control fields, files and maintainer scripts."""
+
+    name: str
+    #: the full version, from ``debian/changelog``
+    version: str
+    #: the binary package's control fields in dpkg's order, all but ``Installed-Size``
+    fields: Mapping[str, str]
+    #: every installed file (documentation included), sorted by installed path
+    files: tuple[PayloadFile, ...]
+    #: ``preinst``, ``postinst``, ``prerm``, ``postrm``
+    scripts: Mapping[str, str]
+
+    @property
+    def deb_name(self) -> str:
+        """The ``.deb``'s file name, ``<pkg>_<version without epoch>_all.deb``."""
+        return f"{self.name}_{self.version.partition(':')[2] or self.version}_all.deb"
+
+    def control_text(self, installed_size: int) -> str:
+        """The binary package's ``control`` file."""
+        fields = dict(self.fields, **{"Installed-Size": str(installed_size)})
+        return "".join(f"{name}: {fields[name]}\n" for name in _FIELD_ORDER if name in fields)
+
+
+def _read(path: Path, where: str) -> bytes:
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise _refuse(where, "not a regular file")
+        return path.read_bytes()
+    except OSError as exc:
+        raise UnsupportedEditError(f"{where}: cannot read it ({exc.strerror}); fix it or write the tree "
+                                   "again") from None
+
+
+def _text(root: Path, rel: str) -> str:
+    where = f"debian/{rel}"
+    try:
+        return _read(root / "debian" / rel, where).decode()
+    except UnicodeDecodeError:
+        raise UnsupportedEditError(f"{where}: not UTF-8 text; fix the file") from None
+
+
+def _check_debian_dir(root: Path, name: str, generated: Mapping[str, tuple[str, int]]) -> None:
+    """Refuse a ``debian/`` file the native writer does not know, or a generated one removed."""
+    present = set()
+    debian = root / "debian"
+    for dirpath, dirnames, filenames in os.walk(debian):
+        rel_dir = PurePosixPath(Path(dirpath).relative_to(debian).as_posix())
+        for d in list(dirnames):
+            rel = str(rel_dir / d)
+            if _BUILD_LEFTOVERS.fullmatch(rel) or rel == name:  # debian/<pkg>/: debhelper's staging
+                dirnames.remove(d)
+        for name in filenames:
+            rel = str(rel_dir / name)
+            if _BUILD_LEFTOVERS.fullmatch(rel):
+                continue
+            if rel not in generated and not rel.startswith("source/"):  # debian/source/: dpkg-source's
+                raise _refuse(f"debian/{rel}", "a file it does not know")
+            present.add(rel)
+    for rel in sorted(set(generated) - present):
+        raise _refuse(f"debian/{rel}", "removed")
+
+
+def _install_list(root: Path, rel: str) -> list[tuple[str, Path]]:
+    """``debian/<pkg>.install`` read as dh_install does: (installed path, tree file) pairs."""
+    where = f"debian/{rel}"
+    path = root / "debian" / rel
+    if path.stat().st_mode & 0o111:
+        raise _refuse(where, "an executable install file (dh-exec)")
+    out = []
+    for number, line in enumerate(_text(root, rel).splitlines(), start=1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if len(words) < 2 or "=>" in words:
+            raise _refuse(f"{where}:{number}", "only 'SOURCE... DESTINATION' lines are implemented")
+        *patterns, dest = words
+        for pattern in patterns:
+            inside = not pattern.startswith("/") and ".." not in pattern
+            matches = sorted(root.glob(pattern)) if inside else []
+            if not matches:
+                raise UnsupportedEditError(f"{where}:{number}: {pattern} matches no file in the tree; "
+                                           "fix the install file")
+            for match in matches:
+                if match.is_relative_to(root / "debian"):
+                    raise _refuse(f"{where}:{number}", f"{pattern} installs from debian/")
+                base = PurePosixPath("/", dest.strip("/"), match.name)
+                if match.is_symlink():
+                    raise _refuse(f"{where}:{number}", f"{match.relative_to(root)} is a symbolic link")
+                if match.is_dir():
+                    for dirpath, dirnames, filenames in os.walk(match):
+                        dirnames.sort()
+                        for d in dirnames:
+                            if (Path(dirpath) / d).is_symlink():
+                                raise _refuse(f"{where}:{number}", f"{Path(dirpath, d).relative_to(root)} is "
+                                              "a symbolic link")
+                        for name in sorted(filenames):
+                            file = Path(dirpath) / name
+                            out.append((str(base / file.relative_to(match).as_posix()), file))
+                else:
+                    out.append((str(base), match))
+    return out
+
+
+def read_debian_tree(tree: SourceTree) -> DebianTree:
+    """Read ``tree.root`` (as written for ``tree.payload``, maybe edited since) into a :class:`DebianTree`.
+
+    Raises :class:`~tap2pkg.errors.UnsupportedEditError` for an edit the
+    native writer cannot build (see the module docs).
+    """
+    payload, root = tree.payload, tree.root
+    name = payload.spec.name
+    layout = payload.core.layout
+    _check_debian_dir(root, name, payload.debian)
+    rules = _text(root, "rules")
+    if rules != payload.text("rules"):
+        raise _refuse("debian/rules", "changed (the native writer runs no debian/rules, so no "
+                      "override either)")
+    changelog = _text(root, "changelog")
+    version = changelog_version(changelog, name, "debian/changelog")
+    fields = control_fields(_text(root, "control"), name, version)
+
+    files: dict[str, PayloadFile] = {}
+
+    def add(f: PayloadFile, where: str) -> None:
+        if f.path in files:
+            raise _refuse(where, f"{f.path} is installed twice")
+        files[f.path] = f
+
+    for role in SERVICE_ROLES:
+        path = getattr(layout, role.place)
+        if path is None:
+            continue
+        rel = f"{name}.{role.debian_name}"
+        add(PayloadFile(path, role.mode, _read(root / "debian" / rel, f"debian/{rel}"),
+                        conffile=path.startswith("/etc/"), role=role.name), f"debian/{rel}")
+    for path, file in _install_list(root, f"{name}.install"):
+        data = _read(file, str(file.relative_to(root)))
+        mode = 0o755 if file.stat().st_mode & 0o111 else 0o644  # dh_fixperms: go=rX, u+rw
+        add(PayloadFile(path, mode, data, conffile=path.startswith("/etc/"),
+                        tree_path=file.relative_to(root).as_posix()), f"debian/{name}.install")
+    docs = (
+        (f"{layout.docdir}/changelog.Debian.gz", gzip.compress(changelog.encode(), 9, mtime=0)),
+        (f"{layout.docdir}/copyright", _text(root, "copyright").encode()),
+        (f"/usr/share/lintian/overrides/{name}", _text(root, f"{name}.lintian-overrides").encode()),
+    )
+    for path, data in docs:
+        add(PayloadFile(path, 0o644, data, role="doc"), path)
+
+    scripts = {}
+    for script in _SCRIPTS:
+        rel = f"{name}.{script}"
+        text = _text(root, rel).replace("#PACKAGE#", name)
+        for token in _TOKEN.findall(text):
+            if token != "#DEBHELPER#":
+                raise _refuse(f"debian/{rel}", f"the token {token} is not one it substitutes")
+        snippet = render(f"debian/native/{script}.snippet", payload.context).rstrip("\n")
+        scripts[script] = text.replace("#DEBHELPER#", snippet)
+    scripts["prerm"] = render("debian/native/prerm", payload.context)
+    return DebianTree(name, version, fields, tuple(sorted(files.values(), key=lambda f: f.path)),
+                      dict(sorted(scripts.items())))
+
+
+__all__ = ["DebianTree", "Field", "changelog_version", "control_fields", "parse_deb822",
+           "read_debian_tree"]
