@@ -1,0 +1,80 @@
+"""The payload: computed once per build, one build time for both formats, one table of service roles."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+from debian.debfile import DebFile
+
+from tap2pkg import payload as payload_module
+from tap2pkg.deb.native import build_native_deb
+from tap2pkg.deb.source import DebPayload, write_source_tree
+from tap2pkg.payload import SERVICE_ROLES, build_time
+from tap2pkg.render import rfc2822
+from tap2pkg.rpm.source import rpm_package, rpm_sources
+from tap2pkg.spec import PackageSpec
+
+DATA = Path(__file__).parent / "data" / "deb"
+
+
+def make_spec(app: Path = DATA / "echo.tac", **kw: Any) -> PackageSpec:
+    base: dict[str, Any] = dict(name="echo", app_file=app, app_kind="python", ports=(8007,),
+                                maintainer="Jane Doe <jane@example.org>", includes=(DATA / "echoproto.py",))
+    base.update(kw)
+    return PackageSpec(**base)
+
+
+def test_a_native_deb_build_renders_each_template_once_and_reads_each_file_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    renders: Counter[str] = Counter()
+    reads: Counter[Path] = Counter()
+    real_render, real_read = jinja2.Template.render, payload_module.read_file
+
+    def counting_render(self: jinja2.Template, *args: Any, **kw: Any) -> str:
+        renders[str(self.name)] += 1
+        return real_render(self, *args, **kw)
+
+    def counting_read(path: Path, role: str) -> bytes:
+        reads[path] += 1
+        return real_read(path, role)
+
+    monkeypatch.setattr(jinja2.Template, "render", counting_render)
+    monkeypatch.setattr(payload_module, "read_file", counting_read)
+    tree = write_source_tree(DebPayload.for_spec(make_spec(source_date_epoch=1700000000)), tmp_path)
+    build_native_deb(tree, tmp_path)
+    assert renders and set(renders.values()) == {1}, renders
+    assert DATA / "echo.tac" in reads and DATA / "echoproto.py" in reads
+    assert set(reads.values()) == {1}, reads
+
+
+def test_without_source_date_epoch_both_formats_take_the_app_files_time(tmp_path: Path) -> None:
+    app = tmp_path / "echo.tac"
+    shutil.copy(DATA / "echo.tac", app)
+    os.utime(app, (1600000000, 1600000000))
+    spec = make_spec(app)
+    assert build_time(spec) == 1600000000
+    payload = DebPayload.for_spec(spec)
+    assert payload.text("changelog").rstrip().endswith(rfc2822(1600000000))
+    tree = write_source_tree(payload, tmp_path / "a")
+    deb = build_native_deb(tree, tmp_path / "a")
+    assert {m.mtime for m in DebFile(str(deb)).data.tgz().getmembers()} == {1600000000}
+    again = build_native_deb(write_source_tree(DebPayload.for_spec(spec), tmp_path / "b"), tmp_path / "b")
+    assert again.read_bytes() == deb.read_bytes()
+    assert rpm_package(rpm_sources(spec)).buildtime == 1600000000
+
+
+def test_each_service_role_is_named_from_the_one_table() -> None:
+    spec = make_spec(source_date_epoch=1700000000)
+    debian = DebPayload.for_spec(spec).debian
+    assert {f"echo.{role.debian_name}" for role in SERVICE_ROLES} <= set(debian)
+    sources = rpm_sources(spec)
+    assert sorted(s.name for s in sources.sources) == sorted(
+        f"echo{role.rpm_suffix}" for role in SERVICE_ROLES if role.rpm_suffix)
+    for source in sources.sources:
+        assert f"{source.macro_path}" in sources.spec_text
