@@ -91,9 +91,12 @@ def build_native_deb(tree: SourceTree, output_dir: Path, *, compression: str = "
     """Write ``<output_dir>/<pkg>_<version>-<rev>_all.deb`` for the package of ``tree``; return its path."""
     if compression not in ("xz", "gzip"):
         raise ValueError(f"unknown compression {compression!r}")
-    payload = tree.payload
-    spec, epoch = payload.spec, payload.core.build_time
-    files = deb_files(payload)
+    from .tree import read_debian_tree
+
+    # the tree as it is on disk: a hand edit lands in the .deb, or is refused naming --builder dpkg
+    edited = read_debian_tree(tree)
+    epoch = tree.payload.core.build_time
+    files = list(edited.files)
     dirs = parent_dirs([f.path for f in files])
     members = [TarMember("./", 0o755)]
     entries: list[tuple[str, PayloadFile | None]] = [(d, None) for d in dirs] + [(f.path, f) for f in files]
@@ -107,12 +110,12 @@ def build_native_deb(tree: SourceTree, output_dir: Path, *, compression: str = "
     md5sums = "".join(f"{hashlib.md5(f.data).hexdigest()}  {f.path.lstrip('/')}\n"
                       for f in files if not f.conffile)
     conffiles = "".join(f"{f.path}\n" for f in files if f.conffile)
-    scripts = {name: text.encode() for name, text in maintainer_scripts(payload).items()}
+    scripts = {name: text.encode() for name, text in edited.scripts.items()}
     size = installed_size(files, dirs, [conffiles.encode(), *scripts.values()])
     control_members = [
         TarMember("./", 0o755),
         TarMember("./conffiles", 0o644, conffiles.encode()),
-        TarMember("./control", 0o644, control_text(payload, size).encode()),
+        TarMember("./control", 0o644, edited.control_text(size).encode()),
         TarMember("./md5sums", 0o644, md5sums.encode()),
     ]
     control_members += [TarMember(f"./{name}", 0o755, data) for name, data in sorted(scripts.items())]
@@ -121,6 +124,6 @@ def build_native_deb(tree: SourceTree, output_dir: Path, *, compression: str = "
     suffix = COMPRESSIONS[compression]
     deb = ar_bytes([("debian-binary", b"2.0\n"), (f"control.tar{suffix}", control_tar),
                     (f"data.tar{suffix}", data_tar)], epoch)
-    out = output_dir / f"{spec.name}_{spec.full_version}_all.deb"
+    out = output_dir / edited.deb_name
     out.write_bytes(deb)
     return out

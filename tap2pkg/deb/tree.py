@@ -48,12 +48,9 @@ from pathlib import Path, PurePosixPath
 from ..errors import UnsupportedEditError
 from ..payload import SERVICE_ROLES, PayloadFile
 from ..render import render
+from .native import MISC_DEPENDS, MISC_PRE_DEPENDS
 from .source import SourceTree
 
-#: What ``${misc:Depends}`` / ``${misc:Pre-Depends}`` expand to under debhelper 13
-#: for a package with a sysusers file, an init script and a unit.
-MISC_DEPENDS = "systemd | systemd-standalone-sysusers | systemd-sysusers"
-MISC_PRE_DEPENDS = "init-system-helpers (>= 1.54~)"
 _SUBSTVARS = {"misc:Depends": MISC_DEPENDS, "misc:Pre-Depends": MISC_PRE_DEPENDS}
 
 #: The binary ``control`` file's fields in the order ``dpkg-gencontrol`` writes them.
