@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from debian.deb822 import Deb822
 
-from tap2pkg.deb.build import DebBuildResult, build_deb
+from tap2pkg.builders import BuildOptions, BuildResult, build
 from tap2pkg.spec import PackageSpec
 
 DATA = Path(__file__).parent / "data" / "deb"
@@ -37,14 +37,14 @@ def make_spec(**kw: object) -> PackageSpec:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DebBuildResult]:
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuildResult]:
     spec = make_spec()
-    return {builder: build_deb(spec, tmp_path_factory.mktemp(builder), builder=builder)
+    return {builder: build(spec, tmp_path_factory.mktemp(builder), "deb", builder)
             for builder in ("native", "dpkg")}
 
 
-def artifact(result: DebBuildResult, suffix: str) -> Path:
-    [path] = [p for p in result.artifacts if p.name.endswith(suffix)]
+def artifact(result: BuildResult, suffix: str) -> Path:
+    [path] = [p for p in result.paths() if p.name.endswith(suffix)]
     return path
 
 
@@ -67,14 +67,14 @@ def control_member(deb: Path, name: str) -> str:
         return fh.read().decode()
 
 
-def test_same_files_modes_and_ownership(builds: dict[str, DebBuildResult]) -> None:
+def test_same_files_modes_and_ownership(builds: dict[str, BuildResult]) -> None:
     native = data_listing(artifact(builds["native"], "_all.deb"))
     dpkg = data_listing(artifact(builds["dpkg"], "_all.deb"))
     assert sorted(native) == sorted(dpkg)
     assert native == dpkg
 
 
-def test_same_control_fields_and_conffiles(builds: dict[str, DebBuildResult]) -> None:
+def test_same_control_fields_and_conffiles(builds: dict[str, BuildResult]) -> None:
     native_deb, dpkg_deb = (artifact(builds[b], "_all.deb") for b in ("native", "dpkg"))
     native = Deb822(control_member(native_deb, "control"))
     dpkg = Deb822(control_member(dpkg_deb, "control"))
@@ -89,7 +89,7 @@ def test_same_control_fields_and_conffiles(builds: dict[str, DebBuildResult]) ->
     assert paths[0] == paths[1]
 
 
-def test_same_installed_file_contents(builds: dict[str, DebBuildResult]) -> None:
+def test_same_installed_file_contents(builds: dict[str, BuildResult]) -> None:
     contents = {}
     for builder in ("native", "dpkg"):
         with deb_part(artifact(builds[builder], "_all.deb"), "data") as tar:
@@ -146,7 +146,7 @@ def run_script(text: str, args: list[str], root: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(("script", "args"), SCENARIOS)
-def test_maintainer_scripts_behave_the_same(builds: dict[str, DebBuildResult], tmp_path: Path,
+def test_maintainer_scripts_behave_the_same(builds: dict[str, BuildResult], tmp_path: Path,
                                             script: str, args: list[str]) -> None:
     calls = {}
     for builder in ("native", "dpkg"):
@@ -165,7 +165,7 @@ def test_maintainer_scripts_behave_the_same(builds: dict[str, DebBuildResult], t
 
 
 @pytest.mark.skipif(shutil.which("lintian") is None, reason="lintian is not installed")
-def test_lintian_has_no_errors_or_warnings(builds: dict[str, DebBuildResult]) -> None:
+def test_lintian_has_no_errors_or_warnings(builds: dict[str, BuildResult]) -> None:
     dpkg = builds["dpkg"]
     targets = [artifact(dpkg, ".changes"), artifact(dpkg, ".dsc"), artifact(dpkg, "_all.deb"),
                artifact(builds["native"], "_all.deb"), artifact(builds["native"], ".dsc")]
@@ -178,14 +178,14 @@ def test_lintian_has_no_errors_or_warnings(builds: dict[str, DebBuildResult]) ->
 @pytest.mark.parametrize("builder", ["native", "dpkg"])
 def test_reproducible_with_source_date_epoch(tmp_path: Path, builder: str) -> None:
     spec = make_spec()
-    first = build_deb(spec, tmp_path / "one", builder=builder)
-    second = build_deb(spec, tmp_path / "two", builder=builder)
+    first = build(spec, tmp_path / "one", "deb", builder)
+    second = build(spec, tmp_path / "two", "deb", builder)
     for suffix in ("_all.deb", ".dsc", ".orig.tar.gz", ".debian.tar.xz"):
         assert artifact(first, suffix).read_bytes() == artifact(second, suffix).read_bytes(), suffix
 
 
 def test_hand_edited_tree_rebuilds_with_the_edits(tmp_path: Path) -> None:
-    result = build_deb(make_spec(), tmp_path, builder="native", source=False)
+    result = build(make_spec(), tmp_path, "deb", "native", BuildOptions(source=False))
     tree = result.source_tree
     control = tree / "debian" / "control"
     control.write_text(control.read_text().replace("Description: A server for echo",
@@ -213,12 +213,12 @@ def test_signed_when_a_key_is_available(tmp_path: Path, monkeypatch: pytest.Monk
                     "--quick-gen-key", "Jane Doe <jane@example.org>", "ed25519", "sign", "never"],
                    check=True, capture_output=True)
     try:
-        result = build_deb(make_spec(), tmp_path / "out", builder="dpkg", sign=True)
+        result = build(make_spec(), tmp_path / "out", "deb", "dpkg", BuildOptions(sign=True))
     finally:
         # stop the gpg-agent this test started for its private keyring
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], capture_output=True, check=False)
     assert result.notes == []
     for suffix in (".changes", ".dsc"):
         assert artifact(result, suffix).read_text().startswith("-----BEGIN PGP SIGNED MESSAGE-----")
-    unsigned = build_deb(make_spec(), tmp_path / "unsigned", builder="dpkg", sign=False)
+    unsigned = build(make_spec(), tmp_path / "unsigned", "deb", "dpkg")
     assert not artifact(unsigned, ".changes").read_text().startswith("-----BEGIN PGP")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tap2pkg.deb.build import build_deb
+from tap2pkg import builders
+from tap2pkg.builders import BuildOptions
 from tap2pkg.spec import PackageSpec
 from tap2pkg.verify import DISTROS, VerifyContainer, build_image, connect
 from tap2pkg.verify.container import ExecResult
@@ -46,8 +47,9 @@ def build(tmp_path: Path, builder: str, version: str) -> Path:
     spec = PackageSpec(name="echo", app_file=EXAMPLE / "echo.tac", app_kind="python",
                        maintainer="Jane Doe <jane@example.org>", version=version, ports=(8007,),
                        includes=(EXAMPLE / "echoproto.py",), source_date_epoch=1700000000)
-    result = build_deb(spec, tmp_path / f"{builder}-{version}", builder=builder, source=False)
-    [deb] = [p for p in result.artifacts if p.suffix == ".deb"]
+    options = BuildOptions(source=False)
+    result = builders.build(spec, tmp_path / f"{builder}-{version}", "deb", builder, options)
+    [deb] = result.paths("package")
     return deb
 
 

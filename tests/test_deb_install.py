@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tap2pkg.deb.build import build_deb
+from tap2pkg import builders
+from tap2pkg.builders import BuildOptions
 from tap2pkg.spec import PackageSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +73,9 @@ def build(tmp_path: Path, builder: str, version: str) -> Path:
     spec = PackageSpec(name="echo", app_file=EXAMPLE / "echo.tac", app_kind="python",
                        maintainer="Jane Doe <jane@example.org>", version=version, ports=(8007,),
                        includes=(EXAMPLE / "echoproto.py",), source_date_epoch=1700000000)
-    result = build_deb(spec, tmp_path / f"{builder}-{version}", builder=builder, source=False)
-    [deb] = [p for p in result.artifacts if p.suffix == ".deb"]
+    options = BuildOptions(source=False)
+    result = builders.build(spec, tmp_path / f"{builder}-{version}", "deb", builder, options)
+    [deb] = result.paths("package")
     return deb
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tap2pkg.deb.build import build_deb
-from tap2pkg.rpm.build import build_rpms
+from tap2pkg import builders
+from tap2pkg.builders import BuildOptions
 from tap2pkg.spec import PackageSpec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "echo"
@@ -126,11 +126,7 @@ def build(tmp_path: Path, fmt: str, builder: str, name: str, version: str = "1.0
                        version=version, maintainer="Jane Doe <jane@example.org>",
                        includes=(EXAMPLE / "echoproto.py",), ports=(8007,), source_date_epoch=1700000000)
     out = tmp_path / f"{name}-{version}"
-    if fmt == "deb":
-        [package] = [p for p in build_deb(spec, out, builder=builder, source=False).artifacts
-                     if p.suffix == ".deb"]
-    else:
-        [package] = build_rpms(spec, out, builder=builder, binary_only=True).artifacts["rpm"]
+    [package] = builders.build(spec, out, fmt, builder, BuildOptions(source=False)).paths("package")
     return package
 
 

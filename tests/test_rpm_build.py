@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tap2pkg.builders import BuildOptions, BuildResult, build
 from tap2pkg.errors import MissingToolError
-from tap2pkg.rpm.build import RpmBuildResult, build_rpms
 from tap2pkg.rpm.source import rpm_sources
 from tap2pkg.runtime.errors import OutputError
 from tap2pkg.spec import PackageSpec
@@ -58,14 +58,14 @@ def describe(rpm_file: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RpmBuildResult]:
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuildResult]:
     out = {}
     for builder in ("native", "rpmbuild"):
-        out[builder] = build_rpms(echo_spec(), tmp_path_factory.mktemp(builder), builder=builder)
+        out[builder] = build(echo_spec(), tmp_path_factory.mktemp(builder), "rpm", builder)
     return out
 
 
-def test_output_directory_holds_spec_sources_srpm_and_rpm(builds: dict[str, RpmBuildResult]) -> None:
+def test_output_directory_holds_spec_sources_srpm_and_rpm(builds: dict[str, BuildResult]) -> None:
     for result in builds.values():
         names = sorted(p.name for p in result.paths())
         assert names == sorted(["echo.spec", "echo-1.2.tar.gz", "echo.service", "echo.sysusers",
@@ -75,8 +75,8 @@ def test_output_directory_holds_spec_sources_srpm_and_rpm(builds: dict[str, RpmB
         assert sorted(p.name for p in directory.iterdir()) == names  # no staging left behind
 
 
-def test_both_builders_make_the_same_package(builds: dict[str, RpmBuildResult]) -> None:
-    native, rpmbuild = (describe(builds[b].artifacts["rpm"][0]) for b in ("native", "rpmbuild"))
+def test_both_builders_make_the_same_package(builds: dict[str, BuildResult]) -> None:
+    native, rpmbuild = (describe(builds[b].paths("package")[0]) for b in ("native", "rpmbuild"))
     if systemd_macros():  # rpmbuild then uses %systemd_post & co., the native writer their fallbacks
         del native["scripts"], rpmbuild["scripts"]
     for key in native:
@@ -96,30 +96,30 @@ def test_both_builders_make_the_same_package(builds: dict[str, RpmBuildResult]) 
     assert {"python3 >= 3.11", "python3-yaml >= 5.0", "logrotate", "/usr/bin/python3"} <= set(requires)
 
 
-def test_rpms_pass_rpm_k(builds: dict[str, RpmBuildResult]) -> None:
+def test_rpms_pass_rpm_k(builds: dict[str, BuildResult]) -> None:
     for result in builds.values():
-        for kind in ("rpm", "srpm"):
-            out = subprocess.run(["rpm", "-K", str(result.artifacts[kind][0])], capture_output=True,
+        for kind in ("package", "source-package"):
+            out = subprocess.run(["rpm", "-K", str(result.paths(kind)[0])], capture_output=True,
                                  text=True, check=True).stdout
             assert out.rstrip().endswith("digests OK")
 
 
 @pytest.mark.parametrize("builder", ["native", "rpmbuild"])
-def test_two_runs_are_byte_identical(builder: str, builds: dict[str, RpmBuildResult], tmp_path: Path) -> None:
-    again = build_rpms(echo_spec(), tmp_path, builder=builder)
+def test_two_runs_are_byte_identical(builder: str, builds: dict[str, BuildResult], tmp_path: Path) -> None:
+    again = build(echo_spec(), tmp_path, "rpm", builder)
     first = builds[builder]
-    for kind in ("rpm", "srpm", "spec", "sources"):
-        for a, b in zip(first.artifacts[kind], again.artifacts[kind], strict=True):
+    for kind in ("package", "source-package", "spec", "sources"):
+        for a, b in zip(first.paths(kind), again.paths(kind), strict=True):
             assert a.read_bytes() == b.read_bytes(), a.name
 
 
-def test_rpmlint_finds_no_errors(builds: dict[str, RpmBuildResult]) -> None:
+def test_rpmlint_finds_no_errors(builds: dict[str, BuildResult]) -> None:
     if shutil.which("rpmlint") is None:
         pytest.skip("rpmlint is not installed")
     result = builds["native"]
     outdir = result.paths()[0].parent
-    files = [str(p) for p in (*builds["rpmbuild"].artifacts["rpm"], *result.artifacts["rpm"],
-                              *result.artifacts["srpm"], *result.artifacts["spec"])]
+    files = [str(p) for p in (*builds["rpmbuild"].paths("package"), *result.paths("package"),
+                              *result.paths("source-package"), *result.paths("spec"))]
     proc = subprocess.run(["rpmlint", "-r", str(outdir / "echo.rpmlintrc"), *files], capture_output=True,
                           text=True)
     assert " 0 errors," in proc.stdout, proc.stdout
@@ -127,7 +127,7 @@ def test_rpmlint_finds_no_errors(builds: dict[str, RpmBuildResult]) -> None:
     assert warnings <= DOCUMENTED_WARNINGS, proc.stdout
 
 
-def test_hand_edited_spec_and_unit_rebuild(builds: dict[str, RpmBuildResult], tmp_path: Path) -> None:
+def test_hand_edited_spec_and_unit_rebuild(builds: dict[str, BuildResult], tmp_path: Path) -> None:
     work = tmp_path / "edit"
     shutil.copytree(builds["native"].paths()[0].parent, work)
     spec_file = work / "echo.spec"
@@ -145,22 +145,22 @@ def test_hand_edited_spec_and_unit_rebuild(builds: dict[str, RpmBuildResult], tm
     assert "RestartSec=7" in (extract / "usr/lib/systemd/system/echo.service").read_text()
 
 
-def test_srpm_rebuilds(builds: dict[str, RpmBuildResult], tmp_path: Path) -> None:
-    srpm = builds["native"].artifacts["srpm"][0]
+def test_srpm_rebuilds(builds: dict[str, BuildResult], tmp_path: Path) -> None:
+    srpm = builds["native"].paths("source-package")[0]
     subprocess.run(["rpmbuild", "--rebuild", "--quiet", "--define", f"_topdir {tmp_path}", str(srpm)],
                    check=True, capture_output=True)
     rebuilt = tmp_path / "RPMS/noarch/echo-1.2-3.noarch.rpm"
-    assert describe(rebuilt)["requires"] == describe(builds["rpmbuild"].artifacts["rpm"][0])["requires"]
+    assert describe(rebuilt)["requires"] == describe(builds["rpmbuild"].paths("package")[0])["requires"]
 
 
 def test_without_rpmbuild_native_still_builds_the_rpm(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    result = build_rpms(echo_spec(), tmp_path / "out")
-    assert [p.name for p in result.artifacts["rpm"]] == ["echo-1.2-3.noarch.rpm"]
-    assert "srpm" not in result.artifacts and "no source RPM" in result.notes[0]
+    result = build(echo_spec(), tmp_path / "out", "rpm")
+    assert [p.name for p in result.paths("package")] == ["echo-1.2-3.noarch.rpm"]
+    assert not result.paths("source-package") and "no source RPM" in result.notes[0]
     with pytest.raises(MissingToolError, match="rpmbuild"):
-        build_rpms(echo_spec(), tmp_path / "out2", builder="rpmbuild")
+        build(echo_spec(), tmp_path / "out2", "rpm", "rpmbuild")
     assert not (tmp_path / "out2").exists()
 
 
@@ -168,12 +168,12 @@ def test_unwritable_output_dir_leaves_nothing(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(OutputError, match="output-dir"):
-        build_rpms(echo_spec(), blocker / "out")
+        build(echo_spec(), blocker / "out", "rpm")
     if os.geteuid() != 0:  # root writes anywhere
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o555)
         with pytest.raises(OutputError):
-            build_rpms(echo_spec(), ro)
+            build(echo_spec(), ro, "rpm")
         assert list(ro.iterdir()) == []
 
 
@@ -194,7 +194,7 @@ def test_percent_signs_section_names_and_utf8_stay_literal(tmp_path: Path) -> No
                      long_description="%files and %{_bindir} stay literal")
     got = {}
     for builder in ("native", "rpmbuild"):
-        result = build_rpms(spec, tmp_path / builder, builder=builder, binary_only=True)
-        got[builder] = query(result.artifacts["rpm"][0], "--qf", "%{SUMMARY}|%{PACKAGER}|%{DESCRIPTION}")
+        result = build(spec, tmp_path / builder, "rpm", builder, BuildOptions(source=False))
+        got[builder] = query(result.paths("package")[0], "--qf", "%{SUMMARY}|%{PACKAGER}|%{DESCRIPTION}")
     assert got["native"] == got["rpmbuild"] == (
         "Écho ☃ at 100% %{name}|Jane 100% <jane@example.org>| %files and %{_bindir} stay literal")

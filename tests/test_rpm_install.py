@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tap2pkg.rpm.build import build_rpms
+from tap2pkg.builders import BuildOptions, build
 from tap2pkg.spec import PackageSpec
 
 DATA = Path(__file__).parent / "data" / "rpm"
@@ -84,9 +84,9 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
             spec = PackageSpec(name="echo", app_file=DATA / "echo.tac", app_kind="python",
                                maintainer="Jane Doe <jane@example.org>", version=version,
                                includes=(DATA / "echoproto.py",), source_date_epoch=1700000000)
-            result = build_rpms(spec, tmp_path_factory.mktemp(f"{builder}-{version}"), builder=builder,
-                                binary_only=True)
-            out[builder, version] = result.artifacts["rpm"][0]
+            result = build(spec, tmp_path_factory.mktemp(f"{builder}-{version}"), "rpm", builder,
+                           BuildOptions(source=False))
+            out[builder, version] = result.paths("package")[0]
     return out
 
 

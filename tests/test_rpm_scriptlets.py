@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tap2pkg.rpm.build import build_rpms
+from tap2pkg.builders import BuildOptions, build
 from tap2pkg.spec import PackageSpec
 
 DATA = Path(__file__).parent / "data" / "rpm"
@@ -44,8 +44,8 @@ def scriptlets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     spec = PackageSpec(name="echo", app_file=DATA / "echo.tac", app_kind="python",
                        maintainer="Jane Doe <jane@example.org>", includes=(DATA / "echoproto.py",),
                        source_date_epoch=1700000000)
-    result = build_rpms(spec, tmp_path_factory.mktemp("out"), binary_only=True)
-    rpm_file = result.artifacts["rpm"][0]
+    result = build(spec, tmp_path_factory.mktemp("out"), "rpm", options=BuildOptions(source=False))
+    rpm_file = result.paths("package")[0]
     return {key: subprocess.run(["rpm", "-qp", "--qf", f"%{{{tag}}}", str(rpm_file)], capture_output=True,
                                 text=True, check=True).stdout
             for key, tag in (("pre", "PREIN"), ("post", "POSTIN"), ("preun", "PREUN"), ("postun", "POSTUN"))}
