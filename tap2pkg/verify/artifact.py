@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NotAPackageError
+from .formats import PackageFormat, package_format
 
 DEB_MAGIC = b"!<arch>\ndebian-binary   "
 RPM_LEAD_MAGIC = b"\xed\xab\xee\xdb"
@@ -30,6 +31,11 @@ class Artifact:
     name: str
     version: str
     conffiles: tuple[str, ...] = ()
+
+    @property
+    def package_format(self) -> PackageFormat:
+        """How to install, query, remove and purge a package of this format."""
+        return package_format(self.family)
 
     @property
     def label(self) -> str:

@@ -28,7 +28,6 @@ from .images import Distro
 from .report import FAIL, PASS, RunResult, StepResult
 
 INBOX = "/var/tap2pkg-verify"
-APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 EDIT_MARK = "edited by tap2pkg verify"
 #: The account databases: compared entry by entry, so that a kept service account is not a leftover.
 ACCOUNT_FILES = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
@@ -125,6 +124,8 @@ class _Lifecycle(_Runner):
         super().__init__(box, run, progress)
         self.distro = distro
         self.new = artifact
+        #: the format's commands (install, version, conffiles, remove, purge)
+        self.fmt = artifact.package_format
         self.options = options
         self.first = options.upgrade_from or artifact
         self.pkg = artifact.name
@@ -152,23 +153,10 @@ class _Lifecycle(_Runner):
 
     def install(self, artifact: Artifact, *, upgrade: bool) -> ExecResult:
         path = self.box.put_file(artifact.path, INBOX, f"{artifact.name}.{artifact.family}")
-        if artifact.family == "deb":
-            command = [
-                "apt-get",
-                "install",
-                "-y",
-                "-o",
-                "Dpkg::Options::=--force-confold",
-                "-o",
-                "Dpkg::Options::=--force-confdef",
-                path,
-            ]
-        else:
-            command = ["rpm", "-U" if upgrade else "-i", "-v", path]
-        result = self.sh(command, env=APT_ENV)
+        result = self.sh(self.fmt.install(path, upgrade=upgrade), env=self.fmt.env)
         self.install_log += result.output
-        # rpm only warns when %post or %posttrans fails and still exits 0
-        if not result.ok or "scriptlet failed" in result.output:
+        failure = self.fmt.script_failure
+        if not result.ok or (failure is not None and failure in result.output):
             what = "upgrade" if upgrade else "install"
             raise StepFailed(
                 f"{what} of {artifact.path.name} failed (exit {result.exit_code}): "
@@ -178,13 +166,7 @@ class _Lifecycle(_Runner):
         return result
 
     def installed_version(self) -> str:
-        if self.new.family == "deb":
-            return self.sh(["dpkg-query", "-W", "-f=${Version}", self.pkg]).output.strip()
-        return (
-            self.sh(["rpm", "-q", "--qf", "%{EPOCH}:%{VERSION}-%{RELEASE}", self.pkg])
-            .output.strip()
-            .replace("(none):", "")
-        )
+        return self.fmt.parse_version(self.sh(self.fmt.version_query(self.pkg)).output)
 
     def main_pid(self) -> int:
         out = self.sh(["systemctl", "show", "-p", "MainPID", "--value", self.unit]).output.strip()
@@ -327,13 +309,7 @@ class _Lifecycle(_Runner):
         return f"{self.first.version} -> {version}, restarted ({pid}->{pid2}){kept}"
 
     def pick_conffile(self) -> str:
-        if self.new.family == "deb":
-            listed = self.sh(["dpkg-query", "-W", "-f=${Conffiles}", self.pkg]).output.split()
-            names = [word for word in listed if word.startswith("/")]
-        else:
-            names = [
-                line for line in self.sh(["rpm", "-qc", self.pkg]).output.splitlines() if line.startswith("/")
-            ]
+        names = self.fmt.parse_conffiles(self.sh(self.fmt.conffiles_query(self.pkg)).output)
         text_first = sorted(
             names, key=lambda n: (not n.startswith(f"/etc/{self.pkg}/"), n.endswith(".tap"), n)
         )
@@ -349,10 +325,8 @@ class _Lifecycle(_Runner):
         data = f"/var/lib/{self.pkg}/data-written-by-tap2pkg-verify"
         if self.had_data_dir:  # the service's data: remove must keep it, purge must not
             self.must(f"echo data > {data} && chown {self.user}: {data}", f"writing {data}")
-        if self.new.family == "deb":
-            self.must(["dpkg", "--remove", self.pkg], "dpkg --remove", env=APT_ENV)
-        else:
-            self.must(["rpm", "-e", self.pkg], "rpm -e")
+        command = self.fmt.remove(self.pkg)
+        self.must(command, " ".join(command[:-1]), env=self.fmt.env)
         problems = []
         for folder in ("/lib/systemd/system", "/usr/lib/systemd/system", "/etc/systemd/system"):
             if self.sh(["test", "-e", f"{folder}/{self.unit}"]).ok:
@@ -375,18 +349,8 @@ class _Lifecycle(_Runner):
 
     def step_purge(self) -> str:
         dirs = [d for d in (f"/var/lib/{self.pkg}", f"/var/log/{self.pkg}") if self.made_by_package(d)]
-        if self.new.family == "deb":
-            self.must(["dpkg", "--purge", self.pkg], "dpkg --purge", env=APT_ENV)
-            how = "dpkg --purge"
-        else:
-            # RPM has no purge: after `rpm -e`, the documented cleanup deletes the data and logs
-            # the package made (tap2rpm's carry a marker; here: not on the clean system).
-            self.must(
-                (f"rm -rf {' '.join(dirs)}; " if dirs else "")
-                + f"rm -f /etc/{self.pkg}/*.rpmsave; rmdir /etc/{self.pkg} 2>/dev/null || true",
-                "the documented cleanup after rpm -e",
-            )
-            how = "rpm -e, then rm -rf of the data and logs it made"
+        how = self.fmt.purge_how
+        self.must(self.fmt.purge(self.pkg, dirs), how, env=self.fmt.env)
         problems = []
         for path in (*dirs, f"/etc/{self.pkg}", f"/etc/default/{self.pkg}"):
             if self.made_by_package(path) and self.sh(["test", "-e", path]).ok:
