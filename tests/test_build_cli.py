@@ -72,11 +72,14 @@ def test_rpm_only_plain_output(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.parametrize(("args", "needle"), [(["--format", "deb,msi"], "--format"),
-                                               (["--builder", "mock"], "--builder")])
+                                               (["--builder", "mock"], "--builder"),
+                                               # a ValueError traceback before: one line and 64, as tap2deb
+                                               (["--format", "deb", "--compression", "bz2"], "'bz2'"),
+                                               (["--compression", "bz2"], "--compression 'bz2'")])
 def test_bad_format_or_builder(args: list[str], needle: str, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = build("-o", str(tmp_path / "out"), *args, capsys=capsys)
-    assert code == 64 and needle in err
+    assert code == 64 and needle in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
 
 

@@ -212,6 +212,18 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert "Traceback" in proc.stderr
 
 
+@pytest.mark.parametrize("option", [["--builder", "mock"], ["--compression", "bz2"]])
+def test_an_unknown_builder_or_compression_is_a_usage_error_as_in_tap2rpm_and_build(
+        tmp_path: Path, option: list[str]) -> None:
+    out = tmp_path / "out"
+    proc = tap2deb("-m", MAINTAINER, "-o", str(out), *option, str(DATA / "echo.tac"), cwd=tmp_path)
+    assert proc.returncode == 64, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"tap2deb: error: {option[0]} '{option[1]}' is unknown for .deb packages; use "
+        + ("native or dpkg" if option[0] == "--builder" else "xz or gzip")]
+    assert not out.exists()
+
+
 def test_bad_codes_are_distinct_per_kind_of_problem() -> None:
     by_code: dict[int, set[str]] = {}
     for case, (_args, code, _text) in BAD_INPUTS.items():

@@ -95,6 +95,7 @@ BAD_CASES = [
     ("maintainer without email", [str(DATA / "echo.tac"), "-m", "Jane Doe"], 82, "-m/--maintainer"),
     ("missing include", [str(DATA / "echo.tac"), "--include", str(DATA / "nope.py")], 83, "--include"),
     ("unknown builder", [str(DATA / "echo.tac"), "--builder", "mock"], 64, "--builder"),
+    ("unknown compression", [str(DATA / "echo.tac"), "--compression", "bz2"], 64, "--compression 'bz2'"),
     ("bad dependency", [str(DATA / "echo.tac"), "--depends", "python3 >>= 1"], 86, "--depends"),
 ]
 
