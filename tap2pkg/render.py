@@ -11,10 +11,21 @@ The context every template gets comes from :func:`template_context`: the
 ``"fedora"``), the build time as ``build_time`` and the ``tapd`` command line
 pieces. Each template is rendered once per build, by the payload
 (:class:`~tap2pkg.payload.Payload` and each format's payload).
+
+:func:`render` keeps what it rendered in a per-user cache
+(``$XDG_CACHE_HOME/tap2pkg/rendered``), keyed by the template, the whole
+context and the stamps of the templates and of tap2pkg's own code, so a
+rebuild of the same package does not import Jinja2. It is the one cache a
+build keeps on disk, because importing Jinja2 alone would put a single
+``tap2rpm`` build over its target in ``BENCHMARKS.md`` (at most 5 times
+nfpm's time). The cached text is exactly what Jinja2 rendered; deleting the
+cache is always safe and an unwritable one only costs time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shlex
 import textwrap
@@ -92,22 +103,6 @@ def wrap_lines(text: str, width: int = 79) -> str:
                        for p in paras if p)
 
 
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """A per-user cache of compiled templates (``$XDG_CACHE_HOME/tap2pkg/jinja``); None if unwritable.
-
-    Compiling the templates dominated a single build; Jinja checks each
-    template's source checksum, so a stale entry is never used.
-    """
-    import jinja2
-
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tap2pkg" / "jinja"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(base)) if os.access(base, os.W_OK) else None
-
-
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The shared environment (cached): strict, newline-keeping, no autoescape."""
@@ -115,7 +110,6 @@ def environment() -> jinja2.Environment:
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -133,9 +127,79 @@ def environment() -> jinja2.Environment:
     return env
 
 
+#: rendered texts kept at most; past it the older half is dropped (checked once per process)
+CACHE_ENTRIES = 4096
+
+
 def render(template: str, context: Mapping[str, Any]) -> str:
-    """Render ``template`` (a path under ``templates/``) with ``context``."""
-    return environment().get_template(template).render(context)
+    """Render ``template`` (a path under ``templates/``) with ``context``; cached, see the module docs."""
+    cache = _cache_dir(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
+    # The dataclasses in a context (spec, layout, sources) repr every field, so the repr says
+    # everything a template sees; an object without a faithful repr only misses, never hits wrongly.
+    key = f"{_code_stamp()}\n{template}\n{sorted(context.items())!r}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    path = None if cache is None else cache / digest
+    if path is not None:
+        try:
+            return path.read_bytes().decode("utf-8", "surrogateescape")
+        except OSError:
+            pass
+    text = environment().get_template(template).render(context)
+    if path is not None:
+        _store(path, text.encode("utf-8", "surrogateescape"))
+    return text
+
+
+@lru_cache(maxsize=4)
+def _cache_dir(home: str) -> Path | None:
+    """``<home>/tap2pkg/rendered``, created and pruned once per process; None when it cannot be written."""
+    base = Path(home) / "tap2pkg" / "rendered"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    _prune(base)
+    return base if os.access(base, os.W_OK) else None
+
+
+@lru_cache(maxsize=1)
+def _code_stamp() -> str:
+    """What a rendered text depends on besides its context: the templates, and tap2pkg's own code
+    (the filters, the context's classes and their properties)."""
+    from . import __version__
+
+    parts = [__version__]
+    for top in (TEMPLATES, Path(__file__).resolve().parent):
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", "runtime"))
+            for name in sorted(filenames):
+                if top == TEMPLATES or name.endswith(".py"):
+                    st = os.stat(os.path.join(dirpath, name))
+                    parts.append(f"{dirpath}/{name} {st.st_mtime_ns} {st.st_size}")
+    return "\n".join(parts)
+
+
+def _prune(base: Path) -> None:
+    """Keep ``base`` under :data:`CACHE_ENTRIES` entries, dropping the older half past it."""
+    try:
+        entries = list(os.scandir(base))
+        if len(entries) > CACHE_ENTRIES:
+            entries.sort(key=lambda e: e.stat().st_mtime_ns)
+            for entry in entries[: len(entries) - CACHE_ENTRIES // 2]:
+                os.unlink(entry.path)
+    except OSError:
+        pass
+
+
+def _store(path: Path, data: bytes) -> None:
+    """Write a cache entry atomically; a cache that cannot be written only costs time."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 def tapd_arguments(spec: PackageSpec, layout: Layout, *, daemon: bool) -> list[str]:

@@ -44,10 +44,11 @@ def test_a_native_deb_build_renders_each_template_once_and_reads_each_file_once(
         reads[path] += 1
         return real_read(path, role)
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # empty: every text is rendered by Jinja
     monkeypatch.setattr(jinja2.Template, "render", counting_render)
     monkeypatch.setattr(payload_module, "read_file", counting_read)
-    tree = write_source_tree(DebPayload.for_spec(make_spec(source_date_epoch=1700000000)), tmp_path)
-    build_native_deb(tree, tmp_path)
+    tree = write_source_tree(DebPayload.for_spec(make_spec(source_date_epoch=1700000000)), tmp_path / "out")
+    build_native_deb(tree, tmp_path / "out")
     assert renders and set(renders.values()) == {1}, renders
     assert DATA / "echo.tac" in reads and DATA / "echoproto.py" in reads
     assert set(reads.values()) == {1}, reads

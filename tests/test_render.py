@@ -114,3 +114,25 @@ def test_init_script_uses_start_stop_daemon_with_chuid() -> None:
     assert '--chuid "$USER:$USER"' in init
     for action in ("start)", "stop)", "restart|force-reload)", "status)"):
         assert action in init
+
+
+def test_a_rebuild_reads_the_rendered_text_back_without_jinja(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import tap2pkg.render as render_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = render_service_files(spec(source_date_epoch=1700000000))
+
+    def no_jinja() -> None:
+        raise AssertionError("rendered again instead of read from the cache")
+
+    monkeypatch.setattr(render_module, "environment", no_jinja)
+    assert render_service_files(spec(source_date_epoch=1700000000)) == first
+    with pytest.raises(AssertionError):  # another context is another entry
+        render_service_files(spec(source_date_epoch=1700000000, user="other"))
+
+
+def test_an_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "tap2pkg").write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert render_service_files(spec(source_date_epoch=1700000000))["unit"].startswith("[Unit]")
