@@ -53,6 +53,10 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
     elif options.source:
         notes.append(_NO_SRPM)
     if native and options.binary:
+        from .specfile import read_spec_dir
+
+        # the spec and sources as they are on disk: an edit lands, or is refused naming --builder rpmbuild
+        package = read_spec_dir(stage_dir, sources)
         rpm = build_rpm(package, compressor=options.compression or "gzip")
         (stage_dir / package.filename).write_bytes(rpm)
     srpm = stage_dir / f"{spec.name}-{package.evr}.src.rpm"
