@@ -1,34 +1,23 @@
-"""Every error the packaging tools raise, with its exit code.
+"""Every error tap2pkg raises on purpose, and the one table of exit codes.
 
-This re-exports the runtime's errors (:mod:`tap2pkg.runtime.errors`) and adds
-the ones only the build side needs. Each bad-input case the command line can
-meet has its own class and its own exit code, so a CI job can tell them apart:
+All of them derive from one root, :class:`Tap2pkgError`; the library raises
+them, only ``tap2pkg.cli`` (and ``tapd``) turns one into a line on stderr and
+its exit code. The runtime's own classes live in :mod:`tap2pkg.runtime.errors`
+(the runtime is standard library only and is copied into packages); this module
+re-exports them and adds the build-side and ``verify``/``images`` ones.
 
-====  ==========================  =============================================
-code  class                       meaning
-====  ==========================  =============================================
-64    UsageError                  bad option combination
-65    AppFileError                the app file does not load
-66    AppFileNotFoundError        the app file does not exist
-73    OutputError                 the output directory cannot be written
-76    UnsafeAppFileError          loading the app file would run code
-78    ConfigError                 a bad ``[tool.tap2pkg]`` / ``--config`` file
-79    UnknownAppTypeError         ``--type`` or the suffix names no known type
-80    InvalidPackageNameError     package name breaks Debian Policy / RPM rules
-81    InvalidVersionError         version or revision breaks the rules
-82    InvalidMaintainerError      maintainer lacks a name or an email address
-83    IncludeNotFoundError        an ``--include`` is missing or unpackable
-84    BuildToolError              dpkg-buildpackage, dpkg-source... failed
-85    MissingToolError            an external tool the builder needs is absent
-86    InvalidOptionValueError     another option value is invalid (user, port..)
-87    UnsupportedEditError        a tree edit the native builder cannot build
-====  ==========================  =============================================
-
-A signal is not an error: on SIGINT, SIGTERM or SIGHUP the front ends clean up
-and exit 128 + the signal's number (:func:`tap2pkg.cli.common.run_guarded`).
+:data:`EXIT_CODES` is the table: each code, what it means (the wording of the
+README's "Exit codes" table, which a test holds to it) and the classes that
+exit with it. A code means one thing: a subclass shares its parent's code only
+where the meaning is the same (:class:`UnknownDistroError` is a usage error).
+Codes 129, 130 and 143 are not errors: on SIGHUP, SIGINT or SIGTERM the front
+ends clean up and exit 128 + the signal's number
+(:func:`tap2pkg.cli.common.run_guarded`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from .runtime.errors import (
     AlreadyRunningError,
@@ -45,26 +34,35 @@ from .runtime.errors import (
 )
 
 __all__ = [
+    "EXIT_CODES",
     "AlreadyRunningError",
+    "AppBuildError",
     "AppFileError",
     "AppFileNotFoundError",
     "BuildToolError",
     "ConfigError",
+    "EngineUnavailableError",
+    "ExitCode",
+    "ImageBuildError",
+    "ImageMissingError",
     "IncludeNotFoundError",
     "InvalidMaintainerError",
     "InvalidOptionValueError",
     "InvalidPackageNameError",
     "InvalidVersionError",
     "MissingToolError",
+    "NotAPackageError",
     "OutputError",
     "PermissionDeniedError",
     "ServiceUnavailableError",
     "Tap2pkgError",
     "UnknownAppTypeError",
+    "UnknownDistroError",
     "UnknownUserError",
     "UnsafeAppFileError",
     "UnsupportedEditError",
     "UsageError",
+    "VerificationFailed",
 ]
 
 
@@ -119,6 +117,112 @@ class InvalidOptionValueError(ConfigError):
 
 class UnsupportedEditError(Tap2pkgError):
     """An edit of the emitted source tree (``debian/``, the ``.spec``) that the native builder cannot
-    honour; the standard tool builder (``--builder dpkg`` / ``--builder rpmbuild``) can."""
+    honour; the tool builder (``--builder dpkg`` / ``--builder rpmbuild``) can."""
+
+    exit_code = 91
+
+
+# ``tap2pkg verify`` and ``tap2pkg images`` (re-exported by :mod:`tap2pkg.verify.errors`).
+
+
+class VerificationFailed(Tap2pkgError):
+    """At least one lifecycle step failed; the report says which."""
+
+    exit_code = 1
+
+
+class ImageMissingError(Tap2pkgError):
+    """The verification image for a distro has not been built yet."""
+
+    exit_code = 72  # EX_OSFILE
+
+
+class UnknownDistroError(UsageError):
+    """A ``--distro`` (or ``images`` DISTRO) name that tap2pkg has no image recipe for."""
+
+    exit_code = 64  # EX_USAGE: a usage error like its parent
+
+
+class NotAPackageError(Tap2pkgError):
+    """An artifact given to ``tap2pkg verify`` is neither a .deb nor an .rpm."""
 
     exit_code = 87
+
+
+class EngineUnavailableError(Tap2pkgError):
+    """No docker engine answers (or the docker SDK is missing)."""
+
+    exit_code = 88
+
+
+class ImageBuildError(Tap2pkgError):
+    """A verification image does not build (debootstrap, docker import, docker build), or its container
+    does not start."""
+
+    exit_code = 89
+
+
+class AppBuildError(Tap2pkgError):
+    """Building packages from an app file given to ``tap2pkg verify`` failed."""
+
+    exit_code = 90
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCode:
+    """One row of the exit-code table."""
+
+    #: The process exit code.
+    code: int
+    #: What it means, as the README's "Exit codes" table says it (Markdown).
+    meaning: str
+    #: The names of the :class:`Tap2pkgError` classes that exit with it (none for a signal). Names,
+    #: not classes: ``ServiceError`` lives in the runtime's services module, which this must not import.
+    errors: tuple[str, ...] = ()
+
+
+#: Every exit code of every command, in order. README's table is checked against it (tests/test_errors.py).
+EXIT_CODES: tuple[ExitCode, ...] = (
+    ExitCode(1, "`tap2pkg verify`: a lifecycle step failed", ("VerificationFailed",)),
+    ExitCode(64, "bad command-line option or argument (every command: one line, not argparse's 2); "
+                 "`verify`, `images`: unknown distro", ("UsageError", "UnknownDistroError")),
+    ExitCode(65, "the application file does not load (syntax error, truncated, no `application`)",
+             ("AppFileError",)),
+    ExitCode(66, "the application file does not exist or cannot be read", ("AppFileNotFoundError",)),
+    ExitCode(67, "unknown user or group", ("UnknownUserError",)),
+    ExitCode(69, "a service cannot start (e.g. port already in use)", ("ServiceUnavailableError",)),
+    ExitCode(70, "internal error: an unexpected failure (`tapd`: in a service, or an application that "
+                 "misuses the services tree; the log has the traceback)", ("Tap2pkgError", "ServiceError")),
+    ExitCode(72, "`verify`: the image is missing (the message gives the `tap2pkg images build` command)",
+             ("ImageMissingError",)),
+    ExitCode(73, "an output file or directory cannot be written (no space left, or a file or link where a "
+                 "result goes)", ("OutputError",)),
+    ExitCode(75, "another instance is already running (live pidfile)", ("AlreadyRunningError",)),
+    ExitCode(76, "the application file would run code when loaded; refused without running it",
+             ("UnsafeAppFileError",)),
+    ExitCode(77, "permission denied", ("PermissionDeniedError",)),
+    ExitCode(78, "bad `[tool.tap2pkg]` / `--config` file", ("ConfigError",)),
+    ExitCode(79, "unknown application file type", ("UnknownAppTypeError",)),
+    ExitCode(80, "invalid package name", ("InvalidPackageNameError",)),
+    ExitCode(81, "invalid version or revision/release", ("InvalidVersionError",)),
+    ExitCode(82, "maintainer without an email address", ("InvalidMaintainerError",)),
+    ExitCode(83, "an `--include` path does not exist, or holds what cannot be packaged (a link out of it, "
+                 "a dangling link, a FIFO, socket or device)", ("IncludeNotFoundError",)),
+    ExitCode(84, "a build tool failed (`dpkg-buildpackage`, `rpmbuild`, `dpkg-source`)", ("BuildToolError",)),
+    ExitCode(85, "a build tool is missing", ("MissingToolError",)),
+    ExitCode(86, "another bad option value (user, port, license, homepage, depends, `SOURCE_DATE_EPOCH`, "
+                 "an included file name)", ("InvalidOptionValueError",)),
+    ExitCode(87, "`verify`: an ARTIFACT is not a .deb or .rpm package", ("NotAPackageError",)),
+    ExitCode(88, "`verify`, `images`: no docker engine answers (or the docker SDK is missing)",
+             ("EngineUnavailableError",)),
+    ExitCode(89, "`images build`, `verify`: a verification image does not build, or its container does not "
+                 "start", ("ImageBuildError",)),
+    ExitCode(90, "`verify`: an application file it was given does not build (the line gives the build's "
+                 "error)", ("AppBuildError",)),
+    ExitCode(91, "the native builder cannot build an edit of the source tree (a changed `debian/rules`, an "
+                 "extra `debian/` file, a `.spec` edited beyond its values); the line names "
+                 "`--builder dpkg` / `--builder rpmbuild`", ("UnsupportedEditError",)),
+    ExitCode(129, "interrupted by SIGHUP (the build cleans up as for Ctrl-C)"),
+    ExitCode(130, "interrupted (Ctrl-C, SIGINT)"),
+    ExitCode(143, "interrupted by SIGTERM (the build cleans up as for Ctrl-C)"),
+)

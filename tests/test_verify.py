@@ -13,7 +13,7 @@ import pytest
 
 from tap2pkg.cli.tap2pkg import main
 from tap2pkg.verify import read_artifact
-from tap2pkg.verify.errors import ImageMissingError, NotAPackageError
+from tap2pkg.verify.errors import AppBuildError, EngineUnavailableError, ImageMissingError, NotAPackageError
 from tap2pkg.verify.images import DISTROS, containers_dir, find_image
 from tap2pkg.verify.report import (
     FAIL,
@@ -71,7 +71,7 @@ def test_no_engine_says_how_to_start_one_and_which_host_was_tried(
     tiny_deb: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    assert main(["verify", str(tiny_deb)]) == 69
+    assert main(["verify", str(tiny_deb)]) == EngineUnavailableError.exit_code == 88
     err = capsys.readouterr().err.strip()
     assert "\n" not in err
     assert "unix:///nonexistent/docker.sock" in err and "ci/start-dockerd.sh" in err
@@ -200,7 +200,7 @@ def test_an_app_file_that_does_not_build_is_one_line_naming_the_fix(
 ) -> None:
     app = tmp_path / "broken.tac"
     app.write_text("this is not python (\n")
-    assert main(["verify", str(app), "--distro", "debian:bookworm"]) == 70
+    assert main(["verify", str(app), "--distro", "debian:bookworm"]) == AppBuildError.exit_code == 90
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "broken.tac: `tap2pkg build` at version 1.0 failed" in err
 
