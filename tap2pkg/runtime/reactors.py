@@ -65,14 +65,14 @@ def block_tls() -> bool:
     if any(name in sys.modules for name in TLS_MODULES):
         return False
     if _TLSBlocker not in sys.meta_path:
-        sys.meta_path.insert(0, _TLSBlocker)  # type: ignore[arg-type]  # a class with find_spec is a finder
+        sys.meta_path.insert(0, _TLSBlocker)  # a class with a find_spec classmethod is a finder
     return True
 
 
 def unblock_tls() -> None:
     """Undo :func:`block_tls` (for tests that run tapd in-process)."""
     while _TLSBlocker in sys.meta_path:
-        sys.meta_path.remove(_TLSBlocker)  # type: ignore[arg-type]
+        sys.meta_path.remove(_TLSBlocker)
 
 
 # No ``from __future__ import annotations`` in this module: typing.NamedTuple is created much
