@@ -16,6 +16,10 @@ command-line option names (``-`` or ``_`` alike); command-line options win.
 
 Relative paths (``include``, ``output-dir``) are relative to the TOML file.
 
+:func:`merge_settings` lays a caller's own settings (the command line's, or a
+library caller's mapping with the same keys) over the file's: given values win.
+:meth:`tap2pkg.spec.PackageSpec.from_app_file` builds a spec from the result.
+
 A settings file may come with someone else's project, so it is read with
 care: only a regular file of at most 1 MiB of UTF-8 TOML (never a FIFO or a
 device, which could hang the build or never end), and an ``include`` must
@@ -27,10 +31,11 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 
 #: key -> the Python type(s) its value must have; lists are lists of the inner type.
 KEYS: dict[str, tuple[type, ...]] = {
@@ -150,3 +155,50 @@ def load_settings(app_file: Path, config_file: Path | None = None) -> dict[str, 
     if path is None:
         return {}
     return read_settings(path, required=config_file is not None)
+
+
+def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A caller's own ``settings``, in the form :func:`read_settings` gives a file's table.
+
+    Keys are those of :data:`KEYS` (``_`` or ``-`` alike); a None value means
+    "not given" and is dropped; paths stay relative to the working directory.
+    An unknown key or a value of the wrong type is a :class:`UsageError` naming
+    the key (the command line's values are always right: strings, lists of them).
+    """
+    out: dict[str, Any] = {}
+    for raw_key, value in settings.items():
+        key = str(raw_key).replace("_", "-")
+        if key == "ports":
+            key = "port"
+        if key not in KEYS:
+            raise UsageError(f"setting {raw_key!r} is unknown; use one of {', '.join(sorted(KEYS))}")
+        if value is None:
+            continue
+        if isinstance(value, os.PathLike) and key in _PATH_KEYS:
+            value = os.fspath(value)
+        if key in ("depends", "include", "port"):
+            single = isinstance(value, int) if key == "port" else False
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            kinds: tuple[type, ...] = {"include": (str, os.PathLike), "port": (str, int)}.get(key, (str,))
+            if not (single or isinstance(value, (list, tuple))) or not all(
+                    isinstance(v, kinds) and not isinstance(v, bool) for v in values):
+                what = "port numbers" if key == "port" else "strings"
+                raise UsageError(f"setting {raw_key!r} must be a list of {what}, not {type(value).__name__}")
+            value = [os.fspath(v) for v in values] if key == "include" else values
+        elif key == "format" and isinstance(value, (list, tuple)):
+            if not all(isinstance(v, str) for v in value):
+                raise UsageError(f"setting {raw_key!r} must be a string or a list of strings")
+            value = list(value)
+        elif not isinstance(value, str) and not (key in ("revision", "release") and isinstance(value, int)
+                                                 and not isinstance(value, bool)):
+            raise UsageError(f"setting {raw_key!r} must be a string, not {type(value).__name__}")
+        out[key.replace("-", "_")] = str(value) if key in ("revision", "release") else value
+    return out
+
+
+def merge_settings(app_file: Path, settings: Mapping[str, Any] | None = None,
+                   config_file: Path | None = None) -> dict[str, Any]:
+    """The settings for ``app_file``: ``[tool.tap2pkg]`` (``config_file``, else a ``pyproject.toml``
+    beside it), overlaid with the given ``settings`` (checked by :func:`check_settings`)."""
+    given = check_settings(settings or {})
+    return {**load_settings(Path(app_file), None if config_file is None else Path(config_file)), **given}

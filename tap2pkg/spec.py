@@ -1,10 +1,13 @@
 """``PackageSpec``: the one validated description of a package.
 
-Every front end (``tap2deb``, ``tap2rpm``, ``tap2pkg build``) turns its options
-into a :class:`PackageSpec`; every backend reads one and nothing else. Building
-one checks every value, so a backend never meets a bad name or version: the
-rules are the intersection of Debian Policy and RPM's, so one spec is valid
-for both formats.
+Front ends and library callers build one from an app file with
+:meth:`PackageSpec.from_app_file` (the ``[tool.tap2pkg]`` settings, the
+caller's settings, the environment, the app file inspected without running
+it); every backend reads one and nothing else. Building one checks every value,
+so a backend never meets a bad name or version: the rules are the intersection
+of Debian Policy and RPM's, so one spec is valid for both formats.
+
+>>> spec = PackageSpec.from_app_file(Path("echo.tac"), {"version": "2.0"})  # doctest: +SKIP
 
 >>> spec = PackageSpec(name="echo", app_file=Path("echo.tac"), app_kind="python",
 ...                    maintainer="Jane Doe <jane@example.org>")
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -189,6 +193,42 @@ class PackageSpec:
     source_date_epoch: int | None = None
     #: Extra values the caller knows about the app (e.g. services found by inspection).
     app_info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_app_file(cls, app_file: Path | str, settings: Mapping[str, Any] | None = None, *,
+                      config_file: Path | str | None = None, env: Mapping[str, str] | None = None,
+                      default_maintainer: str | None = None, package_format: str | None = None,
+                      ) -> PackageSpec:
+        """The spec of ``app_file``: ``[tool.tap2pkg]`` (``config_file``, else a ``pyproject.toml``
+        beside it) overlaid with ``settings``, then :meth:`from_settings`.
+
+        ``settings`` take the keys of :data:`tap2pkg.config.KEYS` (``version``,
+        ``maintainer``, ``depends``...); a None value means "not given". A bad
+        key or value raises the :mod:`tap2pkg.errors` class of its exit code,
+        naming it. Callers that also need the build's settings (``builder``,
+        ``compression``, ``output_dir``) call :func:`tap2pkg.config.merge_settings`
+        and :meth:`from_settings` themselves.
+        """
+        from .config import merge_settings
+
+        merged = merge_settings(Path(app_file), settings,
+                                None if config_file is None else Path(config_file))
+        return cls.from_settings(app_file, merged, env=env, default_maintainer=default_maintainer,
+                                 package_format=package_format)
+
+    @classmethod
+    def from_settings(cls, app_file: Path | str, settings: Mapping[str, Any], *,
+                      env: Mapping[str, str] | None = None, default_maintainer: str | None = None,
+                      package_format: str | None = None) -> PackageSpec:
+        """The spec of ``app_file`` from settings already merged (:func:`tap2pkg.config.merge_settings`).
+
+        See :func:`tap2pkg.settings.spec_from_settings`: the app file is inspected without running
+        it, the maintainer and the build time may come from ``env`` (default ``os.environ``).
+        """
+        from .settings import spec_from_settings
+
+        return spec_from_settings(cls, app_file, settings, env=env, default_maintainer=default_maintainer,
+                                  package_format=package_format)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

@@ -1,0 +1,135 @@
+"""From settings to a :class:`~tap2pkg.spec.PackageSpec`: what the caller gave, the environment, the app file.
+
+:meth:`PackageSpec.from_app_file <tap2pkg.spec.PackageSpec.from_app_file>`
+merges ``[tool.tap2pkg]`` with the caller's settings
+(:func:`tap2pkg.config.merge_settings`) and hands the result to
+:func:`spec_from_settings`, which adds what is not in them:
+
+* the app file's kind (``type``, else its suffix) and its ports, found by
+  inspecting it without running it (:func:`tap2pkg.appfile.inspect`);
+* the maintainer, when none is given: ``DEBFULLNAME`` and ``DEBEMAIL`` (as
+  ``dch`` and ``dpkg`` read them), else the caller's default;
+* the build time: ``SOURCE_DATE_EPOCH``, a whole number of seconds no later
+  than RPM can store.
+
+Each is read here and nowhere else; the spec then checks every value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import AppFileNotFoundError, InvalidOptionValueError, UsageError
+
+if TYPE_CHECKING:
+    from .spec import PackageSpec
+
+#: The latest build time every format can hold: RPM stores 32-bit unsigned times, and its changelog
+#: entry is dated noon of the build's day (so the last day must end before 2**32 - 1 + 12 h).
+MAX_SOURCE_DATE_EPOCH = (2**32 - 1 - 43200) // 86400 * 86400 + 86399  # 2106-02-06 23:59:59 UTC
+
+#: Per package format, the settings keys that give the package name and the revision, the first one
+#: set wins (``debfile``/``rpmfile`` and ``release`` are Twisted's option names, a settings file's too).
+NAME_KEYS: dict[str | None, tuple[str, ...]] = {
+    "deb": ("name", "debfile"), "rpm": ("name", "rpmfile"), None: ("name", "debfile", "rpmfile")}
+REVISION_KEYS: dict[str | None, tuple[str, ...]] = {
+    "deb": ("revision",), "rpm": ("release", "revision"), None: ("revision", "release")}
+
+
+def maintainer_from_environment(env: Mapping[str, str]) -> str | None:
+    """``DEBFULLNAME <DEBEMAIL>`` (or ``DEBEMAIL`` alone when it holds both), else None."""
+    email = env.get("DEBEMAIL", "").strip()
+    name = env.get("DEBFULLNAME", "").strip()
+    if "<" in email:
+        return email
+    if email and name:
+        return f"{name} <{email}>"
+    return None
+
+
+def source_date_epoch(env: Mapping[str, str]) -> int | None:
+    """``SOURCE_DATE_EPOCH`` as an int, None when unset or empty.
+
+    The value must be a whole number of seconds, 0 to :data:`MAX_SOURCE_DATE_EPOCH`, in ASCII
+    digits; anything else is an :class:`~tap2pkg.errors.InvalidOptionValueError` (exit 86).
+    """
+    raw = env.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw == "":
+        return None
+    if raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= MAX_SOURCE_DATE_EPOCH:
+        return int(raw)
+    shown = raw if len(raw) <= 24 else raw[:21] + "..."
+    raise InvalidOptionValueError(
+        f"SOURCE_DATE_EPOCH={shown!r} is not a whole number of seconds from 0 to {MAX_SOURCE_DATE_EPOCH} "
+        "(the latest time RPM can store); fix it or unset it")
+
+
+def _first(settings: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((settings[k] for k in keys if settings.get(k) not in (None, "")), None)
+
+
+def _ports(values: Any) -> tuple[int, ...]:
+    out = []
+    for value in values if isinstance(values, (list, tuple)) else [values]:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise InvalidOptionValueError(f"--port {value!r} is not a number; give a port 1-65535")
+        try:
+            out.append(int(value))
+        except ValueError:
+            raise InvalidOptionValueError(f"--port {value!r} is not a number; give a port 1-65535") from None
+    return tuple(out)
+
+
+def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: Mapping[str, Any], *,
+                       env: Mapping[str, str] | None = None, default_maintainer: str | None = None,
+                       package_format: str | None = None) -> PackageSpec:
+    """A ``cls`` for ``app_file`` from merged ``settings`` (``_`` keys, as :mod:`tap2pkg.config` gives them).
+
+    ``package_format`` (``deb``, ``rpm`` or None for both) picks which of
+    ``debfile``/``rpmfile`` and ``release`` count as the name and the revision.
+    Every included path is read as the build will read it, so a bad one fails
+    before anything is written.
+    """
+    from . import appfile
+    from .payload import check_includes
+    from .spec import kind_for
+
+    if package_format not in NAME_KEYS:
+        raise UsageError(f"package format {package_format!r} is unknown; use deb, rpm or None (both)")
+    app_file = Path(app_file)
+    env = os.environ if env is None else env
+    if not app_file.is_file():
+        raise AppFileNotFoundError(app_file,
+                                   "no such file; give an existing app file (APPFILE or -t/--tapfile)")
+    kind = kind_for(app_file, settings.get("type"))
+    info = appfile.inspect(app_file, kind)
+    maintainer = settings.get("maintainer") or maintainer_from_environment(env) or default_maintainer
+    if not maintainer:
+        raise UsageError("maintainer must be specified; give -m 'Full Name <email>' or set DEBFULLNAME and "
+                         "DEBEMAIL")
+    protocol = settings.get("protocol") or app_file.stem
+    found_ports = tuple(getattr(info, "ports", ()) or ())
+    spec = cls(
+        name=_first(settings, NAME_KEYS[package_format]) or protocol,
+        app_file=app_file,
+        app_kind=kind,
+        maintainer=maintainer,
+        version=str(settings.get("version") or "1.0"),
+        revision=str(_first(settings, REVISION_KEYS[package_format]) or "1"),
+        protocol=protocol,
+        description=settings.get("description") or "",
+        long_description=settings.get("long_description") or "",
+        user=settings.get("user") or "",
+        ports=_ports(settings["port"]) if settings.get("port") else found_ports,
+        depends=tuple(settings.get("depends") or ()),
+        includes=tuple(Path(p) for p in settings.get("include") or ()),
+        license=settings.get("license") or "MIT",
+        homepage=settings.get("homepage") or "",
+        distribution=settings.get("distribution") or "unstable",
+        source_date_epoch=source_date_epoch(env),
+    )
+    check_includes(spec)
+    return spec
