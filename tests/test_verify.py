@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tap2pkg.cli.tap2pkg import main
+from tap2pkg.errors import UsageError
 from tap2pkg.verify import read_artifact
 from tap2pkg.verify.errors import AppBuildError, EngineUnavailableError, ImageMissingError, NotAPackageError
 from tap2pkg.verify.images import DISTROS, containers_dir, find_image
@@ -314,3 +315,36 @@ def test_an_account_entry_changed_by_the_package_is_left_behind() -> None:
     steps, _box = _purge_run("echo", purge_adding_a_member)
     assert steps[1].status == PASS and steps[2].status == FAIL
     assert "changed: /etc/group entry systemd-network" in steps[2].log
+
+
+def test_an_app_file_is_built_through_the_library_at_its_version_and_the_next(tmp_path: Path) -> None:
+    from tap2pkg.verify.appbuild import build_versions
+
+    app = tmp_path / "echo.tas"
+    app.write_bytes((Path(__file__).parent / "data" / "appfiles" / "echo.tas").read_bytes())
+    (tmp_path / "pyproject.toml").write_text('[tool.tap2pkg]\nversion = "2.4"\nlicense = "GPL-2.0"\n')
+    pairs = build_versions(app, {"builder": "native", "release": None}, {"deb", "rpm"}, tmp_path / "out")
+    assert [(old.family, old.version, new.version) for old, new in pairs] == [
+        ("deb", "2.4-1", "2.5-1"), ("rpm", "2.4-1", "2.5-1")]
+    assert all(p.path.is_relative_to(tmp_path / "out") for pair in pairs for p in pair)
+
+
+def test_build_args_are_read_by_the_build_parser_and_mistakes_name_the_option() -> None:
+    from tap2pkg.cli.verify import build_settings
+
+    settings, config = build_settings(["--include=echoproto.py", "-V2.0", "--builder", "tool", "-u"])
+    assert settings == {"include": ["echoproto.py"], "version": "2.0", "builder": "tool"} and config is None
+    with pytest.raises(UsageError, match="--build-arg: unrecognized arguments: --frobnicate"):
+        build_settings(["--frobnicate"])
+    with pytest.raises(UsageError, match=r"--build-arg: -o/--output-dir is not for verify"):
+        build_settings(["-o", "dist"])
+
+
+def test_a_bad_build_arg_is_one_line_and_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "echo.tac"
+    app.write_text("")
+    assert main(["verify", str(app), "--build-arg=--set-versoin=2"]) == 64
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--build-arg: unrecognized arguments: --set-versoin=2" in err

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..runtime.errors import OutputError, UsageError
 from ..verify import (
@@ -94,17 +95,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+class _BuildArgParser(argparse.ArgumentParser):
+    """``tap2pkg build``'s options, for ``--build-arg``: a mistake is a :class:`UsageError` naming it."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise instead of printing and exiting: ``run_guarded`` gives the one line."""
+        raise UsageError(f"--build-arg: {message}; give options of `tap2pkg build` "
+                         "(see 'tap2pkg build --help')")
+
+
+#: ``tap2pkg build`` options verify sets itself: dest -> (the option, why a --build-arg may not give it).
+_FIXED_BY_VERIFY = {
+    "appfiles": ("APPFILE", "give app files as ARTIFACT"),
+    "tapfile": ("-t/--tapfile", "give app files as ARTIFACT"),
+    "output_dir": ("-o/--output-dir", "verify builds into a temporary directory"),
+    "format": ("--format", "--distro picks the formats"),
+    "source_only": ("--source-only", "verify needs the binary package"),
+}
+
+
+def build_settings(build_args: Sequence[str]) -> tuple[dict[str, Any], Path | None]:
+    """The ``--build-arg`` options, parsed by ``tap2pkg build``'s parser: (settings, ``--config`` file)."""
+    from . import build
+    from .options import settings_from_args
+
+    parser = _BuildArgParser(prog="tap2pkg build", add_help=False, allow_abbrev=False)
+    build.add_arguments(parser)
+    parsed = parser.parse_args(list(build_args))
+    for dest, (flag, reason) in _FIXED_BY_VERIFY.items():
+        if getattr(parsed, dest, None):
+            raise UsageError(f"--build-arg: {flag} is not for verify ({reason}); drop it")
+    settings = settings_from_args(parsed, build._DESTS)
+    return settings, Path(parsed.config) if parsed.config else None
+
+
 def _packages(args: argparse.Namespace, workdir: Path) -> list[tuple[Artifact, Artifact | None]]:
     """(package, older build or None) for every ARTIFACT; app files are built at version and version+1."""
     families = {get_distro(name).family for name in args.distro} or {"deb", "rpm"}
     packages: list[tuple[Artifact, Artifact | None]] = []
+    settings: dict[str, Any] = {}
+    config_file = None
+    if any(is_app_file(path) for path in args.artifacts):
+        settings, config_file = build_settings(args.build_arg)
     for index, path in enumerate(args.artifacts):
         if is_app_file(path):
             if args.upgrade_from:
                 raise UsageError(
                     f"--upgrade-from: not with an app file ({path}); verify builds the upgrade itself"
                 )
-            pairs = build_versions(path, args.build_arg, families, workdir / str(index))
+            pairs = build_versions(path, settings, families, workdir / str(index), config_file=config_file)
             packages += [(new, old) for old, new in pairs]
         else:
             packages.append((read_artifact(path), None))

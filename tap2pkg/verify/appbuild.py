@@ -1,23 +1,32 @@
 """Verify straight from an app file: build it twice (its version and version+1) to test the upgrade.
 
-``tap2pkg verify app.tac`` runs ``tap2pkg build --binary-only`` at the
-version given with ``--build-arg=-V...`` (default 1.0) and at that version
-plus one, then verifies the newer package with an upgrade from the older.
+``tap2pkg verify app.tac`` builds the binary packages of app.tac through the
+library, as ``tap2pkg build --binary-only`` would (:meth:`PackageSpec.from_app_file
+<tap2pkg.spec.PackageSpec.from_app_file>` and the builder registry,
+:mod:`tap2pkg.builders`): once at its version (the ``version`` setting, from
+``--build-arg=-V...`` or ``[tool.tap2pkg]``; default 1.0) and once at that
+version plus one; verify then installs the newer package as an upgrade of the
+older. Any error of the build is one :class:`~tap2pkg.errors.AppBuildError`
+line (exit 90) that carries it.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from .. import builders
+from ..config import merge_settings
+from ..errors import AppBuildError, Tap2pkgError, UsageError
+from ..spec import PackageSpec
 from .artifact import Artifact, read_artifact
-from .errors import AppBuildError
 
 APP_SUFFIXES = (".tac", ".py", ".tap", ".tas", ".tax")
 DEFAULT_MAINTAINER = "Tap2pkg Verify <verify@example.org>"
+#: The ``builder`` setting that picks each format's standard tool, as ``tap2pkg build --builder tool``.
+TOOL = "tool"
 
 
 def is_app_file(path: Path) -> bool:
@@ -33,63 +42,53 @@ def next_version(version: str) -> str:
     return version[: match.start()] + str(int(match.group(1)) + 1) + version[match.end() :]
 
 
-def _split_version(args: list[str]) -> tuple[str, list[str]]:
-    version, rest, skip = "1.0", [], False
-    for index, arg in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if arg in ("-V", "--set-version") and index + 1 < len(args):
-            version, skip = args[index + 1], True
-        elif arg.startswith("--set-version="):
-            version = arg.split("=", 1)[1]
-        elif arg.startswith("-V") and len(arg) > 2:
-            version = arg[2:]
-        else:
-            rest.append(arg)
-    return version, rest
+def _builder(fmt: str, choice: Any) -> builders.Builder:
+    """The ``fmt`` builder the ``builder`` setting picks (as ``tap2pkg build --builder``: comma-separated,
+    ``tool`` for each format's standard tool, a format it does not name uses the native writer)."""
+    picked = builders.get(fmt)
+    for item in (s.strip() for s in str(choice or builders.DEFAULT_BUILDER).split(",")):
+        if item != TOOL and all(b.name != item for b in builders.enumerate()):
+            raise UsageError(f"--builder {item!r} is unknown; use {TOOL} or one of "
+                             f"{', '.join(dict.fromkeys(b.name for b in builders.enumerate()))}")
+        for candidate in builders.enumerate(fmt):
+            if candidate.name == item or (item == TOOL and candidate.name != builders.DEFAULT_BUILDER):
+                picked = candidate
+                break
+    return picked
 
 
 def build_versions(
-    app: Path, build_args: list[str], families: set[str], workdir: Path
+    app: Path,
+    settings: Mapping[str, Any],
+    families: set[str],
+    workdir: Path,
+    *,
+    config_file: Path | None = None,
 ) -> list[tuple[Artifact, Artifact]]:
-    """Build ``app`` at its version and the next into ``workdir``; (old, new) per package format."""
-    version, rest = _split_version(build_args)
-    if not any(a in ("-m", "--maintainer") or a.startswith(("--maintainer=", "-m")) for a in rest):
-        rest += ["-m", DEFAULT_MAINTAINER]
+    """Build ``app`` at its version and the next into ``workdir``; (old, new) per package format.
+
+    ``settings`` are ``tap2pkg build``'s, as :func:`tap2pkg.config.merge_settings` takes them; they
+    win over ``[tool.tap2pkg]`` (``config_file``, else a ``pyproject.toml`` beside ``app``).
+    """
+    version = str(settings.get("version") or "1.0")
     built: dict[str, dict[str, Artifact]] = {}
-    for label, number in (("old", version), ("new", next_version(version))):
-        out = workdir / label
-        command = [
-            sys.executable,
-            "-m",
-            "tap2pkg.cli.tap2pkg",
-            "build",
-            "--binary-only",
-            "-u",
-            "--json",
-            "--format",
-            ",".join(sorted(families)),
-            "-o",
-            str(out),
-            *rest,
-            "-V",
-            number,
-            str(app),
-        ]
-        proc = subprocess.run(command, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise AppBuildError(
-                f"{app}: `tap2pkg build` at version {number} failed: {last}; "
-                "pass build options with --build-arg=OPTION"
-            )
-        for package in json.loads(proc.stdout)["packages"]:
-            for item in package["artifacts"]:
-                path = Path(item["path"])
-                if not path.is_absolute():
-                    path = Path.cwd() / path
-                if path.name.endswith((".deb", ".noarch.rpm")):
+    try:
+        merged = merge_settings(app, settings, config_file)
+        version = str(merged.get("version") or "1.0")
+        for label, number in (("old", version), ("new", next_version(version))):
+            version = number
+            spec = PackageSpec.from_settings(app, {**merged, "version": number},
+                                             default_maintainer=DEFAULT_MAINTAINER)
+            for fmt in sorted(families):
+                options = builders.BuildOptions(source=False, binary=True,
+                                                compression=merged.get("compression"))
+                result = _builder(fmt, merged.get("builder")).build(spec, workdir / label, options)
+                for path in result.paths("package"):
                     artifact = read_artifact(path)
                     built.setdefault(artifact.family, {})[label] = artifact
+    except Tap2pkgError as exc:
+        raise AppBuildError(
+            f"{app}: `tap2pkg build` at version {version} failed: {exc}; "
+            "pass build options with --build-arg=OPTION"
+        ) from exc
     return [(pair["old"], pair["new"]) for _family, pair in sorted(built.items()) if len(pair) == 2]
