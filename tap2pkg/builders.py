@@ -188,21 +188,22 @@ def register(builder: Builder) -> None:
     _REGISTRY[key] = builder
 
 
-def _load() -> None:
-    for module in FORMAT_MODULES.values():
-        importlib.import_module(module)
+def _load(fmt: str | None = None) -> None:
+    """Import the format modules (only ``fmt``'s when given), which register their builders."""
+    for name, module in FORMAT_MODULES.items():
+        if fmt is None or name == fmt:
+            importlib.import_module(module)
 
 
 def formats() -> list[str]:
     """The package formats that have builders, in order (``deb``, ``rpm``)."""
-    _load()
-    return list(dict.fromkeys(fmt for fmt, _name in _REGISTRY))
+    return list(dict.fromkeys([*FORMAT_MODULES, *(fmt for fmt, _name in _REGISTRY)]))
 
 
 # named as nfpm names it; read as ``builders.enumerate`` (this module does not use the builtin)
 def enumerate(fmt: str | None = None) -> list[Builder]:
     """Every registered builder (of format ``fmt`` only, when given), the default of each format first."""
-    _load()
+    _load(fmt)
     return sorted((b for (f, _n), b in _REGISTRY.items() if fmt is None or f == fmt),
                   key=lambda b: (list(FORMAT_MODULES).index(b.format) if b.format in FORMAT_MODULES else 99,
                                  b.name != DEFAULT_BUILDER, b.name))
@@ -215,7 +216,9 @@ def _names(fmt: str) -> str:
 
 def get(fmt: str, name: str | None = None) -> Builder:
     """The builder ``name`` (default: native) of format ``fmt``; an unknown one is a :class:`UsageError`."""
-    _load()
+    if fmt not in formats():
+        raise UsageError(f"--format {fmt!r} is unknown; use {' or '.join(formats())}")
+    _load(fmt)
     if fmt not in formats():
         raise UsageError(f"--format {fmt!r} is unknown; use {' or '.join(formats())}")
     name = name or DEFAULT_BUILDER
@@ -223,6 +226,31 @@ def get(fmt: str, name: str | None = None) -> Builder:
     if builder is None:
         raise UsageError(f"--builder {name!r} is unknown for .{fmt} packages; use {_names(fmt)}")
     return builder
+
+
+#: The ``--builder`` value that picks each format's standard-tool builder (``tap2pkg build --builder tool``).
+TOOL = "tool"
+
+
+def tool_builders(formats: Sequence[str]) -> list[Builder]:
+    """Each format's standard-tool builder: the first one that is not native."""
+    return [next(b for b in enumerate(f) if b.name != DEFAULT_BUILDER) for f in formats]
+
+
+def choose(value: object, formats: Sequence[str]) -> dict[str, Builder]:
+    """``--builder`` (comma-separated names, or ``tool``) as {format: builder}; formats it does not
+    name use the native writer. An unknown name is one :class:`UsageError`."""
+    chosen = {fmt: get(fmt) for fmt in formats}
+    for item in (s.strip() for s in str(value or DEFAULT_BUILDER).split(",")):
+        if item == TOOL:
+            picked = tool_builders(formats)
+        else:
+            picked = [b for b in enumerate() if b.name == item]
+            if not picked:
+                names = [*dict.fromkeys(b.name for b in enumerate()), TOOL]
+                raise UsageError(f"--builder {item!r} is unknown; use {', '.join(names[:-1])} or {names[-1]}")
+        chosen.update({b.format: b for b in picked if b.format in chosen})
+    return chosen
 
 
 def format_compressions(fmt: str) -> list[str]:

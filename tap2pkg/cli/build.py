@@ -20,11 +20,11 @@ from typing import Any
 
 from .. import builders
 from ..errors import UsageError
-from .options import add_common_options, app_files, merged_settings, spec_from_settings
+from ..spec import PackageSpec
+from .options import add_common_options, app_files, merged_settings
 
 #: the --builder value that picks each format's standard tool (dpkg, rpmbuild)
-TOOL = "tool"
-_DESTS = {"name": "name", "revision": "revision", "distribution": "distribution",
+DESTS = {"name": "name", "revision": "revision", "distribution": "distribution",
           "compression": "compression", "format": "format"}
 
 
@@ -39,14 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compression", help="; ".join(builders.compression_help(f) for f in formats))
     parser.add_argument("--format", help=f"comma-separated package formats: {', '.join(formats)} "
                                          f"(default: {','.join(formats)})")
-    tools = " and ".join(b.name for b in _tool_builders(formats))
+    tools = " and ".join(b.name for b in builders.tool_builders(formats))
     names = " / ".join(b.name for b in builders.enumerate() if b.name != builders.DEFAULT_BUILDER)
+    text = (f"native (default), {builders.TOOL} ({tools}), or {names} for one format; "
+            "comma-separated to combine")
     try:
-        parser.add_argument("--builder", help=f"native (default), {TOOL} ({tools}), or {names} for one "
-                                              "format; comma-separated to combine")
+        parser.add_argument("--builder", help=text)
     except argparse.ArgumentError:  # the shared options define it: only its help changes
-        parser._option_string_actions["--builder"].help = (
-            f"native (default), {TOOL} ({tools}), or {names} for one format; comma-separated to combine")
+        parser._option_string_actions["--builder"].help = text
 
 
 def describe_builder_options(parser: argparse.ArgumentParser, fmt: str) -> None:
@@ -72,11 +72,6 @@ def builder_and_options(settings: Mapping[str, object], fmt: str, args: argparse
 
 
 
-def _tool_builders(formats: list[str]) -> list[builders.Builder]:
-    """Each format's standard-tool builder: the first one that is not native."""
-    return [next(b for b in builders.enumerate(f) if b.name != builders.DEFAULT_BUILDER) for f in formats]
-
-
 def formats_of(value: Any) -> list[str]:
     """``--format`` (a comma-separated string or a TOML list) as a list of known formats."""
     known = builders.formats()
@@ -90,36 +85,19 @@ def formats_of(value: Any) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def builders_of(value: Any, formats: list[str]) -> dict[str, builders.Builder]:
-    """``--builder`` as {format: builder}; formats it does not name use the native writer."""
-    chosen = {fmt: builders.get(fmt) for fmt in formats}
-    for item in str(value or builders.DEFAULT_BUILDER).split(","):
-        item = item.strip()
-        if item == TOOL:
-            picked = _tool_builders(formats)
-        else:
-            picked = [b for b in builders.enumerate() if b.name == item]
-            if not picked:
-                names = dict.fromkeys(b.name for b in builders.enumerate())
-                raise UsageError(f"--builder {item!r} is unknown; use {', '.join([*names, TOOL][:-1])} or "
-                                 f"{[*names, TOOL][-1]}")
-        chosen.update({b.format: b for b in picked if b.format in chosen})
-    return chosen
-
-
 def _plan(args: argparse.Namespace) -> list[builders.BuildJob]:
     from .tap2rpm import DEFAULT_MAINTAINER, check_rpm_settings
 
     jobs = []
     for app_file in app_files(args, single_options=("protocol", "name")):
-        settings = merged_settings(args, app_file, _DESTS)
+        settings = merged_settings(args, app_file, DESTS)
         formats = formats_of(settings.get("format"))
-        chosen = builders_of(settings.get("builder"), formats)
+        chosen = builders.choose(settings.get("builder"), formats)
         if "rpm" in formats:  # RPM's stricter names and versions, checked before anything is built
             check_rpm_settings({**settings, "release": settings.get("revision")},
                                {"name": "-n/--name", "release": "--revision/--release"})
         default_maintainer = None if "deb" in formats else DEFAULT_MAINTAINER
-        spec = spec_from_settings(app_file, settings, default_maintainer=default_maintainer)
+        spec = PackageSpec.from_settings(app_file, settings, default_maintainer=default_maintainer)
         output_dir = Path(str(settings.get("output_dir") or "."))
         for fmt in formats:
             builder, options = builder_and_options(settings, fmt, args, builder=chosen[fmt])
@@ -129,8 +107,6 @@ def _plan(args: argparse.Namespace) -> list[builders.BuildJob]:
 
 def run(args: argparse.Namespace) -> int:
     """Build every format of every app file; print what was written (or the JSON summary)."""
-    if args.source_only and args.binary_only:
-        raise UsageError("--source-only and --binary-only exclude each other; give at most one")
     results = builders.build_together(_plan(args))
     summaries = [result.summary() for result in results]
     if args.json:

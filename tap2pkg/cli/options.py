@@ -17,7 +17,6 @@ from typing import Any
 
 from ..config import merge_settings
 from ..errors import UsageError
-from ..spec import PackageSpec
 
 #: argparse dest -> settings key, for the options every format shares.
 _COMMON_DESTS = {
@@ -97,14 +96,3 @@ def merged_settings(args: argparse.Namespace, app_file: Path,
     """Config-file settings for ``app_file`` overlaid with every option given on the command line."""
     config = Path(args.config) if getattr(args, "config", None) else None
     return merge_settings(app_file, settings_from_args(args, extra_dests), config)
-
-
-def spec_from_settings(app_file: Path, settings: Mapping[str, Any], *, default_maintainer: str | None = None,
-                       revision_key: str = "revision", env: Mapping[str, str] | None = None) -> PackageSpec:
-    """``app_file``'s spec from :func:`merged_settings` (``revision_key="release"``: an RPM front end).
-
-    Kept for the front ends; it is :meth:`PackageSpec.from_settings` with ``package_format``.
-    """
-    return PackageSpec.from_settings(app_file, settings, env=env,
-                                     default_maintainer=default_maintainer,
-                                     package_format="rpm" if revision_key == "release" else None)

@@ -19,7 +19,6 @@ from .options import (
     add_deb_options,
     app_files,
     merged_settings,
-    spec_from_settings,
 )
 
 PROG = "tap2deb"
@@ -40,13 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Build one package per app file; print what was written (or the JSON summary)."""
-    if args.source_only and args.binary_only:
-        raise UsageError("--source-only and --binary-only exclude each other; give at most one")
     jobs: list[tuple[PackageSpec, dict[str, object]]] = []
     # Check every app file and setting first, so a bad one fails before anything is written.
     for app_file in app_files(args, single_options=("protocol", "debfile")):
         settings = merged_settings(args, app_file, _DEB_DESTS)
-        spec = spec_from_settings(app_file, settings)
+        spec = PackageSpec.from_settings(app_file, settings, package_format="deb")
         for other, _settings in jobs:
             if other.name == spec.name:
                 raise UsageError(f"{other.app_file} and {app_file} would both make package {spec.name!r}; "

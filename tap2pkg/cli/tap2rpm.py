@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidPackageNameError, InvalidVersionError, UsageError
+from ..errors import InvalidPackageNameError, InvalidVersionError
 from ..spec import PackageSpec
 from .build import builder_and_options, describe_builder_options
 from .common import ArgumentParser, add_version_option, run_guarded
-from .options import add_common_options, app_files, merged_settings, spec_from_settings
+from .options import add_common_options, app_files, merged_settings
 
 PROG = "tap2rpm"
 #: Twisted's tap2rpm default maintainer, made a valid address.
@@ -79,8 +79,8 @@ def rpm_jobs(args: argparse.Namespace, *, name_dest: str = "rpmfile",
     for app_file in app_files(args, single_options=("protocol", name_dest)):
         settings = merged_settings(args, app_file, extra_dests or _RPM_DESTS)
         check_rpm_settings(settings)
-        jobs.append((spec_from_settings(app_file, settings, default_maintainer=DEFAULT_MAINTAINER,
-                                        revision_key="release"), settings))
+        jobs.append((PackageSpec.from_settings(app_file, settings, default_maintainer=DEFAULT_MAINTAINER,
+                                               package_format="rpm"), settings))
     return jobs
 
 
@@ -93,8 +93,6 @@ def build_one(spec: PackageSpec, settings: dict[str, Any], args: argparse.Namesp
 
 def run(args: argparse.Namespace) -> int:
     """Build one RPM (and SRPM) per app file; print what was written (or the JSON summary)."""
-    if args.source_only and args.binary_only:
-        raise UsageError("--source-only and --binary-only exclude each other; give at most one")
     if args.unsigned:
         print(f"{PROG}: warning: -u/--unsigned is deprecated and does nothing", file=sys.stderr)
     summaries = []

@@ -125,7 +125,7 @@ def build_settings(build_args: Sequence[str]) -> tuple[dict[str, Any], Path | No
     for dest, (flag, reason) in _FIXED_BY_VERIFY.items():
         if getattr(parsed, dest, None):
             raise UsageError(f"--build-arg: {flag} is not for verify ({reason}); drop it")
-    settings = settings_from_args(parsed, build._DESTS)
+    settings = settings_from_args(parsed, build.DESTS)
     return settings, Path(parsed.config) if parsed.config else None
 
 

@@ -22,7 +22,7 @@ implements, so an edit lands in the ``.deb`` whichever builder runs:
   debhelper installs them.
 
 Anything else is refused with one line naming the file and ``--builder
-dpkg`` (:class:`~tap2pkg.errors.UnsupportedEditError`, exit 87), never
+dpkg`` (:class:`~tap2pkg.errors.UnsupportedEditError`, exit 91), never
 ignored: a changed ``debian/rules`` (the native writer runs no rules, so no
 override either), a ``debian/`` file it does not know or a generated one
 removed, a control field or substitution variable it does not implement. The

@@ -19,14 +19,12 @@ from typing import Any
 
 from .. import builders
 from ..config import merge_settings
-from ..errors import AppBuildError, Tap2pkgError, UsageError
+from ..errors import AppBuildError, Tap2pkgError
 from ..spec import PackageSpec
 from .artifact import Artifact, read_artifact
 
 APP_SUFFIXES = (".tac", ".py", ".tap", ".tas", ".tax")
 DEFAULT_MAINTAINER = "Tap2pkg Verify <verify@example.org>"
-#: The ``builder`` setting that picks each format's standard tool, as ``tap2pkg build --builder tool``.
-TOOL = "tool"
 
 
 def is_app_file(path: Path) -> bool:
@@ -40,21 +38,6 @@ def next_version(version: str) -> str:
     if match is None:
         return version + ".1"
     return version[: match.start()] + str(int(match.group(1)) + 1) + version[match.end() :]
-
-
-def _builder(fmt: str, choice: Any) -> builders.Builder:
-    """The ``fmt`` builder the ``builder`` setting picks (as ``tap2pkg build --builder``: comma-separated,
-    ``tool`` for each format's standard tool, a format it does not name uses the native writer)."""
-    picked = builders.get(fmt)
-    for item in (s.strip() for s in str(choice or builders.DEFAULT_BUILDER).split(",")):
-        if item != TOOL and all(b.name != item for b in builders.enumerate()):
-            raise UsageError(f"--builder {item!r} is unknown; use {TOOL} or one of "
-                             f"{', '.join(dict.fromkeys(b.name for b in builders.enumerate()))}")
-        for candidate in builders.enumerate(fmt):
-            if candidate.name == item or (item == TOOL and candidate.name != builders.DEFAULT_BUILDER):
-                picked = candidate
-                break
-    return picked
 
 
 def build_versions(
@@ -82,7 +65,8 @@ def build_versions(
             for fmt in sorted(families):
                 options = builders.BuildOptions(source=False, binary=True,
                                                 compression=merged.get("compression"))
-                result = _builder(fmt, merged.get("builder")).build(spec, workdir / label, options)
+                builder = builders.choose(merged.get("builder"), [fmt])[fmt]
+                result = builder.build(spec, workdir / label, options)
                 for path in result.paths("package"):
                     artifact = read_artifact(path)
                     built.setdefault(artifact.family, {})[label] = artifact
