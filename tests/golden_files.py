@@ -1,10 +1,14 @@
-"""Golden files for generated text, rewritten with ``TAP2PKG_UPDATE_GOLDEN=1``."""
+"""Golden files for generated text, rewritten with ``TAP2PKG_UPDATE_GOLDEN=1``.
+
+All of them live under one tree, ``tests/golden/<format>/`` (``GOLDEN_ROOT``).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+GOLDEN_ROOT = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("TAP2PKG_UPDATE_GOLDEN") == "1"
 
 

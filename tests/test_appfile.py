@@ -182,7 +182,7 @@ def test_describe_kind() -> None:
 
 def test_parsing_a_python_app_file_does_not_load_the_runtime() -> None:
     # tap2deb/tap2rpm start faster when a .tac is only parsed: no runtime, no asyncio
-    app = Path(__file__).parent / "data" / "deb" / "echo.tac"
+    app = Path(__file__).parent / "data" / "echo" / "echo.tac"
     code = ("import sys; from tap2pkg.appfile import inspect; "
             f"info = inspect({str(app)!r}, 'python'); "
             "print(info.kind, 'asyncio' in sys.modules, 'tap2pkg.runtime.service' in sys.modules)")

@@ -13,14 +13,14 @@ import pytest
 
 from tap2pkg.cli.tap2pkg import main
 
-DATA = Path(__file__).parent / "data" / "rpm"
+ECHO = Path(__file__).parent / "data" / "echo"
 MAINTAINER = "Jane Doe <jane@example.org>"
 pytestmark = pytest.mark.skipif(shutil.which("rpm") is None or shutil.which("dpkg-deb") is None,
                                 reason="rpm and dpkg-deb are needed to read the packages")
 
 
 def build(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(["build", str(DATA / "echo.tac"), "--include", str(DATA / "echoproto.py"), "-m", MAINTAINER,
+    code = main(["build", str(ECHO / "echo.tac"), "--include", str(ECHO / "echoproto.py"), "-m", MAINTAINER,
                  *args])
     out, err = capsys.readouterr()
     return code, out, err

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "data" / "deb"
+ECHO = Path(__file__).parent / "data" / "echo"
 BIN = Path(sys.executable).parent
 MAINTAINER = "Jane Doe <jane@example.org>"
 EPOCH = "1700000000"
@@ -40,7 +40,7 @@ def command(name: str, *args: str | Path, env: dict[str, str] | None = None, cwd
 
 
 def build_args(out: Path, *extra: str | Path) -> list[str | Path]:
-    return [DATA / "echo.tac", "--include", DATA / "echoproto.py", "-m", MAINTAINER, "-o", out, *extra]
+    return [ECHO / "echo.tac", "--include", ECHO / "echoproto.py", "-m", MAINTAINER, "-o", out, *extra]
 
 
 def one_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
@@ -203,12 +203,12 @@ def test_build_time_is_the_parsed_value_then_the_app_file(monkeypatch: pytest.Mo
     from tap2pkg.payload import build_time
     from tap2pkg.spec import PackageSpec
 
-    spec = PackageSpec(name="echo", app_file=DATA / "echo.tac", app_kind="python", maintainer=MAINTAINER,
+    spec = PackageSpec(name="echo", app_file=ECHO / "echo.tac", app_kind="python", maintainer=MAINTAINER,
                        source_date_epoch=1234)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "99")
     assert build_time(spec) == 1234
     # the environment is read in one place, by the command line front ends: without it, the app file's time
-    assert build_time(spec.replace(source_date_epoch=None)) == int((DATA / "echo.tac").stat().st_mtime)
+    assert build_time(spec.replace(source_date_epoch=None)) == int((ECHO / "echo.tac").stat().st_mtime)
 
 
 # -- config files -------------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_build_time_is_the_parsed_value_then_the_app_file(monkeypatch: pytest.Mo
 def test_a_bad_config_file_gives_one_line(tmp_path: Path, content: bytes, needle: str, where: str) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    shutil.copy(DATA / "echo.tac", project / "echo.tac")
+    shutil.copy(ECHO / "echo.tac", project / "echo.tac")
     config = project / ("pyproject.toml" if where == "pyproject.toml" else "settings.toml")
     config.write_bytes(content)
     extra = ["--config", str(config)] if where == "--config" else []
@@ -246,7 +246,7 @@ def test_config_must_be_a_regular_file_of_bounded_size(tmp_path: Path, special: 
         with path.open("w") as fh:
             fh.write("[tool.tap2pkg]\n")
             fh.write("# padding\n" * 200_000)
-    proc = command("tap2deb", DATA / "echo.tac", "-m", MAINTAINER, "-o", tmp_path / "out", "--config", path,
+    proc = command("tap2deb", ECHO / "echo.tac", "-m", MAINTAINER, "-o", tmp_path / "out", "--config", path,
                    timeout=30)
     one_error(proc, 78, str(path))
     assert not (tmp_path / "out").exists()

@@ -18,7 +18,7 @@ from debian.deb822 import Deb822
 from tap2pkg.builders import BuildOptions, BuildResult, build
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "deb"
+ECHO = Path(__file__).parent / "data" / "echo"
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,8 +29,8 @@ pytestmark = [
 
 def make_spec(**kw: object) -> PackageSpec:
     base: dict[str, object] = dict(
-        name="echo", app_file=DATA / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
-        ports=(8007,), includes=(DATA / "echoproto.py",), depends=("python3-yaml",),
+        name="echo", app_file=ECHO / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
+        ports=(8007,), includes=(ECHO / "echoproto.py",), depends=("python3-yaml",),
         homepage="https://example.org/echo", source_date_epoch=1700000000)
     base.update(kw)
     return PackageSpec(**base)  # type: ignore[arg-type]

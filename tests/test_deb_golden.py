@@ -10,17 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from golden_files import assert_matches_golden
+from golden_files import GOLDEN_ROOT, assert_matches_golden
 
 from tap2pkg.deb.native import control_text, maintainer_scripts
 from tap2pkg.deb.source import DebPayload
 from tap2pkg.spec import PackageSpec
 
 HERE = Path(__file__).parent
-GOLDEN = HERE / "golden" / "deb"
+GOLDEN = GOLDEN_ROOT / "deb"
 
 SPEC = PackageSpec(
-    name="echo", app_file=HERE / "data" / "deb" / "echo.tac", app_kind="python",
+    name="echo", app_file=HERE / "data" / "echo" / "echo.tac", app_kind="python",
     maintainer="Jane Doe <jane@example.org>", version="1.2", ports=(8007,),
     long_description="An echo server.\n\nIt answers every line with the same line.",
     homepage="https://example.org/echo", license="Apache-2.0", source_date_epoch=1700000000,

@@ -16,13 +16,13 @@ from tap2pkg.deb import native
 from tap2pkg.deb.source import DebPayload, write_source_tree
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "deb"
+ECHO = Path(__file__).parent / "data" / "echo"
 
 
 def make_spec(**kw: object) -> PackageSpec:
     base: dict[str, object] = dict(
-        name="echo", app_file=DATA / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
-        ports=(8007,), includes=(DATA / "echoproto.py",), depends=("python3-yaml",),
+        name="echo", app_file=ECHO / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
+        ports=(8007,), includes=(ECHO / "echoproto.py",), depends=("python3-yaml",),
         source_date_epoch=1700000000)
     base.update(kw)
     return PackageSpec(**base)  # type: ignore[arg-type]

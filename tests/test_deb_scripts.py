@@ -18,7 +18,7 @@ from tap2pkg.deb.native import maintainer_scripts
 from tap2pkg.deb.source import DebPayload
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "deb"
+ECHO = Path(__file__).parent / "data" / "echo"
 MARKER = ".tap2pkg-owned"
 LOGGED = ("systemd-sysusers", "adduser", "addgroup", "deluser", "delgroup", "userdel", "groupdel", "usermod",
           "deb-systemd-helper", "deb-systemd-invoke", "systemctl", "update-rc.d", "invoke-rc.d",
@@ -26,7 +26,7 @@ LOGGED = ("systemd-sysusers", "adduser", "addgroup", "deluser", "delgroup", "use
 
 
 def scripts_for(user: str = "") -> dict[str, str]:
-    spec = PackageSpec(name="echo", app_file=DATA / "echo.tac", app_kind="python", user=user,
+    spec = PackageSpec(name="echo", app_file=ECHO / "echo.tac", app_kind="python", user=user,
                        maintainer="Jane Doe <jane@example.org>", source_date_epoch=1700000000)
     return maintainer_scripts(DebPayload.for_spec(spec))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "data" / "deb"
+ECHO = Path(__file__).parent / "data" / "echo"
 BIN = Path(sys.executable).parent
 MAINTAINER = "Jane Doe <jane@example.org>"
 COMMANDS = {"tap2deb": ["tap2deb"], "tap2rpm": ["tap2rpm"], "tap2pkg build": ["tap2pkg", "build"]}
@@ -55,7 +55,7 @@ def package(tmp_path: Path) -> Path:
 def build(name: str, tmp_path: Path, include: Path | str, *extra: str | Path,
           cwd: Path | None = None) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path / "out"
-    proc = command(name, DATA / "echo.tac", "-m", MAINTAINER, "--include", include, "-o", out, *extra,
+    proc = command(name, ECHO / "echo.tac", "-m", MAINTAINER, "--include", include, "-o", out, *extra,
                    cwd=cwd)
     return proc, out
 
@@ -185,8 +185,8 @@ def test_a_file_name_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
 def test_include_dot_never_packages_the_output_directory(tmp_path: Path, name: str, output: str) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    shutil.copy(DATA / "echoproto.py", project)
-    shutil.copy(DATA / "echo.tac", project)
+    shutil.copy(ECHO / "echoproto.py", project)
+    shutil.copy(ECHO / "echo.tac", project)
     before = sorted(p.name for p in project.iterdir())
     proc = command(name, "echo.tac", "-m", MAINTAINER, "--include", ".", "-o", output, cwd=project)
     refused(proc, 64, "--include", "output directory")
@@ -196,8 +196,8 @@ def test_include_dot_never_packages_the_output_directory(tmp_path: Path, name: s
 def test_include_dot_with_the_output_elsewhere_builds(tmp_path: Path) -> None:
     project = tmp_path / "echo"
     project.mkdir()
-    shutil.copy(DATA / "echoproto.py", project)
-    shutil.copy(DATA / "echo.tac", project)
+    shutil.copy(ECHO / "echoproto.py", project)
+    shutil.copy(ECHO / "echo.tac", project)
     out = tmp_path / "out"
     proc = command("tap2deb", "echo.tac", "-m", MAINTAINER, "--include", ".", "-o", out,
                    "--binary-only", cwd=project)
@@ -208,7 +208,7 @@ def test_include_dot_with_the_output_elsewhere_builds(tmp_path: Path) -> None:
 def test_a_config_file_include_stays_inside_its_project(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    shutil.copy(DATA / "echo.tac", project)
+    shutil.copy(ECHO / "echo.tac", project)
     secret = tmp_path / "secret.py"
     secret.write_text("TOKEN = 'x'\n")
     for include in ("../secret.py", str(secret), "link.py"):

@@ -20,12 +20,12 @@ from tap2pkg.render import rfc2822
 from tap2pkg.rpm.source import rpm_package, rpm_sources
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "deb"
+ECHO = Path(__file__).parent / "data" / "echo"
 
 
-def make_spec(app: Path = DATA / "echo.tac", **kw: Any) -> PackageSpec:
+def make_spec(app: Path = ECHO / "echo.tac", **kw: Any) -> PackageSpec:
     base: dict[str, Any] = dict(name="echo", app_file=app, app_kind="python", ports=(8007,),
-                                maintainer="Jane Doe <jane@example.org>", includes=(DATA / "echoproto.py",))
+                                maintainer="Jane Doe <jane@example.org>", includes=(ECHO / "echoproto.py",))
     base.update(kw)
     return PackageSpec(**base)
 
@@ -50,13 +50,13 @@ def test_a_native_deb_build_renders_each_template_once_and_reads_each_file_once(
     tree = write_source_tree(DebPayload.for_spec(make_spec(source_date_epoch=1700000000)), tmp_path / "out")
     build_native_deb(tree, tmp_path / "out")
     assert renders and set(renders.values()) == {1}, renders
-    assert DATA / "echo.tac" in reads and DATA / "echoproto.py" in reads
+    assert ECHO / "echo.tac" in reads and ECHO / "echoproto.py" in reads
     assert set(reads.values()) == {1}, reads
 
 
 def test_without_source_date_epoch_both_formats_take_the_app_files_time(tmp_path: Path) -> None:
     app = tmp_path / "echo.tac"
-    shutil.copy(DATA / "echo.tac", app)
+    shutil.copy(ECHO / "echo.tac", app)
     os.utime(app, (1600000000, 1600000000))
     spec = make_spec(app)
     assert build_time(spec) == 1600000000

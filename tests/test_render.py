@@ -19,11 +19,11 @@ from tap2pkg.render import (
 )
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "deb"
+ECHO = Path(__file__).parent / "data" / "echo"
 
 
 def spec(**kw: object) -> PackageSpec:
-    base: dict[str, object] = dict(name="echo", app_file=DATA / "echo.tac", app_kind="python",
+    base: dict[str, object] = dict(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
                                    maintainer="Jane Doe <jane@example.org>", ports=(8007,))
     base.update(kw)
     return PackageSpec(**base)  # type: ignore[arg-type]

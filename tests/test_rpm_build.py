@@ -15,7 +15,7 @@ from tap2pkg.rpm.source import rpm_sources
 from tap2pkg.runtime.errors import OutputError
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "rpm"
+ECHO = Path(__file__).parent / "data" / "echo"
 EPOCH = 1700000000
 pytestmark = pytest.mark.skipif(shutil.which("rpmbuild") is None, reason="rpmbuild is not installed")
 
@@ -32,9 +32,9 @@ QUERY = ("%{NAME}|%{VERSION}|%{RELEASE}|%{SUMMARY}|%{LICENSE}|%{URL}|%{GROUP}|%{
 
 
 def echo_spec(**changes: object) -> PackageSpec:
-    spec = PackageSpec(name="echo", app_file=DATA / "echo.tac", app_kind="python",
+    spec = PackageSpec(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
                        maintainer="Jane Doe <jane@example.org>", version="1.2", revision="3",
-                       ports=(8007,), includes=(DATA / "echoproto.py",), homepage="https://example.org/echo",
+                       ports=(8007,), includes=(ECHO / "echoproto.py",), homepage="https://example.org/echo",
                        depends=("python3-yaml (>= 5.0)",), source_date_epoch=EPOCH)
     return spec.replace(**changes) if changes else spec
 

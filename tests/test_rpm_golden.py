@@ -10,17 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from golden_files import assert_matches_golden
+from golden_files import GOLDEN_ROOT, assert_matches_golden
 
 from tap2pkg.rpm.source import rpm_sources
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "rpm"
-GOLDEN = DATA / "golden"
+ECHO = Path(__file__).parent / "data" / "echo"
+GOLDEN = GOLDEN_ROOT / "rpm"
 
 SPEC = PackageSpec(
-    name="echo", app_file=DATA / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
-    version="1.2", ports=(8007,), includes=(DATA / "echoproto.py",),
+    name="echo", app_file=ECHO / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
+    version="1.2", ports=(8007,), includes=(ECHO / "echoproto.py",),
     long_description="An echo server.\n\nIt answers every line with the same line.",
     homepage="https://example.org/echo", license="Apache-2.0", depends=("python3-yaml (>= 5.0)",),
     source_date_epoch=1700000000,

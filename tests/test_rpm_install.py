@@ -21,7 +21,7 @@ import pytest
 from tap2pkg.builders import BuildOptions, build
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "rpm"
+ECHO = Path(__file__).parent / "data" / "echo"
 pytestmark = [
     pytest.mark.skipif(shutil.which("rpm") is None or shutil.which("rpmbuild") is None,
                        reason="rpm and rpmbuild are needed"),
@@ -81,9 +81,9 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
     out = {}
     for builder in ("native", "rpmbuild"):
         for version in ("1.0", "1.1"):
-            spec = PackageSpec(name="echo", app_file=DATA / "echo.tac", app_kind="python",
+            spec = PackageSpec(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
                                maintainer="Jane Doe <jane@example.org>", version=version,
-                               includes=(DATA / "echoproto.py",), source_date_epoch=1700000000)
+                               includes=(ECHO / "echoproto.py",), source_date_epoch=1700000000)
             result = build(spec, tmp_path_factory.mktemp(f"{builder}-{version}"), "rpm", builder,
                            BuildOptions(source=False))
             out[builder, version] = result.paths("package")[0]

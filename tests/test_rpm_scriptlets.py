@@ -18,7 +18,7 @@ import pytest
 from tap2pkg.builders import BuildOptions, build
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "rpm"
+ECHO = Path(__file__).parent / "data" / "echo"
 pytestmark = pytest.mark.skipif(shutil.which("rpm") is None, reason="rpm is not installed")
 
 STUB = """#!/bin/sh
@@ -41,8 +41,8 @@ touch "{db}/{kind}-$last"
 
 @pytest.fixture(scope="module")
 def scriptlets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    spec = PackageSpec(name="echo", app_file=DATA / "echo.tac", app_kind="python",
-                       maintainer="Jane Doe <jane@example.org>", includes=(DATA / "echoproto.py",),
+    spec = PackageSpec(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
+                       maintainer="Jane Doe <jane@example.org>", includes=(ECHO / "echoproto.py",),
                        source_date_epoch=1700000000)
     result = build(spec, tmp_path_factory.mktemp("out"), "rpm", options=BuildOptions(source=False))
     rpm_file = result.paths("package")[0]

@@ -13,7 +13,7 @@ import pytest
 from tap2pkg.errors import AppFileNotFoundError, InvalidOptionValueError, UsageError
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data" / "deb"
+ECHO = Path(__file__).parent / "data" / "echo"
 MAINTAINER = "Jane Doe <jane@example.org>"
 NO_ENV: dict[str, str] = {}
 
@@ -21,7 +21,7 @@ NO_ENV: dict[str, str] = {}
 @pytest.fixture
 def app(tmp_path: Path) -> Path:
     path = tmp_path / "echo.tac"
-    shutil.copyfile(DATA / "echo.tac", path)
+    shutil.copyfile(ECHO / "echo.tac", path)
     return path
 
 

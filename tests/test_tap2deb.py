@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "data" / "deb"
-BAD = DATA / "bad"
+ECHO = Path(__file__).parent / "data" / "echo"
+BAD = Path(__file__).parent / "data" / "deb" / "bad"
 MAINTAINER = "Jane Doe <jane@example.org>"
 
 
@@ -26,8 +26,8 @@ def tap2deb(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
 
 def test_json_summary_lists_every_artifact_with_its_digest(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = tap2deb("-m", MAINTAINER, "--include", str(DATA / "echoproto.py"), "-o", str(out), "-u", "--json",
-                   str(DATA / "echo.tac"), cwd=tmp_path)
+    proc = tap2deb("-m", MAINTAINER, "--include", str(ECHO / "echoproto.py"), "-o", str(out), "-u", "--json",
+                   str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     [package] = json.loads(proc.stdout)["packages"]
     assert package["name"] == "echo"
@@ -49,7 +49,7 @@ def test_json_summary_lists_every_artifact_with_its_digest(tmp_path: Path) -> No
 
 def test_options_name_version_and_description(tmp_path: Path) -> None:
     proc = tap2deb("-m", MAINTAINER, "-p", "ping", "-d", "ping-server", "-V", "2.5", "--revision", "3",
-                   "-e", "Answers pings", "--binary-only", "-u", str(DATA / "echo.tac"), cwd=tmp_path)
+                   "-e", "Answers pings", "--binary-only", "-u", str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     deb = tmp_path / "ping-server_2.5-3_all.deb"
     assert deb.is_file()
@@ -61,14 +61,14 @@ def test_options_name_version_and_description(tmp_path: Path) -> None:
 
 
 def test_source_only_writes_no_deb(tmp_path: Path) -> None:
-    proc = tap2deb("-m", MAINTAINER, "--source-only", "-u", str(DATA / "echo.tac"), cwd=tmp_path)
+    proc = tap2deb("-m", MAINTAINER, "--source-only", "-u", str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "echo_1.0-1.dsc").is_file()
     assert not list(tmp_path.glob("*.deb"))
 
 
 def test_maintainer_from_environment(tmp_path: Path) -> None:
-    proc = tap2deb("-u", "--binary-only", str(DATA / "echo.tac"), cwd=tmp_path,
+    proc = tap2deb("-u", "--binary-only", str(ECHO / "echo.tac"), cwd=tmp_path,
                    env={"DEBFULLNAME": "Env Person", "DEBEMAIL": "env@example.org"})
     assert proc.returncode == 0, proc.stderr
     from debian.debfile import DebFile
@@ -78,7 +78,7 @@ def test_maintainer_from_environment(tmp_path: Path) -> None:
 
 
 def test_missing_maintainer_is_a_usage_error(tmp_path: Path) -> None:
-    proc = tap2deb(str(DATA / "echo.tac"), cwd=tmp_path)
+    proc = tap2deb(str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 64
     assert "maintainer must be specified" in proc.stderr
     assert list(tmp_path.iterdir()) == []
@@ -87,8 +87,8 @@ def test_missing_maintainer_is_a_usage_error(tmp_path: Path) -> None:
 def test_pyproject_beside_the_app_file_and_cli_wins(tmp_path: Path) -> None:
     app = tmp_path / "app"
     app.mkdir()
-    (app / "echo.tac").write_bytes((DATA / "echo.tac").read_bytes())
-    (app / "echoproto.py").write_bytes((DATA / "echoproto.py").read_bytes())
+    (app / "echo.tac").write_bytes((ECHO / "echo.tac").read_bytes())
+    (app / "echoproto.py").write_bytes((ECHO / "echoproto.py").read_bytes())
     (app / "pyproject.toml").write_text(
         '[tool.tap2pkg]\nmaintainer = "Conf Person <conf@example.org>"\nversion = "3.0"\n'
         'include = ["echoproto.py"]\nport = [8007]\noutput-dir = "dist"\n')
@@ -103,7 +103,7 @@ def test_pyproject_beside_the_app_file_and_cli_wins(tmp_path: Path) -> None:
 def test_config_option(tmp_path: Path) -> None:
     conf = tmp_path / "release.toml"
     conf.write_text('[tool.tap2pkg]\nmaintainer = "Conf Person <conf@example.org>"\nrevision = 7\n')
-    proc = tap2deb("--config", str(conf), "-u", "--binary-only", str(DATA / "echo.tac"), cwd=tmp_path)
+    proc = tap2deb("--config", str(conf), "-u", "--binary-only", str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "echo_1.0-7_all.deb").is_file()
 
@@ -111,15 +111,15 @@ def test_config_option(tmp_path: Path) -> None:
 def test_bad_config_names_the_key(tmp_path: Path) -> None:
     conf = tmp_path / "release.toml"
     conf.write_text('[tool.tap2pkg]\nmaintaner = "typo"\n')
-    proc = tap2deb("--config", str(conf), str(DATA / "echo.tac"), cwd=tmp_path)
+    proc = tap2deb("--config", str(conf), str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 78
     assert "maintaner" in proc.stderr
 
 
 def test_several_app_files_make_one_package_each(tmp_path: Path) -> None:
     second = tmp_path / "ping.tac"
-    second.write_bytes((DATA / "echo.tac").read_bytes())
-    proc = tap2deb("-m", MAINTAINER, "-u", "--binary-only", "--json", str(DATA / "echo.tac"), str(second),
+    second.write_bytes((ECHO / "echo.tac").read_bytes())
+    proc = tap2deb("-m", MAINTAINER, "-u", "--binary-only", "--json", str(ECHO / "echo.tac"), str(second),
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert [p["name"] for p in json.loads(proc.stdout)["packages"]] == ["echo", "ping"]
@@ -128,8 +128,8 @@ def test_several_app_files_make_one_package_each(tmp_path: Path) -> None:
 def test_two_app_files_with_one_package_name_are_refused(tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
-    (other / "echo.tac").write_bytes((DATA / "echo.tac").read_bytes())
-    proc = tap2deb("-m", MAINTAINER, str(DATA / "echo.tac"), str(other / "echo.tac"), cwd=tmp_path)
+    (other / "echo.tac").write_bytes((ECHO / "echo.tac").read_bytes())
+    proc = tap2deb("-m", MAINTAINER, str(ECHO / "echo.tac"), str(other / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 64
     assert "would both make package 'echo'" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]
@@ -137,7 +137,7 @@ def test_two_app_files_with_one_package_name_are_refused(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("option", [["-p", "x"], ["-d", "x"]])
 def test_single_package_options_refused_with_several_files(tmp_path: Path, option: list[str]) -> None:
-    proc = tap2deb("-m", MAINTAINER, *option, str(DATA / "echo.tac"), str(DATA / "echo.tac"), cwd=tmp_path)
+    proc = tap2deb("-m", MAINTAINER, *option, str(ECHO / "echo.tac"), str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 64
     assert option[0] in proc.stderr
 
@@ -146,7 +146,7 @@ def test_single_package_options_refused_with_several_files(tmp_path: Path, optio
 BAD_INPUTS = {
     "missing app file": (["nothere.tac"], 66, "no such file"),
     "default twistd.tap missing": ([], 66, "twistd.tap"),
-    "unknown type": (["-y", "yaml", str(DATA / "echo.tac")], 79, "--type"),
+    "unknown type": (["-y", "yaml", str(ECHO / "echo.tac")], 79, "--type"),
     "syntax error": ([str(BAD / "syntax.tac")], 65, "syntax error"),
     "no application": ([str(BAD / "noapp.tac")], 65, "application"),
     "truncated tap": ([str(BAD / "truncated.tap")], 65, "truncated.tap"),
@@ -154,11 +154,11 @@ BAD_INPUTS = {
     "entity bomb": ([str(BAD / "bomb.tax")], 76, "bomb.tax"),
     "code in tap": ([str(BAD / "evil.tap")], 76, "evil.tap"),
     "code in tas": ([str(BAD / "evil.tas")], 76, "evil.tas"),
-    "invalid name": (["-d", "Bad_Name", str(DATA / "echo.tac")], 80, "-d/--debfile"),
-    "invalid version": (["-V", "v1-beta", str(DATA / "echo.tac")], 81, "--set-version"),
-    "maintainer without email": (["-m", "Jane Doe", str(DATA / "echo.tac")], 82, "--maintainer"),
-    "include missing": (["--include", "nothere.py", str(DATA / "echo.tac")], 83, "--include"),
-    "bad port": (["--port", "http", str(DATA / "echo.tac")], 86, "--port"),
+    "invalid name": (["-d", "Bad_Name", str(ECHO / "echo.tac")], 80, "-d/--debfile"),
+    "invalid version": (["-V", "v1-beta", str(ECHO / "echo.tac")], 81, "--set-version"),
+    "maintainer without email": (["-m", "Jane Doe", str(ECHO / "echo.tac")], 82, "--maintainer"),
+    "include missing": (["--include", "nothere.py", str(ECHO / "echo.tac")], 83, "--include"),
+    "bad port": (["--port", "http", str(ECHO / "echo.tac")], 86, "--port"),
 }
 
 
@@ -189,17 +189,17 @@ def test_unknown_suffix_is_its_own_error(tmp_path: Path) -> None:
 def test_unwritable_output_dir(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    proc = tap2deb("-m", MAINTAINER, "-o", str(blocker / "out"), str(DATA / "echo.tac"), cwd=tmp_path)
+    proc = tap2deb("-m", MAINTAINER, "-o", str(blocker / "out"), str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 73
     assert "--output-dir" in proc.stderr
-    proc = tap2deb("-m", MAINTAINER, "-o", str(blocker), str(DATA / "echo.tac"), cwd=tmp_path)
+    proc = tap2deb("-m", MAINTAINER, "-o", str(blocker), str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 73
 
 
 def test_failed_build_leaves_nothing(tmp_path: Path) -> None:
     # dpkg builder with a broken PATH: the tool is missing, nothing partial stays behind.
     out = tmp_path / "out"
-    proc = tap2deb("-m", MAINTAINER, "--builder", "dpkg", "-o", str(out), str(DATA / "echo.tac"),
+    proc = tap2deb("-m", MAINTAINER, "--builder", "dpkg", "-o", str(out), str(ECHO / "echo.tac"),
                    cwd=tmp_path, env={"PATH": "/nonexistent"})
     assert proc.returncode == 85, proc.stderr
     assert "dpkg-buildpackage" in proc.stderr
@@ -216,7 +216,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_an_unknown_builder_or_compression_is_a_usage_error_as_in_tap2rpm_and_build(
         tmp_path: Path, option: list[str]) -> None:
     out = tmp_path / "out"
-    proc = tap2deb("-m", MAINTAINER, "-o", str(out), *option, str(DATA / "echo.tac"), cwd=tmp_path)
+    proc = tap2deb("-m", MAINTAINER, "-o", str(out), *option, str(ECHO / "echo.tac"), cwd=tmp_path)
     assert proc.returncode == 64, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"tap2deb: error: {option[0]} '{option[1]}' is unknown for .deb packages; use "
@@ -236,7 +236,7 @@ def test_bad_codes_are_distinct_per_kind_of_problem() -> None:
 
 
 def test_native_builder_needs_no_dpkg_tools(tmp_path: Path) -> None:
-    proc = tap2deb("-m", MAINTAINER, "-u", str(DATA / "echo.tac"), cwd=tmp_path, env={"PATH": "/nonexistent"})
+    proc = tap2deb("-m", MAINTAINER, "-u", str(ECHO / "echo.tac"), cwd=tmp_path, env={"PATH": "/nonexistent"})
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "echo_1.0-1_all.deb").is_file()
     assert (tmp_path / "echo_1.0.orig.tar.gz").is_file()

@@ -13,8 +13,8 @@ import pytest
 
 from tap2pkg.cli.tap2rpm import main
 
-DATA = Path(__file__).parent / "data" / "rpm"
-BAD = DATA / "bad"
+ECHO = Path(__file__).parent / "data" / "echo"
+BAD = Path(__file__).parent / "data" / "rpm" / "bad"
 MAINTAINER = "Jane Doe <jane@example.org>"
 needs_rpm = pytest.mark.skipif(shutil.which("rpm") is None, reason="rpm is not installed")
 
@@ -27,7 +27,7 @@ def tap2rpm(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 @needs_rpm
 def test_json_summary_names_every_artifact(tmp_path: Path) -> None:
-    proc = tap2rpm(DATA / "echo.tac", "--include", DATA / "echoproto.py", "-m", MAINTAINER, "-o", tmp_path,
+    proc = tap2rpm(ECHO / "echo.tac", "--include", ECHO / "echoproto.py", "-m", MAINTAINER, "-o", tmp_path,
                    "-V", "2.1", "--release", "4", "--depends", "python3-yaml >= 5", "--json")
     assert proc.returncode == 0, proc.stderr
     package = json.loads(proc.stdout)["packages"][0]
@@ -42,7 +42,7 @@ def test_json_summary_names_every_artifact(tmp_path: Path) -> None:
 
 @needs_rpm
 def test_twisted_options_keep_their_meaning(tmp_path: Path) -> None:
-    proc = tap2rpm("-t", DATA / "echo.tac", "--include", DATA / "echoproto.py", "-p", "echoer",
+    proc = tap2rpm("-t", ECHO / "echo.tac", "--include", ECHO / "echoproto.py", "-p", "echoer",
                    "-e", "Echoes bytes", "-l", "It echoes every byte back.", "-r", "echo-server",
                    "-o", tmp_path, "-u", "-q", "--binary-only")
     assert proc.returncode == 0, proc.stderr
@@ -57,10 +57,10 @@ def test_twisted_options_keep_their_meaning(tmp_path: Path) -> None:
 
 @needs_rpm
 def test_builder_rpmbuild_and_xz(tmp_path: Path) -> None:
-    assert main([str(DATA / "echo.tac"), "--include", str(DATA / "echoproto.py"), "-m", MAINTAINER,
+    assert main([str(ECHO / "echo.tac"), "--include", str(ECHO / "echoproto.py"), "-m", MAINTAINER,
                  "-o", str(tmp_path), "--builder", "rpmbuild", "-q"]) == 0
     assert (tmp_path / "echo-1.0-1.noarch.rpm").is_file()
-    assert main([str(DATA / "echo.tac"), "--include", str(DATA / "echoproto.py"), "-m", MAINTAINER,
+    assert main([str(ECHO / "echo.tac"), "--include", str(ECHO / "echoproto.py"), "-m", MAINTAINER,
                  "-o", str(tmp_path / "xz"), "--compression", "xz", "--binary-only", "-q"]) == 0
     rpm_file = tmp_path / "xz/echo-1.0-1.noarch.rpm"
     out = subprocess.run(["rpm", "-qp", "--qf", "%{PAYLOADCOMPRESSOR}", str(rpm_file)],
@@ -70,8 +70,8 @@ def test_builder_rpmbuild_and_xz(tmp_path: Path) -> None:
 
 @needs_rpm
 def test_settings_from_pyproject_beside_the_app_file(tmp_path: Path) -> None:
-    shutil.copy(DATA / "echo.tac", tmp_path)
-    shutil.copy(DATA / "echoproto.py", tmp_path)
+    shutil.copy(ECHO / "echo.tac", tmp_path)
+    shutil.copy(ECHO / "echoproto.py", tmp_path)
     (tmp_path / "pyproject.toml").write_text(
         '[tool.tap2pkg]\nmaintainer = "Jane Doe <jane@example.org>"\nversion = "3.0"\nrelease = "2"\n'
         'include = ["echoproto.py"]\nlicense = "Apache-2.0"\n')
@@ -82,21 +82,21 @@ def test_settings_from_pyproject_beside_the_app_file(tmp_path: Path) -> None:
 
 
 BAD_CASES = [
-    ("missing app file", [str(DATA / "nope.tac")], 66, "nope.tac"),
-    ("unknown type", [str(DATA / "echoproto.py"), "-y", "yaml"], 79, "--type"),
+    ("missing app file", [str(ECHO / "nope.tac")], 66, "nope.tac"),
+    ("unknown type", [str(ECHO / "echoproto.py"), "-y", "yaml"], 79, "--type"),
     ("syntax error", [str(BAD / "syntax_error.tac")], 65, "syntax error"),
     ("no application", [str(BAD / "no_application.tac")], 65, "no application"),
     ("garbage .tap", [str(BAD / "garbage.tap")], 65, "garbage.tap"),
     ("code in a .tap", [str(BAD / "unsafe.tap")], 76, "refusing"),
     ("entity bomb", [str(BAD / "bomb.tax")], 76, "DOCTYPE"),
-    ("bad name", [str(DATA / "echo.tac"), "-r", "Echo_Server"], 80, "-r/--rpmfile"),
-    ("dash in version", [str(DATA / "echo.tac"), "-V", "1.0-2"], 81, "-V/--set-version"),
-    ("dash in release", [str(DATA / "echo.tac"), "--release", "1-2"], 81, "--release"),
-    ("maintainer without email", [str(DATA / "echo.tac"), "-m", "Jane Doe"], 82, "-m/--maintainer"),
-    ("missing include", [str(DATA / "echo.tac"), "--include", str(DATA / "nope.py")], 83, "--include"),
-    ("unknown builder", [str(DATA / "echo.tac"), "--builder", "mock"], 64, "--builder"),
-    ("unknown compression", [str(DATA / "echo.tac"), "--compression", "bz2"], 64, "--compression 'bz2'"),
-    ("bad dependency", [str(DATA / "echo.tac"), "--depends", "python3 >>= 1"], 86, "--depends"),
+    ("bad name", [str(ECHO / "echo.tac"), "-r", "Echo_Server"], 80, "-r/--rpmfile"),
+    ("dash in version", [str(ECHO / "echo.tac"), "-V", "1.0-2"], 81, "-V/--set-version"),
+    ("dash in release", [str(ECHO / "echo.tac"), "--release", "1-2"], 81, "--release"),
+    ("maintainer without email", [str(ECHO / "echo.tac"), "-m", "Jane Doe"], 82, "-m/--maintainer"),
+    ("missing include", [str(ECHO / "echo.tac"), "--include", str(ECHO / "nope.py")], 83, "--include"),
+    ("unknown builder", [str(ECHO / "echo.tac"), "--builder", "mock"], 64, "--builder"),
+    ("unknown compression", [str(ECHO / "echo.tac"), "--compression", "bz2"], 64, "--compression 'bz2'"),
+    ("bad dependency", [str(ECHO / "echo.tac"), "--depends", "python3 >>= 1"], 86, "--depends"),
 ]
 
 
@@ -119,20 +119,20 @@ def test_bad_input_one_line_distinct_code_nothing_written(case: str, argv: list[
 def test_unwritable_output_directory(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    proc = tap2rpm(DATA / "echo.tac", "--include", DATA / "echoproto.py", "-m", MAINTAINER,
+    proc = tap2rpm(ECHO / "echo.tac", "--include", ECHO / "echoproto.py", "-m", MAINTAINER,
                    "-o", blocker / "out")
     assert proc.returncode == 73, proc.stderr
     assert "output-dir" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_two_app_files_refuse_a_single_package_name(tmp_path: Path) -> None:
-    proc = tap2rpm(DATA / "echo.tac", DATA / "echo.tac", "-r", "echo", "-m", MAINTAINER, "-o", tmp_path)
+    proc = tap2rpm(ECHO / "echo.tac", ECHO / "echo.tac", "-r", "echo", "-m", MAINTAINER, "-o", tmp_path)
     assert proc.returncode == 64 and "-r/--rpmfile" in proc.stderr
 
 
 @needs_rpm
 def test_source_only_writes_spec_sources_and_srpm(tmp_path: Path) -> None:
-    proc = tap2rpm(DATA / "echo.tac", "--include", DATA / "echoproto.py", "-m", MAINTAINER, "-o", tmp_path,
+    proc = tap2rpm(ECHO / "echo.tac", "--include", ECHO / "echoproto.py", "-m", MAINTAINER, "-o", tmp_path,
                    "--source-only", "--json")
     assert proc.returncode == 0, proc.stderr
     names = {Path(a["path"]).name for a in json.loads(proc.stdout)["packages"][0]["artifacts"]}

@@ -30,7 +30,7 @@ from tap2pkg.rpm.source import RpmSources, rpm_sources, write_sources
 from tap2pkg.rpm.specfile import read_spec_dir
 from tap2pkg.spec import PackageSpec
 
-DATA = Path(__file__).parent / "data"
+ECHO = Path(__file__).parent / "data" / "echo"
 EPOCH = 1700000000
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-buildpackage") is None or shutil.which("dh") is None,
                                 reason="dpkg-dev and debhelper are not installed")
@@ -52,9 +52,9 @@ def replace(path: Path, old: str, new: str, *more: str) -> None:
 # --- Debian -----------------------------------------------------------------------------------------
 
 def deb_spec() -> PackageSpec:
-    return PackageSpec(name="echo", app_file=DATA / "deb" / "echo.tac", app_kind="python",
+    return PackageSpec(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
                        maintainer="Jane Doe <jane@example.org>", ports=(8007,),
-                       includes=(DATA / "deb" / "echoproto.py",), depends=(Dependency.parse("python3-yaml"),),
+                       includes=(ECHO / "echoproto.py",), depends=(Dependency.parse("python3-yaml"),),
                        homepage="https://example.org/echo", source_date_epoch=EPOCH)
 
 
@@ -234,9 +234,9 @@ def test_deb822_errors_name_the_line() -> None:
 # --- RPM --------------------------------------------------------------------------------------------
 
 def rpm_spec() -> PackageSpec:
-    return PackageSpec(name="echo", app_file=DATA / "rpm" / "echo.tac", app_kind="python",
+    return PackageSpec(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
                        maintainer="Jane 100% <jane@example.org>", version="1.2", revision="3", ports=(8007,),
-                       includes=(DATA / "rpm" / "echoproto.py",), homepage="https://example.org/echo",
+                       includes=(ECHO / "echoproto.py",), homepage="https://example.org/echo",
                        depends=(Dependency.parse("python3-yaml (>= 5.0)"),), source_date_epoch=EPOCH)
 
 

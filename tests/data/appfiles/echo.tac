@@ -1,4 +1,6 @@
 # A Python application file: it runs when loaded (that is its nature).
+# Not the shared tests/data/echo/ fixture on purpose: it is the .tac twin of echo.tas/echo.tax here
+# (uid/gid, TCP+UDP+timer services, factory options), so the loaders can be compared.
 import echo_protocol
 
 from tap2pkg.runtime.internet import TCPServer, TimerService, UDPServer

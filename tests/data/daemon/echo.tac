@@ -1,6 +1,7 @@
 """A tiny line echo server that does not depend on the built-in services.
 
 The port comes from the ECHO_PORT environment variable; the test sets it.
+Not the shared tests/data/echo/ fixture on purpose: tapd runs this one, with its own service class.
 """
 
 import asyncio
