@@ -20,10 +20,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCHMARKS_MD, ROOT, machine_info, markdown_table, median, rewrite_section
+if __package__ in (None, ""):  # run as a script: make ``bench.common`` and ``tap2pkg`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-sys.path.insert(0, str(ROOT))
+from bench.common import BENCHMARKS_MD, ROOT, machine_info, markdown_table, median, rewrite_section
 from tap2pkg.verify import (
     DISTROS,
     VerifyContainer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -33,8 +33,8 @@ def running(service: S, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyn
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
 
-    def call(coro: object) -> None:
-        asyncio.run_coroutine_threadsafe(coro, loop).result(10)  # type: ignore[arg-type]
+    def call(coro: Coroutine[Any, Any, object]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, loop).result(10)
 
     try:
         call(service.privileged_start())

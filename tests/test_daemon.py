@@ -82,7 +82,7 @@ def start_tapd(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None
     """Start a foreground ``tapd`` (the caller passes ``-n``)."""
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
-    process: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
+    process: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]  # **popen is a free-form dict of Popen keywords
         [*TAPD, *args], cwd=cwd, env=env, text=True, **popen)
     return process
 

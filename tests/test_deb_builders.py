@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from debian.deb822 import Deb822
@@ -28,12 +29,12 @@ pytestmark = [
 
 
 def make_spec(**kw: object) -> PackageSpec:
-    base: dict[str, object] = dict(
+    base: dict[str, Any] = dict(
         name="echo", app_file=ECHO / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
         ports=(8007,), includes=(ECHO / "echoproto.py",), depends=("python3-yaml",),
         homepage="https://example.org/echo", source_date_epoch=1700000000)
     base.update(kw)
-    return PackageSpec(**base)  # type: ignore[arg-type]
+    return PackageSpec(**base)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_same_installed_file_contents(builds: dict[str, BuildResult]) -> None:
     contents = {}
     for builder in ("native", "dpkg"):
         with deb_part(artifact(builds[builder], "_all.deb"), "data") as tar:
-            contents[builder] = {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+            contents[builder] = {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]  # m.isfile(): never None
                                  for m in tar.getmembers() if m.isfile() and not m.name.endswith(".gz")}
     assert contents["native"] == contents["dpkg"]
 
@@ -187,6 +188,7 @@ def test_reproducible_with_source_date_epoch(tmp_path: Path, builder: str) -> No
 def test_hand_edited_tree_rebuilds_with_the_edits(tmp_path: Path) -> None:
     result = build(make_spec(), tmp_path, "deb", "native", BuildOptions(source=False))
     tree = result.source_tree
+    assert tree is not None
     control = tree / "debian" / "control"
     control.write_text(control.read_text().replace("Description: A server for echo",
                                                    "Description: Hand-edited echo service"))

@@ -8,6 +8,7 @@ review the diff.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 from golden_files import GOLDEN_ROOT, assert_matches_golden
@@ -72,12 +73,14 @@ def test_changelog_parses_with_python_debian() -> None:
 
 
 def test_copyright_is_machine_readable() -> None:
-    from debian.copyright import Copyright
+    from debian.copyright import Copyright, License
 
     copyright_ = Copyright(generated()["debian/copyright"].splitlines())
-    licenses = {p.license.synopsis for p in copyright_.all_files_paragraphs()}
+    # python-debian types the paragraphs' license field as its descriptor; the value is a License
+    licenses = {cast(License, p.license).synopsis for p in copyright_.all_files_paragraphs()}
     assert licenses == {"Apache-2.0", "MIT"}
-    assert {p.license.synopsis for p in copyright_.all_license_paragraphs()} == {"Apache-2.0", "MIT"}
+    assert {cast(License, p.license).synopsis
+            for p in copyright_.all_license_paragraphs()} == {"Apache-2.0", "MIT"}
 
 
 def test_maintainer_scripts_are_posix_sh_with_set_e() -> None:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from debian.debfile import DebFile
@@ -20,12 +21,12 @@ ECHO = Path(__file__).parent / "data" / "echo"
 
 
 def make_spec(**kw: object) -> PackageSpec:
-    base: dict[str, object] = dict(
+    base: dict[str, Any] = dict(
         name="echo", app_file=ECHO / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
         ports=(8007,), includes=(ECHO / "echoproto.py",), depends=("python3-yaml",),
         source_date_epoch=1700000000)
     base.update(kw)
-    return PackageSpec(**base)  # type: ignore[arg-type]
+    return PackageSpec(**base)
 
 
 def build_native_deb(spec: PackageSpec, out: Path, *, compression: str = "xz") -> Path:
@@ -101,14 +102,18 @@ def test_modes_and_ownership(deb: Path) -> None:
 
 def test_conffiles_and_md5sums(deb: Path) -> None:
     debfile = DebFile(str(deb))
-    conffiles = debfile.control.get_content("conffiles").decode().split()
+    content = debfile.control.get_content("conffiles")
+    assert content is not None
+    conffiles = content.decode().split()
     assert conffiles == ["/etc/default/echo", "/etc/echo/echo.tac", "/etc/init.d/echo",
                          "/etc/logrotate.d/echo"]
     md5sums = debfile.md5sums()
-    assert "etc/echo/echo.tac" not in md5sums  # debhelper leaves conffiles out
+    assert b"etc/echo/echo.tac" not in md5sums  # debhelper leaves conffiles out
     data = debfile.data
     for path, digest in md5sums.items():
-        assert hashlib.md5(data.get_content("./" + path.decode())).hexdigest() == digest
+        content = data.get_content("./" + path.decode())
+        assert content is not None, path
+        assert hashlib.md5(content).hexdigest() == digest
 
 
 def test_maintainer_scripts_are_executable(deb: Path) -> None:

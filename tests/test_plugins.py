@@ -18,6 +18,7 @@ from tap2pkg.runtime.errors import UsageError
 from tap2pkg.runtime.internet import TCPServer
 from tap2pkg.runtime.plugins import ServiceMaker, get_plugin, get_plugins
 from tap2pkg.runtime.plugins.echo import EchoProtocol
+from tap2pkg.runtime.process import ProcessService
 from tap2pkg.runtime.service import Factory, MultiService, Service
 
 BUILTINS = {"web", "echo", "portforward", "procmon", "timer"}
@@ -231,7 +232,8 @@ def test_procmon_restarts_a_command(tmp_path: Path) -> None:
 
 def test_procmon_takes_twistd_style_command_and_names_processes() -> None:
     service = make("procmon", "--command", "sleep 1", "--", "/bin/sleep", "2")
-    assert service.processes == {  # type: ignore[attr-defined]
+    assert isinstance(service, ProcessService)
+    assert service.processes == {
         "sleep": {"args": ["sleep", "1"], "env": None, "cwd": None, "uid": None, "gid": None},
         "sleep-2": {"args": ["/bin/sleep", "2"], "env": None, "cwd": None, "uid": None, "gid": None},
     }

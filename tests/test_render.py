@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pytest
@@ -23,10 +24,10 @@ ECHO = Path(__file__).parent / "data" / "echo"
 
 
 def spec(**kw: object) -> PackageSpec:
-    base: dict[str, object] = dict(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
+    base: dict[str, Any] = dict(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
                                    maintainer="Jane Doe <jane@example.org>", ports=(8007,))
     base.update(kw)
-    return PackageSpec(**base)  # type: ignore[arg-type]
+    return PackageSpec(**base)
 
 
 def render_service_files(s: PackageSpec, distro: str = "debian") -> dict[str, str]:

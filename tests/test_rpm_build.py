@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tap2pkg.builders import BuildOptions, BuildResult, build
+from tap2pkg.dependency import Dependency
 from tap2pkg.errors import MissingToolError
 from tap2pkg.rpm.source import rpm_sources
 from tap2pkg.runtime.errors import OutputError
@@ -35,7 +36,7 @@ def echo_spec(**changes: object) -> PackageSpec:
     spec = PackageSpec(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
                        maintainer="Jane Doe <jane@example.org>", version="1.2", revision="3",
                        ports=(8007,), includes=(ECHO / "echoproto.py",), homepage="https://example.org/echo",
-                       depends=("python3-yaml (>= 5.0)",), source_date_epoch=EPOCH)
+                       depends=(Dependency.parse("python3-yaml (>= 5.0)"),), source_date_epoch=EPOCH)
     return spec.replace(**changes) if changes else spec
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from golden_files import GOLDEN_ROOT, assert_matches_golden
 
+from tap2pkg.dependency import Dependency
 from tap2pkg.rpm.source import rpm_sources
 from tap2pkg.spec import PackageSpec
 
@@ -22,8 +23,8 @@ SPEC = PackageSpec(
     name="echo", app_file=ECHO / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
     version="1.2", ports=(8007,), includes=(ECHO / "echoproto.py",),
     long_description="An echo server.\n\nIt answers every line with the same line.",
-    homepage="https://example.org/echo", license="Apache-2.0", depends=("python3-yaml (>= 5.0)",),
-    source_date_epoch=1700000000,
+    homepage="https://example.org/echo", license="Apache-2.0",
+    depends=(Dependency.parse("python3-yaml (>= 5.0)"),), source_date_epoch=1700000000,
 )
 
 

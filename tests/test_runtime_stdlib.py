@@ -31,6 +31,8 @@ def _foreign_imports(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     problems = []
     for node in ast.walk(tree):
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
         modules: list[str] = []
         if isinstance(node, ast.Import):
             modules = [alias.name for alias in node.names]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,10 +20,10 @@ MAINTAINER = "Jane Doe <jane@example.org>"
 
 
 def make(**kw: object) -> PackageSpec:
-    base: dict[str, object] = dict(name="echo", app_file=Path("echo.tac"), app_kind="python",
+    base: dict[str, Any] = dict(name="echo", app_file=Path("echo.tac"), app_kind="python",
                                    maintainer=MAINTAINER)
     base.update(kw)
-    return PackageSpec(**base)  # type: ignore[arg-type]
+    return PackageSpec(**base)
 
 
 def test_defaults_follow_twisted() -> None:

@@ -85,9 +85,11 @@ ONE_LINE_FIELDS: dict[str, tuple[str, str, str]] = {
 MESSAGE_FIELD = {"maintainer address": "maintainer"}
 
 
-def _case_ids() -> Iterator[object]:
+def _case_ids(skip_char: str = "") -> Iterator[object]:
     for field in ONE_LINE_FIELDS:
         for char_name, char in CHARS.items():
+            if char_name == skip_char:
+                continue
             if field == "long description" and char == "\n":
                 continue  # the one field that may span lines
             for fmt, builder in BUILDERS:
@@ -127,7 +129,7 @@ def test_control_characters_are_refused_from_the_config_file(
 
 
 @pytest.mark.parametrize(("field", "char", "fmt", "builder"),
-                         [p for p in _case_ids() if "-nul-" not in str(p.id)])  # type: ignore[attr-defined]
+                         list(_case_ids(skip_char="nul")))
 def test_control_characters_are_refused_on_the_command_line(
         field: str, char: str, fmt: str, builder: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -269,7 +269,7 @@ def _purge_run(user: str, purge: Any) -> tuple[list[StepResult], _FakeBox]:
 
     box = _FakeBox(purge)
     run = RunResult("debian:bookworm", "image", "echo", "1.0-1", "echo.deb", "systemd")
-    life = _Lifecycle(box, run, DISTROS["debian:bookworm"],  # type: ignore[arg-type]
+    life = _Lifecycle(box, run, DISTROS["debian:bookworm"],  # type: ignore[arg-type]  # _FakeBox stands in for the container
                       Artifact(Path("echo.deb"), "deb", "echo", "1.0-1"), VerifyOptions(user=user), None)
     life.step("snapshot", "1 snapshot", life.step_snapshot)
     box.install(user)
