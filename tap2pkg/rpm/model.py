@@ -80,12 +80,12 @@ class RpmFile:
     @classmethod
     def regular(cls, path: str, data: bytes, perms: int = 0o644, **kw: object) -> RpmFile:
         """A regular file with permission bits ``perms``."""
-        return cls(path, stat.S_IFREG | perms, data=data, **kw)  # type: ignore[arg-type]
+        return cls(path, stat.S_IFREG | perms, data=data, **kw)  # type: ignore[arg-type]  # **kw holds only RpmFile fields (user, group, flags)
 
     @classmethod
     def directory(cls, path: str, perms: int = 0o755, **kw: object) -> RpmFile:
         """A directory the package owns."""
-        return cls(path, stat.S_IFDIR | perms, **kw)  # type: ignore[arg-type]
+        return cls(path, stat.S_IFDIR | perms, **kw)  # type: ignore[arg-type]  # **kw holds only RpmFile fields (user, group, flags)
 
     @property
     def is_dir(self) -> bool:

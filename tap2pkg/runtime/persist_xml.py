@@ -187,7 +187,7 @@ def _parse(data: bytes, path: object) -> _Node:
     parser.StartDoctypeDeclHandler = refuse_doctype
     parser.EntityDeclHandler = refuse_entity
     parser.UnparsedEntityDeclHandler = refuse_entity
-    parser.ExternalEntityRefHandler = refuse_entity  # type: ignore[assignment]
+    parser.ExternalEntityRefHandler = refuse_entity  # type: ignore[assignment]  # typeshed types this handler as returning int; ours raises
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartElementHandler = start
     parser.EndElementHandler = end

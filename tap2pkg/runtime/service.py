@@ -70,7 +70,7 @@ class Persistable:
         return self.persist_state()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state)  # type: ignore[misc]
+        self.__init__(**state)  # type: ignore[misc]  # re-running __init__ on a blank instance is how a persisted service is rebuilt
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.persist_state().items())
