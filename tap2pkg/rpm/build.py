@@ -32,11 +32,9 @@ _NO_SRPM = ("rpmbuild is not installed: no source RPM was made (the spec and its
 
 def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native: bool) -> Staged:
     from .native import build_rpm
-    from .source import rpm_package, rpm_sources, write_sources
+    from .source import rpm_sources, write_sources
 
     sources = rpm_sources(spec)
-    package = rpm_package(sources)
-    package.validate()
     # a native binary-only build never runs rpmbuild: do not look for it
     has_rpmbuild = rpmbuild_available() if (options.source or not native) else False
     if not has_rpmbuild and (not native or not options.binary):
@@ -44,7 +42,9 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
                                "--builder rpmbuild; install rpm, or use --builder native --binary-only")
     written = write_sources(sources, stage_dir)
     made = [("spec" if path.name == sources.spec_name else "sources", path) for path in written]
-    label, epoch = f"{spec.name}-{package.evr}", sources.build_time
+    # PackageSpec's name, version and revision rules are stricter than rpm's
+    label, epoch = f"{spec.name}-{spec.full_version}", sources.build_time
+    binary_name = f"{label}.noarch.rpm"  # the spec says BuildArch: noarch
     notes = []
     if not native and options.binary:
         rpmbuild_in_private_topdir(_MODES[(options.source, True)], stage_dir, sources.spec_name, label, epoch)
@@ -58,12 +58,13 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
         # the spec and sources as they are on disk: an edit lands, or is refused naming --builder rpmbuild
         package = read_spec_dir(stage_dir, sources)
         rpm = build_rpm(package, compressor=options.compression or "gzip")
-        (stage_dir / package.filename).write_bytes(rpm)
-    srpm = stage_dir / f"{spec.name}-{package.evr}.src.rpm"
+        binary_name = package.filename
+        (stage_dir / binary_name).write_bytes(rpm)
+    srpm = stage_dir / f"{label}.src.rpm"
     if options.source and srpm.exists():
         made.append(("source-package", srpm))
     if options.binary:
-        made.append(("package", stage_dir / package.filename))
+        made.append(("package", stage_dir / binary_name))
     return Staged(made, None, notes)
 
 
