@@ -98,6 +98,12 @@ def _case_ids(skip_char: str = "") -> Iterator[object]:
                 yield pytest.param(field, char, fmt, builder, id=f"{field}-{char_name}-{fmt}-{builder}")
 
 
+def _argv(work: Path, out: Path, *options: str) -> list[str]:
+    """The echo app's command line with ``options``, and the default maintainer unless they give -m."""
+    argv = [str(work / "echo.tac"), "--include", str(work / "echoproto.py"), "-o", str(out), *options]
+    return argv if "-m" in options else [*argv, "-m", MAINTAINER]
+
+
 def _assert_refused(rc: int, err: str, out_dir: Path, field: str, char: str) -> None:
     lines = err.strip().splitlines()
     assert rc == 86, err
@@ -137,11 +143,8 @@ def test_control_characters_are_refused_on_the_command_line(
     _skip_missing(fmt, builder)
     work = _app(tmp_path)
     _key, option, template = ONE_LINE_FIELDS[field]
-    args = [str(work / "echo.tac"), "--include", str(work / "echoproto.py"), "--builder", builder,
-            "-o", str(tmp_path / "out"), option, template.replace("{c}", char)]
-    if option != "-m":
-        args += ["-m", MAINTAINER]
-    rc = _mains()[fmt](args)
+    value = template.replace("{c}", char)
+    rc = _mains()[fmt](_argv(work, tmp_path / "out", "--builder", builder, option, value))
     _assert_refused(rc, capsys.readouterr().err, tmp_path / "out", field, char)
 
 
@@ -183,9 +186,7 @@ def test_dpkg_substitution_variables_are_refused(tmp_path: Path, capsys: pytest.
     work = _app(tmp_path)
     for option, value in (("-e", "Echo ${Newline}Essential: yes"), ("-m", "Jane ${Newline}X <j@example.org>"),
                           ("-l", "Text ${Newline}Protected: yes")):
-        args = [str(work / "echo.tac"), "--include", str(work / "echoproto.py"), "-o", str(tmp_path / "out"),
-                option, value] + (["-m", MAINTAINER] if option != "-m" else [])
-        assert tap2deb.main(args) == 86
+        assert tap2deb.main(_argv(work, tmp_path / "out", option, value)) == 86
         err = capsys.readouterr().err
         assert "'${'" in err and "dpkg" in err, err
         assert not (tmp_path / "out").exists()
@@ -195,8 +196,7 @@ def test_a_trailing_backslash_in_the_description_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """systemd (and sh) would join the next line of the unit to it."""
     work = _app(tmp_path)
-    rc = tap2deb.main([str(work / "echo.tac"), "--include", str(work / "echoproto.py"), "-m", MAINTAINER,
-                       "-o", str(tmp_path / "out"), "-e", "Echo \\"])
+    rc = tap2deb.main(_argv(work, tmp_path / "out", "-e", "Echo \\"))
     assert rc == 86
     assert "backslash" in capsys.readouterr().err
 
@@ -246,11 +246,7 @@ def test_rpm_macros_in_free_text_never_expand(field: str, payload: str, tmp_path
     headers = {}
     for builder in ("native", "rpmbuild"):
         out_dir = tmp_path / builder
-        args = [str(work / "echo.tac"), "--include", str(work / "echoproto.py"), "--builder", builder,
-                "-o", str(out_dir), "-r", "echo", option, value, "--json"]
-        if option != "-m":
-            args += ["-m", MAINTAINER]
-        rc = tap2rpm.main(args)
+        rc = tap2rpm.main(_argv(work, out_dir, "--builder", builder, "-r", "echo", option, value, "--json"))
         captured = capsys.readouterr()
         assert not marker.exists(), f"{builder}: a macro ran"
         if field == "homepage" and "{" in value:
