@@ -45,3 +45,14 @@ def running(service: S, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyn
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def process_ids(pid: int) -> dict[str, list[int]]:
+    """The ``Uid``, ``Gid`` and ``Groups`` lines of ``/proc/<pid>/status``, as numbers."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("Uid", "Gid", "Groups"):
+                fields[key] = [int(v) for v in value.split()]
+    return fields

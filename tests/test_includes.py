@@ -18,6 +18,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from test_cli_robustness import one_error as refused
 
 ECHO = Path(__file__).parent / "data" / "echo"
 BIN = Path(sys.executable).parent
@@ -32,15 +33,6 @@ def command(name: str, *args: str | Path, cwd: Path | None = None,
     env["SOURCE_DATE_EPOCH"] = "1700000000"
     return subprocess.run([str(BIN / argv[0]), *argv[1:], *map(str, args)], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=timeout, check=False)
-
-
-def refused(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == code, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def package(tmp_path: Path) -> Path:

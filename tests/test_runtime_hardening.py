@@ -13,11 +13,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_helpers import process_ids
 from test_daemon import TAPD, echo, free_port, pid_alive, save_echo_app, wait_until
 
 from tap2pkg.runtime import persist
@@ -30,25 +30,6 @@ needs_setpriv = pytest.mark.skipif(shutil.which("setpriv") is None, reason="need
 
 #: a uid (and gid) that has no passwd (or group) entry on the test machine
 NO_ENTRY = 54321
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory any user may write to (pytest's tmp_path is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="tapd-hardening-", dir="/tmp"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _status(pid: int) -> dict[str, list[int]]:
-    fields = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("Uid", "Gid", "Groups"):
-                fields[key] = [int(v) for v in value.split()]
-    return fields
 
 
 def _stop(pid: int) -> None:
@@ -107,7 +88,7 @@ def test_a_uid_without_passwd_entry_gets_the_group_and_no_other(shared_dir: Path
     pid = int((shared_dir / "tapd.pid").read_text())
     try:
         assert echo(port) == b"hello tapd\n"
-        status = _status(pid)
+        status = process_ids(pid)
         assert status["Uid"] == [NO_ENTRY] * 4
         assert status["Gid"] == [NO_ENTRY] * 4
         assert status["Groups"] == []
@@ -132,7 +113,7 @@ def test_a_named_user_gets_its_own_groups_not_the_starters(shared_dir: Path, how
     assert result.returncode == 0, result.stderr
     pid = int((shared_dir / "tapd.pid").read_text())
     try:
-        status = _status(pid)
+        status = process_ids(pid)
         assert status["Uid"] == [nobody.pw_uid] * 4
         assert status["Gid"] == [nobody.pw_gid] * 4
         assert set(status["Groups"]) == set(os.getgrouplist("nobody", nobody.pw_gid))
@@ -150,7 +131,7 @@ def test_a_group_alone_clears_the_starters_groups(shared_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     pid = int((shared_dir / "tapd.pid").read_text())
     try:
-        status = _status(pid)
+        status = process_ids(pid)
         assert status["Gid"] == [NO_ENTRY] * 4
         assert status["Groups"] == []
     finally:

@@ -5,37 +5,16 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import shutil
 import signal
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_helpers import process_ids
 from test_daemon import echo, free_port, pid_alive, run_tapd, save_echo_app, wait_until
 
 from tap2pkg.runtime import persist
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory the dropped user may write to (pytest's tmp_path is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="tapd-privileges-", dir="/tmp"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _status(pid: int) -> dict[str, list[int]]:
-    fields = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("Uid", "Gid", "Groups"):
-                fields[key] = [int(v) for v in value.split()]
-    return fields
 
 
 def _run_as(shared_dir: Path, args: list[str]) -> None:
@@ -47,7 +26,7 @@ def _run_as(shared_dir: Path, args: list[str]) -> None:
     pid = int((shared_dir / "tapd.pid").read_text())
     try:
         assert echo(port) == b"hello tapd\n"
-        status = _status(pid)
+        status = process_ids(pid)
         assert status["Uid"] == [nobody.pw_uid] * 4
         assert status["Gid"] == [nobody.pw_gid] * 4
         assert set(status["Groups"]) <= {nobody.pw_gid}
@@ -78,7 +57,7 @@ def test_application_uid_and_gid_are_used(shared_dir: Path) -> None:
     assert process_result.returncode == 0, process_result.stderr
     pid = int((shared_dir / "tapd.pid").read_text())
     try:
-        assert _status(pid)["Uid"][0] == pwd.getpwnam("nobody").pw_uid
+        assert process_ids(pid)["Uid"][0] == pwd.getpwnam("nobody").pw_uid
         assert echo(port) == b"hello tapd\n"
     finally:
         os.kill(pid, signal.SIGTERM)
