@@ -91,7 +91,8 @@ class BuildResult:
         """This build as one entry of the front ends' ``--json`` summary."""
         tree = {"source_tree": str(self.source_tree)} if self.source_tree is not None else {}
         return {"name": self.spec.name, "version": self.spec.full_version, "format": self.format,
-                "builder": self.builder, **tree, **extra, "notes": list(self.notes),
+                "builder": self.builder, "runtime": self.spec.runtime, **tree, **extra,
+                "notes": list(self.notes),
                 "artifacts": [{"path": str(a.path), "sha256": a.sha256, "kind": a.kind}
                               for a in self.artifacts]}
 
@@ -161,7 +162,7 @@ class StagedBuilder:
         published = final[len(tree):]
         artifacts = [Artifact(kind, path, sha256(path))
                      for (kind, _staged), path in zip(staged.artifacts, published, strict=True)]
-        notes = list(staged.notes)
+        notes = [*spec.notes, *staged.notes]
         if options.compression is not None and not self.compressions:
             notes.append(f"--compression {options.compression} is not applied by the {self.name} builder "
                          "(its tool chooses); use --builder native to choose it")

@@ -42,8 +42,8 @@ KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "debfile": (str,), "rpmfile": (str,), "maintainer": (str,), "protocol": (str,),
     "description": (str,), "long-description": (str,), "version": (str,), "revision": (str, int),
     "release": (str, int), "distribution": (str,), "user": (str,), "license": (str,), "homepage": (str,),
-    "builder": (str,), "type": (str,), "output-dir": (str,), "compression": (str,), "format": (str, list),
-    "depends": (list,), "include": (list,), "port": (list, int),
+    "builder": (str,), "runtime": (str,), "type": (str,), "output-dir": (str,), "compression": (str,),
+    "format": (str, list), "depends": (list,), "include": (list,), "port": (list, int),
 }
 _PATH_KEYS = ("include", "output-dir")
 #: The largest settings file read (a pyproject.toml is a few KiB).

@@ -18,6 +18,7 @@ Each is read here and nowhere else; the spec then checks every value.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,18 @@ NAME_KEYS: dict[str | None, tuple[str, ...]] = {
     "deb": ("name", "debfile"), "rpm": ("name", "rpmfile"), None: ("name", "debfile", "rpmfile")}
 REVISION_KEYS: dict[str | None, tuple[str, ...]] = {
     "deb": ("revision",), "rpm": ("release", "revision"), None: ("revision", "release")}
+#: Per package format, the options of its front end that set the name and the revision, for error
+#: messages (``tap2deb``, ``tap2rpm``, and ``tap2pkg build`` for both).
+OPTION_NAMES: dict[str | None, dict[str, str]] = {
+    "deb": {"name": "-d/--debfile", "revision": "--revision"},
+    "rpm": {"name": "-r/--rpmfile", "revision": "--release"},
+    None: {"name": "-n/--name", "revision": "--revision/--release"},
+}
+#: What a Twisted application depends on, in both formats (Debian and the Fedora family both call
+#: the distribution's Twisted ``python3-twisted``).
+TWISTED_DEPENDENCY = "python3-twisted"
+#: At most this many absolute paths of an app file are named in notes.
+MAX_PATH_NOTES = 5
 
 
 def maintainer_from_environment(env: Mapping[str, str]) -> str | None:
@@ -65,6 +78,13 @@ def source_date_epoch(env: Mapping[str, str]) -> int | None:
     raise InvalidOptionValueError(
         f"SOURCE_DATE_EPOCH={shown!r} is not a whole number of seconds from 0 to {MAX_SOURCE_DATE_EPOCH} "
         "(the latest time RPM can store); fix it or unset it")
+
+
+def derive_name(text: str) -> str:
+    """A package name made from ``text`` (an app file's base name or the protocol): lower case, every run
+    of characters Debian and RPM names cannot hold made one ``-`` (``echo_server`` -> ``echo-server``)."""
+    name = re.sub(r"[^a-z0-9+.]+", "-", text.lower())
+    return re.sub(r"^[^a-z0-9]+|[^a-z0-9+]+$", "", name)
 
 
 def _first(settings: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -110,10 +130,36 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
     if not maintainer:
         raise UsageError("maintainer must be specified; give -m 'Full Name <email>' or set DEBFULLNAME and "
                          "DEBEMAIL")
+    options = OPTION_NAMES[package_format]
+    notes: list[str] = []
     protocol = settings.get("protocol") or app_file.stem
-    found_ports = tuple(getattr(info, "ports", ()) or ())
+    name = _first(settings, NAME_KEYS[package_format])
+    if name is None:
+        name = derive_name(protocol)
+        if name != protocol and len(name) >= 2:
+            source = (f"-p/--protocol {protocol!r}" if settings.get("protocol")
+                      else f"the app file {app_file.name}")
+            notes.append(f"package name {name!r} made from {source} (a name holds only a-z 0-9 + - .); "
+                         f"set another with {options['name']}")
+        elif len(name) < 2:
+            name = protocol  # the spec refuses it, naming the option
+    runtime = _runtime(info, settings.get("runtime"), notes)
+    depends = list(settings.get("depends") or ())
+    if runtime == "twisted" and not any(_names(d, TWISTED_DEPENDENCY) for d in depends):
+        depends.append(TWISTED_DEPENDENCY)
+        notes.append(f"depends on {TWISTED_DEPENDENCY}: a Twisted application runs under the distribution's "
+                     "Twisted (twistd3 on Debian, twistd on the Fedora family)")
+    ports = _ports(settings["port"]) if settings.get("port") else tuple(getattr(info, "ports", ()) or ())
+    if ports and not settings.get("port"):
+        notes.append(f"listens on port {', '.join(map(str, ports))} (found in the app file); "
+                     "give --port to say otherwise")
+    user = settings.get("user") or ""
+    _app_user_notes(info, user or name, bool(user), ports, notes)
+    for path in tuple(getattr(info, "paths", ()) or ())[:MAX_PATH_NOTES]:
+        notes.append(f"the app file names {path}, which the package does not install: it must exist on "
+                     "the target (or give --include for code)")
     spec = cls(
-        name=_first(settings, NAME_KEYS[package_format]) or protocol,
+        name=name,
         app_file=app_file,
         app_kind=kind,
         maintainer=maintainer,
@@ -122,14 +168,58 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
         protocol=protocol,
         description=settings.get("description") or "",
         long_description=settings.get("long_description") or "",
-        user=settings.get("user") or "",
-        ports=_ports(settings["port"]) if settings.get("port") else found_ports,
-        depends=tuple(settings.get("depends") or ()),
+        user=user,
+        ports=ports,
+        depends=tuple(depends),
         includes=tuple(Path(p) for p in settings.get("include") or ()),
         license=settings.get("license") or "MIT",
         homepage=settings.get("homepage") or "",
         distribution=settings.get("distribution") or "unstable",
         source_date_epoch=source_date_epoch(env),
+        runtime=runtime,
+        notes=tuple(notes),
+        option_names=options,
     )
     check_includes(spec)
     return spec
+
+
+def _names(dependency: Any, package: str) -> bool:
+    """Whether a ``--depends`` value (text or parsed) names ``package``."""
+    from .dependency import Dependency
+
+    parsed = dependency if isinstance(dependency, Dependency) else Dependency.parse(str(dependency).strip())
+    return any(relation.name == package for relation in parsed.alternatives)
+
+
+def _runtime(info: Any, chosen: str | None, notes: list[str]) -> str:
+    """The runtime: ``--runtime`` when given (not ``auto``), else what the app file shows; noted."""
+    found = getattr(info, "runtime", "tapd")
+    evidence = getattr(info, "evidence", "")
+    if chosen not in (None, "", "auto"):
+        runtime = str(chosen)
+        if runtime != found:
+            notes.append(f"runtime {runtime} (--runtime), though the app file looks like a {found} "
+                         "application" + (f" ({evidence})" if evidence else ""))
+        return runtime
+    if found == "twisted":
+        notes.append("runtime twisted: a Twisted application" + (f" ({evidence})" if evidence else "")
+                     + ", run by the distribution's Twisted through the package's launcher")
+    else:
+        notes.append("runtime tapd: no Twisted in the app file, so the bundled tapd runs it")
+    return str(found)
+
+
+def _app_user_notes(info: Any, user: str, user_given: bool, ports: tuple[int, ...], notes: list[str]) -> None:
+    """Notes on the account and privileges: the app file's uid/gid against the package's user, low ports."""
+    found = (("uid", getattr(info, "uid", None)), ("gid", getattr(info, "gid", None)))
+    asked = [f"{what}={value!r}" for what, value in found if value is not None]
+    if asked:
+        how = "--user" if user_given else "the package's own system user; --user to choose another"
+        notes.append(f"the app file asks for {', '.join(asked)}; the service runs as {user!r} instead "
+                     f"({how})")
+    low = sorted(p for p in ports if p < 1024)
+    if low:
+        notes.append(f"port {', '.join(map(str, low))} is below 1024: the systemd unit grants "
+                     "CAP_NET_BIND_SERVICE, and the init script binds as root before dropping to "
+                     f"{user!r}")

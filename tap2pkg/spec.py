@@ -31,11 +31,14 @@ from .errors import (
     InvalidPackageNameError,
     InvalidVersionError,
     UnknownAppTypeError,
+    UsageError,
 )
 from .runtime.kinds import KINDS, kind_by_name, kind_by_suffix
 
 #: App file kinds (the runtime's one table, :mod:`tap2pkg.runtime.kinds`).
 APP_KINDS = tuple(KINDS)
+#: What can run a packaged app: the bundled ``tapd`` or the distribution's Twisted.
+RUNTIMES = ("tapd", "twisted")
 
 # Debian Policy 5.6.1: lower case letters, digits, + - . ; at least two, starts alphanumeric.
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
@@ -65,7 +68,7 @@ FIELD_OPTIONS = {
     "revision": "--revision (--release)", "protocol": "-p/--protocol", "description": "-e/--description",
     "long description": "-l/--long_description", "user": "--user", "depends": "--depends",
     "include": "--include", "license": "--license", "homepage": "--homepage",
-    "distribution": "--distribution",
+    "distribution": "--distribution", "port": "--port", "runtime": "--runtime",
 }
 
 
@@ -191,6 +194,13 @@ class PackageSpec:
     distribution: str = "unstable"
     #: Build time as seconds since the epoch (``SOURCE_DATE_EPOCH``); None means "now".
     source_date_epoch: int | None = None
+    #: What runs the service: ``"tapd"`` (the bundled runtime) or ``"twisted"`` (the distribution's Twisted).
+    runtime: str = "tapd"
+    #: Decisions made on the user's behalf (a name derived, a runtime chosen...), one line each.
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    #: Field -> the option that sets it in the front end being run, for error messages
+    #: (default :data:`FIELD_OPTIONS`; ``tap2rpm`` names ``-r/--rpmfile`` for the name...).
+    option_names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: Extra values the caller knows about the app (e.g. services found by inspection).
     app_info: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -259,18 +269,22 @@ class PackageSpec:
             ("homepage", self.homepage), ("distribution", self.distribution),
             *(("include", str(inc)) for inc in self.includes),
         ):
-            check_text(field_name, value)
-        check_text("long description", self.long_description, multiline=True)
+            check_text(field_name, value, option=self._option(field_name))
+        check_text("long description", self.long_description, multiline=True,
+                   option=self._option("long description"))
         if not _NAME_RE.fullmatch(self.name):
             raise InvalidPackageNameError(
                 f"package name {self.name!r} is invalid (Debian Policy: at least two characters of "
-                "a-z 0-9 + - ., starting with a letter or digit); set it with -d/--debfile"
+                f"a-z 0-9 + - ., starting with a letter or digit); set it with {self._option('name')}"
             )
         if not _FILE_NAME_RE.fullmatch(self.app_file.name):
             raise InvalidOptionValueError(
                 f"app file name {self.app_file.name!r} cannot be installed as is; rename the file "
                 "(letters, digits and . _ + - only)"
             )
+        if self.runtime not in RUNTIMES:
+            raise UsageError(f"runtime {self.runtime!r} is unknown; use one of {', '.join(RUNTIMES)} "
+                             f"(fix {self._option('runtime')})")
         if self.app_kind not in APP_KINDS:
             raise UnknownAppTypeError(
                 f"app kind {self.app_kind!r} is unknown; use one of {', '.join(APP_KINDS)}"
@@ -278,42 +292,51 @@ class PackageSpec:
         if not _VERSION_RE.fullmatch(self.version):
             raise InvalidVersionError(
                 f"version {self.version!r} is invalid (must start with a digit and use only "
-                "A-Z a-z 0-9 . + ~; write pre-releases as 1.0~rc1); fix -V/--set-version"
+                f"A-Z a-z 0-9 . + ~; write pre-releases as 1.0~rc1); fix {self._option('version')}"
             )
         if not _REVISION_RE.fullmatch(self.revision):
             raise InvalidVersionError(
-                f"revision {self.revision!r} is invalid (only A-Z a-z 0-9 . + ~, no '-'); fix --revision"
+                f"revision {self.revision!r} is invalid (only A-Z a-z 0-9 . + ~, no '-'); "
+                f"fix {self._option('revision')}"
             )
         if not _MAINTAINER_RE.fullmatch(self.maintainer):
             raise InvalidMaintainerError(
-                f"maintainer {self.maintainer!r} must be 'Full Name <email@example.org>'; fix -m/--maintainer"
+                f"maintainer {self.maintainer!r} must be 'Full Name <email@example.org>'; "
+                f"fix {self._option('maintainer')}"
             )
         if not _USER_RE.fullmatch(self.user):
             raise InvalidOptionValueError(
-                f"user {self.user!r} is not a valid system user name (a-z 0-9 _ -, at most 32); fix --user"
+                f"user {self.user!r} is not a valid system user name (a-z 0-9 _ -, at most 32); "
+                f"fix {self._option('user')}"
             )
         for port in self.ports:
             if not isinstance(port, int) or not 1 <= port <= 65535:
-                raise InvalidOptionValueError(f"port {port!r} is out of range 1-65535; fix --port")
+                raise InvalidOptionValueError(f"port {port!r} is out of range 1-65535; "
+                                              f"fix {self._option('port')}")
         if not _LICENSE_RE.fullmatch(self.license):
             raise InvalidOptionValueError(
-                f"license {self.license!r} is not an SPDX identifier; fix --license"
+                f"license {self.license!r} is not an SPDX identifier; fix {self._option('license')}"
             )
         if not _DISTRIBUTION_RE.fullmatch(self.distribution):
             raise InvalidOptionValueError(
-                f"distribution {self.distribution!r} is invalid; fix --distribution"
+                f"distribution {self.distribution!r} is invalid; fix {self._option('distribution')}"
             )
         if self.description.rstrip().endswith("\\"):
             # a unit file, a spec or an init script would join the next line to it
             raise InvalidOptionValueError(
                 f"description {_shorten(self.description)!r} must not end with a backslash; "
-                "fix -e/--description"
+                f"fix {self._option('description')}"
             )
         if self.homepage and not _HOMEPAGE_RE.fullmatch(self.homepage):
             raise InvalidOptionValueError(
                 f"homepage {_shorten(self.homepage)!r} must be an http(s) URL of RFC 3986 characters "
-                "(no spaces, quotes, <>, {}, \\; percent-encode them); fix --homepage"
+                "(no spaces, quotes, <>, {}, \\; percent-encode them); "
+                f"fix {self._option('homepage')}"
             )
+
+    def _option(self, field_name: str) -> str:
+        """The option that sets ``field_name`` in the front end that built this spec."""
+        return self.option_names.get(field_name) or FIELD_OPTIONS.get(field_name, field_name)
 
     @property
     def full_version(self) -> str:
@@ -352,6 +375,8 @@ class PackageSpec:
         """The fields as plain JSON-friendly values."""
         out: dict[str, Any] = {}
         for f in fields(self):
+            if f.name == "option_names":
+                continue
             value = getattr(self, f.name)
             if isinstance(value, Path):
                 value = str(value)

@@ -86,16 +86,13 @@ def formats_of(value: Any) -> list[str]:
 
 
 def _plan(args: argparse.Namespace) -> list[builders.BuildJob]:
-    from .tap2rpm import DEFAULT_MAINTAINER, check_rpm_settings
+    from .tap2rpm import DEFAULT_MAINTAINER
 
     jobs = []
     for app_file in app_files(args, single_options=("protocol", "name")):
         settings = merged_settings(args, app_file, DESTS)
         formats = formats_of(settings.get("format"))
         chosen = builders.choose(settings.get("builder"), formats)
-        if "rpm" in formats:  # RPM's stricter names and versions, checked before anything is built
-            check_rpm_settings({**settings, "release": settings.get("revision")},
-                               {"name": "-n/--name", "release": "--revision/--release"})
         default_maintainer = None if "deb" in formats else DEFAULT_MAINTAINER
         spec = PackageSpec.from_settings(app_file, settings, default_maintainer=default_maintainer)
         output_dir = Path(str(settings.get("output_dir") or "."))

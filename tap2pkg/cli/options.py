@@ -23,7 +23,7 @@ _COMMON_DESTS = {
     "type": "type", "maintainer": "maintainer", "protocol": "protocol", "description": "description",
     "long_description": "long_description", "set_version": "version", "output_dir": "output_dir",
     "depends": "depends", "include": "include", "user": "user", "port": "port", "license": "license",
-    "homepage": "homepage", "builder": "builder",
+    "homepage": "homepage", "builder": "builder", "runtime": "runtime",
 }
 
 
@@ -51,6 +51,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", help="system user the service runs as (default: the package name)")
     parser.add_argument("--port", action="append", metavar="PORT",
                         help="a port the service listens on (repeatable; default: found in the app file)")
+    parser.add_argument("--runtime", choices=("auto", "tapd", "twisted"),
+                        help="what runs the service: the distribution's Twisted (twisted) or the bundled "
+                        "tapd; default auto: twisted when the app file uses Twisted")
     parser.add_argument("--license", metavar="SPDX", help="license of the app, an SPDX id (default: MIT)")
     parser.add_argument("--homepage", metavar="URL", help="project home page")
     only = parser.add_mutually_exclusive_group()

@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{PROG}: {spec.name} {spec.full_version}: source tree {result.source_tree}")
             for path in result.paths():
                 print(f"{PROG}: wrote {path}")
-            for note in result.notes:
-                print(f"{PROG}: note: {note}", file=sys.stderr)
+        for note in result.notes:  # on stderr, with --json too: stdout holds only the JSON
+            print(f"{PROG}: note: {note}", file=sys.stderr)
     if args.json:
         import json
 

@@ -6,13 +6,11 @@ Run ``tap2rpm --help`` for the options; ``docs/tap2rpm.md`` is the guide.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidPackageNameError, InvalidVersionError
 from ..spec import PackageSpec
 from .build import builder_and_options, describe_builder_options
 from .common import ArgumentParser, add_version_option, run_guarded
@@ -23,9 +21,6 @@ PROG = "tap2rpm"
 DEFAULT_MAINTAINER = "tap2rpm <tap2rpm@localhost.localdomain>"
 
 _RPM_DESTS = {"rpmfile": "name", "release": "release", "compression": "compression"}
-# The name rule both formats share (Debian Policy is the stricter one).
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
-_RELEASE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~]*")
 
 
 def add_rpm_options(parser: argparse.ArgumentParser, *, name_option: bool = True) -> None:
@@ -51,34 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_OPTION_NAMES = {"name": "-r/--rpmfile", "release": "--release"}
-
-
-def check_rpm_settings(settings: dict[str, Any], option_names: dict[str, str] | None = None) -> None:
-    """Refuse an RPM name or release with the option that sets it (before any file is written)."""
-    flags = {**_OPTION_NAMES, **(option_names or {})}
-    name = settings.get("name")
-    if name is not None and not _NAME_RE.fullmatch(str(name)):
-        raise InvalidPackageNameError(
-            f"package name {name!r} is invalid (at least two of a-z 0-9 + - ., starting with a letter or "
-            f"digit, valid for RPM and Debian alike); fix {flags['name']}")
-    release = settings.get("release")
-    if release is not None and not _RELEASE_RE.fullmatch(str(release)):
-        raise InvalidVersionError(f"release {release!r} is invalid (only A-Z a-z 0-9 . + ~; an RPM release "
-                                  f"cannot hold '-'); fix {flags['release']}")
-    version = settings.get("version")
-    if version is not None and "-" in str(version):
-        raise InvalidVersionError(f"version {version!r} is invalid: an RPM version cannot hold '-' (write "
-                                  "1.0~rc1 for a pre-release); fix -V/--set-version")
-
-
 def rpm_jobs(args: argparse.Namespace, *, name_dest: str = "rpmfile",
              extra_dests: dict[str, str] | None = None) -> list[tuple[PackageSpec, dict[str, Any]]]:
     """One validated (spec, settings) per app file; nothing is written yet."""
     jobs = []
     for app_file in app_files(args, single_options=("protocol", name_dest)):
         settings = merged_settings(args, app_file, extra_dests or _RPM_DESTS)
-        check_rpm_settings(settings)
         jobs.append((PackageSpec.from_settings(app_file, settings, default_maintainer=DEFAULT_MAINTAINER,
                                                package_format="rpm"), settings))
     return jobs
