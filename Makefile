@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Twisted's own documentation examples, real input for the Twisted tests (see ci/twisted-docs.sh)
+TWISTED_DOCS_VERSION := 26.10.0
+export TAP2PKG_TWISTED_SDIST_DIR := $(CURDIR)/.cache/twisted-$(TWISTED_DOCS_VERSION)
 
-.PHONY: demo test test-quick lint typecheck system venv bench clean
+.PHONY: demo test test-quick lint typecheck system venv bench clean twisted-docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { bash ci/setup-system.sh && $(PYTHON) -m venv $(VENV); }
@@ -15,6 +18,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+twisted-docs: $(STAMP)
+	PIP=$(BIN)/pip sh ci/twisted-docs.sh $(CURDIR)/.cache $(TWISTED_DOCS_VERSION)
 
 system:
 	bash ci/setup-system.sh
@@ -28,7 +34,7 @@ lint: $(STAMP)
 
 typecheck: lint
 
-test: system $(STAMP)
+test: system $(STAMP) twisted-docs
 	bash ci/start-dockerd.sh
 	$(BIN)/tap2pkg images build --offline debian:bookworm rpm-on-debian
 	$(BIN)/ruff check tap2pkg tests bench examples
@@ -36,7 +42,7 @@ test: system $(STAMP)
 	$(BIN)/pytest -q tests
 
 # everything except the container lifecycle tests
-test-quick: $(STAMP)
+test-quick: $(STAMP) twisted-docs
 	$(BIN)/pytest -q -m "not container" tests
 
 # side-by-side benchmarks; each rewrites its own section of BENCHMARKS.md

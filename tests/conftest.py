@@ -17,3 +17,20 @@ def shared_dir() -> Iterator[Path]:
     path.chmod(0o777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def twisted_docs() -> Path:
+    """Twisted's unpacked source distribution, whose ``docs/`` holds Twisted's own example app files.
+
+    ``make test`` fetches it and sets ``TAP2PKG_TWISTED_SDIST_DIR``; without the variable the tests that
+    need it are skipped, and with it set to a tree that is not there they fail.
+    """
+    import os
+
+    where = os.environ.get("TAP2PKG_TWISTED_SDIST_DIR")
+    if not where:
+        pytest.skip("TAP2PKG_TWISTED_SDIST_DIR is not set (`make twisted-docs` fetches Twisted's sdist)")
+    path = Path(where)
+    assert (path / "docs").is_dir(), f"TAP2PKG_TWISTED_SDIST_DIR={where} has no docs/; run `make twisted-docs`"
+    return path
