@@ -1,13 +1,18 @@
-"""Inspect an application file safely: its type, name, user, services, ports and the code it needs.
+"""Inspect an application file safely: its runtime, type, name, user, services, ports and the code it needs.
 
 ``tap2deb`` and ``tap2rpm`` call :func:`inspect` before they package a file.
-For ``.tap``, ``.tas`` and ``.tax`` files it uses the runtime's safe loaders,
-so nothing in the file runs and none of the application's own code is
-imported. A ``.tac``/``.py`` file is Python, which can only be known by
-running it; by default it is only parsed (its syntax and its
-``application = ...`` assignment are checked), and with
-``execute_python=True`` it is run in a separate interpreter whose findings
-come back as JSON.
+It first tells which runtime the file needs (:mod:`tap2pkg.twisted_detect`):
+a Twisted application (``runtime="twisted"``, run by the distribution's
+``twistd``) is only read, in every format, and reported with what its file
+shows -- a Twisted ``.tap`` is never unpickled. For the bundled runtime
+(``runtime="tapd"``), ``.tap``, ``.tas`` and ``.tax`` files go through the
+runtime's safe loaders, so nothing in the file runs and none of the
+application's own code is imported. A ``.tac``/``.py`` file is Python, which
+can only be known by running it; by default it is only parsed (its syntax and
+its ``application = ...`` assignment are checked), and with
+``execute_python=True`` a tapd one is run in a separate interpreter whose
+findings come back as JSON (a Twisted one is still only parsed: tapd cannot
+run it).
 
 Parsing a Python file needs nothing from the runtime, so the runtime (and
 the event loop library its services import) is only loaded for the other
@@ -20,7 +25,7 @@ import ast
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +65,12 @@ class AppInfo:
     ports: tuple[int, ...]
     #: "module:qualname" of the application's own code it references
     refs: tuple[str, ...]
+    #: the runtime the file needs: "tapd" (the bundled runtime) or "twisted" (the distribution's twistd)
+    runtime: str = "tapd"
+    #: one short phrase saying why that runtime, e.g. "imports twisted.application.service (line 3)"
+    evidence: str = field(default="", compare=False)
+    #: absolute filesystem paths the file names, in order of appearance (they may not exist on the target)
+    paths: tuple[str, ...] = ()
 
 
 def describe_kind(kind: str) -> str:
@@ -75,18 +86,29 @@ def inspect(path: PathLike, kind: str | None = None, *, search_path: Iterable[Pa
     """Inspect ``path`` without running code from it (unless ``execute_python`` for a Python file).
 
     Raises :class:`AppFileError` (or one of its subclasses) when the file
-    cannot be read, parsed, or trusted.
+    cannot be read, parsed, or trusted. A Twisted application is never run,
+    whatever ``execute_python`` says.
     """
+    from .twisted_detect import detect
+
     if kind != "python":  # "python" is canonical: the runtime is not needed to check it
         from .runtime import persist
 
         kind = persist.detect_kind(path, kind)
         if kind != "python":
+            found = detect(_read(path), kind)
+            if found.runtime == "twisted":
+                return AppInfo(Path(path), kind, found.app_name, found.uid, found.gid, (), found.ports,
+                               found.refs, "twisted", found.evidence, found.paths)
             # the safe loaders never import: no search path needed, and sys.path stays untouched
             app = persist.load(path, kind)
-            return AppInfo(Path(path), kind, **summarize(app))
+            return AppInfo(Path(path), kind, **summarize(app), evidence=found.evidence)
     if execute_python:
-        return AppInfo(Path(path), kind, **_run_python(path, search_path, timeout))
+        found = detect(_read(path), "python")
+        if found.runtime == "tapd":
+            info = _run_python(path, search_path, timeout)
+            info["paths"] = tuple(dict.fromkeys((*found.paths, *info["paths"])))
+            return AppInfo(Path(path), "python", **info, evidence=found.evidence)
     return _parse_python(path)
 
 
@@ -99,7 +121,27 @@ def summarize(app: Application) -> dict[str, Any]:
     ports = sorted({port for port in (getattr(s, "port", None) for s in walk(app) if not hasattr(s, "host"))
                     if isinstance(port, int) and not isinstance(port, bool) and port > 0})
     return {"app_name": app.name, "uid": app.uid, "gid": app.gid, "services": services,
-            "ports": tuple(ports), "refs": tuple(sorted(set(_refs(app))))}
+            "ports": tuple(ports), "refs": tuple(sorted(set(_refs(app)))),
+            "paths": tuple(dict.fromkeys(_paths(app)))}
+
+
+def _paths(value: Any) -> Iterator[str]:
+    """Every absolute filesystem path named inside ``value`` (a loaded application)."""
+    from .runtime.service import Persistable
+    from .twisted_detect import looks_like_path
+
+    if isinstance(value, str):
+        if looks_like_path(value):
+            yield value
+    elif isinstance(value, Persistable):
+        for item in value.persist_state().values():
+            yield from _paths(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _paths(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _paths(item)
 
 
 def _refs(value: Any) -> Iterator[str]:
@@ -126,12 +168,18 @@ def _refs(value: Any) -> Iterator[str]:
             yield target
 
 
-def _parse_python(path: PathLike) -> AppInfo:
+def _read(path: PathLike) -> bytes:
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise AppFileNotFoundError(path, f"cannot read the application file: {exc.strerror or exc}",
                                    expected="an existing, readable file; check the path") from None
+
+
+def _parse_python(path: PathLike) -> AppInfo:
+    from .twisted_detect import detect_python
+
+    data = _read(path)
     try:
         module = ast.parse(data, filename=os.fspath(path))
     except SyntaxError as exc:
@@ -169,7 +217,9 @@ def _parse_python(path: PathLike) -> AppInfo:
         if not (number is None or isinstance(number, str) or (type(number) is int and number >= 0)):
             raise AppFileError(path, f"the application's {what} must be a user or group name or number, "
                                f"got {brief(number)}", line=value.lineno)
-    return AppInfo(Path(path), "python", name, uid, gid, (), (), ())
+    found = detect_python(module)
+    return AppInfo(Path(path), "python", name, uid, gid, (), found.ports, (), found.runtime, found.evidence,
+                   found.paths)
 
 
 def _call_arguments(node: ast.expr, path: PathLike) -> dict[str, Any]:
@@ -177,16 +227,16 @@ def _call_arguments(node: ast.expr, path: PathLike) -> dict[str, Any]:
     if not isinstance(node, ast.Call):
         return {}
     found: dict[str, Any] = {}
-    for field, arg in zip(("name", "uid", "gid"), node.args, strict=False):
-        found[field] = arg
+    for key, arg in zip(("name", "uid", "gid"), node.args, strict=False):
+        found[key] = arg
     for keyword in node.keywords:
         if keyword.arg in ("name", "uid", "gid"):
             found[keyword.arg] = keyword.value
     result = {}
-    for field, arg in found.items():
+    for key, arg in found.items():
         is_literal, literal_value = _literal(arg, path)
         if is_literal:
-            result[field] = literal_value
+            result[key] = literal_value
     return result
 
 
@@ -257,4 +307,4 @@ def _run_python(path: PathLike, search_path: Iterable[PathLike], timeout: float)
     info = answer["info"]
     return {"app_name": info["app_name"], "uid": info["uid"], "gid": info["gid"],
             "services": tuple((c, n) for c, n in info["services"]), "ports": tuple(info["ports"]),
-            "refs": tuple(info["refs"])}
+            "refs": tuple(info["refs"]), "paths": tuple(info["paths"])}

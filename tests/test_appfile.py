@@ -72,7 +72,7 @@ def test_inspect_python_parses_without_running(tmp_path: Path) -> None:
                     "from tap2pkg.runtime.service import Application\n"
                     "application = Application('parsed', uid=1000, gid='staff')\n")
     info = inspect(path)
-    assert info == AppInfo(path, "python", "parsed", 1000, "staff", (), (), ())
+    assert info == AppInfo(path, "python", "parsed", 1000, "staff", (), (), (), paths=(str(marker),))
     assert not marker.exists()
 
 
