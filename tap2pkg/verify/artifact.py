@@ -2,7 +2,10 @@
 
 Both formats are read with the standard library only (the ``ar`` archive and
 control tarball of a .deb; the lead and header of an .rpm), so verifying needs
-no dpkg or rpm tools on the host.
+no dpkg or rpm tools on the host. Each artifact also carries what it requires
+(``Depends`` and ``Pre-Depends`` of a .deb, the ``Requires`` of an .rpm, as the
+package spells them), from which verify derives an image holding them
+(:mod:`tap2pkg.verify.derived`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ DEB_MAGIC = b"!<arch>\ndebian-binary   "
 RPM_LEAD_MAGIC = b"\xed\xab\xee\xdb"
 RPM_HEADER_MAGIC = b"\x8e\xad\xe8\x01"
 RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH = 1000, 1001, 1002, 1003
+RPMTAG_REQUIREFLAGS, RPMTAG_REQUIRENAME, RPMTAG_REQUIREVERSION = 1048, 1049, 1050
+#: RPMSENSE_LESS, _GREATER, _EQUAL: a Requires' comparison; RPMSENSE_RPMLIB: rpm's own features
+RPMSENSE_LESS, RPMSENSE_GREATER, RPMSENSE_EQUAL, RPMSENSE_RPMLIB = 2, 4, 8, 1 << 24
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,9 @@ class Artifact:
     name: str
     version: str
     conffiles: tuple[str, ...] = ()
+    #: what it needs installed first, as the package spells it: ``python3 (>= 3.11)`` in a .deb
+    #: (Depends, then Pre-Depends), ``python3 >= 3.11`` in an .rpm (rpm's own rpmlib() features left out)
+    requires: tuple[str, ...] = ()
 
     @property
     def package_format(self) -> PackageFormat:
@@ -102,7 +111,28 @@ def _read_deb(path: Path) -> Artifact:
         fields["package"],
         fields["version"],
         tuple(line.strip() for line in conffiles.splitlines() if line.strip()),
+        tuple(
+            entry.strip()
+            for key in ("depends", "pre-depends")
+            for entry in _unfold(control, key).split(",")
+            if entry.strip()
+        ),
     )
+
+
+def _unfold(control: str, key: str) -> str:
+    """The value of field ``key`` of a control file, continuation lines joined."""
+    value, inside = [], False
+    for line in control.splitlines():
+        if line[:1].isspace():
+            if inside:
+                value.append(line.strip())
+            continue
+        name, _, rest = line.partition(":")
+        inside = name.strip().lower() == key
+        if inside:
+            value.append(rest.strip())
+    return " ".join(value)
 
 
 def _extract(tar: tarfile.TarFile, files: dict[str, tarfile.TarInfo], name: str) -> str:
@@ -136,10 +166,37 @@ def _read_rpm(path: Path) -> Artifact:
             _kind, off, _count = index[tag]
             return store[off : store.index(b"\0", off)].decode()
 
+        def strings(tag: int) -> list[str]:
+            if tag not in index:
+                return []
+            _kind, off, count = index[tag]
+            return [word.decode() for word in store[off:].split(b"\0", count)[:count]]
+
+        def integers(tag: int) -> list[int]:
+            if tag not in index:
+                return []
+            _kind, off, count = index[tag]
+            return list(struct.unpack(f">{count}I", store[off : off + 4 * count]))
+
         name, version, release = string(RPMTAG_NAME), string(RPMTAG_VERSION), string(RPMTAG_RELEASE)
+        requires = _rpm_requires(
+            strings(RPMTAG_REQUIRENAME), integers(RPMTAG_REQUIREFLAGS), strings(RPMTAG_REQUIREVERSION)
+        )
         epoch = ""
         if RPMTAG_EPOCH in index:
             epoch = f"{struct.unpack('>I', store[index[RPMTAG_EPOCH][1] : index[RPMTAG_EPOCH][1] + 4])[0]}:"
     except (ValueError, KeyError, struct.error, UnicodeDecodeError) as exc:
         raise NotAPackageError(f"{path}: damaged RPM header ({exc}); rebuild it") from exc
-    return Artifact(path, "rpm", name, f"{epoch}{version}-{release}")
+    return Artifact(path, "rpm", name, f"{epoch}{version}-{release}", requires=requires)
+
+
+def _rpm_requires(names: list[str], flags: list[int], versions: list[str]) -> tuple[str, ...]:
+    """``name``, or ``name >= version``, for each Requires but rpm's own features; each once, in order."""
+    out: dict[str, None] = {}
+    for name, flag, version in zip(names, flags, versions, strict=False):
+        if flag & RPMSENSE_RPMLIB or name.startswith("rpmlib("):
+            continue
+        op = "".join(sign for bit, sign in ((RPMSENSE_LESS, "<"), (RPMSENSE_GREATER, ">"),
+                                             (RPMSENSE_EQUAL, "=")) if flag & bit)
+        out[f"{name} {op} {version}" if op and version else name] = None
+    return tuple(out)
