@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/daemon.py
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/build_rpm.py
+	$(BIN)/python bench/twisted_launcher.py
 	bash ci/start-dockerd.sh
 	$(BIN)/python bench/verify.py
 
