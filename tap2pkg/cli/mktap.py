@@ -7,6 +7,14 @@ application and saves it in the format the suffix names (``.tap`` pickle,
 may come before the plugin name or after the plugin's options; everything
 after a ``--`` belongs to the plugin. ``tap2pkg mktap --list`` lists the
 plugins.
+
+``tap2pkg mktap --twisted web --path /srv/www -o web.tac`` does the same for an
+installed Twisted plugin (``twistd web ...``): the options are checked with the
+plugin's own parser now, and the ``.tac`` written makes the service through the
+plugin each time it starts (:mod:`tap2pkg.twisted_plugin`). mktap's options go
+before the plugin name; after it only ``-o/--output`` is mktap's, and only when
+no ``-o`` came before (Twisted plugins have ``-u`` and ``-g`` of their own).
+``tap2pkg mktap --twisted --list`` lists the installed Twisted plugins.
 """
 
 from __future__ import annotations
@@ -42,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add mktap's options and the ``PLUGIN [plugin options]`` arguments to ``parser``."""
     parser.usage = "%(prog)s [options] PLUGIN [plugin options] [-o FILE]  |  %(prog)s --list"
     parser.add_argument("--list", action="store_true", help="list the available plugins and exit")
+    parser.add_argument("--twisted", action="store_true",
+                        help="PLUGIN is an installed Twisted plugin (twistd PLUGIN): write a .tac that makes "
+                             "its service; after PLUGIN only -o/--output is mktap's")
     _add_own_options(parser)
     parser.add_argument("plugin", nargs="?", metavar="PLUGIN", help="the plugin making the service")
     parser.add_argument("plugin_args", nargs=argparse.REMAINDER, metavar="...",
@@ -79,6 +90,8 @@ def list_plugins() -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Write the application file; return the exit status."""
+    if args.twisted:
+        return run_twisted(args)
     if args.list:
         print("Available plugins (tap2pkg mktap PLUGIN --help for a plugin's options):")
         print(list_plugins())
@@ -100,4 +113,52 @@ def run(args: argparse.Namespace) -> int:
     count = sum(1 for _ in walk(app)) - 1
     print(f"wrote {os.fspath(output)} ({kind}): application {appname!r} from plugin {maker.name!r}, "
           f"{count} service{'s' if count != 1 else ''}", file=sys.stdout)
+    return 0
+
+
+def _split_output(args: argparse.Namespace) -> list[str]:
+    """Take ``-o/--output FILE`` out of what follows a Twisted plugin's name (unless it came before it);
+    return the plugin's arguments."""
+    rest = list(args.plugin_args)
+    if args.output is not None:
+        return rest
+    head, tail = (rest[: rest.index("--")], rest[rest.index("--"):]) if "--" in rest else (rest, [])
+    own = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    own.add_argument("-o", "--output", default=None)
+    try:
+        found, plugin_args = own.parse_known_args(head)
+    except argparse.ArgumentError as exc:  # "-o" with no file after it
+        raise UsageError(f"{exc}; see 'tap2pkg mktap --help'") from None
+    args.output = found.output
+    return plugin_args + tail
+
+
+def run_twisted(args: argparse.Namespace) -> int:
+    """``mktap --twisted``: list the Twisted plugins, or write a .tac making a plugin's service."""
+    from .. import twisted_plugin
+
+    if args.list:
+        plugins = twisted_plugin.describe_plugins()
+        print("Installed Twisted plugins (tap2pkg mktap --twisted PLUGIN --help for a plugin's options):")
+        width = max((len(name) for name, _ in plugins), default=0)
+        for name, description in plugins:
+            print(f"  {name:<{width}}  {description}")
+        return 0
+    if not args.plugin:
+        installed = ", ".join(sorted(twisted_plugin.installed_plugins())) or "none"
+        raise UsageError(f"name a Twisted plugin; installed: {installed} "
+                         "(tap2pkg mktap --twisted --list describes them)")
+    maker = twisted_plugin.find_plugin(args.plugin)
+    plugin_args = _split_output(args)
+    appname = args.appname or maker.tapname
+    output = args.output or f"{appname}.tac"
+    if persist.detect_kind(output, args.kind) != "python":
+        raise UsageError(f"--twisted writes a Python application file, not {output!r}; "
+                         "name it FILE.tac (or give -y python)")
+    twisted_plugin.check_options(maker, plugin_args)
+    text = twisted_plugin.render_tac(maker.tapname, plugin_args, appname=args.appname,
+                                     uid=_id(args.uid), gid=_id(args.gid))
+    persist.write_atomically(output, text.encode())
+    print(f"wrote {os.fspath(output)} (python): application {appname!r} from the Twisted plugin "
+          f"{maker.tapname!r}; run it with twistd -ny {os.fspath(output)}")
     return 0
