@@ -5,9 +5,13 @@ Debian source tree, the ``.deb``, the rpm sources directory, the ``.rpm``);
 none of them renders a template or reads a file again. The payload holds:
 
 * the app file, as a conffile, to ``/etc/<pkg>/``;
-* the bundled runtime (``tap2pkg/runtime/**`` minus ``__pycache__``) plus a
-  stub ``tap2pkg/__init__.py``, the ``tapd`` launcher and every ``--include``
-  to ``/usr/lib/<pkg>/``;
+* for an app run by the bundled runtime (``spec.runtime == "tapd"``): the
+  runtime (``tap2pkg/runtime/**`` minus ``__pycache__``) plus a stub
+  ``tap2pkg/__init__.py`` and the ``tapd`` launcher; for a Twisted app
+  (``"twisted"``): only the Twisted launcher
+  (:mod:`tap2pkg.launchers`, installed as ``twisted-launcher``), the
+  distribution's Twisted being a dependency; in both, every ``--include``,
+  all to ``/usr/lib/<pkg>/``;
 * the rendered service files (see :data:`SERVICE_ROLES`, the one table of
   them) at their standard places for the distribution;
 * the build time (:func:`build_time`): ``SOURCE_DATE_EPOCH``, else the app
@@ -36,7 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import AppFileNotFoundError, IncludeNotFoundError, InvalidOptionValueError, UsageError
+from .errors import (
+    AppFileNotFoundError,
+    IncludeNotFoundError,
+    InvalidOptionValueError,
+    UnknownAppTypeError,
+    UsageError,
+)
+from .runtime.kinds import TWISTD_OPTIONS
 from .spec import PackageSpec, check_installed_name
 
 #: Distribution families the layout knows; templates get this as ``distro``.
@@ -104,7 +115,7 @@ class Layout:
             confdir=f"/etc/{n}",
             app_path=f"/etc/{n}/{spec.app_file_name}",
             libdir=f"/usr/lib/{n}",
-            launcher=f"/usr/lib/{n}/tapd",
+            launcher=f"/usr/lib/{n}/twisted-launcher" if spec.runtime == "twisted" else f"/usr/lib/{n}/tapd",
             statedir=f"/var/lib/{n}",
             logdir=f"/var/log/{n}",
             logfile=f"/var/log/{n}/{n}.log",
@@ -298,9 +309,16 @@ def _code_mode(path: Path) -> int:
 
 
 def code_files(spec: PackageSpec, layout: Layout) -> list[PayloadFile]:
-    """The launcher, the bundled runtime, its stub package and the included code, each read once."""
+    """The launcher, the bundled runtime and its stub package (not for a Twisted app) and the included
+    code, each read once."""
     from . import __version__
 
+    if spec.runtime == "twisted":
+        from .launchers import TWISTED_LAUNCHER
+
+        files = [PayloadFile(layout.launcher, 0o755, read_file(TWISTED_LAUNCHER, "launcher"),
+                             tree_path=f"lib/{PurePosixPath(layout.launcher).name}", role="launcher")]
+        return files + include_files(spec, layout)
     files = [
         PayloadFile(layout.launcher, 0o755, LAUNCHER.format(name=spec.name, libdir=layout.libdir).encode(),
                     tree_path="lib/tapd", role="launcher"),
@@ -312,6 +330,12 @@ def code_files(spec: PackageSpec, layout: Layout) -> list[PayloadFile]:
         rel = PurePosixPath("tap2pkg/runtime", path.relative_to(rt).as_posix())
         files.append(PayloadFile(f"{layout.libdir}/{rel}", 0o644, read_file(path, "runtime"),
                                  tree_path=f"lib/{rel}", role="runtime"))
+    return files + include_files(spec, layout)
+
+
+def include_files(spec: PackageSpec, layout: Layout) -> list[PayloadFile]:
+    """Every ``--include``'s files, under the library directory."""
+    files = []
     for inc in spec.includes:
         for installed, path in included_files(inc):
             files.append(PayloadFile(f"{layout.libdir}/{installed}", _code_mode(path),
@@ -381,6 +405,7 @@ class Payload:
         """Read and render ``spec``'s package for ``distro``: each file read once, each template once."""
         from .render import render, template_context
 
+        check_runtime(spec)
         when = build_time(spec)
         if not spec.app_file.is_file():
             raise AppFileNotFoundError(spec.app_file, "no such file; give an existing app file")
@@ -404,6 +429,15 @@ class Payload:
     def tree_files(self) -> list[PayloadFile]:
         """The files of the editable tree outside the format's own directory, sorted by tree path."""
         return sorted((f for f in self.files if f.tree_path is not None), key=lambda f: f.tree_path or "")
+
+
+def check_runtime(spec: PackageSpec) -> None:
+    """Refuse what the chosen runtime cannot run: a Twisted app in Twisted's old XML form (``.tax``)."""
+    if spec.runtime == "twisted" and spec.app_kind not in TWISTD_OPTIONS:
+        raise UnknownAppTypeError(
+            f"{spec.app_file}: a Twisted application in Twisted's old XML form, which the distribution's "
+            "Twisted cannot load any more; save it again as a .tap or .tas with Twisted "
+            "(twisted.persisted.sob), or write it as a .tac")
 
 
 def parent_dirs(paths: list[str]) -> list[str]:

@@ -34,7 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .runtime.kinds import TAPD_OPTIONS
+from .runtime.kinds import TAPD_OPTIONS, TWISTD_OPTIONS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -213,9 +213,25 @@ def tapd_arguments(spec: PackageSpec, layout: Layout, *, daemon: bool) -> list[s
     return args
 
 
+def twisted_arguments(spec: PackageSpec, layout: Layout, *, daemon: bool) -> list[str]:
+    """The Twisted launcher's (twistd's) arguments that run ``spec``'s app under the distribution's Twisted.
+
+    Under systemd: in the foreground, no pidfile, the log on stdout (the journal), as the unit's user.
+    For the init script: daemonized with a pidfile and a log file, started as root so the app binds its
+    ports before Twisted switches to the package's user (``--uid``/``--gid``).
+    """
+    if daemon:
+        args = ["--pidfile", layout.pidfile, "--logfile", layout.logfile, "--uid", spec.user,
+                "--gid", spec.user, "--umask", "0027"]
+    else:
+        args = ["--nodaemon", "--pidfile=", "--logfile=-"]
+    args += ["--no_save", "--rundir", layout.statedir, TWISTD_OPTIONS[spec.app_kind], layout.app_path]
+    return args
+
+
 def template_context(spec: PackageSpec, layout: Layout, build_time: int) -> dict[str, Any]:
     """Everything templates may use, for ``spec`` installed as ``layout``, built at ``build_time``."""
-    return {
+    context: dict[str, Any] = {
         "spec": spec,
         "layout": layout,
         "distro": layout.distro,
@@ -223,3 +239,7 @@ def template_context(spec: PackageSpec, layout: Layout, build_time: int) -> dict
         "tapd_foreground": " ".join(shlex.quote(a) for a in tapd_arguments(spec, layout, daemon=False)),
         "tapd_daemon": " ".join(shlex.quote(a) for a in tapd_arguments(spec, layout, daemon=True)),
     }
+    if spec.runtime == "twisted":
+        for key, daemon in (("twisted_foreground", False), ("twisted_daemon", True)):
+            context[key] = " ".join(shlex.quote(a) for a in twisted_arguments(spec, layout, daemon=daemon))
+    return context

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..payload import PayloadFile, parent_dirs
 from ..render import fold_description, render
 from .archive import COMPRESSIONS, TarMember, ar_bytes, compress, tar_bytes
-from .source import PYTHON_DEPENDS, DebPayload, SourceTree
+from .source import DebPayload, SourceTree, python_depends
 
 #: What ``${misc:Depends}`` / ``${misc:Pre-Depends}`` expand to under debhelper 13
 #: for a package with a sysusers file, an init script and a unit.
@@ -77,7 +77,7 @@ def control_text(payload: DebPayload, size: int) -> str:
         ("Maintainer", spec.maintainer),
         ("Installed-Size", str(size)),
         ("Pre-Depends", MISC_PRE_DEPENDS),
-        ("Depends", ", ".join([MISC_DEPENDS, PYTHON_DEPENDS, "adduser", *map(str, spec.depends)])),
+        ("Depends", ", ".join([MISC_DEPENDS, python_depends(spec), "adduser", *map(str, spec.depends)])),
         ("Section", "net"),
         ("Priority", "optional"),
     ]

@@ -4,8 +4,8 @@
 format-neutral :class:`~tap2pkg.payload.Payload` (files read once, service
 files rendered once, one build time) plus every ``debian/`` file rendered from
 ``templates/debian/``. Its destinations: :func:`write_source_tree` lays out
-``<pkg>-<version>/`` (the app file, the bundled runtime, the included code
-under ``lib/``, and ``debian/``); :func:`build_source_package` writes the
+``<pkg>-<version>/`` (the app file, the bundled runtime or the Twisted
+launcher, the included code under ``lib/``, and ``debian/``); :func:`build_source_package` writes the
 ``.orig.tar.gz`` itself (reproducibly) and runs ``dpkg-source -b`` for the
 ``.dsc`` and the ``.debian.tar.xz``; the native writer
 (:mod:`tap2pkg.deb.native`) makes the ``.deb``.
@@ -32,6 +32,12 @@ STANDARDS_VERSION = "4.7.0"
 
 #: Python the bundled runtime needs.
 PYTHON_DEPENDS = "python3 (>= 3.11)"
+
+
+def python_depends(spec: PackageSpec) -> str:
+    """The Python a package depends on: the bundled runtime's, or any python3 for the Twisted launcher
+    (the distribution's python3-twisted, in ``spec.depends``, names its own)."""
+    return "python3" if spec.runtime == "twisted" else PYTHON_DEPENDS
 
 #: ``debian/`` files rendered from the template of the same name under ``templates/debian/``: (name, mode);
 #: ``{pkg}`` is the package name.
@@ -61,7 +67,8 @@ class DebPayload:
         context = {
             **core.context,
             "standards_version": STANDARDS_VERSION,
-            "depends": ", ".join(["${misc:Depends}", PYTHON_DEPENDS, "adduser", *map(str, spec.depends)]),
+            "depends": ", ".join(["${misc:Depends}", python_depends(spec), "adduser",
+                                  *map(str, spec.depends)]),
             "long_description": spec.long_description or _default_long_description(spec),
             "year": time.gmtime(core.build_time).tm_year,
             "licenses": license_paragraphs(spec.license, "MIT"),
@@ -84,6 +91,9 @@ class DebPayload:
 
 
 def _default_long_description(spec: PackageSpec) -> str:
+    if spec.runtime == "twisted":
+        return (f"This package runs the Twisted application {spec.app_file_name} as the system service "
+                f"{spec.name}, as user {spec.user}, with the distribution's Twisted.")
     return (f"This package runs the application {spec.app_file_name} as the system service "
             f"{spec.name}, as user {spec.user}, with the bundled tap2pkg runtime (tapd).")
 

@@ -35,7 +35,8 @@ import os
 import socket
 import sys
 import traceback
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 # /usr/lib/<pkg> belongs to the package: never leave __pycache__ there for dpkg/rpm to trip on.
 sys.dont_write_bytecode = True
@@ -48,7 +49,7 @@ EXIT_START_FAILED = 1
 APP_FILE_OPTIONS = ("python", "file", "source")
 
 
-def notify_address(value: str) -> Optional[Any]:
+def notify_address(value: str) -> Any | None:
     """The ``NOTIFY_SOCKET`` value as a socket address: a path, or ``@name`` for an abstract socket."""
     if value.startswith("@"):
         return b"\0" + value[1:].encode()
@@ -57,7 +58,7 @@ def notify_address(value: str) -> Optional[Any]:
     return None
 
 
-def sd_notify(address: Optional[Any], state: str, log: Callable[[str], object]) -> bool:
+def sd_notify(address: Any | None, state: str, log: Callable[[str], object]) -> bool:
     """Send ``state`` (``READY=1``...) to systemd at ``address``; False when there is none or it fails."""
     if address is None:
         return False
@@ -71,7 +72,7 @@ def sd_notify(address: Optional[Any], state: str, log: Callable[[str], object]) 
     return True
 
 
-def import_paths(app_file: Optional[str], launcher: str) -> list[str]:
+def import_paths(app_file: str | None, launcher: str) -> list[str]:
     """The directories put first on ``sys.path``: the launcher's (the package's library directory), then
     the app file's."""
     dirs = [os.path.dirname(os.path.realpath(launcher))]
@@ -80,14 +81,17 @@ def import_paths(app_file: Optional[str], launcher: str) -> list[str]:
     return list(dict.fromkeys(dirs))
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse twistd's options from ``argv`` (default ``sys.argv[1:]``), run the app; the exit status."""
     from twisted.application import service
     from twisted.python import log, usage
-    from twisted.scripts._twistd_unix import ServerOptions, UnixApplicationRunner
+    from twisted.scripts import _twistd_unix
+
+    # twistd's options and runner are not annotated: typed as Any here rather than an ignore per call.
+    twistd: Any = _twistd_unix
 
     args = sys.argv[1:] if argv is None else argv
-    config = ServerOptions()
+    config = twistd.ServerOptions()
     try:
         config.parseOptions(args or ["--help"])
     except usage.UsageError as exc:
@@ -104,11 +108,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     # Read once and kept from the application's child processes, which must not notify in its name.
     address = notify_address(os.environ.pop("NOTIFY_SOCKET", "")) if config["nodaemon"] else None
 
-    class LauncherRunner(UnixApplicationRunner):  # type: ignore[misc]  # Twisted's classes are untyped
+    class LauncherRunner(twistd.UnixApplicationRunner):  # type: ignore[misc]  # a subclass of Any
         """twistd's runner, with readiness and no privilege switch when not root."""
 
         def startApplication(self, application: Any) -> None:
-            from twisted.internet import reactor
+            from twisted.internet import reactor as installed
+
+            reactor: Any = installed  # the installed reactor provides more than IReactorCore says
 
             process = service.IProcess(application)
             saved = (process.uid, process.gid)

@@ -4,10 +4,10 @@
 (files read once, service files rendered once, one build time) and renders
 everything both builders start from: the ``.spec``
 (``templates/rpm/spec.j2``), the ``<pkg>-<version>.tar.gz`` it names as
-``Source0`` (the app file, the launcher, the bundled runtime and the included
-code) and the service files named as ``Source1``... (unit, sysusers, tmpfiles,
-logrotate, ``/etc/sysconfig`` file), kept beside the spec so a packager can
-edit them. Its destinations: :func:`write_sources` (the rpm sources
+``Source0`` (the app file, the launcher, the bundled runtime unless the app
+runs under the distribution's Twisted, and the included code) and the
+service files named as ``Source1``... (unit, sysusers, tmpfiles, logrotate,
+``/etc/sysconfig`` file), kept beside the spec so a packager can edit them. Its destinations: :func:`write_sources` (the rpm sources
 directory) and, through :func:`rpm_package` (the
 :class:`~tap2pkg.rpm.model.RpmPackage` with the scriptlets the spec's
 fallbacks expand to), the native ``.rpm`` writer.
@@ -33,6 +33,14 @@ BUILDHOST = "localhost"
 GROUP = "System Environment/Daemons"
 #: python3 for tapd; logrotate because the package ships a logrotate file.
 BASE_REQUIRES = ("python3 >= 3.11", "logrotate")
+#: The same for a Twisted app: any python3 runs the launcher (python3-twisted, in ``spec.depends``,
+#: names the Python it needs).
+TWISTED_BASE_REQUIRES = ("python3", "logrotate")
+
+
+def base_requires(spec: PackageSpec) -> tuple[str, ...]:
+    """The ``Requires:`` every package of ``spec``'s runtime has."""
+    return TWISTED_BASE_REQUIRES if spec.runtime == "twisted" else BASE_REQUIRES
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
@@ -73,13 +81,13 @@ class RpmSources:
 
 
 def rpm_requires(spec: PackageSpec) -> list[str]:
-    """``Requires:`` values: python3 >= 3.11, logrotate, plus each ``--depends`` in RPM syntax."""
-    return [*BASE_REQUIRES, *(d.rpm() for d in spec.depends)]
+    """``Requires:`` values: python3 (>= 3.11 for tapd), logrotate, plus each ``--depends`` in RPM syntax."""
+    return [*base_requires(spec), *(d.rpm() for d in spec.depends)]
 
 
 def _requires_entries(spec: PackageSpec) -> list[Dependency]:
     """The same, as the native writer's entries (a rich dependency is one name with no flags)."""
-    out = [Dependency.parse(r) for r in BASE_REQUIRES]
+    out = [Dependency.parse(r) for r in base_requires(spec)]
     out += [Dependency(d.rpm()) if d.rich else Dependency.parse(d.rpm()) for d in spec.depends]
     return out
 

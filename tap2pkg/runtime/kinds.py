@@ -37,6 +37,9 @@ TAPD_OPTIONS: dict[str, str] = {
     "python": "--python", "pickle": "--file", "source": "--source", "xml": "--xml",
 }
 
+#: The twistd option that loads each kind, for apps run under Twisted (Twisted has no XML loader any more).
+TWISTD_OPTIONS: dict[str, str] = {"python": "-y", "pickle": "-f", "source": "-s"}
+
 #: The kinds a saved application can be written as (a Python file is written by people).
 SAVE_KINDS = ("pickle", "source", "xml")
 
