@@ -146,10 +146,10 @@ def _python_paths(module: ast.Module) -> Iterator[str]:
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
             skip.add(id(body[0].value))
-    for node in ast.walk(module):
-        if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
-                and looks_like_path(node.value)):
-            yield node.value
+    found = [node for node in ast.walk(module) if isinstance(node, ast.Constant)
+             and isinstance(node.value, str) and id(node) not in skip and looks_like_path(node.value)]
+    for node in sorted(found, key=lambda n: (n.lineno, n.col_offset)):  # in the order the file has them
+        yield str(node.value)
 
 
 def _module_constants(module: ast.Module) -> dict[str, int | str]:

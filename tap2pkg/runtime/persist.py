@@ -48,7 +48,7 @@ from .errors import (
     brief,
     clip,
 )
-from .kinds import ALIASES, KINDS, SAVE_KINDS
+from .kinds import ALIASES, KINDS, SAVE_KINDS, TWISTD_OPTIONS
 from .service import REGISTRY, Application, Persistable, Ref, qualified_name
 
 log = logging.getLogger("tap2pkg.persist")
@@ -239,10 +239,23 @@ def _read(path: PathLike) -> bytes:
                                    expected="an existing, readable file; check the path") from None
 
 
+def twisted_application(path: object, kind: str, line: int | None = None) -> AppFileError:
+    """The error for a Twisted application given to tapd, naming Twisted's runner and the packaging tools."""
+    option = TWISTD_OPTIONS.get(kind)
+    if option is None:  # a .tax: Twisted itself no longer reads XML
+        how = "Twisted no longer reads its old XML form: save it as .tap or .tas with the Twisted of its time"
+    else:
+        how = f"run it with twistd (twistd3 on Debian) -n{option[1:]} {path}"
+    return AppFileError(path, f"this is a Twisted application, which tapd cannot run; {how}, or package it "
+                        "with tap2deb/tap2rpm, which run it under the distribution's Twisted", line=line)
+
+
 def check_application(value: Any, path: object, line: int | None = None) -> Application:
     """Return ``value`` if it is an :class:`Application`; else an :class:`AppFileError` naming its type."""
     if not isinstance(value, Application):
         cls = type(value)
+        if cls.__module__.partition(".")[0] == "twisted":  # twisted.application.service.Application()
+            raise twisted_application(path, "python", line)
         name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
         found = "None" if value is None else f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
         raise AppFileError(path, f"application is {found}, not an Application", line=line,
@@ -274,6 +287,8 @@ def _load_python(path: PathLike, data: bytes) -> Application:
         from .reactors import tls_refusal
         if tls_refusal(exc) is not None:  # ssl without tapd --tls: the message says what to do
             raise AppFileError(path, str(tls_refusal(exc)), line=line) from None
+        if isinstance(exc, ImportError) and (exc.name or "").partition(".")[0] == "twisted":
+            raise twisted_application(path, "python", line) from None
         hint = ""
         if isinstance(exc, ImportError):
             hint = "; put the directory of the application's own modules on the search path"

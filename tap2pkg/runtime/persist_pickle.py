@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .errors import AppFileError, Tap2pkgError, UnsafeAppFileError, brief, clip
-from .persist import PICKLE_PROTOCOL, build_object, callable_target
+from .persist import PICKLE_PROTOCOL, build_object, callable_target, twisted_application
 from .service import REGISTRY, Application, Persistable, Ref, qualified_name
 
 _Opcode = Callable[["SafeUnpickler"], None]
@@ -68,6 +68,8 @@ class SafeUnpickler(pickle._Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         key = f"{module}:{name}"
+        if module.partition(".")[0] == "twisted":
+            raise twisted_application(self.path, "pickle")
         if key not in REGISTRY:
             raise UnsafeAppFileError(
                 self.path, f"refusing to load {clip(key)}: a .tap may only name tap2pkg runtime classes",

@@ -43,6 +43,7 @@ from .persist import (
     check_application,
     ref_value,
     registered_class,
+    twisted_application,
 )
 from .service import REGISTRY, Persistable, Ref
 
@@ -159,6 +160,8 @@ def loads_source(data: bytes, path: object) -> Any:
             check_application(value, path, statement.lineno)
             found = True
             continue
+        if isinstance(statement, ast.Assign) and _is_twisted_aot(statement):
+            raise twisted_application(path, "source", statement.lineno)
         if isinstance(statement, ast.Assign):
             raise AppFileError(path, "only `application = ...` may be assigned in a .tas file",
                                line=statement.lineno)
@@ -167,6 +170,16 @@ def loads_source(data: bytes, path: object) -> Any:
     if not found:
         raise AppFileError(path, "no application defined", expected=EXPECTED_APPLICATION)
     return value
+
+
+def _is_twisted_aot(statement: ast.Assign) -> bool:
+    """Whether ``statement`` is Twisted's AOT form: ``app = Ref(1, Instance('twisted...', ...))``."""
+    if not any(isinstance(t, ast.Name) and t.id == "app" for t in statement.targets):
+        return False
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+               and node.func.id in ("Instance", "Class") and node.args
+               and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith("twisted.")
+               for node in ast.walk(statement.value))
 
 
 def _what(node: ast.AST) -> str:

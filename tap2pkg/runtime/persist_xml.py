@@ -56,6 +56,7 @@ from .persist import (
     build_object,
     ref_value,
     registered_class,
+    twisted_application,
 )
 from .service import Ref
 
@@ -202,6 +203,8 @@ def _parse(data: bytes, path: object) -> _Node:
 def loads_xml(data: bytes, path: object) -> Any:
     """Build the application a ``.tax`` file describes, without running anything in it."""
     root = _parse(data, path)
+    if root.tag == "instance" and root.attrs.get("class", "").startswith("twisted."):  # Twisted's old XML
+        raise twisted_application(path, "xml", root.line)
     if root.tag != ROOT or root.attrs.get("format") != "tap2pkg":
         raise AppFileError(path, f"the root element is <{root.tag}>", line=root.line,
                            expected=f'<{ROOT} format="tap2pkg" version="{VERSION}">')
