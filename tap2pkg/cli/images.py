@@ -1,4 +1,7 @@
-"""``tap2pkg images``: list, build (offline with debootstrap, or from a Dockerfile) and remove images."""
+"""``tap2pkg images``: list, build (offline with debootstrap, or from a Dockerfile) and remove images.
+
+``list`` and ``remove`` also cover the images ``verify`` derives with a package's dependencies.
+"""
 
 from __future__ import annotations
 
@@ -29,9 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     build.add_argument("--mirror", default=DEFAULT_MIRROR, help=f"Debian mirror (default {DEFAULT_MIRROR})")
     build.add_argument("--force", action="store_true", help="rebuild even when a current image exists")
-    remove = sub.add_parser("remove", help="remove tap2pkg images")
+    remove = sub.add_parser("remove", help="remove tap2pkg images (and those verify derived from them)")
     remove.add_argument("distros", nargs="*", metavar="DISTRO", help="only these distros (default: all)")
-    remove.add_argument("--stale", action="store_true", help="only images whose recipe has changed since")
+    remove.add_argument("--stale", action="store_true",
+                        help="only images whose recipe has changed since (or, derived ones, whose base did)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
                 "`tap2pkg images build --offline debian:bookworm rpm-on-debian`"
             )
             return 0
-        table = [("distro", "image", "method", "recipe", "MB", "created")]
+        table = [("distro", "image", "method", "recipe", "MB", "created", "dependencies")]
         table += [
-            (r.distro, r.tag, r.method, "current" if r.current else "stale", f"{r.size_mb:.0f}", r.created)
+            (r.distro, r.tag, r.method, "current" if r.current else "stale", f"{r.size_mb:.0f}", r.created,
+             r.dependencies)
             for r in rows
         ]
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]

@@ -26,6 +26,7 @@ from ..verify import (
     verify_sysvinit,
 )
 from ..verify.appbuild import build_versions, is_app_file
+from ..verify.derived import VerifyImage, derive_image
 from ..verify.images import available_distros
 from ..verify.report import Progress, RunResult
 
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
                             f"--distro {name} installs .{distro.family} packages, not {artifact.path.name}"
                         )
                     continue
-                plan.append((artifact, old, distro, find_image(client, distro)))
+                plan.append((artifact, old, distro, _image(client, distro, artifact, old)))
         runs = _verify(client, plan, args)
     if args.junit_xml:
         try:
@@ -191,18 +192,30 @@ def run(args: argparse.Namespace) -> int:
     return 0 if runs and all(r.passed for r in runs) else 1
 
 
+def _image(client: Any, distro: Distro, artifact: Artifact, old: Artifact | None) -> VerifyImage:
+    """The distro's image, or one derived from it with what the package (and its older build) needs."""
+    base = find_image(client, distro)
+    image = derive_image(client, distro, base, [a for a in (old, artifact) if a is not None],
+                         log=lambda line: print(f"   {line}", file=sys.stderr))
+    if image.tag != base:
+        state = "reused" if image.reused else f"built in {image.seconds:.0f} s"
+        print(f"image {image.tag} ({image.note}): {state}", file=sys.stderr)
+    return image
+
+
 def _verify(
-    client: Any, plan: list[tuple[Artifact, Artifact | None, Distro, str]], args: argparse.Namespace
+    client: Any, plan: list[tuple[Artifact, Artifact | None, Distro, VerifyImage]], args: argparse.Namespace
 ) -> list[RunResult]:
     progress = Progress(sys.stderr, live=sys.stderr.isatty())
     runs: list[RunResult] = []
     # SIGTERM and SIGHUP unwind like Ctrl-C (run_guarded): every container is removed on the way out
     for artifact, old, distro, image in plan:
         options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old)
-        with VerifyContainer(client, image, keep=args.keep) as box:
+        with VerifyContainer(client, image.tag, keep=args.keep, image_note=image.note) as box:
             runs.append(verify_lifecycle(box, distro, artifact, options, progress))
         if artifact.family == "deb" and args.sysvinit:
-            with VerifyContainer(client, image, systemd=False, keep=args.keep) as box:
+            with VerifyContainer(client, image.tag, systemd=False, keep=args.keep,
+                                 image_note=image.note) as box:
                 runs.append(verify_sysvinit(box, distro, artifact, options, progress))
     if args.keep:
         for result in runs:

@@ -73,10 +73,19 @@ class VerifyContainer:
     """One running container; use it as a context manager so it is removed on any exit, Ctrl-C included."""
 
     def __init__(
-        self, client: Any, image: str, *, systemd: bool = True, keep: bool = False, name: str | None = None
+        self,
+        client: Any,
+        image: str,
+        *,
+        systemd: bool = True,
+        keep: bool = False,
+        name: str | None = None,
+        image_note: str = "",
     ) -> None:
         self.client = client
         self.image = image
+        #: what a derived image added to the distro's image, said in every report
+        self.image_note = image_note
         self.systemd = systemd
         self.keep = keep
         # a unique name finds the container again if Ctrl-C lands while it is being created

@@ -5,7 +5,10 @@ the hash covers everything that shapes the image (the recipe scripts or the
 Dockerfile, the suite, the mirror). A build is skipped when an image with the
 current hash exists, so changing a recipe is the only thing that triggers a
 rebuild. Labels (``tap2pkg.distro``, ``tap2pkg.recipe``, ``tap2pkg.method``)
-let ``tap2pkg images list`` find them again.
+let ``tap2pkg images list`` find them again. The images ``verify`` derives from
+these with a package's dependencies (method ``derived``, tagged
+``<base tag>-deps-<hash12>``, see :mod:`tap2pkg.verify.derived`) are listed and
+removed with them; one is stale once its base is.
 """
 
 from __future__ import annotations
@@ -316,10 +319,14 @@ class ImageInfo:
     current: bool
     size_mb: float
     created: str
+    #: a derived image's installed dependencies (``name=version ...``)
+    dependencies: str = ""
 
 
 def list_images(client: Any) -> list[ImageInfo]:
     """Every image tap2pkg built, with whether it matches the current recipe."""
+    from . import derived  # it builds on this module
+
     rows = []
     for image in client.images.list(filters={"label": LABEL_DISTRO}):
         labels = image.labels or {}
@@ -327,15 +334,17 @@ def list_images(client: Any) -> list[ImageInfo]:
         method = labels.get(LABEL_METHOD, "?")
         distro = DISTROS.get(name)
         current_tag = distro.tag(method) if distro and method in ("offline", "dockerfile") else None
+        current = bool(distro and method == derived.METHOD and derived.is_current(client, distro, labels))
         for tag in image.tags or ["<untagged>"]:
             rows.append(
                 ImageInfo(
                     name,
                     tag,
                     method,
-                    tag == current_tag,
+                    current or tag == current_tag,
                     image.attrs.get("Size", 0) / 1e6,
                     str(image.attrs.get("Created", ""))[:19],
+                    labels.get(derived.LABEL_INSTALLED, "") if method == derived.METHOD else "",
                 )
             )
     return sorted(rows, key=lambda r: (r.distro, r.tag))
@@ -344,7 +353,8 @@ def list_images(client: Any) -> list[ImageInfo]:
 def remove_images(client: Any, *, distros: list[str], stale_only: bool) -> list[str]:
     """Remove tap2pkg images (of ``distros``, or all; with ``stale_only`` only stale ones); return tags."""
     removed = []
-    for info in list_images(client):
+    # derived images first: docker keeps a base image that has children
+    for info in sorted(list_images(client), key=lambda info: info.method != "derived"):
         if distros and info.distro not in distros:
             continue
         if stale_only and info.current:

@@ -424,7 +424,7 @@ def begin_run(box: VerifyContainer, distro: Distro, artifact: Artifact, init: st
               progress: ProgressSink | None) -> tuple[RunResult, float]:
     """A fresh result for one run under ``init``, announced to ``progress``, and its start time."""
     run = RunResult(distro.name, box.image, artifact.name, artifact.version, str(artifact.path),
-                    init, distro.stand_in, box.short_id)
+                    init, distro.stand_in, box.short_id, image_note=box.image_note)
     if progress:
         progress.run_started(run)
     return run, time.monotonic()

@@ -38,6 +38,8 @@ class RunResult:
     container: str = ""
     steps: list[StepResult] = field(default_factory=list)
     seconds: float = 0.0
+    #: what a derived image added to the distro's image: ``python3-twisted from the Debian archive``
+    image_note: str = ""
 
     @property
     def passed(self) -> bool:
@@ -47,7 +49,8 @@ class RunResult:
     @property
     def heading(self) -> str:
         """``package version on distro (image), init`` plus the stand-in note."""
-        text = f"{self.package} {self.version} on {self.distro} ({self.image}), {self.init}"
+        image = f"{self.image}, {self.image_note}" if self.image_note else self.image
+        text = f"{self.package} {self.version} on {self.distro} ({image}), {self.init}"
         return f"{text} -- {self.stand_in}" if self.stand_in else text
 
 
@@ -120,6 +123,7 @@ def summary_table(runs: list[RunResult]) -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     notes = sorted({f"note: {run.distro} is {run.stand_in}" for run in runs if run.stand_in})
+    notes += sorted({f"note: {run.image} has {run.image_note}" for run in runs if run.image_note})
     return "\n".join(lines + notes) + "\n"
 
 
@@ -150,6 +154,7 @@ def to_junit_xml(runs: list[RunResult]) -> str:
             ("image", run.image),
             ("artifact", run.artifact),
             ("stand_in", run.stand_in or ""),
+            ("image_note", run.image_note),
         ):
             ET.SubElement(properties, "property", name=key, value=value)
         for step in run.steps:
