@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tap2pkg.appfile import inspect
 from tap2pkg.cli.tap2pkg import main
 
 pytest.importorskip("twisted")
@@ -68,6 +69,8 @@ def test_web_tac_serves_the_directory_under_twistd(tmp_path: Path,
                  "--listen", f"tcp:{port}:interface=127.0.0.1", "-o", str(tac)]) == 0
     assert f"wrote {tac}" in capsys.readouterr().out
     assert application_call(tac) == (["web"], {})
+    info = inspect(tac)
+    assert (info.runtime, info.app_name) == ("twisted", "web")
     twistd = subprocess.Popen([str(TWISTD), "-ny", str(tac), "--pidfile="], cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -176,6 +179,8 @@ def test_user_and_group_names_are_looked_up_when_the_tac_runs(tmp_path: Path) ->
     assert main(["mktap", "--twisted", "--appname", "site", "-u", user, "-g", group,
                  "web", "--path", "/srv/www", "-o", str(tac)]) == 0
     assert application_call(tac) == (["site"], {"uid": user, "gid": group})
+    info = inspect(tac)
+    assert (info.runtime, info.app_name, info.uid, info.gid) == ("twisted", "site", user, group)
     from twisted.application import service
 
     process = service.IProcess(runpy.run_path(str(tac))["application"])
