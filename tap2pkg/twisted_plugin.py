@@ -114,13 +114,25 @@ def make_service(plugin, arguments):
 application = service.Application({application})
 '''
 
-# twistd needs numbers: a user or group name is looked up where the application runs.
 _NAMES = '''
+
+def user_or_group(name, lookup):
+    """A user or group name as its number here (twistd switches to numbers); only root can switch,
+    so for anyone else a name unknown here is dropped."""
+    try:
+        return lookup(name)[2]
+    except KeyError:
+        if os.geteuid() == 0:
+            raise RuntimeError(f"no user or group {name!r} on this host: create it, or make the "
+                               "application again without -u/-g") from None
+        return None
+
+
 _process = service.IProcess(application)
 if isinstance(_process.uid, str):
-    _process.uid = pwd.getpwnam(_process.uid).pw_uid
+    _process.uid = user_or_group(_process.uid, pwd.getpwnam)
 if isinstance(_process.gid, str):
-    _process.gid = grp.getgrnam(_process.gid).gr_gid
+    _process.gid = user_or_group(_process.gid, grp.getgrnam)
 '''
 
 _TAIL = '''
@@ -141,6 +153,7 @@ def render_tac(plugin: str, arguments: Sequence[str], *, appname: str | None = N
     call = [repr(appname if appname is not None else plugin)]
     call += [f"{field}={value!r}" for field, value in (("uid", uid), ("gid", gid)) if value is not None]
     names = any(isinstance(value, str) for value in (uid, gid))
-    body = _BODY.format(imports="import grp\nimport pwd\n\n" if names else "", plugin=repr(plugin),
-                        arguments=repr(list(arguments)), application=", ".join(call))
+    imports = "import grp\nimport os\nimport pwd\n\n" if names else ""
+    body = _BODY.format(imports=imports, plugin=repr(plugin), arguments=repr(list(arguments)),
+                        application=", ".join(call))
     return _HEADER.format(version=__version__) + body + (_NAMES if names else "") + _TAIL

@@ -187,6 +187,22 @@ def test_user_and_group_names_are_looked_up_when_the_tac_runs(tmp_path: Path) ->
     assert (process.uid, process.gid) == (os.getuid(), os.getgid())
 
 
+def test_unknown_user_fails_for_root_and_is_dropped_for_others(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    tac = tmp_path / "web.tac"
+    assert main(["mktap", "--twisted", "-u", "no-such-user-here", "-g", "no-such-group-here",
+                 "web", "--path", "/srv/www", "-o", str(tac)]) == 0
+    from twisted.application import service
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    with pytest.raises(RuntimeError, match="no user or group 'no-such-user-here' on this host"):
+        runpy.run_path(str(tac))
+    # not root: twistd could not switch anyway (a packaged service runs as its own user)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    process = service.IProcess(runpy.run_path(str(tac))["application"])
+    assert (process.uid, process.gid) == (None, None)
+
+
 def test_numeric_user_and_group_are_written_as_numbers(tmp_path: Path) -> None:
     tac = tmp_path / "web.tac"
     assert main(["mktap", "--twisted", "-u", "33", "-g", "34", "web", "--path", "/srv/www",
