@@ -16,7 +16,7 @@ from .common import ArgumentParser, run_guarded
 
 #: subcommand -> (module under tap2pkg.cli, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "mktap": ("mktap", "write an application file (.tap/.tas/.tax) from a plugin"),
+    "mktap": ("mktap", "write an application file from a plugin (.tap/.tas/.tax; a .tac with --twisted)"),
     "build": ("build", "build Debian and/or RPM packages from app files"),
     "verify": ("verify", "install, run, upgrade and purge packages in containers"),
     "images": ("images", "list, build or remove the verification images"),
