@@ -21,6 +21,8 @@ packaged service needs and twistd lacks:
   binds the ports first and then drops to that user, as twistd does.
 * the app file's directory and the launcher's own directory (the package's
   library directory, where ``--include`` code goes) are importable.
+* a ``.tas`` whose ``Process`` came back without ``uid``/``gid`` (Twisted's
+  AOT writer can save it so; twistd fails on it) runs as one that sets neither.
 * no ``__pycache__`` is written: the package's directories belong to dpkg/rpm.
 * a stop by SIGTERM or SIGINT exits 0 (twistd kills itself with the signal).
 
@@ -46,7 +48,7 @@ EXIT_USAGE = 64
 EXIT_START_FAILED = 1
 
 #: twistd's option naming the app file, per flag (python -y, pickle -f, source -s).
-APP_FILE_OPTIONS = ("python", "file", "source")
+APP_FILE_OPTIONS = ("python", "source", "file")  # in twistd's order: --file has a default
 
 
 def notify_address(value: str) -> Any | None:
@@ -117,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             reactor: Any = installed  # the installed reactor provides more than IReactorCore says
 
             process = service.IProcess(application)
-            saved = (process.uid, process.gid)
+            # A .tas saved by Twisted's AOT writer can restore its Process without uid/gid (twistd then
+            # fails with AttributeError): read as "not given".
+            saved = (getattr(process, "uid", None), getattr(process, "gid", None))
+            process.uid, process.gid = saved
             switch = self.config["uid"] is not None or self.config["gid"] is not None
             if os.geteuid() != 0 and not switch and saved != (None, None):
                 log.msg(f"not root: running as uid/gid {os.getuid()}/{os.getgid()}, not as the "
