@@ -33,9 +33,10 @@ import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .twisted_saved import SavedObject, mirror_pickle, mirror_source, mirror_xml, resolve, state_of, walk
+if TYPE_CHECKING:
+    from .twisted_saved import SavedObject
 
 __all__ = ["Detection", "detect", "detect_python", "looks_like_path"]
 
@@ -103,6 +104,9 @@ def detect(data: bytes, kind: str) -> Detection:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return Detection("tapd", "not parseable as Python")
         return detect_python(module)
+    # the mirrors are loaded only here: inspecting a .tac (the common case) does not pay for them
+    from .twisted_saved import mirror_pickle, mirror_source, mirror_xml
+
     if kind == "pickle":
         return _detect_saved(*mirror_pickle(data), "pickle")
     if kind == "source":
@@ -229,6 +233,8 @@ def _detect_saved(root: Any, names: list[str], form: str) -> Detection:
     twisted = next((n for n in names if n.startswith("twisted.")), None)
     if twisted is None:
         return Detection("tapd", f"names no twisted class ({form})")
+    from .twisted_saved import SavedObject, resolve, walk
+
     values = list(walk(root))
     name, uid, gid = _application_fields(resolve(root), values)
     ports: set[int] = set()
@@ -250,6 +256,8 @@ def _user(value: Any) -> _User:
 
 
 def _application_fields(root: Any, values: list[Any]) -> tuple[str | None, _User, _User]:
+    from .twisted_saved import SavedObject, resolve, state_of
+
     state = state_of(root)
     if isinstance(root, SavedObject) and root.cls == _OLD_APPLICATION:
         name = state.get("name")
@@ -266,6 +274,8 @@ def _application_fields(root: Any, values: list[Any]) -> tuple[str | None, _User
 
 
 def _object_ports(value: SavedObject) -> Iterator[int]:
+    from .twisted_saved import resolve, state_of
+
     state = state_of(value)
     if value.cls in _SERVER_CLASSES:
         args = resolve(state.get("args"))
