@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tap2pkg.verify import DISTROS, VerifyContainer, VerifyOptions, connect, find_image, read_artifact
+from tap2pkg.verify import DISTROS, VerifyContainer, VerifyOptions, build_image, connect, read_artifact
 from tap2pkg.verify import derived as derived_mod
 from tap2pkg.verify.artifact import Artifact
 from tap2pkg.verify.derived import (
     Wanted,
-    debian_names,
     deb_dependencies,
+    debian_names,
     derive_image,
     derived_tag,
     is_current,
@@ -34,7 +35,7 @@ from tap2pkg.verify.lifecycle import verify_lifecycle
 from tap2pkg.verify.report import PASS
 
 ECHO = Path(__file__).resolve().parents[1] / "examples" / "echo"
-ECHO_OPTIONS = dict(ports=(8007,), probe_send="hello deps\\n", probe_expect="hello deps")
+ECHO_OPTIONS = VerifyOptions(ports=(8007,), probe_send="hello deps\\n", probe_expect="hello deps")
 
 
 def _build(tool: str, version: str, out: Path, *depends: str) -> Path:
@@ -54,7 +55,8 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for version in ("1.0", "1.1"):
         built[f"deb-{version}"] = _build("tap2deb", version, out / "deb", "python3-twisted")
         built[f"rpm-{version}"] = _build("tap2rpm", version, out / "rpm", "python3-twisted")
-    built["deb-zope"] = _build("tap2deb", "2.0", out / "zope", "python3-zope.interface (>= 5) | python3-twisted")
+    built["deb-zope"] = _build("tap2deb", "2.0", out / "zope",
+                               "python3-zope.interface (>= 5) | python3-twisted")
     built["rpm-nothing"] = _build("tap2rpm", "3.0", out / "nothing", "tap2pkg-no-such-package")
     return built
 
@@ -68,7 +70,8 @@ def test_a_deb_lists_its_depends_and_pre_depends_as_written(packages: dict[str, 
     assert any(entry.startswith("init-system-helpers (>=") for entry in artifact.requires)  # Pre-Depends
     relations = {dep.alternatives[0].name: dep for dep in deb_dependencies(artifact)}
     assert relations["python3"].alternatives[0].op == "ge"
-    assert [r.name for r in relations["systemd"].alternatives][:2] == ["systemd", "systemd-standalone-sysusers"]
+    systemd = [r.name for r in relations["systemd"].alternatives]
+    assert systemd[:2] == ["systemd", "systemd-standalone-sysusers"]
 
 
 def test_alternatives_and_versions_of_a_deb_are_kept(packages: dict[str, Path]) -> None:
@@ -79,7 +82,8 @@ def test_alternatives_and_versions_of_a_deb_are_kept(packages: dict[str, Path]) 
 
 
 def test_architecture_qualifiers_and_profiles_do_not_hide_the_name(tmp_path: Path) -> None:
-    artifact = Artifact(tmp_path / "x.deb", "deb", "x", "1", requires=("python3:any (>= 3.9) [amd64] <!nocheck>",))
+    entry = "python3:any (>= 3.9) [amd64] <!nocheck>"
+    artifact = Artifact(tmp_path / "x.deb", "deb", "x", "1", requires=(entry,))
     (relation,) = deb_dependencies(artifact)[0].alternatives
     assert (relation.name, relation.op, relation.version) == ("python3", "ge", "3.9")
 
@@ -109,7 +113,9 @@ def test_an_rpm_lists_its_requires_without_rpmlib_features(packages: dict[str, P
         ("perl(Foo::Bar)", ()),
     ],
 )
-def test_rpm_requires_map_to_debian_packages_of_the_same_name(requirement: str, names: tuple[str, ...]) -> None:
+def test_rpm_requires_map_to_debian_packages_of_the_same_name(
+    requirement: str, names: tuple[str, ...]
+) -> None:
     assert debian_names(requirement) == names
 
 
@@ -144,10 +150,8 @@ def client() -> Any:
 
 
 def _base(client: Any, distro: str) -> str:
-    try:
-        return find_image(client, DISTROS[distro])
-    except Exception as exc:  # the offline images are built by the verify container tests' session
-        pytest.skip(f"no image for {distro}: {exc}")
+    """The distro's offline image (built once, then reused by its recipe hash)."""
+    return build_image(client, DISTROS[distro], offline=True).tag
 
 
 @pytest.mark.container
@@ -175,7 +179,7 @@ def test_a_package_with_dependencies_passes_every_step_in_its_derived_image(
     assert (again.tag, again.reused, again.seconds) == (image.tag, True, 0.0)
 
     with VerifyContainer(client, image.tag, image_note=image.note) as box:
-        run = verify_lifecycle(box, DISTROS[distro], new, VerifyOptions(upgrade_from=old, **ECHO_OPTIONS))
+        run = verify_lifecycle(box, DISTROS[distro], new, replace(ECHO_OPTIONS, upgrade_from=old))
         assert box.run(["python3", "-c", "import twisted"]).ok  # the dependency outlives the purge
     assert run.passed, "\n".join(f"{s.name} {s.status} {s.detail}\n{s.log}" for s in run.steps)
     assert all(step.status == PASS for step in run.steps)
@@ -193,7 +197,7 @@ def test_without_the_derived_image_the_install_fails_for_the_missing_dependency(
 ) -> None:
     artifact = read_artifact(packages["deb-1.0"])
     with VerifyContainer(client, _base(client, "debian:bookworm")) as box:
-        run = verify_lifecycle(box, DISTROS["debian:bookworm"], artifact, VerifyOptions(**ECHO_OPTIONS))
+        run = verify_lifecycle(box, DISTROS["debian:bookworm"], artifact, ECHO_OPTIONS)
     install = next(step for step in run.steps if step.name == "install")
     assert install.status == "fail" and "python3-twisted" in install.log
 
@@ -201,7 +205,8 @@ def test_without_the_derived_image_the_install_fails_for_the_missing_dependency(
 @pytest.mark.container
 def test_a_derived_image_of_an_older_base_or_recipe_is_stale(client: Any, packages: dict[str, Path]) -> None:
     distro = DISTROS["debian:bookworm"]
-    image = derive_image(client, distro, _base(client, "debian:bookworm"), [read_artifact(packages["deb-1.0"])])
+    artifact = read_artifact(packages["deb-1.0"])
+    image = derive_image(client, distro, _base(client, "debian:bookworm"), [artifact])
     labels = dict(client.images.get(image.tag).labels)
     assert is_current(client, distro, labels)
     assert not is_current(client, distro, {**labels, derived_mod.LABEL_BASE_ID: "sha256:an-older-base"})
