@@ -232,7 +232,7 @@ def description_port(description: object, *, old_style: bool) -> int | None:
 def _detect_saved(root: Any, names: list[str], form: str) -> Detection:
     twisted = next((n for n in names if n.startswith("twisted.")), None)
     if twisted is None:
-        return Detection("tapd", f"names no twisted class ({form})")
+        return Detection("tapd", f"its {form} names no twisted class")
     from .twisted_saved import SavedObject, resolve, walk
 
     values = list(walk(root))
@@ -244,7 +244,7 @@ def _detect_saved(root: Any, names: list[str], form: str) -> Detection:
     paths = _unique(v for v in values if isinstance(v, str) and looks_like_path(v))
     refs = _unique(n.rpartition(".")[0] + ":" + n.rpartition(".")[2] for n in names
                    if n.partition(".")[0] not in _PLUMBING and "." in n)
-    return Detection("twisted", f"names {twisted} ({form})", name, uid, gid, tuple(sorted(ports)), paths,
+    return Detection("twisted", f"its {form} names {twisted}", name, uid, gid, tuple(sorted(ports)), paths,
                      tuple(sorted(refs)))
 
 
