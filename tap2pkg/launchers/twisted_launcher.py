@@ -21,8 +21,13 @@ packaged service needs and twistd lacks:
   binds the ports first and then drops to that user, as twistd does.
 * the app file's directory and the launcher's own directory (the package's
   library directory, where ``--include`` code goes) are importable.
-* a ``.tas`` whose ``Process`` came back without ``uid``/``gid`` (Twisted's
-  AOT writer can save it so; twistd fails on it) runs as one that sets neither.
+* a ``.tas`` saved by Twisted itself loads (:func:`load_source`): Twisted's
+  AOT writer keys the objects it saw by ``id()`` without keeping them alive,
+  so a temporary's reused id can leave a reference to nothing in the file
+  (typically the ``Process`` component's state). Twisted 22.4's loader then
+  fails (``__dict__ must be set to a dictionary``) and later ones restore a
+  ``Process`` without ``uid``/``gid``, on which twistd fails; the launcher
+  leaves such state empty and reads a missing uid/gid as "not given".
 * no ``__pycache__`` is written: the package's directories belong to dpkg/rpm.
 * a stop by SIGTERM or SIGINT exits 0 (twistd kills itself with the signal).
 
@@ -83,6 +88,59 @@ def import_paths(app_file: str | None, launcher: str) -> list[str]:
     return list(dict.fromkeys(dirs))
 
 
+class _SetState:
+    """Sets an instance's state once a reference it waited for is known (a ``NotKnown`` dependant)."""
+
+    def __init__(self, instance: Any) -> None:
+        self.instance = instance
+
+    def __setitem__(self, _key: Any, state: Any) -> None:
+        self.instance.__dict__.update(state if isinstance(state, dict) else state.__getstate__())
+
+
+def load_source(path: str) -> Any:
+    """The application of the ``.tas`` at ``path``, read as Twisted's ``sob.load(path, "source")`` reads
+    it (the file is Python-syntax source that Twisted evaluates), but an instance whose state is a
+    reference to nothing gets an empty state instead of failing the load (see the module docs)."""
+    from twisted.persisted import aot as aot_module
+    from twisted.persisted import crefutil
+    from twisted.persisted import sob as sob_module
+    from twisted.python import reflect as reflect_module
+
+    # Twisted's modules are not annotated: typed as Any here rather than an ignore per call.
+    aot: Any = aot_module
+    sob: Any = sob_module
+    reflect: Any = reflect_module
+    base: Any = aot.AOTUnjellier
+
+    class Unjellier(base):  # type: ignore[misc]  # a subclass of Any
+        def unjellyAO(self, ao: Any) -> Any:
+            if ao.__class__ is not aot.Instance:
+                return super().unjellyAO(ao)
+            klass = reflect.namedObject(ao.klass)
+            state = self.unjellyAO(ao.state)
+            instance = klass.__new__(klass)
+            if hasattr(klass, "__setstate__"):
+                self.callAfter(instance.__setstate__, state)
+            elif isinstance(state, crefutil.NotKnown):
+                waiting: Any = state
+                waiting.addDependant(_SetState(instance), None)
+            else:
+                instance.__dict__ = state if isinstance(state, dict) else state.__getstate__()
+            return instance
+
+    names = {name: getattr(aot, name) for name in ("Instance", "InstanceMethod", "Class", "Function",
+                                                     "Module", "Ref", "Deref", "Copyreg")}
+    with open(path, encoding="utf-8") as source:
+        code = compile(source.read(), path, "exec")
+    exec(code, names)  # twistd -s evaluates the file the same way
+    if "app" not in names:
+        raise ValueError(f"{path} defines no 'app', as a .tas must")
+    application = Unjellier().unjelly(names["app"])
+    sob.IPersistable(application).setStyle("source")
+    return application
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse twistd's options from ``argv`` (default ``sys.argv[1:]``), run the app; the exit status."""
     from twisted.application import service
@@ -112,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
 
     class LauncherRunner(twistd.UnixApplicationRunner):  # type: ignore[misc]  # a subclass of Any
         """twistd's runner, with readiness and no privilege switch when not root."""
+
+        def createOrGetApplication(self) -> Any:
+            if self.config["source"] and not self.config.subCommand:
+                return load_source(self.config["source"])
+            return super().createOrGetApplication()
 
         def startApplication(self, application: Any) -> None:
             from twisted.internet import reactor as installed
