@@ -6,6 +6,7 @@ function that needs the engine is called). The public surface:
 - :func:`connect` -- a docker client, or a one-line error saying how to start an engine;
 - :func:`read_artifact` -- recognise a .deb or .rpm and read its name and version;
 - :func:`find_image`, :func:`build_image`, :func:`list_images`, :func:`remove_images`;
+- :func:`derive_image` -- the image with a package's dependencies from the archive (:class:`VerifyImage`);
 - :class:`VerifyContainer` -- a systemd (or init-less) container removed on any exit;
 - :func:`verify_lifecycle`, :func:`verify_sysvinit` -- the steps, as :class:`RunResult`;
 - :func:`summary_table`, :func:`to_json`, :func:`to_junit_xml`, :class:`Progress` -- reports.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from .artifact import Artifact, read_artifact
 from .container import VerifyContainer
+from .derived import VerifyImage, derive_image
 from .engine import connect
 from .images import DISTROS, Distro, build_image, find_image, get_distro, list_images, remove_images
 from .lifecycle import VerifyOptions, verify_lifecycle
@@ -29,9 +31,11 @@ __all__ = [
     "RunResult",
     "StepResult",
     "VerifyContainer",
+    "VerifyImage",
     "VerifyOptions",
     "build_image",
     "connect",
+    "derive_image",
     "find_image",
     "get_distro",
     "list_images",
