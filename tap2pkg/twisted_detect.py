@@ -139,9 +139,32 @@ def detect_python(module: ast.Module) -> Detection:
     if tapd is not None or twisted is None:
         return Detection("tapd", tapd or "imports nothing from twisted", paths=paths)
     constants = _module_constants(module)
-    ports = sorted({port for node in ast.walk(module) if isinstance(node, ast.Call)
-                    for port in _call_ports(node, constants)})
+    ports = sorted({*(port for node in ast.walk(module) if isinstance(node, ast.Call)
+                      for port in _call_ports(node, constants)),
+                    *(port for node in ast.walk(module) if isinstance(node, (ast.List, ast.Tuple))
+                      for port in _option_ports(node))})
     return Detection("twisted", twisted, ports=tuple(ports), paths=paths)
+
+
+#: Options of Twisted plugins whose value is where the service listens (``twistd web --listen tcp:8080``).
+LISTEN_OPTIONS = ("--listen", "--port", "-p")
+
+
+def _option_ports(node: ast.List | ast.Tuple) -> Iterator[int]:
+    """Ports in a literal command line of a Twisted plugin, e.g. the ``ARGUMENTS`` of a ``.tac`` that
+    ``tap2pkg mktap --twisted`` wrote: ``["--listen", "tcp:8080"]`` or ``["--port=tcp:80"]``."""
+    items = [n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else None for n in node.elts]
+    for index, item in enumerate(items):
+        if item is None:
+            continue
+        option, equals, value = item.partition("=")
+        if option in LISTEN_OPTIONS and not equals:
+            value = items[index + 1] or "" if index + 1 < len(items) else ""
+        elif not (option in LISTEN_OPTIONS and equals):
+            continue
+        port = description_port(value, old_style=True)
+        if port is not None:
+            yield port
 
 
 def _python_paths(module: ast.Module) -> Iterator[str]:

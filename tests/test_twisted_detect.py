@@ -215,3 +215,19 @@ def test_tapd_names_twistd_when_twisted_is_missing(tmp_path: Path) -> None:
 def test_tapd_says_twisted_no_longer_reads_its_xml() -> None:
     with pytest.raises(AppFileError, match=r"Twisted application.*no longer reads its old XML"):
         persist.load(TWISTED / "echo.tax")
+
+
+@pytest.mark.parametrize(("arguments", "ports"), [
+    (["--listen", "tcp:80", "--path", "/srv/www"], (80,)),
+    (["--listen=tcp:port=8443:interface=127.0.0.1"], (8443,)),
+    (["--port", "8080"], (8080,)),
+    (["-p", "tcp:2222", "--listen", "unix:/run/x.sock"], (2222,)),
+    (["--path", "tcp:80"], ()),  # not a listening option
+    (["--listen"], ()),  # no value
+])
+def test_ports_in_a_plugins_command_line(arguments: list[str], ports: tuple[int, ...], tmp_path: Path) -> None:
+    """A .tac from ``mktap --twisted`` keeps the plugin's options as a literal list: its ports count."""
+    app = tmp_path / "web.tac"
+    app.write_text("from twisted.application import service\n"
+                   f"ARGUMENTS = {arguments!r}\napplication = service.Application('web')\n")
+    assert inspect(app).ports == ports
