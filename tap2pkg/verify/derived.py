@@ -192,13 +192,30 @@ def missing_dependencies(
     return [Wanted(need, debian_names(need), _provided_name(need)) for need in needed]
 
 
-def derived_tag(base: str, base_id: str, mode: str, wanted: Iterable[Wanted]) -> str:
-    """``<base>-deps-<hash12>``: the hash covers the base image's id, the wanted names and the recipe."""
+def recipe_hash(mode: str, base_id: str, words: Iterable[str]) -> str:
+    """Twelve hex digits covering the base image's id, the wanted names (``install-deps.sh``'s words)
+    and the recipe."""
     digest = hashlib.sha256(f"{mode}\n{base_id}\n".encode())
-    for word in sorted(w.recipe_word for w in wanted):
+    for word in sorted(words):
         digest.update(word.encode() + b"\n")
     digest.update(containers_dir().joinpath(*RECIPE).read_bytes())
-    return f"{base}-deps-{digest.hexdigest()[:12]}"
+    return digest.hexdigest()[:12]
+
+
+def derived_tag(base: str, base_id: str, mode: str, wanted: Iterable[Wanted]) -> str:
+    """``<base>-deps-<hash12>``, the hash from :func:`recipe_hash`."""
+    return f"{base}-deps-{recipe_hash(mode, base_id, (w.recipe_word for w in wanted))}"
+
+
+def is_current(client: Any, distro: Distro, labels: dict[str, str]) -> bool:
+    """Whether a derived image (given its labels) was built on ``distro``'s current base image and recipe."""
+    base, base_id = labels.get(LABEL_BASE, ""), labels.get(LABEL_BASE_ID, "")
+    current_bases = [distro.tag(m) for m, ok in (("offline", distro.offline_flavour),
+                                                 ("dockerfile", distro.dockerfile)) if ok]
+    image = _image(client, base) if base in current_bases else None
+    words = labels.get(LABEL_WANTED, "").split()
+    return (image is not None and str(image.id) == base_id
+            and labels.get(LABEL_RECIPE) == recipe_hash(install_mode(distro), base_id, words))
 
 
 def derive_image(
