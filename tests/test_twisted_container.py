@@ -104,7 +104,9 @@ def test_twisted_documentation_example_runs_packaged(example: str, twisted_docs:
                                                         ("rpm-on-debian", "systemd")}
     for run in runs:
         status = steps(run)
-        wanted = ("install", "running", "probe", "restart", "upgrade", "remove", "purge", "diff")
-        assert all(status.get(name) == "pass" for name in wanted), (run["distro"], run["init"], status)
+        assert set(status.values()) == {"pass"}, (run["distro"], run["init"], status)
+        if run["init"] == "systemd":
+            wanted = {"install", "running", "probe", "restart", "upgrade", "remove", "purge", "diff"}
+            assert wanted <= set(status), status
     stand_in = {r["distro"]: r["stand_in"] for r in runs}
     assert stand_in["rpm-on-debian"], "the report says rpm-on-debian is a stand-in"
