@@ -162,3 +162,61 @@ def test_a_twisted_plugin_made_into_a_tac_runs_packaged(tmp_path: Path,
                                  "--probe-expect=200 OK", capsys=capsys)
     assert code == 0, failed(document) or err
     assert all(set(steps(run).values()) == {"pass"} for run in document["runs"])
+
+
+TAKEN_TAC = '''\
+from twisted.application import internet, service
+from twisted.internet import protocol
+from twisted.protocols import wire
+
+factory = protocol.ServerFactory()
+factory.protocol = wire.Echo
+application = service.Application("taken")
+internet.TCPServer(8080, factory).setServiceParent(application)
+'''
+#: holds port 8080 in the container, as a transient unit of its own
+SQUATTER = ("systemd-run", "--unit=squatter", "python3", "-c",
+            "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 8080)); s.listen(); "
+            "time.sleep(600)")
+
+
+@pytest.mark.parametrize("distro", DISTROS)
+def test_a_twisted_app_that_cannot_start_fails_systemctl_start(distro: str, tmp_path: Path) -> None:
+    """Readiness is real: with the port taken, Twisted cannot listen, the launcher exits without READY=1
+    and ``systemctl start`` fails; once the port is free the same unit starts."""
+    from tap2pkg import builders
+    from tap2pkg.spec import PackageSpec
+    from tap2pkg.verify import DISTROS as IMAGES
+    from tap2pkg.verify import VerifyContainer, build_image, connect, derive_image, read_artifact
+    from tap2pkg.verify.formats import package_format
+
+    app = tmp_path / "taken.tac"
+    app.write_text(TAKEN_TAC)
+    spec = PackageSpec.from_app_file(app, {"maintainer": MAINTAINER})
+    fmt = "deb" if distro.startswith("debian") else "rpm"
+    result = builders.choose(None, [fmt])[fmt].build(spec, tmp_path / "out",
+                                                     builders.BuildOptions(source=False, binary=True))
+    artifact = read_artifact(result.paths("package")[0])
+    client = connect()
+    image = derive_image(client, IMAGES[distro], build_image(client, IMAGES[distro], offline=True).tag,
+                         [artifact])
+    with VerifyContainer(client, image.tag, image_note=image.note) as box:
+        assert box.run(list(SQUATTER)).ok
+        assert box.run("for i in $(seq 50); do python3 -c \"import socket; "
+                       "socket.create_connection(('127.0.0.1', 8080))\" 2>/dev/null && exit 0; "
+                       "sleep 0.1; done; exit 1").ok
+        path = box.put_file(artifact.path, "/tmp/pkg")
+        formats = package_format(fmt)
+        box.run(formats.install(path, upgrade=False), env=formats.env)  # its own start fails: see below
+        assert box.run(["dpkg-query" if fmt == "deb" else "rpm", "-W" if fmt == "deb" else "-q",
+                        "taken"]).ok, "the package is installed"
+        start = box.run(["systemctl", "start", "taken"])
+        assert not start.ok, start.output
+        assert box.run(["systemctl", "is-active", "taken"]).output.strip() in ("failed", "activating")
+        journal = box.run(["journalctl", "-u", "taken", "--no-pager"]).output
+        assert "CannotListenError" in journal or "Address already in use" in journal, journal
+        assert box.run(["systemctl", "stop", "squatter"]).ok
+        box.run(["systemctl", "reset-failed", "taken"])
+        started = box.run(["systemctl", "start", "taken"])
+        assert started.ok, started.output + box.run(["journalctl", "-u", "taken", "--no-pager"]).output
+        assert box.run(["systemctl", "is-active", "taken"]).output.strip() == "active"
