@@ -114,6 +114,15 @@ def run(rounds: int) -> tuple[dict[str, list[float]], str]:
             port = free_port()
             time_to_answer(cmds[name], port, {**base, "BENCH_PORT": str(port)})
         ready = 0
+
+        def drain() -> int:
+            count = 0
+            while True:
+                try:
+                    count += listener.recv(64) == b"READY=1"
+                except BlockingIOError:
+                    return count
+
         for number in range(rounds):
             order = list(cmds) if number % 2 == 0 else list(reversed(cmds))
             for name in order:
@@ -122,12 +131,7 @@ def run(rounds: int) -> tuple[dict[str, list[float]], str]:
                 if name == "launcher":
                     env["NOTIFY_SOCKET"] = str(notify)
                 times[name].append(time_to_answer(cmds[name], port, env))
-        while True:
-            try:
-                if listener.recv(64) == b"READY=1":
-                    ready += 1
-            except BlockingIOError:
-                break
+                ready += drain()  # as systemd does: a full socket queue would block the sender
         listener.close()
         import twisted
 

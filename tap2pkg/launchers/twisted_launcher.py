@@ -52,6 +52,9 @@ sys.dont_write_bytecode = True
 EXIT_USAGE = 64
 EXIT_START_FAILED = 1
 
+#: Seconds a notification may wait for room in the receiver's queue.
+NOTIFY_TIMEOUT = 5.0
+
 #: twistd's option naming the app file, per flag (python -y, pickle -f, source -s).
 APP_FILE_OPTIONS = ("python", "source", "file")  # in twistd's order: --file has a default
 
@@ -71,6 +74,7 @@ def sd_notify(address: Any | None, state: str, log: Callable[[str], object]) -> 
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.settimeout(NOTIFY_TIMEOUT)  # a receiver that never reads must not stop the service
             sock.connect(address)
             sock.sendall(state.encode())
     except OSError as exc:
