@@ -5,7 +5,7 @@ set -e
 PACKAGES="python3 python3-venv python3-pip make git ca-certificates \
   dpkg-dev debhelper fakeroot lintian devscripts xz-utils \
   rpm rpmlint cpio \
-  docker.io debootstrap passwd adduser procps shellcheck piuparts"
+  docker.io debootstrap passwd adduser procps shellcheck piuparts apt-utils createrepo-c gnupg"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
