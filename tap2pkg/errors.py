@@ -54,6 +54,8 @@ __all__ = [
     "NotAPackageError",
     "OutputError",
     "PermissionDeniedError",
+    "ProjectError",
+    "RequirementError",
     "ServiceUnavailableError",
     "Tap2pkgError",
     "UnknownAppTypeError",
@@ -120,6 +122,20 @@ class UnsupportedEditError(Tap2pkgError):
     honour; the tool builder (``--builder dpkg`` / ``--builder rpmbuild``) can."""
 
     exit_code = 91
+
+
+class ProjectError(Tap2pkgError):
+    """The app's Python project (``--project``) cannot be read: no project there, a bad ``[project]``
+    table, or a build backend that fails to give its metadata."""
+
+    exit_code = 92
+
+
+class RequirementError(Tap2pkgError):
+    """A requirement of the app's project maps to no distribution package and cannot be made a
+    companion package (no such project on PyPI, no sdist of a matching version)."""
+
+    exit_code = 93
 
 
 # ``tap2pkg verify`` and ``tap2pkg images`` (re-exported by :mod:`tap2pkg.verify.errors`).
@@ -222,6 +238,11 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(91, "the native builder cannot build an edit of the source tree (a changed `debian/rules`, an "
                  "extra `debian/` file, a `.spec` edited beyond its values); the line names "
                  "`--builder dpkg` / `--builder rpmbuild`", ("UnsupportedEditError",)),
+    ExitCode(92, "the app's Python project (`--project`) cannot be read (no project there, a bad `[project]` "
+                 "table, a build backend that fails)", ("ProjectError",)),
+    ExitCode(93, "a requirement of the app's project is in no distribution archive and cannot be made a "
+                 "companion package (the line names it and the options that resolve it)",
+             ("RequirementError",)),
     ExitCode(129, "interrupted by SIGHUP (the build cleans up as for Ctrl-C)"),
     ExitCode(130, "interrupted (Ctrl-C, SIGINT)"),
     ExitCode(143, "interrupted by SIGTERM (the build cleans up as for Ctrl-C)"),

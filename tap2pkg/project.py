@@ -1,0 +1,228 @@
+"""The app's own Python project: its metadata, read through the standard build interface.
+
+An app file rarely comes alone: its code is a Python project (a
+``pyproject.toml`` or a ``setup.py``) with dependencies from PyPI. With
+``--project DIR`` (or a ``pyproject.toml``/``setup.py`` beside the app file),
+:func:`read_project` gives a :class:`Project`:
+
+* from the static ``[project]`` table of ``pyproject.toml`` when it is complete
+  (a name, a version, and neither the version nor the dependencies listed in
+  ``dynamic``): nothing is run;
+* otherwise from the build backend itself (``prepare_metadata_for_build_wheel``,
+  through :func:`build.util.project_wheel_metadata` in an isolated environment),
+  which is what pip would install: a ``setup.py``-only project, a dynamic
+  version, a backend that computes its dependencies.
+
+Requirements, markers and specifiers are parsed with :mod:`packaging`. The
+project supplies the defaults for the package's version, description, home page
+and license (:mod:`tap2pkg.settings` notes each one it takes); the command line
+and ``[tool.tap2pkg]`` still win.
+
+>>> project = read_project(Path("."))  # doctest: +SKIP
+>>> project.name, project.version, [str(r) for r in project.requires]  # doctest: +SKIP
+('webapp', '1.2', ['Twisted>=22.4', 'attrs'])
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from .errors import ProjectError
+
+#: The files that make a directory a Python project.
+PROJECT_FILES = ("pyproject.toml", "setup.py")
+
+
+@dataclass(frozen=True)
+class Project:
+    """One Python project's metadata, as the build interface gives it."""
+
+    #: the project directory
+    path: Path
+    #: the distribution name as the project spells it (``PyYAML``)
+    name: str
+    version: str
+    summary: str = ""
+    #: an SPDX expression or the license's words, '' when the project gives none
+    license: str = ""
+    homepage: str = ""
+    #: label -> URL (``Source``, ``Documentation``...)
+    urls: dict[str, str] = field(default_factory=dict)
+    #: ``Name <email>`` or a name or an address, in the project's order
+    authors: tuple[str, ...] = ()
+    requires: tuple[Requirement, ...] = ()
+    #: how it was read: ``the [project] table of pyproject.toml``, ``the build backend (hatchling.build)``
+    source: str = ""
+    #: the build backend (``setuptools.build_meta``, ``hatchling.build``...), '' for a setup.py-only project
+    backend: str = ""
+
+    @property
+    def normalized_name(self) -> str:
+        """The PEP 503 form of the name (``pyyaml``), as indexes and packages compare it."""
+        return canonicalize_name(self.name)
+
+
+def find_project(app_file: Path) -> Path | None:
+    """The directory of a ``pyproject.toml`` or ``setup.py`` beside ``app_file``, or None."""
+    directory = app_file.resolve().parent
+    return directory if is_project(directory) else None
+
+
+def is_project(directory: Path) -> bool:
+    """Whether ``directory`` holds a Python project (a ``pyproject.toml`` with a build system or a
+    ``[project]`` table, or a ``setup.py``)."""
+    if (directory / "setup.py").is_file():
+        return True
+    path = directory / "pyproject.toml"
+    if not path.is_file():
+        return False
+    data = _toml(path)
+    return "project" in data or "build-system" in data
+
+
+def read_project(directory: Path | str) -> Project:
+    """The metadata of the project in ``directory``: the static table when complete, else the backend's.
+
+    A directory that is no project, a table with a bad value, or a backend that
+    fails is one :class:`~tap2pkg.errors.ProjectError` line (exit 92) naming it.
+    """
+    directory = Path(directory).resolve()
+    if not directory.is_dir() or not is_project(directory):
+        raise ProjectError(f"--project {directory}: no pyproject.toml or setup.py there; give the "
+                           "directory of the app's Python project")
+    stat = max((directory / f).stat().st_mtime_ns for f in PROJECT_FILES if (directory / f).is_file())
+    return _read_cached(directory, stat)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_cached(directory: Path, _stamp: int) -> Project:
+    pyproject = directory / "pyproject.toml"
+    data = _toml(pyproject) if pyproject.is_file() else {}
+    backend = str(data.get("build-system", {}).get("build-backend", "") or "")
+    table = data.get("project")
+    if isinstance(table, dict) and _complete(table):
+        return _from_table(directory, table, backend)
+    return _from_backend(directory, backend or ("setuptools.build_meta:__legacy__"
+                                                if not pyproject.is_file() else "setuptools.build_meta"))
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ProjectError(f"{path}: cannot read it ({exc}); fix the file") from None
+
+
+def _complete(table: dict[str, Any]) -> bool:
+    dynamic = set(table.get("dynamic") or ())
+    return bool(table.get("name")) and "version" in table and not dynamic & {
+        "version", "dependencies", "description", "license", "urls"}
+
+
+def _requirements(values: Any, where: str) -> tuple[Requirement, ...]:
+    out = []
+    for value in values or ():
+        try:
+            out.append(Requirement(str(value)))
+        except InvalidRequirement as exc:
+            raise ProjectError(f"{where}: the requirement {value!r} is not valid ({exc}); fix it") from None
+    return tuple(out)
+
+
+def _person(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return str(entry)
+    name, email = str(entry.get("name", "")).strip(), str(entry.get("email", "")).strip()
+    return f"{name} <{email}>" if name and email else name or email
+
+
+def _from_table(directory: Path, table: dict[str, Any], backend: str) -> Project:
+    where = f"{directory / 'pyproject.toml'} [project]"
+    license_value = table.get("license", "")
+    if isinstance(license_value, dict):  # the older form: {text = "..."} or {file = "..."}
+        license_value = license_value.get("text", "")
+    urls = {str(k): str(v) for k, v in (table.get("urls") or {}).items()}
+    return Project(
+        path=directory, name=str(table["name"]), version=str(table["version"]),
+        summary=str(table.get("description", "") or ""), license=str(license_value or "").strip(),
+        homepage=_homepage(urls), urls=urls,
+        authors=tuple(_person(a) for a in table.get("authors") or ()),
+        requires=_requirements(table.get("dependencies"), where),
+        source="the [project] table of pyproject.toml", backend=backend)
+
+
+def _homepage(urls: dict[str, str]) -> str:
+    for label, url in urls.items():
+        if label.replace(" ", "").replace("-", "").lower() in ("homepage", "home"):
+            return url
+    return next(iter(urls.values()), "")
+
+
+def _from_backend(directory: Path, backend: str) -> Project:
+    from build import BuildBackendException, BuildException
+    from build.util import project_wheel_metadata
+
+    before = set(directory.glob("*.egg-info")) | set(directory.glob("src/*.egg-info"))
+    try:
+        metadata = project_wheel_metadata(directory, isolated=True)
+    except (BuildBackendException, BuildException, OSError) as exc:
+        last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise ProjectError(f"{directory}: its build backend ({backend.split(':')[0]}) could not give the "
+                           f"project's metadata ({last}); fix the project or give --project another "
+                           "directory") from None
+    finally:
+        # setuptools leaves <name>.egg-info in the project: reading metadata must not change it
+        for made in (set(directory.glob("*.egg-info")) | set(directory.glob("src/*.egg-info"))) - before:
+            shutil.rmtree(made, ignore_errors=True)
+    return from_metadata(directory, metadata, f"the build backend ({backend.split(':')[0]})", backend)
+
+
+def from_metadata(directory: Path, metadata: Any, source: str, backend: str = "") -> Project:
+    """A :class:`Project` from core metadata (``PKG-INFO``/``METADATA`` as a message)."""
+    message: Message | Any = metadata
+    urls: dict[str, str] = {}
+    for entry in message.get_all("Project-URL") or ():
+        label, _, url = str(entry).partition(",")
+        urls[label.strip()] = url.strip()
+    homepage = str(message.get("Home-page") or "").strip() or _homepage(urls)
+    license_value = str(message.get("License-Expression") or "").strip()
+    if not license_value:
+        text = str(message.get("License") or "").strip()
+        license_value = text if text and text.upper() != "UNKNOWN" and "\n" not in text else ""
+    authors = [str(message.get(key) or "").strip() for key in ("Author-email", "Author")]
+    return Project(
+        path=directory, name=str(message["Name"]), version=str(message["Version"]),
+        summary=str(message.get("Summary") or "").strip(), license=license_value,
+        homepage=homepage, urls=urls, authors=tuple(a for a in authors if a and a != "UNKNOWN"),
+        requires=_requirements(message.get_all("Requires-Dist"), f"{directory}: Requires-Dist"),
+        source=source, backend=backend)
+
+
+def read_sdist_metadata(unpacked: Path) -> Project:
+    """The metadata of an unpacked sdist: its ``PKG-INFO`` when it lists the requirements for sure
+    (metadata 2.2+ not marking them dynamic), else the build backend's."""
+    from email.parser import Parser
+
+    pkg_info = unpacked / "PKG-INFO"
+    if pkg_info.is_file():
+        message = Parser().parsestr(pkg_info.read_text(encoding="utf-8", errors="replace"))
+        version = tuple(int(p) for p in str(message.get("Metadata-Version", "1.0")).split(".")[:2]
+                        if p.isdigit())
+        dynamic = {str(d).lower() for d in message.get_all("Dynamic") or ()}
+        if version >= (2, 2) and "requires-dist" not in dynamic:
+            return from_metadata(unpacked, message, "its PKG-INFO")
+    pyproject = unpacked / "pyproject.toml"
+    table = _toml(pyproject) if pyproject.is_file() else {}
+    backend = str(table.get("build-system", {}).get("build-backend", ""))
+    return _from_backend(unpacked, backend or "setuptools.build_meta:__legacy__")
+

@@ -1,0 +1,1 @@
+"""legacyapp: a setup.py-only project (no long_description, no license, no author)."""

@@ -1,0 +1,3 @@
+"""stapp: replies with what it is sent."""
+
+GREETING = b"stapp"
