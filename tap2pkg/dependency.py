@@ -40,11 +40,18 @@ _RPM_RE = re.compile(rf"(?P<name>{_NAME}) ?(?P<op><=|>=|==|=|<|>) ?(?P<version>{
 
 @dataclass(frozen=True, order=True)
 class Relation:
-    """One package, with an optional version constraint (``op`` is lt, le, eq, ge or gt)."""
+    """One package, with an optional version constraint (``op`` is lt, le, eq, ge or gt).
+
+    A Python requirement is spelled differently for RPM (``python3dist(attrs) >= 21.3``): ``rpm_name``,
+    ``rpm_op`` and ``rpm_version`` hold that spelling when it differs ('' means "as for Debian").
+    """
 
     name: str
     op: str = ""
     version: str = ""
+    rpm_name: str = ""
+    rpm_op: str = ""
+    rpm_version: str = ""
 
     def debian(self) -> str:
         """``name (>= version)`` or ``name``."""
@@ -52,7 +59,8 @@ class Relation:
 
     def rpm(self) -> str:
         """``name >= version`` or ``name``."""
-        return f"{self.name} {_RPM_SPELLING[self.op]} {self.version}" if self.op else self.name
+        name, op = self.rpm_name or self.name, self.rpm_op or self.op
+        return f"{name} {_RPM_SPELLING[op]} {self.rpm_version or self.version}" if op else name
 
 
 @dataclass(frozen=True, order=True)
