@@ -50,6 +50,7 @@ __all__ = [
     "InvalidOptionValueError",
     "InvalidPackageNameError",
     "InvalidVersionError",
+    "MergeConflictError",
     "MissingToolError",
     "NotAPackageError",
     "OutputError",
@@ -138,6 +139,18 @@ class RequirementError(Tap2pkgError):
     exit_code = 93
 
 
+class MergeConflictError(Tap2pkgError):
+    """Hand edits of a source tree and the regenerated files change the same lines: the files are left with
+    conflict markers and ``FILE.tap2pkg-new`` beside them, nothing is built. One line per file."""
+
+    exit_code = 94
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        #: one line per conflicting file
+        self.lines = list(lines)
+
+
 # ``tap2pkg verify`` and ``tap2pkg images`` (re-exported by :mod:`tap2pkg.verify.errors`).
 
 
@@ -220,7 +233,8 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(78, "bad `[tool.tap2pkg]` / `--config` file", ("ConfigError",)),
     ExitCode(79, "unknown application file type", ("UnknownAppTypeError",)),
     ExitCode(80, "invalid package name", ("InvalidPackageNameError",)),
-    ExitCode(81, "invalid version or revision/release", ("InvalidVersionError",)),
+    ExitCode(81, "invalid version or revision/release, or one lower than the source tree's last release",
+             ("InvalidVersionError",)),
     ExitCode(82, "maintainer without an email address", ("InvalidMaintainerError",)),
     ExitCode(83, "an `--include` path does not exist, or holds what cannot be packaged (a link out of it, "
                  "a dangling link, a FIFO, socket or device)", ("IncludeNotFoundError",)),
@@ -243,6 +257,9 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(93, "a requirement of the app's project is in no distribution archive and cannot be made a "
                  "companion package (the line names it and the options that resolve it)",
              ("RequirementError",)),
+    ExitCode(94, "hand edits of the source tree and the regenerated files change the same lines: conflict "
+                 "markers and `FILE.tap2pkg-new` are left in the tree, one line per file, nothing is built",
+             ("MergeConflictError",)),
     ExitCode(129, "interrupted by SIGHUP (the build cleans up as for Ctrl-C)"),
     ExitCode(130, "interrupted (Ctrl-C, SIGINT)"),
     ExitCode(143, "interrupted by SIGTERM (the build cleans up as for Ctrl-C)"),

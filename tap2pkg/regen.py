@@ -1,0 +1,491 @@
+"""Hand edits survive: regenerating a source tree merges the packager's changes, releases carry history.
+
+A build writes an editable source tree (the Debian ``<pkg>-<version>/``, the
+``.spec`` and its sources). Each time it does, the text it generated is kept
+in a state file in the output directory, ``.tap2pkg/<format>-<tree>.json``,
+outside every source package. The next build into that directory compares
+three versions of every file: what was generated last time (the state), what
+is in the tree now (maybe edited by hand) and what is generated now.
+
+* A file the packager did not edit is regenerated; a file only they changed
+  is kept; a file both changed is merged three ways with ``git merge-file``,
+  the packager's lines kept where only they changed them.
+* Where both changed the same lines, the file is left with conflict markers
+  (``<<<<<<< edited`` ... ``>>>>>>> generated``) and the new generated text
+  beside it as ``FILE.tap2pkg-new``; :class:`~tap2pkg.errors.MergeConflictError`
+  names each such file on a line of its own and nothing is built.
+* A file the packager added is kept; one they removed stays removed while the
+  generation does not change it.
+* ``force`` (``--force-regenerate``) discards every edit, and says which.
+
+A new version or revision starts from the previous tree of the same package
+(the highest release with a state file in the output directory, or the tree
+given as ``--from-tree``): the edits are carried as above and the format's
+changelog gets a new entry on top of the old ones. A version lower than the
+tree's last release is refused, compared by Debian's rules
+(:func:`compare_versions`, the rules of ``dpkg --compare-versions``).
+
+What is a tree, where its changelog is and what its last release was is each
+format's business: ``tap2pkg.deb.source`` and ``tap2pkg.rpm.source`` each
+give a :class:`TreeFormat` (``TREE_FORMAT``), found through :func:`tree_format`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import difflib
+import importlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidVersionError, MergeConflictError, MissingToolError, OutputError
+
+if TYPE_CHECKING:
+    from .spec import PackageSpec
+
+#: The directory of the state files, inside the output directory (not ``.tap2pkg-``: that is staging's).
+STATE_DIR = ".tap2pkg"
+#: What a conflicting file's new generated text is written beside it as.
+NEW_SUFFIX = ".tap2pkg-new"
+#: The labels of the conflict markers.
+OURS_LABEL, THEIRS_LABEL = "edited", "generated"
+_MARKER = re.compile(rf"^(<<<<<<< {OURS_LABEL}|>>>>>>> {THEIRS_LABEL})$", re.MULTILINE)
+
+#: A tree's files: relative path -> (content, mode).
+Files = dict[str, tuple[bytes, int]]
+
+#: The modules that give each format's :class:`TreeFormat` as ``TREE_FORMAT``.
+FORMAT_MODULES = {"deb": "tap2pkg.deb.source", "rpm": "tap2pkg.rpm.source"}
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEdits:
+    """What a builder writes over the generated tree: merged or kept files, and generated files left out."""
+
+    files: Mapping[str, tuple[bytes, int]] = field(default_factory=dict)
+    removed: frozenset[str] = frozenset()
+
+    def apply(self, root: Path, epoch: int) -> None:
+        """Write the edits into the freshly generated tree at ``root`` (mtimes at ``epoch``)."""
+        for rel in sorted(self.removed):
+            with contextlib.suppress(FileNotFoundError):
+                (root / rel).unlink()
+        for rel, (data, mode) in sorted(self.files.items()):
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink():
+                path.unlink()
+            path.write_bytes(data)
+            os.chmod(path, mode)
+            os.utime(path, (epoch, epoch))
+
+
+@dataclass(frozen=True, slots=True)
+class TreeFormat:
+    """One format's answers about its editable tree (see the module docstring)."""
+
+    #: ``deb`` or ``rpm``
+    name: str
+    #: the tree's directory for ``spec`` in ``output_dir``
+    tree_dir: Callable[[PackageSpec, Path], Path]
+    #: every generated file of the tree that is tracked (merged), relative to the tree
+    generated: Callable[[PackageSpec], Files]
+    #: the tree's files on disk that belong to it (tracked names given), relative to the tree
+    tree_files: Callable[[Path, Iterable[str]], Files]
+    #: the full version of the tree's last release, from its changelog (None: no changelog)
+    last_version: Callable[[Files, PackageSpec], str | None]
+    #: (base, new) with the tree's history spliced in: the changelog as the packager has it, with a new
+    #: entry on top for a new release (``message`` or a default); arguments: spec, base, theirs, new, message
+    carry_history: Callable[[PackageSpec, Files, Files, Files, str | None], tuple[Files, Files]]
+
+
+def tree_format(fmt: str) -> TreeFormat:
+    """The :class:`TreeFormat` of package format ``fmt``."""
+    module = importlib.import_module(FORMAT_MODULES[fmt])
+    found: TreeFormat = module.TREE_FORMAT
+    return found
+
+
+# --- versions ---------------------------------------------------------------------------------------
+
+def _order(char: str) -> int:
+    """dpkg's order of one character of a non-digit part: ``~`` first, then the end, letters, the rest."""
+    if char == "~":
+        return -1
+    if char.isalpha():
+        return ord(char)
+    return ord(char) + 256
+
+
+def _compare_part(a: str, b: str) -> int:
+    """dpkg's comparison of an upstream version or a revision (``verrevcmp``)."""
+    i = j = 0
+    while i < len(a) or j < len(b):
+        first_diff = 0
+        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+            ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
+            bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
+            if ac != bc:
+                return -1 if ac < bc else 1
+            i += 1
+            j += 1
+        while i < len(a) and a[i] == "0":
+            i += 1
+        while j < len(b) and b[j] == "0":
+            j += 1
+        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
+            if not first_diff:
+                first_diff = (a[i] > b[j]) - (a[i] < b[j])
+            i += 1
+            j += 1
+        if i < len(a) and a[i].isdigit():
+            return 1
+        if j < len(b) and b[j].isdigit():
+            return -1
+        if first_diff:
+            return first_diff
+    return 0
+
+
+def _split_version(version: str) -> tuple[int, str, str]:
+    epoch, colon, rest = version.partition(":")
+    if not colon:
+        epoch, rest = "0", version
+    upstream, dash, revision = rest.rpartition("-")
+    if not dash:
+        upstream, revision = rest, ""
+    return int(epoch or 0), upstream, revision
+
+
+def compare_versions(a: str, b: str) -> int:
+    """-1, 0 or 1 as Debian version ``a`` is lower than, equal to or higher than ``b`` (dpkg's rules)."""
+    ea, ua, ra = _split_version(a)
+    eb, ub, rb = _split_version(b)
+    if ea != eb:
+        return -1 if ea < eb else 1
+    return _compare_part(ua, ub) or _compare_part(ra, rb)
+
+
+# --- the state file ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What one build generated for one tree: its release, the settings it came from, every tracked file."""
+
+    format: str
+    name: str
+    #: the full version (``1.0-1``) the tree was generated for
+    version: str
+    #: the tree's directory, relative to the output directory (``.`` for the rpm spec directory)
+    tree: str
+    #: the settings the spec was made from (for a build ``--from-tree``)
+    settings: Mapping[str, Any]
+    files: Files
+
+    @staticmethod
+    def path(output_dir: Path, fmt: str, key: str) -> Path:
+        """The state file of tree ``key`` of format ``fmt`` in ``output_dir``."""
+        return output_dir / STATE_DIR / f"{fmt}-{key}.json"
+
+    def to_json(self) -> str:
+        """The state as the JSON text of its file."""
+        files = {}
+        for rel, (data, mode) in sorted(self.files.items()):
+            try:
+                files[rel] = {"mode": mode, "text": data.decode("utf-8")}
+            except UnicodeDecodeError:
+                files[rel] = {"mode": mode, "base64": base64.b64encode(data).decode()}
+        return json.dumps({"format": self.format, "name": self.name, "version": self.version,
+                           "tree": self.tree, "settings": dict(self.settings), "files": files}, indent=1)
+
+    @classmethod
+    def load(cls, path: Path) -> State | None:
+        """The state in ``path``; None when there is none. A damaged one is an :class:`OutputError`."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            files = {rel: (entry["text"].encode() if "text" in entry else base64.b64decode(entry["base64"]),
+                           int(entry["mode"])) for rel, entry in raw["files"].items()}
+            return cls(raw["format"], raw["name"], raw["version"], raw["tree"], raw["settings"], files)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise OutputError(f"{path}: not a tap2pkg state file ({exc}); remove it to treat the tree as "
+                              "edited everywhere") from None
+
+    def save(self, output_dir: Path) -> Path:
+        """Write the state into ``output_dir`` (atomically); its path."""
+        key = self.tree if self.tree != "." else self.name
+        path = self.path(output_dir, self.format, key)
+        path.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(self.to_json())
+        os.replace(tmp, path)
+        return path
+
+
+def states(output_dir: Path, fmt: str, name: str) -> list[State]:
+    """Every state of package ``name`` in ``output_dir`` whose tree is still there, highest release first."""
+    found = []
+    directory = output_dir / STATE_DIR
+    if directory.is_dir():
+        for path in sorted(directory.glob(f"{fmt}-*.json")):
+            state = State.load(path)
+            if state is not None and state.format == fmt and state.name == name \
+                    and (output_dir / state.tree).is_dir():
+                found.append(state)
+    import functools
+
+    return sorted(found, key=functools.cmp_to_key(lambda a, b: compare_versions(b.version, a.version)))
+
+
+def settings_record(settings: Mapping[str, Any], spec: PackageSpec) -> dict[str, Any]:
+    """The settings kept in the state: JSON values only, the spec's name, version and maintainer fixed."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, Path):
+            return str(value.resolve())
+        return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+    record = {key: plain(value) for key, value in settings.items() if key not in ("output_dir", "builder")}
+    record.update(name=spec.name, version=spec.version, revision=spec.revision, maintainer=spec.maintainer)
+    if "include" in record:
+        record["include"] = [str(Path(p).resolve()) for p in record["include"]]
+    return record
+
+
+# --- merging ----------------------------------------------------------------------------------------
+
+def merge3(base: bytes, theirs: bytes, new: bytes) -> tuple[bytes, bool]:
+    """``git merge-file``: the changes from ``base`` to ``theirs`` and to ``new`` in one text, and
+    whether some overlapped (then the text holds conflict markers)."""
+    import shutil
+
+    if shutil.which("git") is None:
+        raise MissingToolError("git is not installed; it merges hand edits (apt-get install git)")
+    with tempfile.TemporaryDirectory(prefix="tap2pkg-merge-") as tmp:
+        paths = []
+        for name, data in (("edited", theirs), ("base", base), ("generated", new)):
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            paths.append(str(path))
+        proc = subprocess.run(["git", "merge-file", "-p", "-L", OURS_LABEL, "-L", "last generated",
+                               "-L", THEIRS_LABEL, *paths], capture_output=True, check=False)
+    if proc.returncode < 0 or proc.returncode > 127:
+        raise MissingToolError(f"git merge-file failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout, proc.returncode > 0
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a build into an existing tree will write, decided before anything is written."""
+
+    fmt: str
+    #: the tree read as the packager's (None: nothing to carry, a fresh tree)
+    tree: Path | None
+    #: what is generated now, history spliced in: the next state's files
+    generated: Files
+    #: what the tree holds now (tracked and added files)
+    theirs: Files
+    edits: TreeEdits
+    state: State
+    notes: list[str] = field(default_factory=list)
+    #: relative path -> (text with markers or None, new generated text, why)
+    conflicts: dict[str, tuple[bytes | None, bytes, str]] = field(default_factory=dict)
+
+    def diff(self) -> str:
+        """A unified diff from what would be generated to what is in the tree (empty: in sync)."""
+        label = self.tree.name if self.tree is not None else "tree"
+        out: list[str] = []
+        for rel in sorted(set(self.generated) | set(self.theirs)):
+            want = self.generated.get(rel, (b"", 0))[0] if rel in self.generated else None
+            have = self.theirs.get(rel, (b"", 0))[0] if rel in self.theirs else None
+            if want == have:
+                continue
+            try:
+                a = (want or b"").decode().splitlines(keepends=True)
+                b = (have or b"").decode().splitlines(keepends=True)
+            except UnicodeDecodeError:
+                out.append(f"Binary files generated/{rel} and {label}/{rel} differ\n")
+                continue
+            out += difflib.unified_diff(a, b, "/dev/null" if want is None else f"generated/{rel}",
+                                        "/dev/null" if have is None else f"{label}/{rel}")
+            if out and not out[-1].endswith("\n"):
+                out[-1] += "\n\\ No newline at end of file\n"
+        return "".join(out)
+
+    def write_conflicts(self) -> list[str]:
+        """Leave each conflicting file with its markers and ``FILE.tap2pkg-new`` beside it in the tree;
+        one line for each."""
+        assert self.tree is not None
+        lines = []
+        for rel, (marked, new, why) in sorted(self.conflicts.items()):
+            path = self.tree / rel
+            if marked is not None:
+                path.write_bytes(marked)
+            Path(f"{path}{NEW_SUFFIX}").write_bytes(new)
+            lines.append(f"{path}: {why}; the new generated text is in {path.name}{NEW_SUFFIX}: resolve "
+                         "the file and run again (or --force-regenerate to discard your edit)")
+        return lines
+
+
+def _tree_and_base(fmt: TreeFormat, spec: PackageSpec, output_dir: Path,
+                   from_tree: Path | None) -> tuple[Path | None, State | None]:
+    """The tree to carry edits from and the state it was generated with."""
+    if from_tree is not None:
+        from_tree = Path(from_tree)
+        if not from_tree.is_dir():
+            raise OutputError(f"--from-tree {from_tree}: not a directory; name the source tree "
+                              f"({spec.name}-VERSION/ or the .spec's directory)")
+        for state_dir in (from_tree.parent, from_tree):
+            for state in states(state_dir, fmt.name, spec.name):
+                if (state_dir / state.tree).resolve() == from_tree.resolve():
+                    return from_tree, state
+        return from_tree, None
+    here = fmt.tree_dir(spec, output_dir)
+    found = states(output_dir, fmt.name, spec.name)
+    for state in found:
+        if (output_dir / state.tree).resolve() == here.resolve():
+            return here, state
+    if found:
+        return output_dir / found[0].tree, found[0]
+    return (here, None) if here.is_dir() else (None, None)
+
+
+def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[str, Any], *,
+         from_tree: Path | None = None, force: bool = False, message: str | None = None) -> Plan:
+    """Decide what a build of ``spec`` into ``output_dir`` writes over its generated tree.
+
+    Raises :class:`~tap2pkg.errors.InvalidVersionError` when ``spec``'s
+    release is lower than the tree's last one, and
+    :class:`~tap2pkg.errors.MergeConflictError` when the tree still holds
+    conflict markers from an earlier run. Conflicts of this run are in
+    :attr:`Plan.conflicts` (the caller writes them, or shows the diff).
+    """
+    fmt = tree_format(fmt_name)
+    output_dir = Path(output_dir)
+    orig = fmt.generated(spec)
+    new = dict(orig)
+    tree, state = _tree_and_base(fmt, spec, output_dir, from_tree)
+    key_dir = fmt.tree_dir(spec, output_dir)
+    record = State(fmt.name, spec.name, spec.full_version, os.path.relpath(key_dir, output_dir),
+                   settings_record(settings, spec), new)
+    if tree is None:
+        if message is not None:
+            _, new = fmt.carry_history(spec, {}, {}, new, message)
+            record = State(record.format, record.name, record.version, record.tree, record.settings, new)
+        edits = TreeEdits({rel: v for rel, v in new.items() if orig.get(rel) != v})
+        return Plan(fmt.name, None, new, {}, edits, record)
+    theirs = fmt.tree_files(tree, [*new, *(state.files if state else {})])
+    theirs = {rel: v for rel, v in theirs.items() if not rel.endswith(NEW_SUFFIX)}
+    marked = sorted(rel for rel, (data, _m) in theirs.items() if _MARKER.search(data.decode(errors="replace")))
+    if marked:
+        raise MergeConflictError([f"{tree / rel}: still has conflict markers from an earlier run; resolve "
+                                  f"them (and remove {rel}{NEW_SUFFIX}), then run again" for rel in marked])
+    last = fmt.last_version(theirs, spec)
+    if last is not None and compare_versions(spec.full_version, last) < 0:
+        raise InvalidVersionError(f"{spec.full_version} is lower than {last}, the last release in {tree}; "
+                                  "dpkg would refuse it: give a higher -V/--set-version or --revision")
+    base: Files = dict(state.files) if state is not None else {}
+    base, new = fmt.carry_history(spec, base, theirs, new, message)
+    record = State(record.format, record.name, record.version, record.tree, record.settings, new)
+    result = Plan(fmt.name, tree, new, theirs, TreeEdits(), record)
+    files: Files = {}
+    removed: set[str] = set()
+    for rel in sorted(set(new) | set(base) | set(theirs)):
+        outcome = _merge_one(rel, base.get(rel), theirs.get(rel), new.get(rel), state is not None, force,
+                             result)
+        if outcome is None:
+            if rel in orig:
+                removed.add(rel)
+        elif outcome != orig.get(rel):
+            files[rel] = outcome
+    result.edits = TreeEdits(files, frozenset(removed))
+    return result
+
+
+def _merge_one(rel: str, base: tuple[bytes, int] | None, theirs: tuple[bytes, int] | None,
+               new: tuple[bytes, int] | None, has_state: bool, force: bool,
+               plan: Plan) -> tuple[bytes, int] | None:
+    """One file's outcome (None: absent); conflicts and notes go into ``plan``."""
+    if force:
+        if theirs is not None and theirs != new and theirs != base:
+            what = "your added file" if base is None and new is None else "your edit of"
+            plan.notes.append(f"--force-regenerate: discarded {what} {rel}")
+        return new
+    if theirs == new or theirs == base:
+        return new
+    if theirs is None:  # removed by the packager
+        if new == base:
+            return None
+        plan.conflicts[rel] = (None, (new or (b"", 0))[0], "you removed it and the generated file changed")
+        return None
+    if new is None:
+        if base is not None:
+            plan.notes.append(f"{rel} is no longer generated; your edited copy is kept")
+        return theirs  # added by the packager, or edited and no longer generated: kept
+    if new == base:
+        return theirs
+    mode = theirs[1] if base is not None and theirs[1] != base[1] else new[1]
+    if base is None and not has_state:
+        why = "there is no record of what tap2pkg generated here (no state file), and it differs"
+        merged, conflicted = merge3(b"", theirs[0], new[0])
+    else:
+        why = "your edit and the regenerated file change the same lines; conflict markers are left in it"
+        merged, conflicted = merge3((base or (b"", 0))[0], theirs[0], new[0])
+    try:
+        merged.decode()
+    except UnicodeDecodeError:
+        plan.conflicts[rel] = (None, new[0], "a binary file changed by you and by the generation")
+        return theirs
+    if conflicted:
+        plan.conflicts[rel] = (merged, new[0], why)
+        return theirs
+    plan.notes.append(f"{rel}: your edit is merged with the regenerated file")
+    return merged, mode
+
+
+def from_tree_settings(fmt_name: str, tree: Path) -> tuple[State, Path]:
+    """The state a tree was generated with, and the output directory holding it (for ``--from-tree``
+    without an app file)."""
+    tree = Path(tree)
+    if not tree.is_dir():
+        raise OutputError(f"--from-tree {tree}: not a directory; name the source tree")
+    for output_dir in (tree.parent, tree):
+        directory = output_dir / STATE_DIR
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob(f"{fmt_name}-*.json")):
+            state = State.load(path)
+            if state is not None and (output_dir / state.tree).resolve() == tree.resolve():
+                return state, output_dir
+    raise OutputError(f"--from-tree {tree}: no record of how tap2pkg generated it ({STATE_DIR}/ beside it); "
+                      "give the app file too, with the options it was built with")
+
+
+def whole_tree(fmt_name: str, spec: PackageSpec, tree: Path) -> TreeEdits:
+    """The tree as it is, to write over the generated one (a build ``--from-tree``): every file kept,
+    generated files the packager removed left out."""
+    fmt = tree_format(fmt_name)
+    new = fmt.generated(spec)
+    theirs = {rel: v for rel, v in fmt.tree_files(tree, new).items() if not rel.endswith(NEW_SUFFIX)}
+    marked = sorted(rel for rel, (data, _m) in theirs.items() if _MARKER.search(data.decode(errors="replace")))
+    if marked:
+        raise MergeConflictError([f"{tree / rel}: still has conflict markers; resolve them, then build again"
+                                  for rel in marked])
+    return TreeEdits({rel: v for rel, v in theirs.items() if new.get(rel) != v},
+                     frozenset(rel for rel in new if rel not in theirs))
+
+
+__all__ = ["FORMAT_MODULES", "NEW_SUFFIX", "STATE_DIR", "Plan", "State", "TreeEdits", "TreeFormat",
+           "compare_versions", "from_tree_settings", "merge3", "plan", "settings_record", "states",
+           "tree_format", "whole_tree"]
