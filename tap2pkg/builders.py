@@ -69,6 +69,8 @@ class BuildOptions:
     #: None: the builder's default (the first of its :attr:`Builder.compressions`)
     compression: str | None = None
     sign: bool = False
+    #: ``--sign-key``: sign with this key (debsign, rpmsign --addsign); None: the format's default
+    sign_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +278,7 @@ def check_options(builder: Builder, options: BuildOptions) -> BuildOptions:
         raise UsageError(f"--compression {compression!r} is not applied by the {builder.name} builder; "
                          f"use {' or '.join(builder.compressions)}")
     if compression is None and builder.compressions:
-        return BuildOptions(options.source, options.binary, builder.compressions[0], options.sign)
+        return replace(options, compression=builder.compressions[0])
     return options
 
 

@@ -65,9 +65,16 @@ def builder_and_options(settings: Mapping[str, object], fmt: str, args: argparse
     if builder is None:
         builder = builders.get(fmt, str(settings.get("builder") or builders.DEFAULT_BUILDER))
     compression = settings.get("compression")
+    sign_key = getattr(args, "sign_key", None)
+    if sign_key is not None:
+        if getattr(args, "unsigned", False):
+            raise UsageError("--sign-key and -u/--unsigned contradict each other; give one")
+        from ..signing import find_key
+
+        find_key(sign_key)  # a missing key is one line before anything is built
     options = builders.BuildOptions(source=not args.binary_only, binary=not args.source_only,
                                     compression=None if compression is None else str(compression),
-                                    sign=not getattr(args, "unsigned", False))
+                                    sign=not getattr(args, "unsigned", False), sign_key=sign_key)
     return builder, builders.check_options(builder, options)
 
 

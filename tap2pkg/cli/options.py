@@ -37,12 +37,14 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="app file type: tap, python, source or xml (default: from the suffix)")
     parser.add_argument("-m", "--maintainer", metavar="'NAME <EMAIL>'", help="package maintainer")
     parser.add_argument("-p", "--protocol", help="the service's name (default: the app file's base name)")
-    parser.add_argument("-e", "--description", help='one-line summary (default: "A server for <protocol>")')
+    parser.add_argument("-e", "--description", help='one-line summary (default: "Server for <protocol>")')
     parser.add_argument("-l", "--long_description", "--long-description", dest="long_description",
                         metavar="TEXT", help="long description")
     parser.add_argument("-V", "--set-version", dest="set_version", metavar="VERSION",
                         help="upstream version (default: 1.0)")
     parser.add_argument("-u", "--unsigned", action="store_true", help="do not sign")
+    parser.add_argument("--sign-key", metavar="KEYID", help="sign with this OpenPGP key from $GNUPGHOME: "
+                        "debsign for .changes/.dsc, rpmsign --addsign for .rpm/.src.rpm")
     parser.add_argument("-o", "--output-dir", dest="output_dir", metavar="DIR",
                         help="where to write everything (default: the current directory)")
     parser.add_argument("--depends", action="append", metavar="PKG", help="extra dependency (repeatable)")

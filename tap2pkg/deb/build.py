@@ -5,7 +5,8 @@ then makes the source package (``dpkg-source``, or only the
 ``.orig.tar.gz`` where it is not installed, said in the notes) and writes the
 ``.deb`` in Python; ``dpkg`` runs ``dpkg-buildpackage`` in the tree. With
 ``sign``, the ``.changes`` (or the ``.dsc``) is signed by ``debsign`` when a
-secret key is there. Staging and publishing are
+secret key is there; with ``sign_key`` (``--sign-key``) by that key, and a
+failure is an error (:mod:`tap2pkg.signing`). Staging and publishing are
 :class:`tap2pkg.builders.StagedBuilder`'s; a file or link where the source
 tree goes is refused before anything is built, never followed.
 """
@@ -38,10 +39,19 @@ def _signing_key_available() -> bool:
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
-def _sign(files: list[Path], notes: list[str]) -> None:
+def _sign(files: list[Path], notes: list[str], key_name: str | None) -> None:
     targets = [f for f in files if f.suffix in (".changes", ".dsc")]
     changes = [f for f in targets if f.suffix == ".changes"]
     targets = changes or targets
+    if key_name is not None:
+        from ..signing import debsign, find_key
+
+        if targets:
+            debsign(targets, find_key(key_name))
+        else:
+            notes.append("nothing signed: a binary-only build has no .changes or .dsc; the .deb is signed "
+                         "through the repository's Release file (tap2pkg publish)")
+        return
     if not targets:
         return
     import subprocess
@@ -57,8 +67,8 @@ def _sign(files: list[Path], notes: list[str]) -> None:
 
 
 def _staged(tree: Path, files: list[Path], notes: list[str], options: BuildOptions) -> Staged:
-    if options.sign:
-        _sign(files, notes)
+    if options.sign or options.sign_key is not None:
+        _sign(files, notes, options.sign_key)
     return Staged([(artifact_kind(f), f) for f in files], tree, notes)
 
 

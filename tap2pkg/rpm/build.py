@@ -10,7 +10,9 @@ the same binary package:
 The source RPM is always made from the spec by ``rpmbuild -bs``. Where
 ``rpmbuild`` is not installed the native builder still writes the spec, the
 sources and the ``.rpm`` and leaves the SRPM out (said in the notes);
-``--source-only`` then fails. Staging and publishing are
+``--source-only`` then fails. With ``--sign-key`` the ``.rpm`` and the SRPM are
+signed by ``rpmsign --addsign`` before they are published
+(:mod:`tap2pkg.signing`). Staging and publishing are
 :class:`tap2pkg.builders.StagedBuilder`'s.
 """
 
@@ -65,6 +67,11 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
         made.append(("source-package", srpm))
     if options.binary:
         made.append(("package", stage_dir / binary_name))
+    if options.sign_key is not None:
+        from ..signing import find_key, rpmsign
+
+        rpmsign([path for kind, path in made if kind in ("package", "source-package")],
+                find_key(options.sign_key))
     return Staged(made, None, notes)
 
 
