@@ -229,6 +229,22 @@ def twisted_arguments(spec: PackageSpec, layout: Layout, *, daemon: bool) -> lis
     return args
 
 
+#: Services of the bundled runtime that open connections out (the rest only listen).
+CLIENT_SERVICES = frozenset({"ClientService"})
+
+
+def connects_out(spec: PackageSpec) -> bool:
+    """Whether the service may connect out, so its unit waits for ``network-online.target``.
+
+    Known only for a tapd app whose services inspection listed (``spec.app_info["services"]``); a
+    Twisted app, or an app whose services are unknown, may.
+    """
+    services = spec.app_info.get("services")
+    if spec.runtime != "tapd" or services is None:
+        return True
+    return any(cls in CLIENT_SERVICES for cls, _name in services)
+
+
 def template_context(spec: PackageSpec, layout: Layout, build_time: int) -> dict[str, Any]:
     """Everything templates may use, for ``spec`` installed as ``layout``, built at ``build_time``."""
     context: dict[str, Any] = {
@@ -239,6 +255,7 @@ def template_context(spec: PackageSpec, layout: Layout, build_time: int) -> dict
         "tapd_foreground": " ".join(shlex.quote(a) for a in tapd_arguments(spec, layout, daemon=False)),
         "tapd_daemon": " ".join(shlex.quote(a) for a in tapd_arguments(spec, layout, daemon=True)),
     }
+    context["connects_out"] = connects_out(spec)
     if spec.runtime == "twisted":
         for key, daemon in (("twisted_foreground", False), ("twisted_daemon", True)):
             context[key] = " ".join(shlex.quote(a) for a in twisted_arguments(spec, layout, daemon=daemon))

@@ -190,7 +190,7 @@ def test_hand_edited_tree_rebuilds_with_the_edits(tmp_path: Path) -> None:
     tree = result.source_tree
     assert tree is not None
     control = tree / "debian" / "control"
-    control.write_text(control.read_text().replace("Description: A server for echo",
+    control.write_text(control.read_text().replace("Description: Server for echo",
                                                    "Description: Hand-edited echo service"))
     unit = tree / "debian" / "echo.service"
     unit.write_text(unit.read_text().replace("RestartSec=2", "RestartSec=9"))

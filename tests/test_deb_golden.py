@@ -59,7 +59,7 @@ def test_control_parses_with_python_debian() -> None:
     assert source["Homepage"] == "https://example.org/echo"
     assert binary["Architecture"] == "all"
     assert "python3 (>= 3.11)" in binary["Depends"]
-    assert binary["Description"].startswith("A server for echo\n")
+    assert binary["Description"].startswith("Server for echo\n")
 
 
 def test_changelog_parses_with_python_debian() -> None:

@@ -22,7 +22,7 @@ ECHO = Path(__file__).parent / "data" / "echo"
 MARKER = ".tap2pkg-owned"
 LOGGED = ("systemd-sysusers", "adduser", "addgroup", "deluser", "delgroup", "userdel", "groupdel", "usermod",
           "deb-systemd-helper", "deb-systemd-invoke", "systemctl", "update-rc.d", "invoke-rc.d",
-          "systemd-tmpfiles")
+          "systemd-tmpfiles", "py3compile", "py3clean")
 
 
 def scripts_for(user: str = "") -> dict[str, str]:

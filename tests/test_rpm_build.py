@@ -83,7 +83,7 @@ def test_both_builders_make_the_same_package(builds: dict[str, BuildResult]) -> 
     for key in native:
         assert native[key] == rpmbuild[key], key
     meta = native["meta"]
-    assert meta.startswith("echo|1.2|3|A server for echo|MIT|https://example.org/echo|")
+    assert meta.startswith("echo|1.2|3|Server for echo|MIT|https://example.org/echo|")
     assert f"|{EPOCH}|" in meta
     for line in ("-rw-r--r-- root root cn ", "drwxr-x--- echo echo  0 ", "-rwxr-xr-x root root  "):
         assert line in meta
@@ -132,7 +132,7 @@ def test_hand_edited_spec_and_unit_rebuild(builds: dict[str, BuildResult], tmp_p
     work = tmp_path / "edit"
     shutil.copytree(builds["native"].paths()[0].parent, work)
     spec_file = work / "echo.spec"
-    spec_file.write_text(spec_file.read_text().replace("Summary:        A server for echo",
+    spec_file.write_text(spec_file.read_text().replace("Summary:        Server for echo",
                                                        "Summary:        Echo, edited by hand"))
     unit = work / "echo.service"
     unit.write_text(unit.read_text().replace("RestartSec=2", "RestartSec=7"))

@@ -31,14 +31,14 @@ def test_defaults_follow_twisted() -> None:
     assert spec.full_version == "1.0-1"
     assert spec.user == "echo"
     assert spec.protocol == "echo"
-    assert spec.summary == "A server for echo"
+    assert spec.summary == "Server for echo"
     assert spec.maintainer_name == "Jane Doe"
     assert spec.maintainer_email == "jane@example.org"
     assert spec.app_file_name == "echo.tac"
 
 
 def test_protocol_names_the_default_description() -> None:
-    assert make(protocol="web").summary == "A server for web"
+    assert make(protocol="web").summary == "Server for web"
 
 
 @pytest.mark.parametrize("name", ["Echo", "e", "-echo", "echo_server", "echo server", ""])

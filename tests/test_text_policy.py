@@ -259,7 +259,7 @@ def test_rpm_macros_in_free_text_never_expand(field: str, payload: str, tmp_path
         tags = "%{SUMMARY}\\n%{URL}\\n%{PACKAGER}\\n[%{CHANGELOGNAME}\\n]%{DESCRIPTION}"
         binary = next(p for p in artifacts if p.name.endswith(".noarch.rpm"))
         source = next(p for p in artifacts if p.name.endswith(".src.rpm"))
-        literal = value if tag != "%{SUMMARY}" or option == "-e" else f"A server for {value}"
+        literal = value if tag != "%{SUMMARY}" or option == "-e" else f"Server for {value}"
         for path in (binary, source):
             shown = _rpm_query(path, tag)
             if tag == "%{DESCRIPTION}":  # wrapped at 79 columns

@@ -120,7 +120,7 @@ def deb_contents(deb: Path) -> DebContents:
 
 DEB_EDITS: dict[str, tuple[Edit, Callable[[DebContents], bool]]] = {
     "control Description": (
-        lambda t: replace(t / "debian/control", "Description: A server for echo\n",
+        lambda t: replace(t / "debian/control", "Description: Server for echo\n",
                           "Description: Hand-edited echo service\n Its long text, by hand.\n .\n"),
         lambda c: c["fields"]["description"].startswith("Hand-edited echo service"),
     ),
@@ -297,7 +297,7 @@ def systemd_macros() -> bool:
 
 
 RPM_EDITS: dict[str, tuple[Edit, Callable[[dict[str, str]], bool]]] = {
-    "Summary": (lambda d: replace(d / "echo.spec", "Summary:        A server for echo",
+    "Summary": (lambda d: replace(d / "echo.spec", "Summary:        Server for echo",
                                   "Summary:        Echo, 100%% edited by hand"),
                 lambda c: "|Echo, 100% edited by hand|" in c["meta"]),
     "Release": (lambda d: replace(d / "echo.spec", "Release:        3", "Release:        4"),
@@ -306,8 +306,8 @@ RPM_EDITS: dict[str, tuple[Edit, Callable[[dict[str, str]], bool]]] = {
                                    "Requires:       logrotate, curl >= 7\n"
                                    "Requires:       (nginx or apache2)"),
                  lambda c: "curl >= 7" in c["requires"] and "(nginx or apache2)" in c["requires"]),
-    "%description": (lambda d: replace(d / "echo.spec", "A server for echo, packaged",
-                                       "Edited by hand: 50%% more echo.\n\nA server for echo, packaged"),
+    "%description": (lambda d: replace(d / "echo.spec", "Server for echo, packaged",
+                                       "Edited by hand: 50%% more echo.\n\nServer for echo, packaged"),
                      lambda c: "Edited by hand: 50% more echo.\n\nA server" in c["meta"]),
     "%post fallback and tail": (
         lambda d: replace(d / "echo.spec", "# $1: 1 on first install, 2 on upgrade.",
@@ -360,7 +360,7 @@ RPM_REFUSED: dict[str, tuple[Edit, str]] = {
                                    "%config(noreplace) %{_sysconfdir}/echo/extra.conf\n"
                                    "%dir %attr(0750,echo,echo) %{_localstatedir}/lib/echo"), "echo.spec:"),
     "%build": (lambda d: replace(d / "echo.spec", "%build\n", "%build\ntrue\n"), "echo.spec:"),
-    "a macro it cannot expand": (lambda d: replace(d / "echo.spec", "Summary:        A server for echo",
+    "a macro it cannot expand": (lambda d: replace(d / "echo.spec", "Summary:        Server for echo",
                                                    "Summary:        %{name} server"), "echo.spec:"),
     "a new section": (lambda d: replace(d / "echo.spec", "%files\n", "%posttrans\ntrue\n\n%files\n"),
                       "echo.spec:"),

@@ -47,10 +47,9 @@ def deb_files(payload: DebPayload) -> list[PayloadFile]:
 def maintainer_scripts(payload: DebPayload) -> dict[str, str]:
     """``preinst``, ``postinst``, ``prerm``, ``postrm``: what debhelper would produce."""
     scripts = {}
-    for name in ("preinst", "postinst", "postrm"):
+    for name in ("preinst", "postinst", "prerm", "postrm"):
         snippet = render(f"debian/native/{name}.snippet", payload.context).rstrip("\n")
         scripts[name] = payload.text(f"{{pkg}}.{name}").replace("#DEBHELPER#", snippet)
-    scripts["prerm"] = render("debian/native/prerm", payload.context)
     return scripts
 
 

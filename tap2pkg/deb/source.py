@@ -22,13 +22,15 @@ from typing import Any
 
 from ..errors import BuildToolError, MissingToolError, OutputError
 from ..payload import ROLES, Payload
+from ..regen import Files, TreeEdits, TreeFormat
 from ..render import render
 from ..spec import PackageSpec
 from .archive import TarMember, compress, tar_bytes
 from .licenses import license_paragraphs
+from .policy import DEFAULT_STANDARDS_VERSION, standards_version
 
-#: The Debian Policy version the generated packages follow.
-STANDARDS_VERSION = "4.7.0"
+#: The Debian Policy version the generated packages follow (see :mod:`tap2pkg.deb.policy`).
+STANDARDS_VERSION = DEFAULT_STANDARDS_VERSION
 
 #: Python the bundled runtime needs.
 PYTHON_DEPENDS = "python3 (>= 3.11)"
@@ -45,7 +47,8 @@ _DEBIAN_TEMPLATES = (
     ("control", "control", 0o644), ("changelog", "changelog", 0o644), ("copyright", "copyright", 0o644),
     ("source/format", "source/format", 0o644), ("rules", "rules", 0o755), ("{pkg}.install", "install", 0o644),
     ("{pkg}.preinst", "preinst", 0o755), ("{pkg}.postinst", "postinst", 0o755),
-    ("{pkg}.postrm", "postrm", 0o755), ("source/lintian-overrides", "source-lintian-overrides", 0o644),
+    ("{pkg}.prerm", "prerm", 0o755), ("{pkg}.postrm", "postrm", 0o755),
+    ("source/lintian-overrides", "source-lintian-overrides", 0o644),
     ("{pkg}.lintian-overrides", "lintian-overrides", 0o644),
 )
 
@@ -66,7 +69,7 @@ class DebPayload:
         core = Payload.for_spec(spec, "debian")
         context = {
             **core.context,
-            "standards_version": STANDARDS_VERSION,
+            "standards_version": standards_version(spec.distribution),
             "depends": ", ".join(["${misc:Depends}", python_depends(spec), "adduser",
                                   *map(str, spec.depends)]),
             "long_description": spec.long_description or _default_long_description(spec),
@@ -132,8 +135,9 @@ def _write(path: str, data: bytes, mode: int, epoch: int, made: set[str]) -> Non
     os.utime(path, (epoch, epoch))
 
 
-def write_source_tree(payload: DebPayload, parent: Path) -> SourceTree:
-    """Write ``<parent>/<pkg>-<version>/`` with the payload and ``debian/``."""
+def write_source_tree(payload: DebPayload, parent: Path, edits: TreeEdits | None = None) -> SourceTree:
+    """Write ``<parent>/<pkg>-<version>/`` with the payload and ``debian/``, then ``edits`` over it
+    (hand edits carried from an earlier tree, :mod:`tap2pkg.regen`)."""
     spec, epoch = payload.spec, payload.core.build_time
     root = parent / f"{spec.name}-{spec.version}"
     if os.path.lexists(root):
@@ -148,6 +152,8 @@ def write_source_tree(payload: DebPayload, parent: Path) -> SourceTree:
         _write(f"{root}/{f.tree_path}", f.data, f.mode, epoch, made)
     for rel, (text, mode) in payload.debian.items():
         _write(f"{root}/debian/{rel}", text.encode(), mode, epoch, made)
+    if edits is not None:
+        edits.apply(root, epoch)
     for dirpath, _dirs, _files in os.walk(root):
         os.utime(dirpath, (epoch, epoch))
     return SourceTree(payload, root)
@@ -204,3 +210,87 @@ def build_source_package(tree: SourceTree) -> list[Path]:
              what="dpkg-source -b")
     base = f"{spec.name}_{spec.full_version}"
     return [tree.parent / f"{base}.dsc", orig, tree.parent / f"{base}.debian.tar.xz"]
+
+
+# --- the tree's history and edits (tap2pkg.regen) ------------------------------------------------------
+
+_CHANGELOG = "debian/changelog"
+
+
+def generated_tree(spec: PackageSpec) -> Files:
+    """Every file of ``spec``'s generated tree, relative to it: (content, mode)."""
+    payload = DebPayload.for_spec(spec)
+    files = {f.tree_path: (f.data, f.mode) for f in payload.core.tree_files() if f.tree_path is not None}
+    files.update({f"debian/{rel}": (text.encode(), mode) for rel, (text, mode) in payload.debian.items()})
+    return files
+
+
+def tree_files(root: Path, tracked: object = ()) -> Files:
+    """The files of the tree at ``root`` as they are (regular files; debhelper's build leftovers skipped)."""
+    del tracked  # a Debian tree is all its files
+    package = root.resolve().name.rsplit("-", 1)[0]  # <pkg>-<version>
+    found: Files = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        dirnames[:] = sorted(d for d in dirnames
+                             if not build_leftover(f"{rel_dir}/{d}".removeprefix("./"), package))
+        for name in sorted(filenames):
+            rel = f"{rel_dir}/{name}".removeprefix("./")
+            path = Path(dirpath) / name
+            if build_leftover(rel, package) or path.is_symlink() or not path.is_file():
+                continue
+            found[rel] = (path.read_bytes(), path.stat().st_mode & 0o7777)
+    return found
+
+
+def build_leftover(rel: str, package: str) -> bool:
+    """True for a path of a tree (relative to it) that debhelper leaves after a build: not an edit."""
+    from .tree import _BUILD_LEFTOVERS  # the one list, kept with the reader that skips them too
+
+    inside = rel.removeprefix("debian/")
+    return inside != rel and (bool(_BUILD_LEFTOVERS.fullmatch(inside)) or inside == package
+                              or inside.startswith(f"{package}/"))
+
+
+def last_version(files: Mapping[str, tuple[bytes, int]], spec: PackageSpec) -> str | None:
+    """The version of the top entry of the tree's ``debian/changelog`` (None without one)."""
+    from .tree import changelog_version
+
+    if _CHANGELOG not in files:
+        return None
+    return changelog_version(files[_CHANGELOG][0].decode(errors="replace"), spec.name, _CHANGELOG)
+
+
+def changelog_entry(spec: PackageSpec, message: str | None) -> str:
+    """A new ``debian/changelog`` entry for ``spec``, dated at the build time (``SOURCE_DATE_EPOCH``)."""
+    from ..payload import build_time
+
+    context: dict[str, Any] = {"spec": spec, "build_time": build_time(spec)}
+    if message is not None:
+        context["message"] = message
+    return render("debian/changelog", context)
+
+
+def carry_history(spec: PackageSpec, base: Files, theirs: Files, new: Files,
+                  message: str | None) -> tuple[Files, Files]:
+    """The changelog as the packager has it, with a new entry on top for a new release (dch's way)."""
+    base, new = dict(base), dict(new)
+    if _CHANGELOG not in theirs:
+        if message is not None:
+            new[_CHANGELOG] = (changelog_entry(spec, message).encode(), new[_CHANGELOG][1])
+        return base, new
+    history, mode = theirs[_CHANGELOG]
+    if last_version(theirs, spec) != spec.full_version:
+        default = f"New release {spec.full_version}, regenerated by tap2pkg."
+        history = changelog_entry(spec, message or default).encode() + b"\n" + history
+    base[_CHANGELOG] = theirs[_CHANGELOG]
+    new[_CHANGELOG] = (history, mode)
+    return base, new
+
+
+def _tree_dir(spec: PackageSpec, output_dir: Path) -> Path:
+    return Path(output_dir) / f"{spec.name}-{spec.version}"
+
+
+#: What :mod:`tap2pkg.regen` asks of a Debian tree.
+TREE_FORMAT = TreeFormat("deb", _tree_dir, generated_tree, tree_files, last_version, carry_history)

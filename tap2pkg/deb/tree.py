@@ -68,8 +68,8 @@ _SOURCE_ONLY = frozenset(f.lower() for f in (
 _BINARY = frozenset(f.lower() for f in ("Package", "Architecture", "Section", "Priority", "Homepage",
                                         "Description", *_RELATIONS))
 
-#: Maintainer scripts the tree holds (prerm is debhelper's own, written by the native writer).
-_SCRIPTS = ("preinst", "postinst", "postrm")
+#: Maintainer scripts the tree holds.
+_SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 #: What debhelper leaves in debian/ after a build: build products, not edits.
 _BUILD_LEFTOVERS = re.compile(r"(\.debhelper|tmp|files|debhelper-build-stamp|.*\.substvars|.*\.debhelper"
                               r"|.*\.debhelper\.log)(/.*)?")
@@ -375,7 +375,6 @@ def read_debian_tree(tree: SourceTree) -> DebianTree:
                 raise _refuse(f"debian/{rel}", f"the token {token} is not one it substitutes")
         snippet = render(f"debian/native/{script}.snippet", payload.context).rstrip("\n")
         scripts[script] = text.replace("#DEBHELPER#", snippet)
-    scripts["prerm"] = render("debian/native/prerm", payload.context)
     return DebianTree(name, version, fields, tuple(sorted(files.values(), key=lambda f: f.path)),
                       dict(sorted(scripts.items())))
 

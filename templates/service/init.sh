@@ -14,27 +14,33 @@
 ### END INIT INFO
 
 PATH=/sbin:/usr/sbin:/bin:/usr/bin
-NAME={{ spec.name }}
+NAME="{{ spec.name }}"
 DESC={{ spec.summary | shell_quote }}
 DAEMON={{ layout.launcher }}
 PIDFILE={{ layout.pidfile }}
 RUNDIR={{ layout.rundir }}
-USER={{ spec.user }}
+USER="{{ spec.user }}"
 {% if spec.runtime == "twisted" %}
 LOGFILE={{ layout.logfile }}
 TWISTD_OPTS=""
 
 [ -x "$DAEMON" ] || exit 0
+# shellcheck source=/dev/null
 [ -r {{ layout.default_file }} ] && . {{ layout.default_file }}
 {% else %}
+{% if spec.ports and spec.ports | min < 1024 %}
+LOGFILE={{ layout.logfile }}
+{% endif %}
 TAPD_OPTS=""
 
 [ -x "$DAEMON" ] || exit 0
+# shellcheck source=/dev/null
 [ -r {{ layout.default_file }} ] && . {{ layout.default_file }}
 # tapd reads TAPD_TLS from its environment, as under the systemd unit
 if [ -n "${TAPD_TLS:-}" ]; then export TAPD_TLS; fi
 {% endif %}
 
+# shellcheck source=/dev/null
 . /lib/lsb/init-functions
 
 do_start() {
@@ -55,20 +61,31 @@ do_stop() {
 		--remove-pidfile --exec /usr/bin/python3
 }
 {% else %}
+{% if spec.ports and spec.ports | min < 1024 %}
+	# A port below 1024: started as root, tapd binds the app's ports, then switches to $USER
+	# (--uid/--gid). Its log is opened before that, so it must be the user's already.
+	[ -e "$LOGFILE" ] || install -o "$USER" -g "$USER" -m 0640 /dev/null "$LOGFILE"
 	# shellcheck disable=SC2086
-	start-stop-daemon --start --quiet --pidfile "$PIDFILE" --chuid "$USER:$USER" \
+	start-stop-daemon --start --quiet --oknodo --pidfile "$PIDFILE" \
+		--chdir {{ layout.statedir }} --exec /usr/bin/python3 --startas "$DAEMON" -- \
+		{{ tapd_daemon }} --uid "$USER" --gid "$USER" $TAPD_OPTS
+{% else %}
+	# tapd daemonizes and exits only once the app has started, non-zero when it failed.
+	# shellcheck disable=SC2086
+	start-stop-daemon --start --quiet --oknodo --pidfile "$PIDFILE" --chuid "$USER:$USER" \
 		--chdir {{ layout.statedir }} --exec /usr/bin/python3 --startas "$DAEMON" -- \
 		{{ tapd_daemon }} $TAPD_OPTS
+{% endif %}
 }
 
 do_stop() {
-	start-stop-daemon --stop --quiet --retry=TERM/30/KILL/5 --pidfile "$PIDFILE" --remove-pidfile \
-		--exec /usr/bin/python3
+	start-stop-daemon --stop --quiet --oknodo --retry=TERM/30/KILL/5 --pidfile "$PIDFILE" \
+		--remove-pidfile --exec /usr/bin/python3
 }
 {% endif %}
 
-{# A Twisted app's start reports its failure: the script exits with it. #}
-{% set or_exit = " || exit $?" if spec.runtime == "twisted" else "" %}
+{# The launcher's start reports the app's failure: the script exits with it, so invoke-rc.d sees it. #}
+{% set or_exit = " || exit $?" %}
 case "$1" in
 start)
 	log_daemon_msg "Starting $DESC" "$NAME"
