@@ -33,11 +33,14 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import UsageError
 from .output import Staging
 from .spec import PackageSpec
+
+if TYPE_CHECKING:
+    from .regen import TreeEdits
 
 #: The modules that register each format's builders, imported on first use of the registry.
 FORMAT_MODULES = {"deb": "tap2pkg.deb.build", "rpm": "tap2pkg.rpm.build"}
@@ -69,6 +72,8 @@ class BuildOptions:
     #: None: the builder's default (the first of its :attr:`Builder.compressions`)
     compression: str | None = None
     sign: bool = False
+    #: hand edits written over the generated source tree (:mod:`tap2pkg.regen`); None: a fresh tree
+    edits: TreeEdits | None = None
     #: ``--sign-key``: sign with this key (debsign, rpmsign --addsign); None: the format's default
     sign_key: str | None = None
 

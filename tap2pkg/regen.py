@@ -228,6 +228,7 @@ class State:
         fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(self.to_json())
+            os.fchmod(fh.fileno(), 0o644)
         os.replace(tmp, path)
         return path
 
@@ -244,7 +245,10 @@ def states(output_dir: Path, fmt: str, name: str) -> list[State]:
                 found.append(state)
     import functools
 
-    return sorted(found, key=functools.cmp_to_key(lambda a, b: compare_versions(b.version, a.version)))
+    def highest_first(a: State, b: State) -> int:
+        return compare_versions(b.version, a.version)
+
+    return sorted(found, key=functools.cmp_to_key(highest_first))
 
 
 def settings_record(settings: Mapping[str, Any], spec: PackageSpec) -> dict[str, Any]:
@@ -257,7 +261,8 @@ def settings_record(settings: Mapping[str, Any], spec: PackageSpec) -> dict[str,
         return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
     record = {key: plain(value) for key, value in settings.items() if key not in ("output_dir", "builder")}
-    record.update(name=spec.name, version=spec.version, revision=spec.revision, maintainer=spec.maintainer)
+    record.update(name=spec.name, version=spec.version, revision=spec.revision, maintainer=spec.maintainer,
+                  app_file=str(spec.app_file.resolve()), app_file_name=spec.app_file_name)
     if "include" in record:
         record["include"] = [str(Path(p).resolve()) for p in record["include"]]
     return record
@@ -292,6 +297,10 @@ class Plan:
     fmt: str
     #: the tree read as the packager's (None: nothing to carry, a fresh tree)
     tree: Path | None
+    #: the tree this build writes (the same, or a new release's)
+    target: Path
+    #: what the builder generates before the edits are written over it
+    fresh: Files
     #: what is generated now, history spliced in: the next state's files
     generated: Files
     #: what the tree holds now (tracked and added files)
@@ -323,19 +332,48 @@ class Plan:
                 out[-1] += "\n\\ No newline at end of file\n"
         return "".join(out)
 
-    def write_conflicts(self) -> list[str]:
-        """Leave each conflicting file with its markers and ``FILE.tap2pkg-new`` beside it in the tree;
-        one line for each."""
-        assert self.tree is not None
-        lines = []
-        for rel, (marked, new, why) in sorted(self.conflicts.items()):
-            path = self.tree / rel
+    def finish(self, output_dir: Path) -> Path:
+        """After the build: record what was generated (the state file) and remove the
+        ``FILE.tap2pkg-new`` of conflicts resolved since; the state file's path."""
+        if self.tree is not None and self.tree.is_dir():
+            for rel in self.generated:
+                with contextlib.suppress(OSError):
+                    Path(f"{self.tree / rel}{NEW_SUFFIX}").unlink()
+        return self.state.save(Path(output_dir))
+
+    def write_merge(self, output_dir: Path) -> list[str]:
+        """Leave the merge in the tree as a merge tool would, without building: every file merged or
+        regenerated, each conflicting one with its markers and ``FILE.tap2pkg-new`` beside it, and the
+        state of what was generated now. One line for each conflict."""
+        target = self.target
+        desired: Files = {rel: v for rel, v in self.fresh.items() if rel not in self.edits.removed}
+        desired.update(self.edits.files)
+        for rel, (marked, _new, _why) in self.conflicts.items():
             if marked is not None:
-                path.write_bytes(marked)
+                desired[rel] = (marked, self.theirs.get(rel, self.generated.get(rel, (b"", 0o644)))[1])
+        on_disk = self.theirs if target == self.tree else {}
+        for rel in sorted(self.edits.removed):
+            with contextlib.suppress(OSError):
+                (target / rel).unlink()
+        for rel, (data, mode) in sorted(desired.items()):
+            if on_disk.get(rel) != (data, mode):
+                path = target / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                os.chmod(path, mode)
+        lines = []
+        for rel, (_marked, new, why) in sorted(self.conflicts.items()):
+            path = target / rel
             Path(f"{path}{NEW_SUFFIX}").write_bytes(new)
             lines.append(f"{path}: {why}; the new generated text is in {path.name}{NEW_SUFFIX}: resolve "
                          "the file and run again (or --force-regenerate to discard your edit)")
+        self.state.save(Path(output_dir))
         return lines
+
+
+def _marked(files: Files) -> list[str]:
+    """The files that still hold this module's conflict markers."""
+    return sorted(rel for rel, (data, _m) in files.items() if _MARKER.search(data.decode(errors="replace")))
 
 
 def _tree_and_base(fmt: TreeFormat, spec: PackageSpec, output_dir: Path,
@@ -384,10 +422,10 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
             _, new = fmt.carry_history(spec, {}, {}, new, message)
             record = State(record.format, record.name, record.version, record.tree, record.settings, new)
         edits = TreeEdits({rel: v for rel, v in new.items() if orig.get(rel) != v})
-        return Plan(fmt.name, None, new, {}, edits, record)
+        return Plan(fmt.name, None, key_dir, orig, new, {}, edits, record)
     theirs = fmt.tree_files(tree, [*new, *(state.files if state else {})])
     theirs = {rel: v for rel, v in theirs.items() if not rel.endswith(NEW_SUFFIX)}
-    marked = sorted(rel for rel, (data, _m) in theirs.items() if _MARKER.search(data.decode(errors="replace")))
+    marked = _marked(theirs)
     if marked:
         raise MergeConflictError([f"{tree / rel}: still has conflict markers from an earlier run; resolve "
                                   f"them (and remove {rel}{NEW_SUFFIX}), then run again" for rel in marked])
@@ -398,7 +436,7 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
     base: Files = dict(state.files) if state is not None else {}
     base, new = fmt.carry_history(spec, base, theirs, new, message)
     record = State(record.format, record.name, record.version, record.tree, record.settings, new)
-    result = Plan(fmt.name, tree, new, theirs, TreeEdits(), record)
+    result = Plan(fmt.name, tree, key_dir, orig, new, theirs, TreeEdits(), record)
     files: Files = {}
     removed: set[str] = set()
     for rel in sorted(set(new) | set(base) | set(theirs)):
@@ -478,7 +516,7 @@ def whole_tree(fmt_name: str, spec: PackageSpec, tree: Path) -> TreeEdits:
     fmt = tree_format(fmt_name)
     new = fmt.generated(spec)
     theirs = {rel: v for rel, v in fmt.tree_files(tree, new).items() if not rel.endswith(NEW_SUFFIX)}
-    marked = sorted(rel for rel, (data, _m) in theirs.items() if _MARKER.search(data.decode(errors="replace")))
+    marked = _marked(theirs)
     if marked:
         raise MergeConflictError([f"{tree / rel}: still has conflict markers; resolve them, then build again"
                                   for rel in marked])

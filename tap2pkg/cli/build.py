@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .. import builders
-from ..errors import UsageError
+from .. import builders, regen
+from ..errors import MergeConflictError, UsageError
 from ..spec import PackageSpec
 from .options import add_common_options, app_files, merged_settings
 
@@ -123,3 +124,116 @@ def run(args: argparse.Namespace) -> int:
         for note in result.notes:
             print(f"tap2pkg build: note: {note}", file=sys.stderr)
     return 0
+
+
+# --- hand edits and releases: what tap2deb, tap2rpm and tap2pkg build share (tap2pkg.regen) -----------
+
+def add_regen_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--from-tree``, ``--force-regenerate``, ``--changelog-message`` and ``--diff``."""
+    parser.add_argument("--from-tree", metavar="DIR",
+                        help="the edited source tree to start from; without an app file, build it as it is")
+    parser.add_argument("--force-regenerate", action="store_true",
+                        help="discard the hand edits of the source tree (each one is named)")
+    parser.add_argument("--changelog-message", metavar="TEXT",
+                        help="the text of the new changelog entry (default: 'New release VERSION...')")
+    parser.add_argument("--diff", action="store_true",
+                        help="print a unified diff from what would be generated to the tree, build nothing; "
+                        "exit 0 when they are the same, 1 when not")
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One package to build, its tree's edits decided (:func:`tap2pkg.regen.plan`) before any build."""
+
+    fmt: str
+    spec: PackageSpec
+    output_dir: Path
+    builder: builders.Builder
+    options: builders.BuildOptions
+    #: None for a build ``--from-tree`` with no app file: the tree as it is, no state written
+    plan: regen.Plan | None
+
+
+def _default_output_dir(settings: Mapping[str, Any], args: argparse.Namespace) -> Path:
+    if settings.get("output_dir"):
+        return Path(str(settings["output_dir"]))
+    tree = getattr(args, "from_tree", None)
+    if tree:  # beside the tree it starts from: its state is there
+        return Path(tree) if (Path(tree) / regen.STATE_DIR).is_dir() else Path(tree).parent
+    return Path(".")
+
+
+def prepare(fmt: str, spec: PackageSpec, settings: Mapping[str, Any], args: argparse.Namespace,
+            builder: builders.Builder | None = None) -> Prepared:
+    """Plan ``spec``'s build of format ``fmt``: its builder, its options and its tree's edits."""
+    chosen, options = builder_and_options(settings, fmt, args, builder=builder)
+    message = getattr(args, "changelog_message", None)
+    if message is not None:
+        from ..spec import check_text
+
+        check_text("changelog message", message, option="--changelog-message")
+    output_dir = _default_output_dir(settings, args)
+    plan = regen.plan(fmt, spec, output_dir, settings, from_tree=getattr(args, "from_tree", None),
+                      force=bool(getattr(args, "force_regenerate", False)), message=message)
+    return Prepared(fmt, spec, output_dir, chosen, replace(options, edits=plan.edits), plan)
+
+
+def prepare_from_tree(fmt: str, args: argparse.Namespace, dests: Mapping[str, str], *,
+                      default_maintainer: str | None = None) -> Prepared:
+    """``--from-tree DIR`` with no app file: the spec DIR was generated with, and DIR as it is."""
+    from .options import settings_from_args
+
+    tree = Path(args.from_tree)
+    state, state_dir = regen.from_tree_settings(fmt, tree)
+    settings = {k: v for k, v in state.settings.items() if k not in ("app_file", "app_file_name")}
+    settings.update(settings_from_args(args, dests))
+    app_file = Path(str(state.settings.get("app_file", "")))
+    copy = tree / str(state.settings.get("app_file_name", app_file.name))
+    if copy.is_file():  # a Debian tree holds the app file and the included code: build from them
+        app_file = copy
+        settings["include"] = [str(tree / "lib" / Path(p).name) if (tree / "lib" / Path(p).name).exists()
+                               else p for p in settings.get("include") or []]
+    spec = PackageSpec.from_settings(app_file, settings, default_maintainer=default_maintainer,
+                                     package_format=fmt)
+    chosen, options = builder_and_options(settings, fmt, args)
+    output_dir = Path(str(settings["output_dir"])) if settings.get("output_dir") else state_dir
+    return Prepared(fmt, spec, output_dir, chosen, replace(options, edits=regen.whole_tree(fmt, spec, tree)),
+                    None)
+
+
+def show_diffs(prepared: Sequence[Prepared]) -> int:
+    """Print each tree's diff from what would be generated; 0 when every tree is in sync, else 1."""
+    differs = False
+    for job in prepared:
+        text = job.plan.diff() if job.plan is not None else ""
+        sys.stdout.write(text)
+        differs = differs or bool(text)
+    return 1 if differs else 0
+
+
+def check_conflicts(prepared: Sequence[Prepared]) -> None:
+    """Leave every merge with conflicts in its tree and raise one :class:`MergeConflictError` naming each
+    conflicting file, before anything is built."""
+    lines = [line for job in prepared if job.plan is not None and job.plan.conflicts
+             for line in job.plan.write_merge(job.output_dir)]
+    if lines:
+        raise MergeConflictError(lines)
+
+
+def build_prepared(job: Prepared) -> builders.BuildResult:
+    """Build one prepared package; record what was generated for the next run."""
+    result = job.builder.build(job.spec, job.output_dir, job.options)
+    if job.plan is not None:
+        job.plan.finish(job.output_dir)
+        result = replace(result, notes=[*job.plan.notes, *result.notes])
+    return result
+
+
+def run_with_conflicts(action: Callable[[], int], prog: str) -> int:
+    """Run ``action``; a :class:`MergeConflictError` is one ``PROG: error:`` line per file and its code."""
+    try:
+        return action()
+    except MergeConflictError as exc:
+        for line in exc.lines:
+            print(f"{prog}: error: {line}", file=sys.stderr)
+        return exc.exit_code

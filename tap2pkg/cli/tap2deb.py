@@ -8,11 +8,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..errors import UsageError
 from ..spec import PackageSpec
-from .build import builder_and_options, describe_builder_options
+from .build import (
+    Prepared,
+    add_regen_options,
+    build_prepared,
+    check_conflicts,
+    describe_builder_options,
+    prepare,
+    prepare_from_tree,
+    run_with_conflicts,
+    show_diffs,
+)
 from .common import ArgumentParser, add_version_option, run_guarded
 from .options import (
     add_common_options,
@@ -33,15 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_version_option(parser, PROG)
     add_common_options(parser)
     add_deb_options(parser)
+    add_regen_options(parser)
     describe_builder_options(parser, "deb")
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build one package per app file; print what was written (or the JSON summary)."""
+def _prepare(args: argparse.Namespace) -> list[Prepared]:
+    """Every package to build, checked and planned before anything is written."""
+    if args.from_tree and not args.appfiles and not args.tapfile:
+        return [prepare_from_tree("deb", args, _DEB_DESTS)]
     jobs: list[tuple[PackageSpec, dict[str, object]]] = []
     # Check every app file and setting first, so a bad one fails before anything is written.
-    for app_file in app_files(args, single_options=("protocol", "debfile")):
+    for app_file in app_files(args, single_options=("protocol", "debfile", "from_tree")):
         settings = merged_settings(args, app_file, _DEB_DESTS)
         spec = PackageSpec.from_settings(app_file, settings, package_format="deb")
         for other, _settings in jobs:
@@ -49,11 +61,20 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"{other.app_file} and {app_file} would both make package {spec.name!r}; "
                                  "rename one or build them one at a time with -d")
         jobs.append((spec, settings))
-    # every builder and compression is checked before the first build writes anything
-    planned = [(spec, settings, *builder_and_options(settings, "deb", args)) for spec, settings in jobs]
+    # every builder and compression is checked, every tree planned, before the first build writes anything
+    return [prepare("deb", spec, settings, args) for spec, settings in jobs]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build one package per app file; print what was written (or the JSON summary)."""
+    prepared = _prepare(args)
+    if args.diff:
+        return show_diffs(prepared)
+    check_conflicts(prepared)
     summaries = []
-    for spec, settings, builder, options in planned:
-        result = builder.build(spec, Path(str(settings.get("output_dir") or ".")), options)
+    for job in prepared:
+        spec = job.spec
+        result = build_prepared(job)
         summaries.append(result.summary(user=spec.user, ports=list(spec.ports)))
         if not args.json:
             print(f"{PROG}: {spec.name} {spec.full_version}: source tree {result.source_tree}")
@@ -71,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tap2deb`` console script."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    return run_guarded(lambda: run(args), prog=PROG, debug=args.debug)
+    return run_guarded(lambda: run_with_conflicts(lambda: run(args), PROG), prog=PROG, debug=args.debug)
 
 
 if __name__ == "__main__":

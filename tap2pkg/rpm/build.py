@@ -42,7 +42,7 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
     if not has_rpmbuild and (not native or not options.binary):
         raise MissingToolError("rpmbuild is not installed; it is needed for the source RPM and "
                                "--builder rpmbuild; install rpm, or use --builder native --binary-only")
-    written = write_sources(sources, stage_dir)
+    written = write_sources(sources, stage_dir, options.edits)
     made = [("spec" if path.name == sources.spec_name else "sources", path) for path in written]
     # PackageSpec's name, version and revision rules are stricter than rpm's
     label, epoch = f"{spec.name}-{spec.full_version}", sources.build_time

@@ -15,22 +15,37 @@ fallbacks expand to), the native ``.rpm`` writer.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import stat
 import tarfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .. import __version__
 from ..payload import ROLES, Payload
+from ..regen import Files, TreeEdits, TreeFormat
 from ..render import render, rpm_date
 from ..spec import PackageSpec
 from .deflate import gzip_pieces
-from .model import FILE_CONFIG, FILE_NOREPLACE, Dependency, RpmFile, RpmPackage
+from .model import (
+    FILE_CONFIG,
+    FILE_LICENSE,
+    FILE_NOREPLACE,
+    SENSE_EQUAL,
+    SENSE_SCRIPT_PRE,
+    Dependency,
+    RpmFile,
+    RpmPackage,
+)
 
 DISTRO = "fedora"
 BUILDHOST = "localhost"
 GROUP = "System Environment/Daemons"
+#: What a package running on the bundled runtime provides (``Provides: bundled(...)``, Fedora's rule).
+BUNDLED_RUNTIME = "bundled(tap2pkg-runtime)"
 #: python3 for tapd; logrotate because the package ships a logrotate file.
 BASE_REQUIRES = ("python3 >= 3.11", "logrotate")
 #: The same for a Twisted app: any python3 runs the launcher (python3-twisted, in ``spec.depends``,
@@ -167,9 +182,9 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
                for f in payload.files if f.role in ROLES and ROLES[f.role].rpm_suffix]
     context = dict(payload.context)
     scripts = {key: render(f"rpm/{key.replace('_', '-')}.sh", context).rstrip("\n")
-               for key in ("pre_dirs", "pre", "post", "post_start", "preun", "postun")}
+               for key in ("pre_dirs", "pre", "pre_check", "post", "post_start", "preun", "postun")}
     sysusers_index = 1 + [s.name for s in sources].index(spec.name + ".sysusers")
-    context.update(tool_version=__version__, buildhost=BUILDHOST, sources=sources, group=GROUP,
+    context.update(tool_version=__version__, buildhost=BUILDHOST, bundled_runtime=BUNDLED_RUNTIME, sources=sources, group=GROUP,
                    requires=rpm_requires(spec), scripts=scripts,
                    # user text in a spec: a '%' would start a macro
                    summary=spec_escape(spec.summary), maintainer=spec_escape(spec.maintainer),
@@ -187,16 +202,17 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
         tarball=_tarball(prefix, [(f.tree_path, f.mode, f.data) for f in payload.tree_files()
                                   if f.tree_path is not None], epoch),
         sources=tuple(sources),
-        scriptlets={"pre": scripts["pre_dirs"] + "\n" + scripts["pre"],
+        scriptlets={"pre": scripts["pre_dirs"] + "\n" + scripts["pre"] + "\n" + scripts["pre_check"],
                     "post": scripts["post"] + "\n" + scripts["post_start"],
                     "preun": scripts["preun"], "postun": scripts["postun"]},
         rpmlintrc=render("rpm/rpmlintrc", context),
     )
 
 
-def write_sources(sources: RpmSources, directory: Path) -> list[Path]:
+def write_sources(sources: RpmSources, directory: Path, edits: TreeEdits | None = None) -> list[Path]:
     """Write the spec, its sources and the rpmlintrc into ``directory``, dated at the build time (the
-    SRPM's cpio keeps these mtimes); return their paths, the spec first."""
+    SRPM's cpio keeps these mtimes), then ``edits`` over them (hand edits carried, :mod:`tap2pkg.regen`);
+    return their paths, the spec first."""
     epoch = sources.build_time
     written = []
     for name, data in sources.files().items():
@@ -204,6 +220,10 @@ def write_sources(sources: RpmSources, directory: Path) -> list[Path]:
         path.write_bytes(data)
         os.utime(path, (epoch, epoch))
         written.append(path)
+    if edits is not None:
+        edits.apply(directory, epoch)
+        written = [p for p in written if p.name not in edits.removed]
+        written += [directory / name for name in sorted(edits.files) if directory / name not in written]
     return written
 
 
@@ -223,7 +243,8 @@ def rpm_package(sources: RpmSources) -> RpmPackage:
     payload = sources.payload
     spec, layout, epoch = payload.spec, payload.layout, payload.build_time
     files = [RpmFile(f.path, stat.S_IFREG | f.mode, data=f.data,
-                     flags=FILE_CONFIG | FILE_NOREPLACE if f.conffile else 0) for f in payload.files]
+                     flags=FILE_CONFIG | FILE_NOREPLACE if f.conffile else FILE_LICENSE if f.role == "license"
+                     else 0) for f in payload.files]
     dirs = {layout.confdir, layout.libdir}
     for f in payload.files:
         if f.path.startswith(layout.libdir + "/"):
@@ -238,9 +259,100 @@ def rpm_package(sources: RpmSources) -> RpmPackage:
         name=spec.name, version=spec.version, release=spec.revision, summary=spec.summary,
         description=_description(spec), license=spec.license, url=spec.homepage,
         group=GROUP, packager=spec.maintainer,
-        requires=_requires_entries(spec) + _interpreters(files),
+        requires=_requires_entries(spec) + [Dependency("shadow-utils", SENSE_SCRIPT_PRE)] + _interpreters(files),
+        provides=[Dependency(BUNDLED_RUNTIME, SENSE_EQUAL, __version__)] if spec.runtime == "tapd" else [],
         scriptlets=dict(sources.scriptlets), files=files,
         changelog=[(changelog_time(epoch), f"{spec.maintainer} - {spec.full_version}",
                     f"- Packaged {spec.app_file_name} with tap2rpm.")],
         buildhost=BUILDHOST, buildtime=epoch,
     )
+
+
+# --- the spec's history and edits (tap2pkg.regen) ------------------------------------------------------
+
+_SOURCE_TAG = re.compile(r"^(?:Source|Patch)\d*\s*:\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE)
+_CHANGELOG_TOP = re.compile(r"^\*.* - (\S+)\s*$")
+
+
+def generated_tree(spec: PackageSpec) -> Files:
+    """The spec, its text sources and the rpmlintrc as generated for ``spec`` (the tarball is made from the
+    app file every time, never merged)."""
+    sources = rpm_sources(spec)
+    return {name: (data, 0o644) for name, data in sources.files().items() if name != sources.tarball_name}
+
+
+def tree_files(directory: Path, tracked: Iterable[str]) -> Files:
+    """The spec's files in ``directory`` as they are: the tracked ones, and what the spec names as a
+    ``SourceN``/``PatchN`` beside it (but a version's tarball, made from the app file)."""
+    names = set(tracked)
+    for spec_file in [n for n in names if n.endswith(".spec")]:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = (directory / spec_file).read_text(encoding="utf-8")
+            names.update(m.rsplit("/", 1)[-1] for m in _SOURCE_TAG.findall(text)
+                         if "%" not in m and not m.endswith(".tar.gz"))
+    found: Files = {}
+    for name in sorted(names):
+        path = directory / name
+        if path.is_file() and not path.is_symlink():
+            found[name] = (path.read_bytes(), path.stat().st_mode & 0o7777)
+    return found
+
+
+def _split_changelog(text: str) -> tuple[str, str]:
+    """The spec up to and with its ``%changelog`` line, and the entries after it."""
+    match = re.search(r"^%changelog[ \t]*\n", text, re.MULTILINE)
+    if match is None:
+        return text.rstrip("\n") + "\n%changelog\n", ""
+    return text[:match.end()], text[match.end():]
+
+
+def last_version(files: Mapping[str, tuple[bytes, int]], spec: PackageSpec) -> str | None:
+    """The ``VERSION-RELEASE`` of the spec's top ``%changelog`` entry (None without one)."""
+    name = f"{spec.name}.spec"
+    if name not in files:
+        return None
+    for line in _split_changelog(files[name][0].decode(errors="replace"))[1].splitlines():
+        if line.startswith("*"):
+            match = _CHANGELOG_TOP.match(line)
+            return match[1].partition(":")[2] or match[1] if match else None
+    return None
+
+
+def changelog_entry(spec: PackageSpec, message: str) -> str:
+    """A new ``%changelog`` entry for ``spec``, dated at the build time (``SOURCE_DATE_EPOCH``)."""
+    from ..payload import build_time
+
+    return (f"* {rpm_date(build_time(spec))} {spec_escape(spec.maintainer)} - {spec.full_version}\n"
+            f"- {spec_escape(message)}\n")
+
+
+def carry_history(spec: PackageSpec, base: Files, theirs: Files, new: Files,
+                  message: str | None) -> tuple[Files, Files]:
+    """The ``%changelog`` as the packager has it, with a new entry on top for a new release."""
+    name = f"{spec.name}.spec"
+    base, new = dict(base), dict(new)
+    head, generated_entries = _split_changelog(new[name][0].decode())
+    if name not in theirs:
+        if message is not None:
+            new[name] = ((head + changelog_entry(spec, message)).encode(), new[name][1])
+        return base, new
+    history = _split_changelog(theirs[name][0].decode(errors="replace"))[1]
+    if last_version(theirs, spec) != spec.full_version:
+        default = f"New release {spec.full_version}, regenerated by tap2rpm."
+        history = changelog_entry(spec, message or default) + "\n" + history
+    new[name] = ((head + history).encode(), new[name][1])
+    if name in base:
+        base_head = _split_changelog(base[name][0].decode(errors="replace"))[0]
+        base[name] = ((base_head + _split_changelog(theirs[name][0].decode(errors="replace"))[1]).encode(),
+                      base[name][1])
+    del generated_entries
+    return base, new
+
+
+def _tree_dir(spec: PackageSpec, output_dir: Path) -> Path:
+    del spec  # the spec and its sources are written into the output directory itself
+    return Path(output_dir)
+
+
+#: What :mod:`tap2pkg.regen` asks of an RPM spec directory.
+TREE_FORMAT = TreeFormat("rpm", _tree_dir, generated_tree, tree_files, last_version, carry_history)
