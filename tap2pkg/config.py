@@ -44,8 +44,9 @@ KEYS: dict[str, tuple[type, ...]] = {
     "release": (str, int), "distribution": (str,), "user": (str,), "license": (str,), "homepage": (str,),
     "builder": (str,), "runtime": (str,), "type": (str,), "output-dir": (str,), "compression": (str,),
     "format": (str, list), "depends": (list,), "include": (list,), "port": (list, int),
+    "project": (str,), "skip-requirement": (list,), "extra": (list,),
 }
-_PATH_KEYS = ("include", "output-dir")
+_PATH_KEYS = ("include", "output-dir", "project")
 #: The largest settings file read (a pyproject.toml is a few KiB).
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -98,7 +99,8 @@ def read_settings(path: Path, *, required: bool = False) -> dict[str, Any]:
             raise ConfigError(f"{path}: [tool.tap2pkg] {raw_key} has the wrong type "
                               f"({type(value).__name__}); fix its value")
         values = value if isinstance(value, list) else [value]
-        if key in ("depends", "include") and not all(isinstance(v, str) for v in values):
+        if key in ("depends", "include", "skip-requirement", "extra") and not all(
+                isinstance(v, str) for v in values):
             raise ConfigError(f"{path}: [tool.tap2pkg] {raw_key} must be a list of strings")
         if key == "port":
             value = [value] if isinstance(value, int) else value
@@ -176,7 +178,7 @@ def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(value, os.PathLike) and key in _PATH_KEYS:
             value = os.fspath(value)
-        if key in ("depends", "include", "port"):
+        if key in ("depends", "include", "port", "skip-requirement", "extra"):
             single = isinstance(value, int) if key == "port" else False
             values = list(value) if isinstance(value, (list, tuple)) else [value]
             kinds: tuple[type, ...] = {"include": (str, os.PathLike), "port": (str, int)}.get(key, (str,))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -174,7 +175,9 @@ def _from_backend(directory: Path, backend: str) -> Project:
 
     before = set(directory.glob("*.egg-info")) | set(directory.glob("src/*.egg-info"))
     try:
-        metadata = project_wheel_metadata(directory, isolated=True)
+        with warnings.catch_warnings():  # the backend's own warnings are the project's business
+            warnings.simplefilter("ignore")
+            metadata = project_wheel_metadata(directory, isolated=True)
     except (BuildBackendException, BuildException, OSError) as exc:
         last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
         raise ProjectError(f"{directory}: its build backend ({backend.split(':')[0]}) could not give the "

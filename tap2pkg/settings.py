@@ -48,6 +48,12 @@ OPTION_NAMES: dict[str | None, dict[str, str]] = {
 #: What a Twisted application depends on, in both formats (Debian and the Fedora family both call
 #: the distribution's Twisted ``python3-twisted``).
 TWISTED_DEPENDENCY = "python3-twisted"
+#: What the package says of a license nobody gave (an SPDX LicenseRef, which rpmlint and the
+#: Debian copyright format accept as a name): nothing is invented.
+LICENSE_NOT_GIVEN = "LicenseRef-not-specified"
+#: The option that sets each value a project can supply, for notes.
+FIELD_FLAGS = {"version": "-V/--set-version", "description": "-e/--description", "homepage": "--homepage",
+               "license": "--license"}
 #: At most this many absolute paths of an app file are named in notes.
 MAX_PATH_NOTES = 5
 
@@ -149,6 +155,29 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
         depends.append(TWISTED_DEPENDENCY)
         notes.append(f"depends on {TWISTED_DEPENDENCY}: a Twisted application runs under the distribution's "
                      "Twisted (twistd3 on Debian, twistd on the Fedora family)")
+    project, requirements, companions = _project(app_file, settings, notes)
+    if project is not None:
+        for key, value, what in (("version", project.version, "version"),
+                                 ("description", project.summary, "description"),
+                                 ("homepage", project.homepage, "home page"),
+                                 ("license", project.license, "license")):
+            if not settings.get(key) and value:
+                settings = {**settings, key: value}
+                notes.append(f"{what} {value!r} from the project {project.name} ({project.source}); "
+                             f"{FIELD_FLAGS[key]} to say otherwise")
+        for item in requirements:
+            notes.extend(item.notes)
+            depends.extend(item.depends)
+        named = {r.name for d in depends if not isinstance(d, str) for r in d.alternatives if r.op}
+        # the runtime's bare python3-twisted gives way to the project's versioned one
+        depends = [d for d in depends if not (isinstance(d, str) and d.strip() in named)]
+        for companion in companions[:1] if companions and companions[0].role == "project" else ():
+            depends.append(_exact(companion))
+            notes.append(f"the project's code is packaged as {companion.package} {companion.version} "
+                         f"({companion.role}); the service depends on that exact version")
+    if not settings.get("license"):
+        notes.append(f"license not given (--license, [tool.tap2pkg] license or the project's metadata): "
+                     f"the package says {LICENSE_NOT_GIVEN} rather than invent one")
     ports = _ports(settings["port"]) if settings.get("port") else tuple(getattr(info, "ports", ()) or ())
     if ports and not settings.get("port"):
         notes.append(f"listens on port {', '.join(map(str, ports))} (found in the app file); "
@@ -172,16 +201,56 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
         ports=ports,
         depends=tuple(depends),
         includes=tuple(Path(p) for p in settings.get("include") or ()),
-        license=settings.get("license") or "MIT",
+        license=settings.get("license") or LICENSE_NOT_GIVEN,
         homepage=settings.get("homepage") or "",
         distribution=settings.get("distribution") or "unstable",
         source_date_epoch=source_date_epoch(env),
         runtime=runtime,
         notes=tuple(notes),
+        project=project,
+        companions=tuple(companions),
+        requirements=tuple(requirements),
         option_names=options,
     )
     check_includes(spec)
     return spec
+
+
+def _project(app_file: Path, settings: Mapping[str, Any],
+             notes: list[str]) -> tuple[Any, list[Any], list[Any]]:
+    """The app's project (``--project``, else one beside the app file), its resolved requirements and
+    the companions the set needs; (None, [], []) without a project."""
+    from .companions import SdistIndex, plan
+    from .project import find_project, read_project
+    from .pydeps import Resolver, Target
+
+    given = settings.get("project")
+    directory = Path(given) if given else find_project(app_file)
+    if directory is None:
+        return None, [], []
+    project = read_project(directory)
+    notes.append(f"project {project.name} {project.version} in {project.path} (read from {project.source})"
+                 + ("" if given else "; found beside the app file (--project to choose another)"))
+    from packaging.utils import canonicalize_name
+
+    resolver = Resolver(Target(extras=frozenset(settings.get("extra") or ())),
+                        index=SdistIndex(),
+                        skip=frozenset(canonicalize_name(n) for n in settings.get("skip_requirement") or ()),
+                        origin=f"the project {project.name} ({project.path})")
+    requirements, companions = plan(project, resolver)
+    for companion in companions[1:]:
+        notes.append(f"companion {companion.package} {companion.version} ({companion.role}) from "
+                     f"{companion.source.name}")
+    return project, requirements, companions
+
+
+def _exact(companion: Any) -> Any:
+    """``python3-x (= 1.0-1)``: the service's relation to a companion."""
+    from .dependency import Dependency, Relation
+    from .pydeps import debian_version
+
+    return Dependency((Relation(companion.package, "eq", f"{debian_version(companion.version)}-1",
+                                rpm_version=f"{companion.version}-1"),))
 
 
 def _names(dependency: Any, package: str) -> bool:

@@ -12,7 +12,7 @@ of Debian Policy and RPM's, so one spec is valid for both formats.
 >>> spec = PackageSpec(name="echo", app_file=Path("echo.tac"), app_kind="python",
 ...                    maintainer="Jane Doe <jane@example.org>")
 >>> spec.full_version, spec.user, spec.summary
-('1.0-1', 'echo', 'A server for echo')
+('1.0-1', 'echo', 'Server for echo')
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class PackageSpec:
     """Everything a backend needs to build one package; validated on construction.
 
     Empty ``protocol``, ``description``, ``user`` mean "the default": the
-    package name, ``"A server for <protocol>"`` and the package name.
+    package name, ``"Server for <protocol>"`` and the package name.
     """
 
     #: Package name (``Package:``/``Name:``), Debian Policy rules.
@@ -201,6 +201,12 @@ class PackageSpec:
     #: Field -> the option that sets it in the front end being run, for error messages
     #: (default :data:`FIELD_OPTIONS`; ``tap2rpm`` names ``-r/--rpmfile`` for the name...).
     option_names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: The app's own Python project (``--project``), None when it has none.
+    project: Any = field(default=None, compare=False, repr=False)
+    #: Companion packages built beside it (:class:`tap2pkg.companions.Companion`), the project's first.
+    companions: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    #: Each project requirement and how it was resolved (:class:`tap2pkg.pydeps.Resolved`).
+    requirements: tuple[Any, ...] = field(default=(), compare=False, repr=False)
     #: Extra values the caller knows about the app (e.g. services found by inspection).
     app_info: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -253,7 +259,7 @@ class PackageSpec:
         if not self.protocol:
             set_(self, "protocol", self.name)
         if not self.description:
-            set_(self, "description", f"A server for {self.protocol}")
+            set_(self, "description", f"Server for {self.protocol}")
         if not self.user:
             set_(self, "user", self.name)
         self._validate()
@@ -375,7 +381,7 @@ class PackageSpec:
         """The fields as plain JSON-friendly values."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name == "option_names":
+            if f.name in ("option_names", "project", "companions", "requirements"):
                 continue
             value = getattr(self, f.name)
             if isinstance(value, Path):

@@ -23,7 +23,8 @@ _COMMON_DESTS = {
     "type": "type", "maintainer": "maintainer", "protocol": "protocol", "description": "description",
     "long_description": "long_description", "set_version": "version", "output_dir": "output_dir",
     "depends": "depends", "include": "include", "user": "user", "port": "port", "license": "license",
-    "homepage": "homepage", "builder": "builder", "runtime": "runtime",
+    "homepage": "homepage", "builder": "builder", "runtime": "runtime", "project": "project",
+    "skip_requirement": "skip_requirement", "extra": "extra",
 }
 
 
@@ -56,7 +57,15 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=("auto", "tapd", "twisted"),
                         help="what runs the service: the distribution's Twisted (twisted) or the bundled "
                         "tapd; default auto: twisted when the app file uses Twisted")
-    parser.add_argument("--license", metavar="SPDX", help="license of the app, an SPDX id (default: MIT)")
+    parser.add_argument("--license", metavar="SPDX",
+                        help="the app's SPDX license (default: the project's, else stated as not given)")
+    parser.add_argument("--project", metavar="DIR",
+                        help="the app's Python project (pyproject.toml or setup.py): its metadata and "
+                        "dependencies, packaged as python3-<project> (default: one beside the app file)")
+    parser.add_argument("--skip-requirement", action="append", metavar="NAME",
+                        help="a requirement of the project to leave out (repeatable; give --depends instead)")
+    parser.add_argument("--extra", action="append", metavar="NAME",
+                        help="an extra of the project whose requirements the package needs (repeatable)")
     parser.add_argument("--homepage", metavar="URL", help="project home page")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--source-only", action="store_true", help="only the source package")

@@ -170,11 +170,14 @@ def _relations(field: Field, where: str, seen: set[str]) -> str:
                 raise _refuse(f"{where}:{field.line}", f"{field.name}: {alternative.strip()!r} is not "
                               "'package' or 'package (op version)'")
             name, op = match["name"], match["op"]
-            if name in seen:  # dpkg-gencontrol would merge or drop one; the native writer does not
+            op = {"<": "<=", ">": ">="}.get(op, op)
+            # a range (a (>= 6), a (<< 7)) is kept by dpkg-gencontrol; a repeated name without a version
+            # or with the same operator is merged or dropped by it, which the native writer does not do
+            key = f"{name} {op[:1] if op else ''}"
+            if key in seen or f"{name} " in seen or (not op and any(s.split()[0] == name for s in seen)):
                 raise _refuse(f"{where}:{field.line}", f"{field.name}: {name} is named twice in the "
                               "relationship fields")
-            seen.add(name)
-            op = {"<": "<=", ">": ">="}.get(op, op)
+            seen.add(key)
             alternatives.append(f"{name} ({op} {match['version']})" if op else name)
         entries.append(" | ".join(alternatives))
     return ", ".join(entries)

@@ -1,0 +1,161 @@
+"""Companion packages: the app's own project and the requirements the distribution lacks.
+
+A service built from a real project needs more than its app file: the
+project's code (``python3-<project>``) and every requirement that no archive
+package provides (``python3-klein``). :func:`plan` lists them, each with its
+role (``project`` or ``dependency``), its exact version and the relations it
+carries itself; the service depends on each with ``=`` (see
+:mod:`tap2pkg.settings`).
+
+A dependency is fetched as an sdist from the package index (``pip download
+--no-binary :all: --no-deps``, pinned to the newest version the requirement
+allows; :class:`SdistIndex`) and its own requirements are resolved in turn,
+recursively. The Debian companions are built by :mod:`tap2pkg.companions.debian`
+(stdeb, with its known failures worked around, else a generated ``pybuild``
+``debian/``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from ..dependency import Dependency
+from ..errors import BuildToolError
+from ..project import Project, read_sdist_metadata
+from ..pydeps import Resolved, Resolver, companion_package
+
+#: Where fetched sdists are kept between builds.
+CACHE_ENV = "TAP2PKG_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """``$TAP2PKG_CACHE_DIR``, else ``$XDG_CACHE_HOME/tap2pkg`` (``~/.cache/tap2pkg``)."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tap2pkg"
+
+
+@dataclass(frozen=True)
+class Companion:
+    """One companion package to build beside the service."""
+
+    #: ``python3-<normalized name>``
+    package: str
+    #: the project's own name (``klein``)
+    name: str
+    #: upstream version (PEP 440)
+    version: str
+    #: ``project`` (the app's own) or ``dependency``
+    role: str
+    #: the project directory (role project) or the sdist (role dependency)
+    source: Path
+    #: its own requirements, resolved
+    requires: tuple[Resolved, ...] = ()
+    summary: str = ""
+    license: str = ""
+    homepage: str = ""
+    #: the build backend its sources declare
+    backend: str = ""
+
+    @property
+    def depends(self) -> tuple[Dependency, ...]:
+        """The relations it carries: its resolved requirements (archive and companions)."""
+        return tuple(d for r in self.requires for d in r.depends)
+
+
+@dataclass
+class SdistIndex:
+    """Finds (and fetches into the cache) the newest sdist a requirement allows, with pip."""
+
+    directory: Path = field(default_factory=lambda: cache_dir() / "sdists")
+    #: normalized name -> (version, path) of what was fetched
+    fetched: dict[str, tuple[str, Path]] = field(default_factory=dict)
+
+    def __call__(self, requirement: Requirement) -> str | None:
+        """The version fetched for ``requirement`` (markers aside), None when the index has none."""
+        name = canonicalize_name(requirement.name)
+        if name in self.fetched:
+            return self.fetched[name][0]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.directory) as tmp:
+            pinned = f"{requirement.name}{requirement.specifier}"
+            done = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                 "--disable-pip-version-check", "-d", tmp, pinned],
+                capture_output=True, text=True, timeout=600, check=False)
+            files = sorted(Path(tmp).iterdir())
+            if done.returncode != 0 or not files:
+                return None
+            sdist = files[0]
+            final = self.directory / sdist.name
+            os.replace(sdist, final)
+        version = _sdist_version(final, requirement.name)
+        self.fetched[name] = (version, final)
+        return version
+
+    def path(self, name: str) -> Path:
+        """The sdist fetched for ``name``."""
+        return self.fetched[canonicalize_name(name)][1]
+
+
+def _sdist_version(path: Path, name: str) -> str:
+    stem = re.sub(r"\.(tar\.gz|tar\.bz2|tar\.xz|zip|tgz)$", "", path.name)
+    prefix = re.compile(re.escape(canonicalize_name(name)).replace(r"\-", "[-_.]"), re.IGNORECASE)
+    match = prefix.match(stem)
+    return stem[match.end() + 1:] if match else stem.rsplit("-", 1)[-1]
+
+
+def unpack(sdist: Path, into: Path) -> Path:
+    """Unpack ``sdist`` (a .tar.gz) into ``into``; the top directory it holds."""
+    with tarfile.open(sdist) as tar:
+        tar.extractall(into, filter="data")
+    tops = [p for p in into.iterdir() if p.is_dir()]
+    if len(tops) != 1:
+        raise BuildToolError(f"{sdist.name}: an sdist holds one top directory, this one {len(tops)}; "
+                             "report it to the project")
+    return tops[0]
+
+
+def plan(project: Project, resolver: Resolver, *, with_project: bool = True) -> tuple[list[Resolved],
+                                                                                     list[Companion]]:
+    """The project's resolved requirements and every companion the set needs (the project's own first,
+    then each missing dependency and, recursively, theirs)."""
+    resolved = resolver.resolve(project.requires)
+    companions: list[Companion] = []
+    if with_project:
+        companions.append(Companion(
+            companion_package(project.name), project.name, project.version, "project", project.path,
+            tuple(resolved), project.summary, project.license, project.homepage, project.backend))
+    seen: set[str] = {canonicalize_name(project.name)}
+    queue = [r for r in resolved if r.resolution == "companion"]
+    while queue:
+        item = queue.pop(0)
+        if item.name in seen:
+            continue
+        seen.add(item.name)
+        index = resolver.index
+        sdist = index.path(item.name) if isinstance(index, SdistIndex) else None
+        if sdist is None:
+            companions.append(Companion(item.package, item.requirement.name, item.version, "dependency",
+                                        Path(item.requirement.name)))
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            meta = read_sdist_metadata(unpack(sdist, Path(tmp)))
+        own = Resolver(resolver.target, resolver.archive, resolver.index, resolver.skip,
+                       f"{meta.name} {meta.version} (a dependency of {project.name})")
+        sub = own.resolve(meta.requires)
+        companions.append(Companion(item.package, meta.name, item.version, "dependency", sdist, tuple(sub),
+                                    meta.summary, meta.license, meta.homepage, meta.backend))
+        queue.extend(r for r in sub if r.resolution == "companion")
+    return resolved, companions
