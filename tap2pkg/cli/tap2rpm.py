@@ -8,11 +8,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..spec import PackageSpec
-from .build import builder_and_options, describe_builder_options
+from .build import (
+    Prepared,
+    add_regen_options,
+    build_prepared,
+    check_conflicts,
+    describe_builder_options,
+    prepare,
+    prepare_from_tree,
+    run_with_conflicts,
+    show_diffs,
+)
 from .common import ArgumentParser, add_version_option, run_guarded
 from .options import add_common_options, app_files, merged_settings
 
@@ -42,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     if "--builder" not in parser._option_string_actions:
         parser.add_argument("--builder")
+    add_regen_options(parser)
     describe_builder_options(parser, "rpm")
     return parser
 
@@ -58,20 +68,28 @@ def rpm_jobs(args: argparse.Namespace, *, name_dest: str = "rpmfile",
 
 
 def build_one(spec: PackageSpec, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """Build ``spec``'s RPMs into the output directory; return its JSON summary entry."""
-    builder, options = builder_and_options(settings, "rpm", args)
-    result = builder.build(spec, Path(str(settings.get("output_dir") or ".")), options)
-    return result.summary()
+    """Build ``spec``'s RPMs into the output directory, carrying hand edits; return its JSON summary entry."""
+    return build_prepared(prepare("rpm", spec, settings, args)).summary()
+
+
+def _prepare(args: argparse.Namespace) -> list[Prepared]:
+    """Every package to build, checked and planned before anything is written."""
+    if args.from_tree and not args.appfiles and not args.tapfile:
+        return [prepare_from_tree("rpm", args, _RPM_DESTS, default_maintainer=DEFAULT_MAINTAINER)]
+    return [prepare("rpm", spec, settings, args) for spec, settings in rpm_jobs(args)]
 
 
 def run(args: argparse.Namespace) -> int:
     """Build one RPM (and SRPM) per app file; print what was written (or the JSON summary)."""
     if args.unsigned:
         print(f"{PROG}: warning: -u/--unsigned is deprecated and does nothing", file=sys.stderr)
+    prepared = _prepare(args)
+    if args.diff:
+        return show_diffs(prepared)
+    check_conflicts(prepared)
     summaries = []
-    jobs = rpm_jobs(args)
-    for spec, settings in jobs:
-        summary = build_one(spec, settings, args)
+    for job in prepared:
+        summary = build_prepared(job).summary()
         summaries.append(summary)
         if not args.json and not args.quiet:
             for artifact in summary["artifacts"]:
@@ -89,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tap2rpm`` console script."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    return run_guarded(lambda: run(args), prog=PROG, debug=args.debug)
+    return run_guarded(lambda: run_with_conflicts(lambda: run(args), PROG), prog=PROG, debug=args.debug)
 
 
 if __name__ == "__main__":
