@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_options(parser)
     add_rpm_options(parser)
     # Twisted's tap2rpm kept -u for compatibility only; say so in the help.
-    """Build ``spec``'s RPMs into the output directory, carrying hand edits; its JSON summary entry."""
+    parser._option_string_actions["-u"].help = "deprecated; accepted and ignored (tap2rpm signs only with --sign-key)"
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     if "--builder" not in parser._option_string_actions:
         parser.add_argument("--builder")
@@ -68,7 +68,7 @@ def rpm_jobs(args: argparse.Namespace, *, name_dest: str = "rpmfile",
 
 
 def build_one(spec: PackageSpec, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """Build ``spec``'s RPMs into the output directory, carrying hand edits; return its JSON summary entry."""
+    """Build ``spec``'s RPMs into the output directory, carrying hand edits; its JSON summary entry."""
     return build_prepared(prepare("rpm", spec, settings, args)).summary()
 
 
