@@ -43,8 +43,8 @@ def test_json_summary_lists_every_artifact_with_its_digest(tmp_path: Path) -> No
     assert (tree / "echo.tac").is_file()
     assert (tree / "lib" / "echoproto.py").is_file()
     assert (tree / "lib" / "tap2pkg" / "runtime" / "service.py").is_file()
-    # nothing but the results in the output directory
-    assert sorted(p.name for p in out.iterdir()) == sorted(names | {"echo-1.0"})
+    # nothing but the results in the output directory (and .tap2pkg/, the record of what was generated)
+    assert sorted(p.name for p in out.iterdir()) == sorted(names | {"echo-1.0", ".tap2pkg"})
 
 
 def test_options_name_version_and_description(tmp_path: Path) -> None:
