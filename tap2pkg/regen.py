@@ -429,9 +429,13 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
     if marked:
         raise MergeConflictError([f"{tree / rel}: still has conflict markers from an earlier run; resolve "
                                   f"them (and remove {rel}{NEW_SUFFIX}), then run again" for rel in marked])
-    last = fmt.last_version(theirs, spec)
+    last, where = fmt.last_version(theirs, spec), tree
+    if from_tree is None:  # the last release of the package in the output directory, whichever tree
+        for other in states(output_dir, fmt.name, spec.name)[:1]:
+            if last is None or compare_versions(other.version, last) > 0:
+                last, where = other.version, output_dir / other.tree
     if last is not None and compare_versions(spec.full_version, last) < 0:
-        raise InvalidVersionError(f"{spec.full_version} is lower than {last}, the last release in {tree}; "
+        raise InvalidVersionError(f"{spec.full_version} is lower than {last}, the last release in {where}; "
                                   "dpkg would refuse it: give a higher -V/--set-version or --revision")
     base: Files = dict(state.files) if state is not None else {}
     base, new = fmt.carry_history(spec, base, theirs, new, message)
