@@ -284,11 +284,16 @@ def test_version_order_is_dpkgs() -> None:
 @needs_dpkg
 def test_upgrade_1_0_to_edited_1_1_passes_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert tap2pkg_main(["images", "build", "--offline", "debian:bookworm"]) == 0
-    out = tmp_path / "out"
-    assert deb(tmp_path, "--binary-only", "--port", "8007") == 0
+    out, echo = tmp_path / "out", tmp_path / "echo.tap"
+    assert tap2pkg_main(["mktap", "echo", "--port", "8007", "-o", str(echo)]) == 0
+
+    def build(*args: str) -> int:
+        return tap2deb_main([str(echo), "-m", MAINTAINER, "-o", str(out), "-u", "--binary-only", *args])
+
+    assert build() == 0
     shutil.copy(out / "echo_1.0-1_all.deb", tmp_path / "old.deb")
     sub(out / "echo-1.0/debian/echo.service", r"^\[Service\]$", "[Service]\nEnvironment=ECHO_MODE=edited")
-    assert deb(tmp_path, "--binary-only", "--port", "8007", "-V", "1.1") == 0
+    assert build("-V", "1.1") == 0
     new = out / "echo_1.1-1_all.deb"
     assert "Environment=ECHO_MODE=edited" in member(new, "/lib/systemd/system/echo.service")
     capsys.readouterr()

@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compression", help="; ".join(builders.compression_help(f) for f in formats))
     parser.add_argument("--format", help=f"comma-separated package formats: {', '.join(formats)} "
                                          f"(default: {','.join(formats)})")
+    add_regen_options(parser)
     tools = " and ".join(b.name for b in builders.tool_builders(formats))
     names = " / ".join(b.name for b in builders.enumerate() if b.name != builders.DEFAULT_BUILDER)
     text = (f"native (default), {builders.TOOL} ({tools}), or {names} for one format; "
@@ -93,7 +94,7 @@ def formats_of(value: Any) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def _plan(args: argparse.Namespace) -> list[builders.BuildJob]:
+def _plan(args: argparse.Namespace) -> list[Prepared]:
     from .tap2rpm import DEFAULT_MAINTAINER
 
     jobs = []
@@ -103,16 +104,27 @@ def _plan(args: argparse.Namespace) -> list[builders.BuildJob]:
         chosen = builders.choose(settings.get("builder"), formats)
         default_maintainer = None if "deb" in formats else DEFAULT_MAINTAINER
         spec = PackageSpec.from_settings(app_file, settings, default_maintainer=default_maintainer)
-        output_dir = Path(str(settings.get("output_dir") or "."))
-        for fmt in formats:
-            builder, options = builder_and_options(settings, fmt, args, builder=chosen[fmt])
-            jobs.append(builders.BuildJob(spec, output_dir, builder, options))
+        for fmt in formats:  # each format's tree keeps its hand edits (tap2pkg.regen)
+            jobs.append(prepare(fmt, spec, settings, args, builder=chosen[fmt]))
     return jobs
 
 
 def run(args: argparse.Namespace) -> int:
     """Build every format of every app file; print what was written (or the JSON summary)."""
-    results = builders.build_together(_plan(args))
+    return run_with_conflicts(lambda: _run(args), "tap2pkg build")
+
+
+def _run(args: argparse.Namespace) -> int:
+    prepared = _plan(args)
+    if getattr(args, "diff", False):
+        return show_diffs(prepared)
+    check_conflicts(prepared)
+    results = builders.build_together([builders.BuildJob(p.spec, p.output_dir, p.builder, p.options)
+                                       for p in prepared])
+    for job, result in zip(prepared, results, strict=True):
+        if job.plan is not None:
+            job.plan.finish(job.output_dir)
+            result.notes[:0] = job.plan.notes
     summaries = [result.summary() for result in results]
     if args.json:
         print(json.dumps({"packages": summaries}, indent=2))
