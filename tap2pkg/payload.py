@@ -13,7 +13,8 @@ none of them renders a template or reads a file again. The payload holds:
   distribution's Twisted being a dependency; in both, every ``--include``,
   all to ``/usr/lib/<pkg>/``;
 * the rendered service files (see :data:`SERVICE_ROLES`, the one table of
-  them) at their standard places for the distribution;
+  them) at their standard places for the distribution, with (Fedora family)
+  the license text of the code tap2pkg bundles;
 * the build time (:func:`build_time`): ``SOURCE_DATE_EPOCH``, else the app
   file's modification time, for both formats.
 
@@ -101,6 +102,8 @@ class Layout:
     sysusers_path: str
     tmpfiles_path: str
     docdir: str
+    #: the license text of the code tap2pkg bundles (None on Debian: ``copyright`` carries it)
+    license_path: str | None
 
     @classmethod
     def for_spec(cls, spec: PackageSpec, distro: str = "debian") -> Layout:
@@ -130,6 +133,7 @@ class Layout:
             sysusers_path=f"/usr/lib/sysusers.d/{n}.conf",
             tmpfiles_path=f"/usr/lib/tmpfiles.d/{n}.conf",
             docdir=f"/usr/share/doc/{n}",
+            license_path=None if debian else f"/usr/share/licenses/{n}/LICENSE.tap2pkg",
         )
 
 
@@ -373,6 +377,10 @@ SERVICE_ROLES = (
                 ".sysusers", "%{_sysusersdir}/%{name}.conf"),
     ServiceRole("tmpfiles", "service/tmpfiles.conf", "tmpfiles_path", 0o644, "tmpfiles",
                 ".tmpfiles", "%{_tmpfilesdir}/%{name}.conf"),
+    # The license of what tap2pkg bundles (the runtime and tapd, or the Twisted launcher), for rpm's
+    # %license; a Debian package has it in its copyright file.
+    ServiceRole("license", "service/license.txt", "license_path", 0o644, "license",
+                ".license", "%{_defaultlicensedir}/%{name}/LICENSE.tap2pkg"),
 )
 ROLES = {role.name: role for role in SERVICE_ROLES}
 

@@ -34,6 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .deb.licenses import MIT_TEXT
 from .runtime.kinds import TAPD_OPTIONS, TWISTD_OPTIONS
 
 if TYPE_CHECKING:
@@ -256,6 +257,7 @@ def template_context(spec: PackageSpec, layout: Layout, build_time: int) -> dict
         "tapd_daemon": " ".join(shlex.quote(a) for a in tapd_arguments(spec, layout, daemon=True)),
     }
     context["connects_out"] = connects_out(spec)
+    context["bundled_license"] = MIT_TEXT
     if spec.runtime == "twisted":
         for key, daemon in (("twisted_foreground", False), ("twisted_daemon", True)):
             context[key] = " ".join(shlex.quote(a) for a in twisted_arguments(spec, layout, daemon=daemon))

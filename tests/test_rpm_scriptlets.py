@@ -153,11 +153,13 @@ def test_upgrade_leaves_the_directories_as_they_are(scriptlets: dict[str, str], 
     assert (host.logdir / MARKER).is_file()  # a missing one is made, marked
 
 
-def test_post_enables_and_starts_on_install_only(scriptlets: dict[str, str], tmp_path: Path) -> None:
+def test_post_leaves_enabling_to_the_presets_and_starts_nothing(scriptlets: dict[str, str],
+                                                                 tmp_path: Path) -> None:
     host = Host(tmp_path)
-    assert host.run(scriptlets["post"], 1) == [
-        "systemctl daemon-reload", "systemd-tmpfiles --create echo.conf",
-        "systemctl enable --now echo.service"]
+    calls = host.run(scriptlets["post"], 1)
+    assert calls == ["systemctl --no-reload preset echo.service", "systemctl daemon-reload",
+                     "systemd-tmpfiles --create echo.conf"]
+    assert not [c for c in calls if "enable" in c or "start" in c]
     assert host.run(scriptlets["post"], 2) == ["systemctl daemon-reload"]
 
 
@@ -178,7 +180,9 @@ def test_without_systemd_only_the_user_is_made(scriptlets: dict[str, str], tmp_p
     host = Host(tmp_path, booted=False)
     assert [c for c in host.run(scriptlets["pre"], 1) if not c.startswith("getent")] == [
         "groupadd -r echo", "useradd -r -g echo -d /var/lib/echo -s /sbin/nologin -c echo service echo"]
-    for key, arg in (("post", 1), ("preun", 0), ("postun", 0), ("postun", 1)):
+    # the presets are applied as systemd_post does, booted or not (an image being built)
+    assert host.run(scriptlets["post"], 1) == ["systemctl --no-reload preset echo.service"]
+    for key, arg in (("preun", 0), ("postun", 0), ("postun", 1)):
         assert host.run(scriptlets[key], arg) == [], key
 
 

@@ -308,11 +308,11 @@ RPM_EDITS: dict[str, tuple[Edit, Callable[[dict[str, str]], bool]]] = {
                  lambda c: "curl >= 7" in c["requires"] and "(nginx or apache2)" in c["requires"]),
     "%description": (lambda d: replace(d / "echo.spec", "Server for echo, packaged",
                                        "Edited by hand: 50%% more echo.\n\nServer for echo, packaged"),
-                     lambda c: "Edited by hand: 50% more echo.\n\nA server" in c["meta"]),
+                     lambda c: "Edited by hand: 50% more echo.\n\nServer" in c["meta"]),
     "%post fallback and tail": (
         lambda d: replace(d / "echo.spec", "# $1: 1 on first install, 2 on upgrade.",
                           "# $1: 1 on first install, 2 on upgrade.\necho fallback-edit",
-                          "# On first install, create", "echo 100%% tail-edit\n# On first install, create"),
+                          "# On first install, make", "echo 100%% tail-edit\n# On first install, make"),
         lambda c: "echo 100% tail-edit" in c["scripts"]),
     "%changelog": (lambda d: replace(d / "echo.spec", "%changelog\n",
                                      "%changelog\n* Wed Nov 15 2023 Jane Doe <jane@example.org> - 1.2-3\n"
@@ -365,7 +365,7 @@ RPM_REFUSED: dict[str, tuple[Edit, str]] = {
     "a new section": (lambda d: replace(d / "echo.spec", "%files\n", "%posttrans\ntrue\n\n%files\n"),
                       "echo.spec:"),
     "a new tag": (lambda d: replace(d / "echo.spec", "BuildArch:      noarch",
-                                    "BuildArch:      noarch\nProvides:       echo-server"), "echo.spec:"),
+                                    "BuildArch:      noarch\nConflicts:      echo-server"), "echo.spec:"),
     "the macro branch": (lambda d: replace(d / "echo.spec", "%systemd_post %{name}.service",
                                            "%systemd_post %{name}.service other.service"), "echo.spec:"),
 }

@@ -34,6 +34,9 @@ LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
 OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN
 THE SOFTWARE."""
 
+#: The MIT license's text: tap2pkg's own license, so the license of the runtime and launchers it bundles.
+MIT_TEXT = _MIT
+
 
 def _indent(text: str) -> str:
     """DEP-5 continuation lines: one leading space, blank lines as `` .``."""

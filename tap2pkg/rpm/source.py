@@ -182,9 +182,11 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
                for f in payload.files if f.role in ROLES and ROLES[f.role].rpm_suffix]
     context = dict(payload.context)
     scripts = {key: render(f"rpm/{key.replace('_', '-')}.sh", context).rstrip("\n")
-               for key in ("pre_dirs", "pre", "pre_check", "post", "post_start", "preun", "postun")}
+               for key in ("pre_dirs", "pre", "pre_check", "post", "post_start", "preun",
+                                          "preun_clean", "postun")}
     sysusers_index = 1 + [s.name for s in sources].index(spec.name + ".sysusers")
-    context.update(tool_version=__version__, buildhost=BUILDHOST, bundled_runtime=BUNDLED_RUNTIME, sources=sources, group=GROUP,
+    context.update(tool_version=__version__, buildhost=BUILDHOST, bundled_runtime=BUNDLED_RUNTIME,
+                   sources=sources, group=GROUP,
                    requires=rpm_requires(spec), scripts=scripts,
                    # user text in a spec: a '%' would start a macro
                    summary=spec_escape(spec.summary), maintainer=spec_escape(spec.maintainer),
@@ -204,7 +206,7 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
         sources=tuple(sources),
         scriptlets={"pre": scripts["pre_dirs"] + "\n" + scripts["pre"] + "\n" + scripts["pre_check"],
                     "post": scripts["post"] + "\n" + scripts["post_start"],
-                    "preun": scripts["preun"], "postun": scripts["postun"]},
+                    "preun": scripts["preun"] + "\n" + scripts["preun_clean"], "postun": scripts["postun"]},
         rpmlintrc=render("rpm/rpmlintrc", context),
     )
 
@@ -259,7 +261,8 @@ def rpm_package(sources: RpmSources) -> RpmPackage:
         name=spec.name, version=spec.version, release=spec.revision, summary=spec.summary,
         description=_description(spec), license=spec.license, url=spec.homepage,
         group=GROUP, packager=spec.maintainer,
-        requires=_requires_entries(spec) + [Dependency("shadow-utils", SENSE_SCRIPT_PRE)] + _interpreters(files),
+        requires=[*_requires_entries(spec), Dependency("shadow-utils", SENSE_SCRIPT_PRE),
+                  *_interpreters(files)],
         provides=[Dependency(BUNDLED_RUNTIME, SENSE_EQUAL, __version__)] if spec.runtime == "tapd" else [],
         scriptlets=dict(sources.scriptlets), files=files,
         changelog=[(changelog_time(epoch), f"{spec.maintainer} - {spec.full_version}",

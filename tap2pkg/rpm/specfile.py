@@ -40,7 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import UnsupportedEditError
-from .model import FILE_CONFIG, FILE_NOREPLACE, Dependency, RpmFile, RpmPackage
+from .model import (
+    FILE_CONFIG,
+    FILE_LICENSE,
+    FILE_NOREPLACE,
+    SENSE_SCRIPT_PRE,
+    Dependency,
+    RpmFile,
+    RpmPackage,
+)
 from .source import BUILDHOST, GROUP, RpmSources, _interpreters
 
 #: Section names rpm knows; a line starting with one of them opens a section.
@@ -53,13 +61,14 @@ _SECTIONS = frozenset({
     "%patchlist"})
 _SCRIPTLETS = ("pre", "post", "preun", "postun")
 #: Tags whose value the native writer reads from the spec.
-_OWNED_TAGS = frozenset({"name", "version", "release", "summary", "license", "url", "requires"})
-_TAG = re.compile(r"([A-Za-z][A-Za-z0-9]*)\s*:\s*(.*)")
+_OWNED_TAGS = frozenset({"name", "version", "release", "summary", "license", "url", "requires",
+                         "requires(pre)", "provides"})
+_TAG = re.compile(r"([A-Za-z][A-Za-z0-9]*(?:\([a-z]+\))?)\s*:\s*(.*)")
 _PACKAGER = "%global packager "
 #: The directory macros the generated spec uses, as Fedora (and the spec's fallbacks) define them.
 _MACROS = {"_sysconfdir": "/etc", "_localstatedir": "/var", "_exec_prefix": "/usr",
            "_unitdir": "/usr/lib/systemd/system", "_sysusersdir": "/usr/lib/sysusers.d",
-           "_tmpfilesdir": "/usr/lib/tmpfiles.d"}
+           "_tmpfilesdir": "/usr/lib/tmpfiles.d", "_defaultlicensedir": "/usr/share/licenses"}
 _MACRO = re.compile(r"%\{([A-Za-z_][A-Za-z0-9_]*)\}|%%|%")
 _ATTR = re.compile(r"%attr\(([0-7]{3,4}|-),\s*([a-z_][a-z0-9_-]*|-),\s*([a-z_][a-z0-9_-]*|-)\)")
 _OPERATORS = ("<=", ">=", "=", "<", ">")
@@ -153,7 +162,7 @@ def _requires(value: str, where: str) -> list[Dependency]:
     i = 0
     while i < len(tokens):
         name = tokens[i]
-        if name in _OPERATORS or "(" in name:
+        if name in _OPERATORS or name.startswith("(") or name.count("(") != name.count(")"):
             raise _refuse(where, f"Requires: {value!r} is not 'NAME [OP VERSION]...'")
         if i + 1 < len(tokens) and tokens[i + 1] in _OPERATORS:
             if i + 2 >= len(tokens):
@@ -324,6 +333,8 @@ def _files(body: list[tuple[int, str]], root: dict[str, _Entry], name: str, wher
                 flags |= FILE_CONFIG
             elif word == "%config(noreplace)":
                 flags |= FILE_CONFIG | FILE_NOREPLACE
+            elif word == "%license":
+                flags |= FILE_LICENSE
             elif attr_match := _ATTR.fullmatch(word):
                 attr = attr_match.groups()
             else:
@@ -380,6 +391,7 @@ def read_spec_dir(directory: Path, sources: RpmSources) -> RpmPackage:
 
     tags: dict[str, str] = {}
     requires: list[Dependency] = []
+    provides: list[Dependency] = []
     packager = ""
     fixed: list[tuple[int, str]] = []
     for number, line in preamble:
@@ -393,6 +405,11 @@ def read_spec_dir(directory: Path, sources: RpmSources) -> RpmPackage:
             tag, value = match[1].lower(), match[2].strip()
             if tag == "requires":
                 requires += _requires(value, here)
+            elif tag == "requires(pre)":  # needed by %pre: rpm marks it so
+                requires += [Dependency(d.name, d.flags | SENSE_SCRIPT_PRE, d.version)
+                             for d in _requires(value, here)]
+            elif tag == "provides":
+                provides += _requires(value, here)
             elif tag in tags:
                 raise _refuse(here, f"{match[1]} is given twice")
             else:
@@ -423,6 +440,7 @@ def read_spec_dir(directory: Path, sources: RpmSources) -> RpmPackage:
     return RpmPackage(
         name=tags["name"], version=tags["version"], release=tags["release"], summary=tags["summary"],
         description=description.rstrip(), license=tags["license"], url=tags.get("url", ""),
-        group=GROUP, packager=packager, requires=requires + _interpreters(files), scriptlets=scriptlets,
+        group=GROUP, packager=packager, requires=requires + _interpreters(files), provides=provides,
+        scriptlets=scriptlets,
         files=files, changelog=changelog, buildhost=BUILDHOST, buildtime=sources.build_time,
     )

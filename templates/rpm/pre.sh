@@ -3,4 +3,3 @@ getent group {{ spec.user }} >/dev/null || groupadd -r {{ spec.user }}
 getent passwd {{ spec.user }} >/dev/null || \
     useradd -r -g {{ spec.user }} -d {{ layout.statedir }} -s /sbin/nologin \
         -c "{{ spec.name }} service" {{ spec.user }}
-exit 0
