@@ -45,6 +45,13 @@ class PackageFormat:
     purge_how: str
     #: text in the install output that means a maintainer script failed though the exit status is 0
     script_failure: str | None = None
+    #: what an administrator runs after a first install to have the service running (empty: the package
+    #: starts it itself); ``{pkg}`` is the package name
+    start_command: tuple[str, ...] = ()
+
+    def start(self, pkg: str) -> list[str]:
+        """The command that starts ``pkg``'s service after its first install (empty when it starts itself)."""
+        return _fill(self.start_command, pkg=pkg)
 
     def install(self, path: str, *, upgrade: bool) -> list[str]:
         """The command that installs (or upgrades to) the package file at ``path``."""
@@ -103,7 +110,9 @@ FORMATS = {
                        "{rm_dirs}rm -f /etc/{pkg}/*.rpmsave; rmdir /etc/{pkg} 2>/dev/null || true"),
         purge_how="rpm -e, then rm -rf of the data and logs it made",
         # rpm only warns when %post or %posttrans fails and still exits 0
-        script_failure="scriptlet failed"),
+        script_failure="scriptlet failed",
+        # Fedora's rule: a package does not enable or start its service, the presets and the admin do
+        start_command=("systemctl", "enable", "--now", "{pkg}.service")),
 }
 
 
