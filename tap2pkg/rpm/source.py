@@ -248,6 +248,8 @@ def rpm_package(sources: RpmSources) -> RpmPackage:
                      flags=FILE_CONFIG | FILE_NOREPLACE if f.conffile else FILE_LICENSE if f.role == "license"
                      else 0) for f in payload.files]
     dirs = {layout.confdir, layout.libdir}
+    if layout.license_path:
+        dirs.add(str(PurePosixPath(layout.license_path).parent))
     for f in payload.files:
         if f.path.startswith(layout.libdir + "/"):
             parent = PurePosixPath(f.path).parent

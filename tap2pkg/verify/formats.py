@@ -48,6 +48,8 @@ class PackageFormat:
     #: what an administrator runs after a first install to have the service running (empty: the package
     #: starts it itself); ``{pkg}`` is the package name
     start_command: tuple[str, ...] = ()
+    #: directories the distribution's base system owns that a stand-in image may lack
+    base_dirs: tuple[str, ...] = ()
 
     def start(self, pkg: str) -> list[str]:
         """The command that starts ``pkg``'s service after its first install (empty when it starts itself)."""
@@ -112,7 +114,9 @@ FORMATS = {
         # rpm only warns when %post or %posttrans fails and still exits 0
         script_failure="scriptlet failed",
         # Fedora's rule: a package does not enable or start its service, the presets and the admin do
-        start_command=("systemctl", "enable", "--now", "{pkg}.service")),
+        start_command=("systemctl", "enable", "--now", "{pkg}.service"),
+        # Fedora's filesystem package owns it (an RPM's %license files go there); rpm-on-debian lacks it
+        base_dirs=("/usr/share/licenses",)),
 }
 
 
