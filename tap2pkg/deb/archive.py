@@ -12,8 +12,11 @@ from __future__ import annotations
 import gzip
 import io
 import lzma
+import os
+import stat
 import tarfile
 from dataclasses import dataclass
+from pathlib import Path
 
 #: Compressions a tar member stream may use, and the suffix each adds.
 COMPRESSIONS = {"xz": ".xz", "gzip": ".gz", "none": ""}
@@ -84,3 +87,19 @@ def ar_bytes(members: list[tuple[str, bytes]], mtime: int) -> bytes:
         if len(data) % 2:
             out.append(b"\n")
     return b"".join(out)
+
+
+def normalize_modes(root: Path) -> None:
+    """Give every directory under ``root`` mode 0755 and every file 0644 (0755 when its owner may run it).
+
+    ``dpkg-source`` archives the tree with the modes it finds, so without this the ``.debian.tar.xz`` (and
+    the ``.dsc`` naming its checksum) would change with the umask of whoever wrote or edited the tree.
+    Links are left alone (their mode means nothing), and not followed.
+    """
+    for dirpath, _dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(path, 0o755 if st.st_mode & stat.S_IXUSR else 0o644)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .archive import normalize_modes
 from .source import SourceTree, orig_tarball, run_tool, tool_env
 
 
@@ -16,6 +17,7 @@ def build_with_dpkg(tree: SourceTree, *, source: bool = True, binary: bool = Tru
     """
     spec = tree.spec
     orig = orig_tarball(tree)
+    normalize_modes(tree.root)
     mode = "-F" if source and binary else ("-S" if source else "-A")
     env = tool_env(tree)
     run_tool(["dpkg-buildpackage", "-us", "-uc", "--no-sign", mode], cwd=tree.root, env=env,

@@ -25,7 +25,7 @@ from ..payload import ROLES, Payload
 from ..regen import Files, TreeEdits, TreeFormat
 from ..render import render
 from ..spec import PackageSpec
-from .archive import TarMember, compress, tar_bytes
+from .archive import TarMember, compress, normalize_modes, tar_bytes
 from .licenses import license_paragraphs
 from .policy import DEFAULT_STANDARDS_VERSION, standards_version
 
@@ -206,6 +206,7 @@ def build_source_package(tree: SourceTree) -> list[Path]:
     """Make the ``.orig.tar.gz``, then ``dpkg-source -b``: returns the three source package files."""
     spec = tree.spec
     orig = orig_tarball(tree)
+    normalize_modes(tree.root)
     run_tool(["dpkg-source", "--compression=xz", "-b", tree.root.name], cwd=tree.parent, env=tool_env(tree),
              what="dpkg-source -b")
     base = f"{spec.name}_{spec.full_version}"
