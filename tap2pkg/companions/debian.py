@@ -1,0 +1,226 @@
+"""Debian companion packages: stdeb's ``debian/``, its known failures worked around, else pybuild's.
+
+:func:`build_deb` turns one :class:`~tap2pkg.companions.Companion` into an
+editable Debian source package (``<source>-<version>/`` with ``debian/``, the
+``.orig.tar.gz``, ``.dsc``) and a ``.deb``:
+
+1. the sources: the dependency's sdist, or an sdist of the app's project made
+   with ``python -m build --sdist``;
+2. **stdeb** (``py2dsc``, its ``sdist_dsc`` path) writes ``debian/``. Its known
+   failures are worked around, each said in a note: ``Maintainer: None <None>``
+   (no author) gets the package's maintainer; rules that call ``setup.py
+   install --install-layout=deb`` (an option setuptools dropped) are replaced by
+   pybuild's; a build-dependency on the project's backend is added (a
+   ``pyproject.toml``-only project); a crash (a project without
+   ``long_description``, no ``setup.py`` at all) leaves no ``debian/``, and
+3. then a **pybuild** ``debian/`` is generated instead (dh-python with
+   ``pybuild-plugin-pyproject``);
+4. ``dpkg-buildpackage -us -uc`` builds the source and binary packages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+from ..errors import BuildToolError
+from . import Companion, unpack
+
+#: The Debian packages a pybuild build needs for each backend (its module's first word).
+BACKEND_BUILD_DEPENDS = {"setuptools": "python3-setuptools", "hatchling": "python3-hatchling",
+                         "flit_core": "flit", "poetry": "python3-poetry-core", "pdm": "python3-pdm-backend"}
+PYBUILD_RULES = """#!/usr/bin/make -f
+export PYBUILD_NAME={module}
+export PYBUILD_DISABLE=test
+
+%:
+\tdh $@ --with python3 --buildsystem=pybuild
+"""
+
+
+def _run(command: list[str], cwd: Path, what: str, *,
+         system: bool = False) -> subprocess.CompletedProcess[str]:
+    # a Debian build runs the distribution's python3 (dh-python's), not whichever one is first on PATH
+    env = {**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"} if system else None
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=1800, check=False,
+                          env=env)
+    if done.returncode != 0 and what:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
+        raise BuildToolError(f"{what} failed (exit {done.returncode}):\n{tail}")
+    return done
+
+
+def sdist_of(companion: Companion, workdir: Path) -> Path:
+    """The companion's sdist: the fetched one, or one made from the app's project."""
+    if companion.role != "project":
+        return companion.source
+    out = workdir / "sdist"
+    _run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(companion.source)], workdir,
+         f"making an sdist of the project {companion.name} (python -m build --sdist)")
+    return next(out.glob("*.tar.gz"))
+
+
+def build_deb(companion: Companion, output_dir: Path, maintainer: str, distribution: str = "unstable",
+              ) -> tuple[list[Path], list[str]]:
+    """Build ``companion`` into ``output_dir``; the files written and the notes (which path it took)."""
+    notes: list[str] = []
+    source = companion.package.removeprefix("python3-")
+    version = companion.version
+    with tempfile.TemporaryDirectory(prefix="tap2pkg-companion-") as tmp:
+        work = Path(tmp)
+        sdist = sdist_of(companion, work)
+        debian = _stdeb(sdist, work, maintainer, distribution, notes, companion)
+        tree_parent = work / "tree"
+        tree_parent.mkdir()
+        tree = unpack(sdist, tree_parent)
+        tree = tree.rename(tree_parent / f"{source}-{version}")
+        shutil.copy(sdist, tree_parent / f"{source}_{version}.orig.tar.gz")
+        if debian is not None:
+            shutil.copytree(debian, tree / "debian")
+            _fix_stdeb(tree / "debian", companion, maintainer, notes)
+            path = "stdeb"
+        else:
+            _pybuild_debian(tree / "debian", companion, source, maintainer, distribution)
+            path = "pybuild"
+        _add_depends(tree / "debian" / "control", companion)
+        _run(["dpkg-buildpackage", "-us", "-uc", "-d"], tree,
+             f"building the companion {companion.package} {version} (dpkg-buildpackage, {path} debian/)",
+             system=True)
+        shutil.rmtree(tree / ".pybuild", ignore_errors=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for item in sorted(tree_parent.iterdir()):
+            if item.suffix in (".deb", ".dsc", ".changes", ".buildinfo") or item.name.endswith(
+                    (".orig.tar.gz", ".debian.tar.xz")) or item == tree:
+                target = output_dir / item.name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                shutil.move(str(item), target)
+                written.append(target)
+    how = "stdeb's debian/" if path == "stdeb" else "a generated pybuild debian/ (stdeb could not)"
+    notes.insert(0, f"companion {companion.package} {version} ({companion.role}) built with {how}")
+    return written, notes
+
+
+def _stdeb(sdist: Path, work: Path, maintainer: str, distribution: str, notes: list[str],
+           companion: Companion) -> Path | None:
+    """stdeb's ``debian/`` for ``sdist`` (py2dsc), or None when stdeb fails before writing one."""
+    dist = work / "deb_dist"
+    py2dsc = Path(sys.executable).with_name("py2dsc")
+    done = _run([str(py2dsc) if py2dsc.exists() else "py2dsc", "--maintainer", maintainer, "--suite",
+                 distribution, "--with-python3=True", "--ignore-source-changes", "--dist-dir", str(dist),
+                 str(sdist)], work, "")
+    found = sorted(dist.glob("*/debian/control"))
+    if not found:
+        notes.append(f"stdeb failed on {companion.name} ({stdeb_failure(done.stdout + done.stderr)}); "
+                     "a pybuild debian/ was generated")
+        return None
+    return found[0].parent
+
+
+def stdeb_failure(output: str) -> str:
+    """What stdeb's output says went wrong, in a few words (its known failures by name)."""
+    if "setup.py': [Errno 2]" in output:
+        return "the project has no setup.py: stdeb reads only setup.py projects, not pyproject.toml-only ones"
+    if "'NoneType' object is not subscriptable" in output or "long_description" in output:
+        return "stdeb crashes on a project without a long_description"
+    errors = [line.strip() for line in output.splitlines() if re.match(r"\s*\w+(Error|Exception):", line)]
+    return (errors or [line for line in output.strip().splitlines()[-1:]] or ["no output"])[-1][:160]
+
+
+def build_set(spec: Any, output_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Build every companion of ``spec`` into ``output_dir``: their ``--json`` entries and notes."""
+    entries: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for companion in spec.companions:
+        written, more = build_deb(companion, Path(output_dir), spec.maintainer, spec.distribution)
+        notes.extend(more)
+        entries.append({"name": companion.package, "version": f"{companion.version}-1", "format": "deb",
+                        "role": companion.role, "resolution": "companion",
+                        "builder": "stdeb" if "stdeb's" in more[0] else "pybuild",
+                        "artifacts": [{"path": str(p)} for p in written]})
+    return entries, notes
+
+
+def requirement_entries(spec: Any) -> list[dict[str, Any]]:
+    """Each project requirement and how it was resolved, for ``--json``."""
+    return [{"requirement": str(r.requirement), "resolution": r.resolution, "package": r.package,
+             "version": r.version, "depends": [d.debian() for d in r.depends]} for r in spec.requirements]
+
+
+def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[str]) -> None:
+    control = debian / "control"
+    text = control.read_text(encoding="utf-8")
+    if "None <None>" in text:
+        text = text.replace("None <None>", maintainer)
+        notes.append(f"{companion.package}: stdeb wrote Maintainer: None <None> (the project names no "
+                     f"author); set to {maintainer}")
+    backend = (companion.backend or "setuptools").split(".")[0].split(":")[0]
+    wanted = ["dh-python", "pybuild-plugin-pyproject",
+              BACKEND_BUILD_DEPENDS.get(backend, "python3-setuptools")]
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("Build-Depends:"):
+            have = line.split(":", 1)[1]
+            extra = [w for w in wanted if w not in have]
+            if extra:
+                lines[index] = line.rstrip() + ", " + ", ".join(extra)
+                notes.append(f"{companion.package}: Build-Depends gains {', '.join(extra)} (pybuild builds "
+                             f"the {backend} project)")
+    control.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rules = debian / "rules"
+    if "--install-layout=deb" in rules.read_text(encoding="utf-8") or "setup.py" in rules.read_text():
+        rules.write_text(PYBUILD_RULES.format(module=companion.package.removeprefix("python3-")))
+        notes.append(f"{companion.package}: stdeb's debian/rules called setup.py install "
+                     "--install-layout=deb (an option setuptools dropped); replaced by pybuild's")
+
+
+def _pybuild_debian(debian: Path, companion: Companion, source: str, maintainer: str,
+                    distribution: str) -> None:
+    backend = (companion.backend or "setuptools").split(".")[0].split(":")[0]
+    (debian / "source").mkdir(parents=True)
+    (debian / "source" / "format").write_text("3.0 (quilt)\n")
+    summary = " ".join((companion.summary or f"the Python project {companion.name}").split())
+    (debian / "control").write_text(
+        f"Source: {source}\nMaintainer: {maintainer}\nSection: python\nPriority: optional\n"
+        f"Build-Depends: debhelper-compat (= 13), dh-python, pybuild-plugin-pyproject, python3-all, "
+        f"{BACKEND_BUILD_DEPENDS.get(backend, 'python3-setuptools')}\nStandards-Version: 4.6.2\n"
+        + (f"Homepage: {companion.homepage}\n" if companion.homepage.startswith("http") else "")
+        + f"\nPackage: {companion.package}\nArchitecture: all\n"
+        f"Depends: ${{misc:Depends}}, ${{python3:Depends}}\nDescription: {summary}\n"
+        f" The Python project {companion.name} {companion.version}, packaged by tap2pkg.\n")
+    (debian / "changelog").write_text(
+        f"{source} ({companion.version}-1) {distribution}; urgency=medium\n\n"
+        f"  * Packaged by tap2pkg from {companion.name} {companion.version}.\n\n"
+        f" -- {maintainer}  {formatdate(usegmt=False)}\n")
+    license_name = companion.license if companion.license and " " not in companion.license \
+        else "LicenseRef-not-specified"
+    (debian / "copyright").write_text(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        f"Upstream-Name: {companion.name}\n\nFiles: *\nCopyright: the {companion.name} authors\n"
+        f"License: {license_name}\n" + ("" if license_name != "LicenseRef-not-specified" else
+                                        " The project's metadata does not give its license.\n"))
+    rules = debian / "rules"
+    rules.write_text(PYBUILD_RULES.format(module=source))
+    rules.chmod(0o755)
+
+
+def _add_depends(control: Path, companion: Companion) -> None:
+    """The companion's own resolved relations (companions with exact versions) in its Depends."""
+    extra = [d.debian() for d in companion.depends]
+    if not extra:
+        return
+    text = control.read_text(encoding="utf-8")
+    out = []
+    for line in text.splitlines():
+        if line.startswith("Depends:") and "${python3:Depends}" in line:
+            line = line.rstrip() + ", " + ", ".join(extra)
+        out.append(line)
+    control.write_text("\n".join(out) + "\n", encoding="utf-8")
