@@ -75,7 +75,18 @@ def run(args: argparse.Namespace) -> int:
     for job in prepared:
         spec = job.spec
         result = build_prepared(job)
-        summaries.append(result.summary(user=spec.user, ports=list(spec.ports)))
+        summaries.append(result.summary(user=spec.user, ports=list(spec.ports), role="service"))
+        if spec.project is not None:  # the app's project and the requirements the archive lacks
+            from ..companions.debian import build_set, requirement_entries
+
+            companions, companion_notes = build_set(spec, job.output_dir)
+            summaries[-1]["requirements"] = requirement_entries(spec)
+            summaries.extend(companions)
+            result.notes.extend(companion_notes)
+            if not args.json:
+                for entry in companions:
+                    for artifact in entry["artifacts"]:
+                        print(f"{PROG}: wrote {artifact['path']}")
         if not args.json:
             print(f"{PROG}: {spec.name} {spec.full_version}: source tree {result.source_tree}")
             for path in result.paths():
