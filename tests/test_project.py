@@ -1,0 +1,107 @@
+"""The app's project: metadata from the [project] table or the build backend, defaults and notes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tap2pkg.cli import tap2deb
+from tap2pkg.errors import ProjectError
+from tap2pkg.project import read_project
+from tap2pkg.settings import LICENSE_NOT_GIVEN
+from tap2pkg.spec import PackageSpec
+
+PROJECTS = Path(__file__).parent / "data" / "projects"
+MAINTAINER = "Jane Doe <jane@example.org>"
+
+
+def test_a_complete_project_table_is_read_without_running_anything() -> None:
+    project = read_project(PROJECTS / "stapp")
+    assert (project.name, project.version, project.license) == ("stapp", "1.4.0", "Apache-2.0")
+    assert project.homepage == "https://example.org/stapp"
+    assert project.authors == ("Jane Doe <jane@example.org>",)
+    assert [str(r) for r in project.requires][:2] == ["attrs>=21.3", "PyYAML~=6.0"]
+    assert project.source == "the [project] table of pyproject.toml"
+
+
+def test_a_dynamic_version_and_a_setup_py_project_are_read_through_their_backends() -> None:
+    hatch = read_project(PROJECTS / "hatchapp")
+    assert hatch.version == "0.3.1" and hatch.source == "the build backend (hatchling.build)"
+    legacy = read_project(PROJECTS / "legacyapp")
+    assert (legacy.name, legacy.version, legacy.license) == ("legacyapp", "2.0.1", "")
+    assert not list((PROJECTS / "legacyapp").glob("*.egg-info"))  # reading left nothing behind
+
+
+def test_a_directory_without_a_project_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError) as info:
+        read_project(tmp_path)
+    assert info.value.exit_code == 92 and "--project" in str(info.value)
+
+
+def test_the_project_supplies_defaults_the_options_still_win() -> None:
+    app = PROJECTS / "stapp" / "echo.tac"
+    spec = PackageSpec.from_app_file(app, {"maintainer": MAINTAINER})
+    assert (spec.version, spec.license, spec.homepage) == ("1.4.0", "Apache-2.0", "https://example.org/stapp")
+    assert spec.description == "A small echo service on setuptools"
+    assert any(n.startswith("version '1.4.0' from the project stapp") for n in spec.notes)
+    depends = [d.debian() for d in spec.depends]
+    assert "python3-attr (>= 21.3)" in depends and "python3-stapp (= 1.4.0-1)" in depends
+    assert not any("colorama" in d for d in depends)
+    given = PackageSpec.from_app_file(app, {"maintainer": MAINTAINER, "version": "9.0", "license": "MIT"})
+    assert (given.version, given.license) == ("9.0", "MIT")
+    assert not any("from the project" in n and "version" in n for n in given.notes)
+
+
+def test_no_license_anywhere_is_said_not_invented(tmp_path: Path) -> None:
+    app = tmp_path / "echo.tac"
+    shutil.copy(PROJECTS / "stapp" / "echo.tac", app)
+    spec = PackageSpec.from_app_file(app, {"maintainer": MAINTAINER})
+    assert spec.license == LICENSE_NOT_GIVEN
+    assert any(n.startswith("license not given") for n in spec.notes)
+
+
+def test_a_made_up_requirement_stops_before_anything_is_written(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "madeup"\nversion = "1.0"\n'
+        'dependencies = ["attrs", "no-such-project-tap2pkg-zz>=1"]\n')
+    shutil.copy(PROJECTS / "stapp" / "echo.tac", project / "echo.tac")
+    out = tmp_path / "out"
+    out.mkdir()
+    code = tap2deb.main(["-m", MAINTAINER, "-o", str(out), str(project / "echo.tac")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 93
+    assert len(err) == 1 and "no-such-project-tap2pkg-zz" in err[0] and "--skip-requirement" in err[0]
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_tap2deb_beside_a_klein_project_writes_the_service_and_its_companions(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app = str(PROJECTS / "kleinapp" / "web.tac")
+    code = tap2deb.main(["-m", MAINTAINER, "--json", "-o", str(tmp_path), app])
+    assert code == 0
+    packages = json.loads(capsys.readouterr().out)["packages"]
+    roles = {p["name"]: (p["role"], p.get("resolution")) for p in packages}
+    assert roles == {"web": ("service", None), "python3-kleinapp": ("project", "companion"),
+                     "python3-klein": ("dependency", "companion")}
+    resolved = {r["requirement"]: (r["resolution"], r["package"]) for r in packages[0]["requirements"]}
+    assert resolved["attrs>=20.1"] == ("archive", "python3-attr")
+    assert resolved["PyYAML>=5.3"] == ("archive", "python3-yaml")
+    assert resolved["Twisted>=21.2"] == ("archive", "python3-twisted")
+    assert resolved["klein>=21.8"][0] == "companion"
+    from debian.debfile import DebFile
+
+    service = DebFile(str(next(tmp_path.glob("web_*.deb"))))
+    depends = service.debcontrol()["Depends"]
+    assert "python3-attr (>= 20.1)" in depends and "python3-yaml (>= 5.3)" in depends
+    assert "python3-kleinapp (= 1.0-1)" in depends and "python3-klein (= 24.8.0-1)" in depends
+    klein = DebFile(str(next(tmp_path.glob("python3-klein_*.deb"))))
+    assert "python3-tubes" in klein.debcontrol()["Depends"]  # bookworm has tubes: from the archive
+    assert any(name.endswith("dist-packages/klein/__init__.py") for name in klein.data.tgz().getnames())
+    assert (tmp_path / "klein-24.8.0" / "debian" / "rules").read_text().count("pybuild") == 1
