@@ -26,7 +26,8 @@ MAX_EXPOSURE = 1.5
 
 def echo_spec(**changes: object) -> PackageSpec:
     spec = PackageSpec(name="echo", app_file=ECHO / "echo.tac", app_kind="python",
-                       maintainer="Jane Doe <jane@example.org>", ports=(8007,), includes=(ECHO / "echoproto.py",),
+                       maintainer="Jane Doe <jane@example.org>", ports=(8007,),
+                       includes=(ECHO / "echoproto.py",),
                        homepage="https://example.org/echo", source_date_epoch=EPOCH)
     return spec.replace(**changes) if changes else spec
 
@@ -165,7 +166,8 @@ def test_lintian_pedantic_finds_no_error_or_warning(deb_build: BuildResult) -> N
 
 @needs("shellcheck")
 @pytest.mark.slow
-def test_shellcheck_passes_the_init_script_and_maintainer_scripts(deb_build: BuildResult, tmp_path: Path) -> None:
+def test_shellcheck_passes_the_init_script_and_maintainer_scripts(deb_build: BuildResult,
+                                                                  tmp_path: Path) -> None:
     deb = next(p for p in deb_build.paths() if p.suffix == ".deb")
     subprocess.run(["dpkg-deb", "-e", str(deb), str(tmp_path / "control")], check=True)
     scripts = [tmp_path / "control" / name for name in ("preinst", "postinst", "prerm", "postrm")]

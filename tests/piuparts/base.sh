@@ -13,6 +13,9 @@ ROOT=$(mktemp -d "${TMPDIR:-/tmp}/piuparts-base.XXXXXX")
 trap 'rm -rf "$ROOT"' EXIT
 debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOT" "$MIRROR" >/dev/null
 chroot "$ROOT" apt-get clean
+# mktemp made the root 0700, and tar records it: inside the chroot no user but root could then
+# reach any file (logrotate's "su" to the service user failed with "Permission denied").
+chmod 0755 "$ROOT"
 rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin
 tar -C "$ROOT" -czf "$TARBALL.partial" .
 mv "$TARBALL.partial" "$TARBALL"
