@@ -5,7 +5,8 @@ set -e
 PACKAGES="python3 python3-venv python3-pip make git ca-certificates \
   dpkg-dev debhelper fakeroot lintian devscripts xz-utils \
   rpm rpmlint cpio \
-  docker.io debootstrap passwd adduser procps shellcheck piuparts apt-utils createrepo-c gnupg"
+  docker.io debootstrap passwd adduser procps shellcheck piuparts apt-utils createrepo-c gnupg \
+  dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-hatchling python3-incremental"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
