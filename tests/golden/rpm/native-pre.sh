@@ -28,4 +28,8 @@ getent group echo >/dev/null || groupadd -r echo
 getent passwd echo >/dev/null || \
     useradd -r -g echo -d /var/lib/echo -s /sbin/nologin \
         -c "echo service" echo
-exit 0
+# Without the account the data and log directories would be left to root: fail the install.
+if ! getent passwd echo >/dev/null || ! getent group echo >/dev/null; then
+    echo "echo: the system user echo could not be created (is shadow-utils installed?); the package is not installed" >&2
+    exit 1
+fi
