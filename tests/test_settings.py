@@ -38,7 +38,7 @@ def test_a_config_file_replaces_the_pyproject_beside_the_app(app: Path, tmp_path
     other = tmp_path / "other.toml"
     other.write_text('[tool.tap2pkg]\nversion = "4.0"\n')
     spec = PackageSpec.from_app_file(app, {"maintainer": MAINTAINER}, config_file=other, env=NO_ENV)
-    assert (spec.version, spec.license) == ("4.0", "MIT")
+    assert (spec.version, spec.license) == ("4.0", "LicenseRef-not-specified")  # none given: not invented
 
 
 def test_maintainer_and_build_time_come_from_the_given_environment(app: Path) -> None:

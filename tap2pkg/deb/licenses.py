@@ -45,6 +45,9 @@ def _indent(text: str) -> str:
 
 def license_text(spdx: str) -> str:
     """The body of the standalone ``License:`` paragraph for ``spdx``."""
+    if spdx == "LicenseRef-not-specified":  # nobody gave one (tap2pkg.settings.LICENSE_NOT_GIVEN)
+        return _indent("The license of the packaged application is not given (no --license, no\n"
+                       "[tool.tap2pkg] license and none in its project's metadata). Ask its authors.")
     if spdx == "MIT":
         return _indent(_MIT)
     if spdx in _COMMON:
