@@ -37,3 +37,18 @@ def test_the_projects_own_package_installs_its_code(project: str, why: str, tmp_
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     assert f"/usr/lib/python3/dist-packages/{project}/__init__.py" in listing
     assert any(p.suffix == ".dsc" for p in written)  # an editable source package too
+
+
+@pytest.mark.slow
+def test_an_rpm_companion_provides_python3dist_and_installs_the_code(tmp_path: Path) -> None:
+    from tap2pkg.companions.rpm import build_rpm
+
+    meta = read_project(PROJECTS / "stapp")
+    _resolved, companions = plan(meta, Resolver(index=None))
+    written, _notes = build_rpm(companions[0], tmp_path)
+    rpm = next(p for p in written if p.name.endswith(".noarch.rpm"))
+    query = ["rpm", "-qp", "--provides", "--requires", "--list", str(rpm)]
+    info = subprocess.run(query, capture_output=True, text=True, check=True).stdout
+    assert "python3dist(stapp) = 1.4.0" in info
+    assert "python3dist(attrs) >= 21.3" in info and "python3dist(pyyaml) < 7" in info
+    assert "/usr/lib/python3/dist-packages/stapp/__init__.py" in info

@@ -89,8 +89,17 @@ def run(args: argparse.Namespace) -> int:
     check_conflicts(prepared)
     summaries = []
     for job in prepared:
-        summary = build_prepared(job).summary()
+        summary = build_prepared(job).summary(role="service")
         summaries.append(summary)
+        if job.spec.project is not None:  # the app's project and the requirements the archive lacks
+            from ..companions.debian import requirement_entries
+            from ..companions.rpm import build_set
+
+            companions, companion_notes = build_set(job.spec, job.output_dir)
+            summary["requirements"] = requirement_entries(job.spec)
+            summary["notes"] = [*summary["notes"], *companion_notes]
+            summary["artifacts"] = [*summary["artifacts"], *(a for c in companions for a in c["artifacts"])]
+            summaries.extend(companions)
         if not args.json and not args.quiet:
             for artifact in summary["artifacts"]:
                 print(f"{PROG}: wrote {artifact['path']}")
