@@ -211,6 +211,8 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
         companions=tuple(companions),
         requirements=tuple(requirements),
         option_names=options,
+        # the services inspection found (a unit waits for network-online.target only for a client)
+        app_info={"services": tuple(info.services)} if getattr(info, "services", None) is not None else {},
     )
     check_includes(spec)
     return spec
