@@ -1,4 +1,4 @@
-"""``tap2pkg``: the umbrella command (``mktap``, ``build``, ``verify``, ``images``).
+"""``tap2pkg``: the umbrella command (``mktap``, ``build``, ``verify``, ``images``, ``publish``).
 
 Each subcommand lives in its own module under ``tap2pkg.cli`` and exposes
 ``add_arguments(parser)`` and ``run(args) -> int``; this module only wires
@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("build", "build Debian and/or RPM packages from app files"),
     "verify": ("verify", "install, run, upgrade and purge packages in containers"),
     "images": ("images", "list, build or remove the verification images"),
+    "publish": ("publish", "add packages to signed apt and yum repositories"),
 }
 
 

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_options(parser)
     add_rpm_options(parser)
     # Twisted's tap2rpm kept -u for compatibility only; say so in the help.
-    parser._option_string_actions["-u"].help = "deprecated; accepted and ignored (tap2rpm signs only with --sign-key)"
+    parser._option_string_actions["-u"].help = ("deprecated; accepted and ignored (tap2rpm signs only with "
+                                                "--sign-key)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     if "--builder" not in parser._option_string_actions:
         parser.add_argument("--builder")

@@ -1,0 +1,169 @@
+"""tap2pkg publish: signed apt and yum repositories, retention, atomic updates (interrupted publishes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpg_helpers import ThrowawayKey, throwaway_key
+
+ECHO = Path(__file__).resolve().parents[1] / "examples" / "echo"
+TAP2PKG = [sys.executable, "-m", "tap2pkg.cli.tap2pkg"]
+
+Builds = dict[str, list[Path]]
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("gpg", "gpgv", "rpmsign", "apt-ftparchive", "createrepo_c")),
+    reason="needs gpg, gpgv, rpmsign, apt-ftparchive (apt-utils) and createrepo_c (createrepo-c)")
+
+
+@pytest.fixture(scope="module")
+def key() -> Iterator[ThrowawayKey]:
+    with throwaway_key() as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """The echo example at 1.0, 1.1 and 1.2: its .deb, .rpm and .src.rpm (unsigned)."""
+    out = tmp_path_factory.mktemp("builds")
+    made = {}
+    for version in ("1.0", "1.1", "1.2"):
+        subprocess.run([*TAP2PKG, "build", "-m", "Me <me@example.org>", "-V", version,
+                        "-o", str(out / version), str(ECHO / "echo.tac"),
+                        "--include", str(ECHO / "echoproto.py")],
+                       check=True, capture_output=True)
+        made[version] = sorted((out / version).glob("*.deb")) + sorted((out / version).glob("*.rpm"))
+    return made
+
+
+def command(key: ThrowawayKey, repos: Path, files: list[Path], *extra: str) -> list[str]:
+    return [*TAP2PKG, "publish", "--apt", str(repos / "apt"), "--rpm", str(repos / "rpm"),
+            "--sign-key", key.fingerprint, *extra, *map(str, files)]
+
+
+def publish(key: ThrowawayKey, repos: Path, files: list[Path],
+            *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command(key, repos, files, *extra), env=key.env(), capture_output=True, text=True,
+                          check=False)
+
+
+def apt_versions(apt: Path) -> list[str]:
+    packages = (apt / "dists/stable/main/binary-amd64/Packages").read_text()
+    return [line.split()[1] for line in packages.splitlines() if line.startswith("Version:")]
+
+
+def assert_valid(key: ThrowawayKey, repos: Path) -> None:
+    """Both repositories verify: InRelease and Release.gpg with the published keyring, every Packages
+    file listed in Release and every pool file listed in Packages exists; repomd.xml.asc and rpm -K."""
+    apt, rpm = repos / "apt", repos / "rpm"
+    dists = apt / "dists" / "stable"
+    subprocess.run(["gpgv", "--keyring", str(apt / "echo.gpg"), str(dists / "InRelease")],
+                   check=True, capture_output=True)
+    subprocess.run(["gpgv", "--keyring", str(apt / "echo.gpg"), str(dists / "Release.gpg"),
+                    str(dists / "Release")], check=True, capture_output=True)
+    sha256 = (dists / "Release").read_text().split("SHA256:")[1].split("SHA512:")[0]
+    for line in sha256.strip().splitlines():
+        _digest, size, name = line.split()
+        assert (dists / name).stat().st_size == int(size)
+    for line in (dists / "main/binary-amd64/Packages").read_text().splitlines():
+        if line.startswith("Filename:"):
+            assert (apt / line.split()[1]).is_file()
+    subprocess.run(["gpg", "--batch", "--verify", str(rpm / "repodata/repomd.xml.asc"),
+                    str(rpm / "repodata/repomd.xml")], env=key.env(), check=True, capture_output=True)
+    db = repos.parent / f"rpmdb-{repos.name}"
+    db.mkdir(exist_ok=True)
+    subprocess.run(["rpm", "--dbpath", str(db), "--import", str(rpm / "echo.asc")], check=True)
+    checked = subprocess.run(["rpm", "--dbpath", str(db), "-K", *map(str, (rpm / "Packages").glob("*.rpm"))],
+                             capture_output=True, text=True, check=True).stdout
+    assert checked.count("digests signatures OK") == len(list((rpm / "Packages").glob("*.rpm"))), checked
+
+
+def test_publish_twice_keeps_older_versions_and_signs_everything(key: ThrowawayKey, builds: Builds,
+                                                                 tmp_path: Path) -> None:
+    repos = tmp_path / "repos"
+    first = publish(key, repos, builds["1.0"])
+    assert first.returncode == 0, first.stderr
+    assert "echo-1.0-1.src.rpm: a source RPM; not published" in first.stderr
+    second = publish(key, repos, builds["1.1"])
+    assert second.returncode == 0, second.stderr
+    assert sorted(apt_versions(repos / "apt")) == ["1.0-1", "1.1-1"]
+    assert sorted(p.name for p in (repos / "rpm/Packages").iterdir()) == ["echo-1.0-1.noarch.rpm",
+                                                                          "echo-1.1-1.noarch.rpm"]
+    assert_valid(key, repos)
+    sources = (repos / "apt/echo.sources").read_text()
+    assert f"URIs: {(repos / 'apt').as_uri()}" in sources
+    assert "Signed-By: /usr/share/keyrings/echo.gpg" in sources
+    assert "gpgcheck=1" in (repos / "rpm/echo.repo").read_text()
+    # no hidden staging copies or moved-aside repositories are left
+    assert sorted(p.name for p in repos.iterdir()) == [".apt.lock", ".rpm.lock", "apt", "rpm"]
+
+
+def test_retention_drops_the_oldest_beyond_keep(key: ThrowawayKey, builds: Builds,
+                                                tmp_path: Path) -> None:
+    repos = tmp_path / "repos"
+    for version in ("1.1", "1.0", "1.2"):  # published out of order: versions decide, not dates
+        proc = publish(key, repos, builds[version], "--keep", "2")
+        assert proc.returncode == 0, proc.stderr
+    assert sorted(apt_versions(repos / "apt")) == ["1.1-1", "1.2-1"]
+    assert sorted(p.name for p in (repos / "rpm/Packages").iterdir()) == ["echo-1.1-1.noarch.rpm",
+                                                                          "echo-1.2-1.noarch.rpm"]
+    assert "removed Packages/echo-1.0-1.noarch.rpm" in proc.stdout
+    assert_valid(key, repos)
+
+
+def test_republishing_a_version_replaces_it_without_touching_the_old_files(
+        key: ThrowawayKey, builds: Builds, tmp_path: Path) -> None:
+    repos = tmp_path / "repos"
+    assert publish(key, repos, builds["1.0"]).returncode == 0
+    live = next((repos / "apt/pool").rglob("*.deb"))
+    inode = live.stat().st_ino
+    assert publish(key, repos, builds["1.0"]).returncode == 0
+    assert apt_versions(repos / "apt") == ["1.0-1"]
+    assert next((repos / "apt/pool").rglob("*.deb")).stat().st_ino != inode
+    assert_valid(key, repos)
+
+
+def test_killed_publish_leaves_the_previous_repository_intact(key: ThrowawayKey, builds: Builds,
+                                                              tmp_path: Path) -> None:
+    repos = tmp_path / "repos"
+    assert publish(key, repos, builds["1.0"]).returncode == 0
+    before = {p: p.read_bytes() for p in repos.rglob("*") if p.is_file() and not p.name.endswith(".lock")}
+    killed_at = []
+    for delay in (0.3, 0.6, 0.9, 1.2):  # kill at several points: staging, indexing, signing
+        proc = subprocess.Popen(command(key, repos, builds["1.1"]), env=key.env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not list(repos.glob(".apt.new-*")):
+            time.sleep(0.01)
+        time.sleep(delay / 4)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed_at.append(sorted(p.name.split("-")[0] for p in repos.glob(".*.new-*")))
+        after = {p: p.read_bytes() for p in (repos / "apt").rglob("*") if p.is_file()}
+        if apt_versions(repos / "apt") == ["1.0-1"]:
+            assert after == {p: b for p, b in before.items() if p.is_relative_to(repos / "apt")}
+        assert_valid(key, repos)
+    assert any(killed_at), "no publish was caught mid-run"
+    # the next publish cleans up and succeeds
+    proc = publish(key, repos, builds["1.1"])
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(apt_versions(repos / "apt")) == ["1.0-1", "1.1-1"]
+    assert not list(repos.glob(".*.new-*")) and not list(repos.glob(".*.old-*"))
+    assert_valid(key, repos)
+
+
+def test_publish_needs_a_repository_for_each_format(key: ThrowawayKey, builds: Builds,
+                                                    tmp_path: Path) -> None:
+    proc = subprocess.run([*TAP2PKG, "publish", "--apt", str(tmp_path / "apt"), "--sign-key", key.fingerprint,
+                           *map(str, builds["1.0"])], env=key.env(), capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 64 and "add --rpm DIR" in proc.stderr
+    assert not (tmp_path / "apt").exists()
