@@ -28,7 +28,7 @@ from ..verify import (
 from ..verify.appbuild import build_versions, is_app_file
 from ..verify.derived import VerifyImage, derive_image
 from ..verify.images import available_distros
-from ..verify.report import Progress, RunResult
+from ..verify.report import ParallelProgress, Progress, RunResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +90,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--keep",
         action="store_true",
         help="leave the containers running for inspection (docker exec -it ID bash)",
+    )
+    parser.add_argument(
+        "--from-repo",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="install through apt-get/dnf (or rpm -K, then rpm -U) from this repository `tap2pkg publish` "
+        "wrote, proving its signatures (repeatable: one apt and one yum directory)",
+    )
+    parser.add_argument(
+        "--repo-key",
+        type=Path,
+        metavar="FILE",
+        help="the public key the repository must be signed with (default: the key it publishes)",
+    )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N lifecycles at once (default 1); reports list every run in plan order",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     parser.add_argument("--junit-xml", type=Path, metavar="FILE", help="also write the results as JUnit XML")
@@ -206,18 +229,66 @@ def _image(client: Any, distro: Distro, artifact: Artifact, old: Artifact | None
 def _verify(
     client: Any, plan: list[tuple[Artifact, Artifact | None, Distro, VerifyImage]], args: argparse.Namespace
 ) -> list[RunResult]:
-    progress = Progress(sys.stderr, live=sys.stderr.isatty())
-    runs: list[RunResult] = []
-    # SIGTERM and SIGHUP unwind like Ctrl-C (run_guarded): every container is removed on the way out
+    """Every planned run (systemd, then sysvinit for a .deb), ``--jobs`` at a time; results in plan order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: run at least 1 at a time")
+    live = sys.stderr.isatty()
+    progress: Any = (Progress(sys.stderr, live=live) if args.jobs == 1
+                     else ParallelProgress(sys.stderr, live=live))
+    repositories = _repositories(args)
+    tasks = []
     for artifact, old, distro, image in plan:
-        options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old)
-        with VerifyContainer(client, image.tag, keep=args.keep, image_note=image.note) as box:
-            runs.append(verify_lifecycle(box, distro, artifact, options, progress))
+        options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old,
+                                repositories.get(artifact.family), args.repo_key)
+        tasks.append((artifact, distro, image, options, True))
         if artifact.family == "deb" and args.sysvinit:
-            with VerifyContainer(client, image.tag, systemd=False, keep=args.keep,
-                                 image_note=image.note) as box:
-                runs.append(verify_sysvinit(box, distro, artifact, options, progress))
+            tasks.append((artifact, distro, image, options, False))
+    boxes: set[VerifyContainer] = set()
+
+    def one(task: tuple[Artifact, Distro, VerifyImage, VerifyOptions, bool]) -> RunResult:
+        artifact, distro, image, options, systemd = task
+        box = VerifyContainer(client, image.tag, systemd=systemd, keep=args.keep, image_note=image.note)
+        boxes.add(box)
+        try:
+            with box:
+                if systemd:
+                    return verify_lifecycle(box, distro, artifact, options, progress)
+                return verify_sysvinit(box, distro, artifact, options, progress)
+        finally:
+            boxes.discard(box)
+
+    # SIGTERM and SIGHUP unwind like Ctrl-C (run_guarded): every container is removed on the way out
+    if args.jobs == 1:
+        runs = [one(task) for task in tasks]
+    else:
+        pool = ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="verify")
+        try:
+            runs = list(pool.map(one, tasks))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            for box in list(boxes):  # the workers' next exec fails; their containers go now
+                box.remove()
+            raise
+        pool.shutdown()
     if args.keep:
         for result in runs:
             print(f"kept container {result.container} ({result.distro}, {result.init})", file=sys.stderr)
     return runs
+
+
+def _repositories(args: argparse.Namespace) -> dict[str, Path]:
+    """``--from-repo`` directories by the package format they hold."""
+    from ..verify.repo import repository_format
+
+    found: dict[str, Path] = {}
+    for directory in args.from_repo:
+        fmt = repository_format(directory)
+        if fmt in found:
+            raise UsageError(f"--from-repo {directory}: a second .{fmt} repository ({found[fmt]} is one); "
+                             "give one apt and one yum directory at most")
+        found[fmt] = directory
+    if args.repo_key is not None and not args.from_repo:
+        raise UsageError("--repo-key needs --from-repo DIR")
+    return found

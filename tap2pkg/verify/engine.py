@@ -1,4 +1,11 @@
-"""The connection to the docker engine: one place that knows how to reach it."""
+"""The connection to the docker engine: one place that knows how to reach it.
+
+The engine comes from the standard environment, as the ``docker`` command
+finds it: ``DOCKER_HOST`` (with ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``)
+when set, else the docker context named by ``DOCKER_CONTEXT`` or made current
+with ``docker context use`` (``~/.docker/config.json``), else the local
+socket. A release job points verification at a remote engine with either.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +19,29 @@ HOW_TO_START = (
 )
 
 
+def _context() -> Any:
+    """The docker context to use when ``DOCKER_HOST`` is unset, or None for the default one."""
+    from docker.context import ContextAPI
+
+    name = os.environ.get("DOCKER_CONTEXT")
+    context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
+    if context is None:
+        raise EngineUnavailableError(f"DOCKER_CONTEXT={name}: no such docker context "
+                                     "(see `docker context ls`)")
+    return None if context.Name == "default" else context
+
+
 def docker_host() -> str:
     """The engine address the SDK will try, for error messages."""
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (DOCKER_HOST unset)"
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    try:
+        context = _context()
+    except Exception:  # noqa: BLE001 - only for a message; connect() reports the real problem
+        context = None
+    if context is not None:
+        return f"{context.Host} (docker context {context.Name})"
+    return "unix:///var/run/docker.sock (DOCKER_HOST unset)"
 
 
 def connect() -> Any:
@@ -26,8 +53,15 @@ def connect() -> Any:
             "the docker SDK is not installed; install it with `pip install 'tap2pkg[verify]'`"
         ) from exc
     try:
-        client = docker.from_env(timeout=600)
+        context = None if os.environ.get("DOCKER_HOST") else _context()
+        if context is not None:
+            client = docker.DockerClient(base_url=context.Host, tls=context.TLSConfig or False,
+                                         timeout=600, max_pool_size=32)
+        else:
+            client = docker.from_env(timeout=600, max_pool_size=32)
         client.ping()
+    except EngineUnavailableError:
+        raise
     except Exception as exc:
         raise EngineUnavailableError(f"no docker engine answers at {docker_host()}; {HOW_TO_START}") from exc
     return client

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 from . import probes
@@ -55,6 +56,10 @@ class VerifyOptions:
     probe_expect: str = ""
     user: str | None = None
     upgrade_from: Artifact | None = None
+    #: install from this published repository through the package manager (``--from-repo``)
+    repository: Path | None = None
+    #: the key the repository must be signed with (default: the one it publishes)
+    repository_key: Path | None = None
 
 
 class ProgressSink(Protocol):
@@ -152,6 +157,8 @@ class _Lifecycle(_Runner):
         )
 
     def install(self, artifact: Artifact, *, upgrade: bool) -> ExecResult:
+        if self.options.repository is not None:
+            return self.install_from_repo(artifact, upgrade=upgrade)
         path = self.box.put_file(artifact.path, INBOX, f"{artifact.name}.{artifact.family}")
         result = self.sh(self.fmt.install(path, upgrade=upgrade), env=self.fmt.env)
         self.install_log += result.output
@@ -163,6 +170,23 @@ class _Lifecycle(_Runner):
                 "a maintainer script or a dependency failed",
                 result.tail(25),
             )
+        return result
+
+    def install_from_repo(self, artifact: Artifact, *, upgrade: bool) -> ExecResult:
+        """Install ``artifact``'s name at its version from the published repository (``--from-repo``)."""
+        from .repo import install_from_repo, pinned
+
+        assert self.options.repository is not None
+        wanted = pinned(artifact.family, artifact.name, artifact.version)
+        result = install_from_repo(self.box, artifact.family, self.options.repository, [wanted],
+                                   self.options.repository_key)
+        self.install_log += result.output
+        failure = self.fmt.script_failure
+        if not result.ok or (failure is not None and failure in result.output):
+            what = "upgrade" if upgrade else "install"
+            first = result.output.strip().splitlines()[0] if result.output.strip() else ""
+            raise StepFailed(f"{what} of {wanted} from the repository failed (exit {result.exit_code})"
+                             + (f": {first}" if first else ""), result.tail(25))
         return result
 
     def installed_version(self) -> str:
@@ -241,9 +265,17 @@ class _Lifecycle(_Runner):
 
     # -- the steps -------------------------------------------------------------------------
     def step_snapshot(self) -> str:
+        configured = ""
+        if self.fmt.base_dirs:  # part of the clean system the format's packages expect
+            self.must(["mkdir", "-p", *self.fmt.base_dirs], "making the base directories")
+        if self.options.repository is not None:  # part of the clean system: a user adds it first
+            from .repo import add_repository
+
+            configured = "; " + add_repository(self.box, self.new.family, self.options.repository,
+                                               self.options.repository_key)
         self.before = self.snapshot()
         self.accounts_before = self.accounts()
-        return f"{len(self.before)} paths"
+        return f"{len(self.before)} paths{configured}"
 
     def step_install(self) -> str:
         self.install(self.first, upgrade=False)
@@ -253,7 +285,12 @@ class _Lifecycle(_Runner):
                 f"{self.pkg} is not installed after the install command", self.install_log[-3000:]
             )
         self.had_data_dir = self.sh(["test", "-d", f"/var/lib/{self.pkg}"]).ok
-        return f"{self.pkg} {version} installed"
+        source = " from the signed repository" if self.options.repository is not None else ""
+        start = self.fmt.start(self.pkg)  # an RPM leaves enabling and starting to the admin
+        if start and self.sh(["test", "-d", "/run/systemd/system"]).ok:
+            self.must(start, " ".join(start))
+            source += f", then {' '.join(start)}"
+        return f"{self.pkg} {version} installed{source}"
 
     def step_running(self) -> str:
         pid = self.wait_active()

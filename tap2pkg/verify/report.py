@@ -106,6 +106,68 @@ class Progress:
         self.stream.flush()
 
 
+class ParallelProgress:
+    """Progress of runs going on at once (``verify --jobs N``): one line per run.
+
+    On a terminal the lines are redrawn in place (each says the run's current
+    step and elapsed time, then its verdict); otherwise every step that ends
+    is one plain line prefixed with its run, so logs stay readable. Failed
+    steps print their evidence as :class:`Progress` does. Thread-safe.
+    """
+
+    def __init__(self, stream: TextIO, *, live: bool) -> None:
+        self.stream = stream
+        self.live = live
+        self._lock = threading.Lock()
+        self._lines: list[str] = []
+        self._slots: dict[int, int] = {}
+        self._drawn = 0
+
+    def _label(self, run: RunResult) -> str:
+        return f"{run.package} {run.version} on {run.distro}, {run.init}"
+
+    def _set(self, run: RunResult, text: str) -> None:
+        slot = self._slots.setdefault(id(run), len(self._slots))
+        while len(self._lines) <= slot:
+            self._lines.append("")
+        self._lines[slot] = text
+        if self.live:
+            up = f"\x1b[{self._drawn}F" if self._drawn else ""
+            self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in self._lines))
+            self._drawn = len(self._lines)
+        self.stream.flush()
+
+    def run_started(self, run: RunResult) -> None:
+        """A run begins: its line appears."""
+        with self._lock:
+            if not self.live:
+                self.stream.write(f"== {run.heading}\n")
+            self._set(run, f"..   {self._label(run)}: starting")
+
+    def step_started(self, run: RunResult, step: StepResult) -> None:
+        """A step begins: the run's line names it."""
+        with self._lock:
+            if self.live:
+                self._set(run, f"..   {self._label(run)}: {step.title}")
+
+    def step_finished(self, run: RunResult, step: StepResult) -> None:
+        """A step ends: update the run's line (terminal) or write one line (log)."""
+        mark = {PASS: "ok  ", FAIL: "FAIL", SKIP: "skip"}[step.status]
+        with self._lock:
+            if not self.live:
+                detail = f": {step.detail}" if step.detail and step.status != PASS else ""
+                self.stream.write(f"{mark} [{self._label(run)}] {step.title} ({step.seconds:.1f}s){detail}\n")
+                if step.status == FAIL and step.log:
+                    for line in step.log.rstrip().splitlines():
+                        self.stream.write(f"       | {line}\n")
+                self.stream.flush()
+                return
+            done = step.name in ("diff",) or step.status == FAIL
+            state = ("FAIL" if step.status == FAIL else "ok  ") if done else ".."
+            self._set(run, f"{state:4} {self._label(run)}: {step.title} ({step.seconds:.1f}s)"
+                      + (f": {step.detail}" if step.status == FAIL else ""))
+
+
 def summary_table(runs: list[RunResult]) -> str:
     """The summary: one row per step of every run (distro, image, step, result, seconds)."""
     rows = [("distro", "image", "init", "step", "result", "seconds")]
