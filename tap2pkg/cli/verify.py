@@ -185,6 +185,8 @@ def _packages(args: argparse.Namespace, workdir: Path) -> list[tuple[Artifact, A
 
 def run(args: argparse.Namespace) -> int:
     """Verify every artifact on every chosen distro; 0 only when every step of every run passed."""
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: run at least 1 at a time")
     if args.probe_send and not args.probe_expect:
         raise UsageError("--probe-send needs --probe-expect (the text the answer must contain)")
     with tempfile.TemporaryDirectory(prefix="tap2pkg-verify-") as tmp:
@@ -232,8 +234,6 @@ def _verify(
     """Every planned run (systemd, then sysvinit for a .deb), ``--jobs`` at a time; results in plan order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: run at least 1 at a time")
     live = sys.stderr.isatty()
     progress: Any = (Progress(sys.stderr, live=live) if args.jobs == 1
                      else ParallelProgress(sys.stderr, live=live))
