@@ -100,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"--jobs {j}: " + " / ".join(f"{t:.1f}" for t in times[j]) + " s" for j in (1, 2))
         + f".\nMachine: {os.cpu_count()} cores; load average (1, 5, 15 min) "
         f"{' / '.join(f'{v:.2f}' for v in load_before)} before and "
-        f"{' / '.join(f'{v:.2f}' for v in load_after)} after (other test suites were running on it).\n\n"
+        f"{' / '.join(f'{v:.2f}' for v in load_after)} after "
+        "(a shared machine: other work raises the load and lowers the speed-up).\n\n"
         "Reproduce: `.venv/bin/python bench/verify_jobs.py` (docker engine and the offline images needed).\n"
     )
     print(body)
