@@ -32,5 +32,6 @@ def twisted_docs() -> Path:
     if not where:
         pytest.skip("TAP2PKG_TWISTED_SDIST_DIR is not set (`make twisted-docs` fetches Twisted's sdist)")
     path = Path(where)
-    assert (path / "docs").is_dir(), f"TAP2PKG_TWISTED_SDIST_DIR={where} has no docs/; run `make twisted-docs`"
+    assert (path / "docs").is_dir(), (f"TAP2PKG_TWISTED_SDIST_DIR={where} has no docs/; "
+                                      "run `make twisted-docs`")
     return path

@@ -49,9 +49,13 @@ FRONT_ENDS: list[tuple[str, Main, list[str], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("tool", "main", "extra", "name_option"), FRONT_ENDS, ids=[f[0] for f in FRONT_ENDS])
-def test_name_is_derived_from_the_file_name_and_said(tool: str, main: Main, extra: list[str], name_option: str,
-                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+IDS = [f[0] for f in FRONT_ENDS]
+
+
+@pytest.mark.parametrize(("tool", "main", "extra", "name_option"), FRONT_ENDS, ids=IDS)
+def test_name_is_derived_from_the_file_name_and_said(tool: str, main: Main, extra: list[str],
+                                                     name_option: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     app = copy_echo(tmp_path, "echo_server.tac")
     out_dir = tmp_path / "out"
     code = main([str(app), "--include", str(tmp_path / "echoproto.py"), "-m", MAINTAINER, "-o", str(out_dir),
@@ -68,9 +72,10 @@ def test_name_is_derived_from_the_file_name_and_said(tool: str, main: Main, extr
     assert any(p.name.startswith("echo-server") for p in out_dir.iterdir())
 
 
-@pytest.mark.parametrize(("tool", "main", "extra", "name_option"), FRONT_ENDS, ids=[f[0] for f in FRONT_ENDS])
-def test_a_bad_name_names_the_option_of_the_tool_run(tool: str, main: Main, extra: list[str], name_option: str,
-                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("tool", "main", "extra", "name_option"), FRONT_ENDS, ids=IDS)
+def test_a_bad_name_names_the_option_of_the_tool_run(tool: str, main: Main, extra: list[str],
+                                                     name_option: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     flag = name_option.split("/")[0]
     code = main([str(ECHO / "echo.tac"), "-m", MAINTAINER, "-o", str(tmp_path / "out"), flag, "Bad_Name",
                  *extra])

@@ -153,8 +153,8 @@ def test_killed_publish_leaves_the_previous_repository_intact(key: ThrowawayKey,
         assert_valid(key, repos)
     assert any(killed_at), "no publish was caught mid-run"
     # the next publish cleans up and succeeds
-    proc = publish(key, repos, builds["1.1"])
-    assert proc.returncode == 0, proc.stderr
+    done = publish(key, repos, builds["1.1"])
+    assert done.returncode == 0, done.stderr
     assert sorted(apt_versions(repos / "apt")) == ["1.0-1", "1.1-1"]
     assert not list(repos.glob(".*.new-*")) and not list(repos.glob(".*.old-*"))
     assert_valid(key, repos)

@@ -70,7 +70,8 @@ def test_output_directory_holds_spec_sources_srpm_and_rpm(builds: dict[str, Buil
     for result in builds.values():
         names = sorted(p.name for p in result.paths())
         assert names == sorted(["echo.spec", "echo-1.2.tar.gz", "echo.service", "echo.sysusers",
-                                "echo.tmpfiles", "echo.logrotate", "echo.sysconfig", "echo.rpmlintrc", "echo.license",
+                                "echo.tmpfiles", "echo.logrotate", "echo.sysconfig", "echo.rpmlintrc",
+                                "echo.license",
                                 "echo-1.2-3.src.rpm", "echo-1.2-3.noarch.rpm"])
         directory = result.paths()[0].parent
         assert sorted(p.name for p in directory.iterdir()) == names  # no staging left behind

@@ -225,7 +225,8 @@ def test_tapd_says_twisted_no_longer_reads_its_xml() -> None:
     (["--path", "tcp:80"], ()),  # not a listening option
     (["--listen"], ()),  # no value
 ])
-def test_ports_in_a_plugins_command_line(arguments: list[str], ports: tuple[int, ...], tmp_path: Path) -> None:
+def test_ports_in_a_plugins_command_line(arguments: list[str], ports: tuple[int, ...],
+                                         tmp_path: Path) -> None:
     """A .tac from ``mktap --twisted`` keeps the plugin's options as a literal list: its ports count."""
     app = tmp_path / "web.tac"
     app.write_text("from twisted.application import service\n"

@@ -92,7 +92,7 @@ def test_jobs_2_gives_the_verdicts_of_jobs_1_and_reports_every_run(four_packages
     assert _verdicts(two) == _verdicts(one)
     assert len(two["runs"]) == 4 and two["passed"] is one["passed"] is True
     suites = ET.parse(tmp_path / "two.xml").getroot().findall("testsuite")
-    assert sorted(s.get("name") for s in suites) == sorted(
+    assert sorted(s.get("name", "") for s in suites) == sorted(
         f"echo {v} on {d} (systemd)"
         for v in ("1.0-1", "1.1-1") for d in ("debian:bookworm", "rpm-on-debian"))
     # not a terminal: plain lines, each naming its run

@@ -7,7 +7,8 @@ everything both builders start from: the ``.spec``
 ``Source0`` (the app file, the launcher, the bundled runtime unless the app
 runs under the distribution's Twisted, and the included code) and the
 service files named as ``Source1``... (unit, sysusers, tmpfiles, logrotate,
-``/etc/sysconfig`` file), kept beside the spec so a packager can edit them. Its destinations: :func:`write_sources` (the rpm sources
+``/etc/sysconfig`` file), kept beside the spec so a packager can edit them. Its destinations:
+:func:`write_sources` (the rpm sources
 directory) and, through :func:`rpm_package` (the
 :class:`~tap2pkg.rpm.model.RpmPackage` with the scriptlets the spec's
 fallbacks expand to), the native ``.rpm`` writer.
