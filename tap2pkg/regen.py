@@ -396,7 +396,8 @@ def _tree_and_base(fmt: TreeFormat, spec: PackageSpec, output_dir: Path,
             return here, state
     if found:
         return output_dir / found[0].tree, found[0]
-    return (here, None) if here.is_dir() else (None, None)
+    # a link there is never followed: the build refuses it (exit 73) when it writes the tree
+    return (here, None) if here.is_dir() and not here.is_symlink() else (None, None)
 
 
 def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[str, Any], *,

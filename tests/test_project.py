@@ -27,12 +27,15 @@ def test_a_complete_project_table_is_read_without_running_anything() -> None:
     assert project.source == "the [project] table of pyproject.toml"
 
 
-def test_a_dynamic_version_and_a_setup_py_project_are_read_through_their_backends() -> None:
+def test_a_dynamic_version_and_a_setup_py_project_are_read_through_their_backends(tmp_path: Path) -> None:
     hatch = read_project(PROJECTS / "hatchapp")
     assert hatch.version == "0.3.1" and hatch.source == "the build backend (hatchling.build)"
-    legacy = read_project(PROJECTS / "legacyapp")
+    # a copy: other tests build the shared fixture, which may leave their own .egg-info in it
+    shutil.copytree(PROJECTS / "legacyapp", tmp_path / "legacyapp",
+                    ignore=shutil.ignore_patterns("*.egg-info", "build"))
+    legacy = read_project(tmp_path / "legacyapp")
     assert (legacy.name, legacy.version, legacy.license) == ("legacyapp", "2.0.1", "")
-    assert not list((PROJECTS / "legacyapp").glob("*.egg-info"))  # reading left nothing behind
+    assert not list((tmp_path / "legacyapp").glob("*.egg-info"))  # reading left nothing behind
 
 
 def test_a_directory_without_a_project_is_one_line(tmp_path: Path) -> None:
