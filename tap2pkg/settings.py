@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import AppFileNotFoundError, InvalidOptionValueError, UsageError
 
 if TYPE_CHECKING:
+    from .appfile import AppInfo
     from .spec import PackageSpec
 
 #: The latest build time every format can hold: RPM stores 32-bit unsigned times, and its changelog
@@ -178,13 +179,13 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
     if not settings.get("license"):
         notes.append(f"license not given (--license, [tool.tap2pkg] license or the project's metadata): "
                      f"the package says {LICENSE_NOT_GIVEN} rather than invent one")
-    ports = _ports(settings["port"]) if settings.get("port") else tuple(getattr(info, "ports", ()) or ())
+    ports = _ports(settings["port"]) if settings.get("port") else info.ports
     if ports and not settings.get("port"):
         notes.append(f"listens on port {', '.join(map(str, ports))} (found in the app file); "
                      "give --port to say otherwise")
     user = settings.get("user") or ""
     _app_user_notes(info, user or name, bool(user), ports, notes)
-    for path in tuple(getattr(info, "paths", ()) or ())[:MAX_PATH_NOTES]:
+    for path in info.paths[:MAX_PATH_NOTES]:
         notes.append(f"the app file names {path}, which the package does not install: it must exist on "
                      "the target (or give --include for code)")
     spec = cls(
@@ -212,7 +213,7 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
         requirements=tuple(requirements),
         option_names=options,
         # the services inspection found (a unit waits for network-online.target only for a client)
-        app_info={"services": tuple(info.services)} if getattr(info, "services", None) is not None else {},
+        app_info={"services": info.services},
     )
     check_includes(spec)
     return spec
@@ -263,10 +264,9 @@ def _names(dependency: Any, package: str) -> bool:
     return any(relation.name == package for relation in parsed.alternatives)
 
 
-def _runtime(info: Any, chosen: str | None, notes: list[str]) -> str:
+def _runtime(info: AppInfo, chosen: str | None, notes: list[str]) -> str:
     """The runtime: ``--runtime`` when given (not ``auto``), else what the app file shows; noted."""
-    found = getattr(info, "runtime", "tapd")
-    evidence = getattr(info, "evidence", "")
+    found, evidence = info.runtime, info.evidence
     if chosen not in (None, "", "auto"):
         runtime = str(chosen)
         if runtime != found:
@@ -278,13 +278,14 @@ def _runtime(info: Any, chosen: str | None, notes: list[str]) -> str:
                      + ", run by the distribution's Twisted through the package's launcher")
     else:
         notes.append("runtime tapd: no Twisted in the app file, so the bundled tapd runs it")
-    return str(found)
+    return found
 
 
-def _app_user_notes(info: Any, user: str, user_given: bool, ports: tuple[int, ...], notes: list[str]) -> None:
+def _app_user_notes(info: AppInfo, user: str, user_given: bool, ports: tuple[int, ...],
+                    notes: list[str]) -> None:
     """Notes on the account and privileges: the app file's uid/gid against the package's user, low ports."""
-    found = (("uid", getattr(info, "uid", None)), ("gid", getattr(info, "gid", None)))
-    asked = [f"{what}={value!r}" for what, value in found if value is not None]
+    asked = [f"{what}={value!r}" for what, value in (("uid", info.uid), ("gid", info.gid))
+             if value is not None]
     if asked:
         how = "--user" if user_given else "the package's own system user; --user to choose another"
         notes.append(f"the app file asks for {', '.join(asked)}; the service runs as {user!r} instead "

@@ -159,7 +159,7 @@ def _option_ports(node: ast.List | ast.Tuple) -> Iterator[int]:
             continue
         option, equals, value = item.partition("=")
         if option in LISTEN_OPTIONS and not equals:
-            value = items[index + 1] or "" if index + 1 < len(items) else ""
+            value = (items[index + 1] or "") if index + 1 < len(items) else ""
         elif not (option in LISTEN_OPTIONS and equals):
             continue
         port = description_port(value, old_style=True)
