@@ -415,17 +415,21 @@ def test_daemon_mode_writes_the_pidfile_and_reports_a_failed_start(package_dirs:
     try:
         assert answers(port)  # the first process exits once the app started
         # a second instance on the same port: the waiting parent says it failed
-        second = subprocess.run([sys.executable, str(lib / "twisted-launcher"), *daemon[:1],
-                                 str(lib.parent / "second.pid"), *daemon[2:]], env={**os.environ, **env},
-                                capture_output=True, text=True, timeout=60)
+        # (its own pidfile and log: Twisted's log file is not opened for appending, two writers clobber it)
+        second_daemon = ["--pidfile", str(lib.parent / "second.pid"),
+                         "--logfile", str(lib.parent / "second.log"), *daemon[4:]]
+        second = subprocess.run([sys.executable, str(lib / "twisted-launcher"), *second_daemon],
+                                env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
         # Twisted's report to the waiting parent is cut at 100 bytes
         assert second.returncode != 0 and "CannotListenError" in second.stderr, second.stderr
         assert not (lib.parent / "second.pid").exists()
     finally:
         os.kill(pid, signal.SIGTERM)
+    # the daemon is not our child: wait for it to be gone (it removes the pidfile, then logs the shutdown)
     deadline = time.monotonic() + 20
-    while pidfile.exists() and time.monotonic() < deadline:
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()
     assert not pidfile.exists()  # removed at a clean stop
     assert "Server Shut Down." in logfile.read_text()
 
