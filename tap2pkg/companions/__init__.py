@@ -91,8 +91,8 @@ class SdistIndex:
         with tempfile.TemporaryDirectory(dir=self.directory) as tmp:
             pinned = f"{requirement.name}{requirement.specifier}"
             done = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                 "--disable-pip-version-check", "-d", tmp, pinned],
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                 "--no-binary", requirement.name, "--disable-pip-version-check", "-d", tmp, pinned],
                 capture_output=True, text=True, timeout=600, check=False)
             files = sorted(Path(tmp).iterdir())
             if done.returncode != 0 or not files:
