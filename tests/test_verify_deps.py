@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tap2pkg.pydeps import DH_PYTHON_FALLBACK
 from tap2pkg.verify import DISTROS, VerifyContainer, VerifyOptions, build_image, connect, read_artifact
 from tap2pkg.verify import derived as derived_mod
 from tap2pkg.verify.artifact import Artifact
@@ -107,16 +108,26 @@ def test_an_rpm_lists_its_requires_without_rpmlib_features(packages: dict[str, P
         ("python3-twisted", ("python3-twisted",)),
         ("python3-twisted >= 22", ("python3-twisted",)),
         ("python3dist(twisted) >= 20", ("python3-twisted",)),
-        ("python3.11dist(zope-interface)", ("python3-zope-interface", "python3-zope.interface")),
+        ("python3.11dist(zope-interface)", ("python3-zope.interface", "python3-zope-interface")),
+        ("python3dist(attrs) >= 21.3", ("python3-attr", "python3-attrs")),
+        ("python3dist(pyyaml)", ("python3-yaml", "python3-pyyaml")),
+        ("python3dist(PyYAML) < 7", ("python3-yaml", "python3-pyyaml")),
+        ("python3dist(no-such)", ("python3-no-such", "python3-no.such")),
         ("(python3-a or python3-b >= 2)", ("python3-a", "python3-b")),
         ("/usr/bin/perl", ()),
         ("perl(Foo::Bar)", ()),
     ],
 )
-def test_rpm_requires_map_to_debian_packages_of_the_same_name(
+@pytest.mark.skipif(not DH_PYTHON_FALLBACK.is_file(), reason="needs dh-python's mapping (package dh-python)")
+def test_rpm_requires_map_to_debian_packages_through_dh_python_first(
     requirement: str, names: tuple[str, ...]
 ) -> None:
     assert debian_names(requirement) == names
+
+
+def test_without_dh_python_a_python_dist_maps_to_the_guesses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(derived_mod, "dh_python_map", dict)
+    assert debian_names("python3dist(attrs)") == ("python3-attrs",)
 
 
 def test_the_tag_is_one_per_base_image_and_dependency_set() -> None:

@@ -10,11 +10,25 @@ image that has it:
    against ``dpkg-query`` (alternatives, virtual packages and versions, compared by
    ``dpkg --compare-versions``); for an .rpm, ``rpm -i --test`` lists the
    ``Requires`` nothing provides. The old build of an upgrade test is asked too.
+   Packages that verify installs from a local repository rather than the
+   archive (``provided``: the companions a service depends on) count as a set
+   with them: their own ``Depends``/``Requires`` are wanted too (so
+   ``python3-klein``'s ``python3-werkzeug`` comes from the archive), and an entry
+   they satisfy is not wanted. For a .deb they are added to what ``dpkg-query``
+   reports, versions compared by ``dpkg --compare-versions`` in the image (so
+   ``python3-kleinapp (= 1.0-1)`` is satisfied by that build only); for an .rpm
+   each package to verify is tested in one ``rpm -i --test`` transaction with
+   all of them (the old and the new build of an upgrade test each on its own,
+   since both cannot be in one transaction), so the ``is needed by`` lines are
+   only what the whole set lacks.
 2. **What satisfies it.** A Debian entry names its packages; the first the
-   archive can install is taken. On rpm-on-debian, a ``Requires`` is mapped to the
-   Debian package of the same name (``python3dist(x)`` to ``python3-x``); one that
-   maps to no name (a file, ``perl(Foo)``) is refused in one line before anything
-   runs, and a name the archive lacks when the image is built.
+   archive can install is taken. On rpm-on-debian, a ``Requires`` is mapped to
+   Debian packages: ``python3dist(x)`` first through dh-python's own mapping
+   (:func:`tap2pkg.pydeps.dh_python_map`: ``python3dist(attrs)`` is
+   ``python3-attr``, ``python3dist(pyyaml)`` is ``python3-yaml``), then to the
+   guesses ``python3-x``; another name to itself. One that maps to no name (a
+   file, ``perl(Foo)``) is refused in one line before anything runs, and a name
+   the archive lacks when the image is built.
 3. **The image** is built once per dependency set and tagged
    ``<base tag>-deps-<hash12>``, the hash covering the base image's id, the
    sorted wanted names and ``containers/derived/install-deps.sh``; it is reused
@@ -41,10 +55,14 @@ import tarfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from ..dependency import Dependency
 from ..errors import Tap2pkgError
+from ..pydeps import dh_python_map
 from .artifact import Artifact
 from .errors import ImageBuildError
 from .images import LABEL_DISTRO, LABEL_METHOD, LABEL_RECIPE, Distro, containers_dir
@@ -60,7 +78,9 @@ ARCHIVE = {"deb": "the Debian archive", "rpm-on-debian": "the Debian archive", "
 
 # Run in the base image (python3 is in every one): which Depends entries the installed
 # packages satisfy. argv[1] is a JSON list of entries, each a list of [name, op, version]
-# alternatives (op: lt le eq ge gt, or ""); prints the indexes of the unsatisfied ones.
+# alternatives (op: lt le eq ge gt, or ""); argv[2] (optional) a JSON list of [name, version]
+# of packages counted as installed (those a local repository provides); prints the indexes of
+# the unsatisfied ones.
 DEB_CHECK = r"""
 import json, subprocess, sys
 rows = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${Provides}\n"],
@@ -80,6 +100,8 @@ def satisfied(name, op, version):
         if not op or (got and subprocess.run(compare).returncode == 0):
             return True
     return False
+for name, version in json.loads(sys.argv[2]) if len(sys.argv) > 2 else []:
+    have.setdefault(name, []).append(version)
 entries = json.loads(sys.argv[1])
 print(json.dumps([i for i, alts in enumerate(entries) if not any(satisfied(*a) for a in alts)]))
 """
@@ -139,7 +161,11 @@ def deb_dependencies(artifact: Artifact) -> list[Dependency]:
 
 
 def debian_names(requirement: str) -> tuple[str, ...]:
-    """The Debian packages that may satisfy the rpm ``requirement``, in order; none for a file or ``x(y)``."""
+    """The Debian packages that may satisfy the rpm ``requirement``, in order; none for a file or ``x(y)``.
+
+    ``python3dist(NAME)``: dh-python's package for NAME first (``python3-attr`` for ``attrs``), then
+    ``python3-NAME``.
+    """
     text = requirement.strip()
     if text.startswith("(") and text.endswith(")") and " or " in text:
         names: dict[str, None] = {}
@@ -149,9 +175,13 @@ def debian_names(requirement: str) -> tuple[str, ...]:
     name = text.split()[0] if text else ""
     python = re.fullmatch(r"python3(?:\.\d+)?dist\(([A-Za-z0-9._-]+)\)", name)
     if python:
-        dist = python[1].lower()
-        # Fedora spells dists with '-'; Debian keeps a module's dots (python3-zope.interface)
-        return tuple(dict.fromkeys((f"python3-{dist}", f"python3-{dist.replace('-', '.')}")))
+        dist = canonicalize_name(python[1])
+        # dh-python's mapping knows the archive's names (attrs is python3-attr, pyyaml python3-yaml);
+        # then the guesses: Fedora spells dists with '-', Debian keeps a module's dots
+        # (python3-zope.interface)
+        mapped = dh_python_map().get(dist)
+        return tuple(dict.fromkeys((*([mapped] if mapped else []), f"python3-{dist}",
+                                    f"python3-{dist.replace('-', '.')}")))
     if re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", name):
         return (name,)
     return ()
@@ -163,17 +193,23 @@ def _provided_name(requirement: str) -> str:
 
 
 def missing_dependencies(
-    client: Any, distro: Distro, base: str, artifacts: Iterable[Artifact]
+    client: Any, distro: Distro, base: str, artifacts: Iterable[Artifact],
+    provided: Iterable[Artifact] = (),
 ) -> list[Wanted]:
-    """What ``artifacts`` need that the image ``base`` lacks (asked inside it, without network)."""
-    artifacts = list(artifacts)
+    """What ``artifacts`` need that the image ``base`` lacks (asked inside it, without network).
+
+    ``provided`` are packages installed with them from a local repository: what they need counts,
+    what they satisfy does not.
+    """
+    artifacts, provided = list(artifacts), list(provided)
     mode = install_mode(distro)
     if distro.family == "deb":
-        entries = sorted({dep for artifact in artifacts for dep in deb_dependencies(artifact)})
+        entries = sorted({dep for artifact in [*artifacts, *provided] for dep in deb_dependencies(artifact)})
         if not entries:
             return []
         argument = json.dumps([[[r.name, r.op, r.version] for r in e.alternatives] for e in entries])
-        code, output = run_once(client, base, ["python3", "-c", DEB_CHECK, argument], network="none")
+        local = json.dumps([[artifact.name, artifact.version] for artifact in provided])
+        code, output = run_once(client, base, ["python3", "-c", DEB_CHECK, argument, local], network="none")
         try:
             missing = json.loads(output.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -181,15 +217,34 @@ def missing_dependencies(
                                   f"{output.strip()[-300:]}") from None
         return [Wanted(entries[i].debian(), tuple(r.name for r in entries[i].alternatives))
                 for i in missing]
-    files = {f"{index}.rpm": artifact.path.read_bytes() for index, artifact in enumerate(artifacts)}
-    script = f'for f in {INBOX}/*.rpm; do LC_ALL=C rpm -i --test "$f" 2>&1; done; true'
-    _code, output = run_once(client, base, ["sh", "-c", script], network="none", files=files)
+    output = _rpm_test(client, base, artifacts, provided)
     needed = dict.fromkeys(
         match[1] for match in re.finditer(r"^\s+(.+?) is needed by \S+$", output, re.MULTILINE)
     )
     if mode == "dnf":  # dnf resolves a Requires (files, python3dist(...)) itself
         return [Wanted(need, (need.split()[0] if not need.startswith("(") else need,)) for need in needed]
     return [Wanted(need, debian_names(need), _provided_name(need)) for need in needed]
+
+
+def _rpm_test(client: Any, base: str, artifacts: list[Artifact], provided: list[Artifact]) -> str:
+    """``rpm -i --test`` in ``base`` of each artifact, in one transaction with the ``provided`` set."""
+    files: dict[str, bytes] = {}
+    names: dict[Path, str] = {}
+    for artifact in [*artifacts, *provided]:
+        if artifact.path not in names:
+            names[artifact.path] = f"{len(names)}.rpm"
+            files[names[artifact.path]] = artifact.path.read_bytes()
+    transactions = [[artifact, *(p for p in provided if p.name != artifact.name)] for artifact in artifacts]
+    if not artifacts:
+        transactions = [provided]
+    script = "; ".join(
+        "LC_ALL=C rpm -i --test " + " ".join(dict.fromkeys(f"{INBOX}/{names[a.path]}" for a in group))
+        + " 2>&1" for group in transactions if group
+    )
+    if not script:
+        return ""
+    _code, output = run_once(client, base, ["sh", "-c", f"{script}; true"], network="none", files=files)
+    return output
 
 
 def recipe_hash(mode: str, base_id: str, words: Iterable[str]) -> str:
@@ -224,21 +279,26 @@ def derive_image(
     base: str,
     artifacts: Iterable[Artifact],
     *,
+    provided: Iterable[Artifact] = (),
     network: str = "host",
     log: Callable[[str], None] | None = None,
 ) -> VerifyImage:
     """The image to verify ``artifacts`` in on ``distro``: ``base``, or one derived with what they need.
 
-    A derived image is built (with ``network``; the archive must be reachable) unless its tag
-    exists. Raises :class:`ImageBuildError` naming a dependency nothing maps to, or the packages
+    ``provided`` are the packages installed with them from a local repository (companions): their
+    own dependencies are installed into the image too, and what they satisfy is not taken from the
+    archive. A derived image is built (with ``network``; the archive must be reachable) unless its
+    tag exists. Raises :class:`ImageBuildError` naming a dependency nothing maps to, or the packages
     when the archive cannot be reached.
     """
-    artifacts = list(artifacts)
+    artifacts, provided = list(artifacts), list(provided)
     mode = install_mode(distro)
-    wanted = missing_dependencies(client, distro, base, artifacts)
+    wanted = missing_dependencies(client, distro, base, artifacts, provided)
     if not wanted:
         return VerifyImage(base, base)
     names = ", ".join(artifact.path.name for artifact in artifacts)
+    if provided:
+        names += f" (with {', '.join(artifact.path.name for artifact in provided)})"
     unmapped = [w.requirement for w in wanted if not w.candidates]
     if unmapped:
         raise ImageBuildError(
