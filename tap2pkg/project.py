@@ -13,6 +13,13 @@ An app file rarely comes alone: its code is a Python project (a
   which is what pip would install: a ``setup.py``-only project, a dynamic
   version, a backend that computes its dependencies.
 
+The backend never runs in the user's project directory: setuptools writes
+``*.egg-info`` and ``build/`` where it runs. It runs in a copy
+(:func:`project_copy`) made in a temporary directory, ``.git`` included (a
+``setuptools-scm`` version still works), caches and virtual environments left
+out. The companion's sdist (:mod:`tap2pkg.companions`) is made from such a copy
+too, so building leaves the project byte-for-byte as it was.
+
 Requirements, markers and specifiers are parsed with :mod:`packaging`. The
 project supplies the defaults for the package's version, description, home page
 and license (:mod:`tap2pkg.settings` notes each one it takes); the command line
@@ -25,9 +32,14 @@ and ``[tool.tap2pkg]`` still win.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import shutil
+import stat
+import tempfile
 import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -40,6 +52,17 @@ from .errors import ProjectError
 
 #: The files that make a directory a Python project.
 PROJECT_FILES = ("pyproject.toml", "setup.py")
+#: What a copy of the project leaves out: caches and tool environments no build reads
+#: (a directory holding ``pyvenv.cfg``, a virtual environment, is left out whatever its name).
+COPY_SKIPS = frozenset({".venv", ".tox", ".nox", "__pycache__", ".mypy_cache", ".pytest_cache",
+                        ".ruff_cache", ".hypothesis", ".tap2pkg"})
+#: What tap2pkg writes into an output directory: left out of a copy of a project that is its own
+#: output directory (``tap2deb -o .`` in the project), so an earlier build never lands in the sdist.
+OUTPUT_SUFFIXES = (".deb", ".rpm", ".dsc", ".changes", ".buildinfo", ".spec", ".orig.tar.gz",
+                   ".debian.tar.xz")
+#: The environment a backend or ``python -m build`` runs in: git (a setuptools-scm version) must not
+#: refresh an index outside the copy (a worktree's ``.git`` file points into the user's repository).
+BACKEND_ENV = {"GIT_OPTIONAL_LOCKS": "0"}
 
 
 @dataclass(frozen=True)
@@ -169,25 +192,78 @@ def _homepage(urls: dict[str, str]) -> str:
     return next(iter(urls.values()), "")
 
 
-def _from_backend(directory: Path, backend: str) -> Project:
+def _from_backend(directory: Path, backend: str, *, in_place: bool = False) -> Project:
+    """The backend's metadata, from a copy of ``directory`` (``in_place``: a scratch directory of ours)."""
     from build import BuildBackendException, BuildException
     from build.util import project_wheel_metadata
 
-    before = set(directory.glob("*.egg-info")) | set(directory.glob("src/*.egg-info"))
-    try:
-        with warnings.catch_warnings():  # the backend's own warnings are the project's business
-            warnings.simplefilter("ignore")
-            metadata = project_wheel_metadata(directory, isolated=True)
-    except (BuildBackendException, BuildException, OSError) as exc:
-        last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-        raise ProjectError(f"{directory}: its build backend ({backend.split(':')[0]}) could not give the "
-                           f"project's metadata ({last}); fix the project or give --project another "
-                           "directory") from None
-    finally:
-        # setuptools leaves <name>.egg-info in the project: reading metadata must not change it
-        for made in (set(directory.glob("*.egg-info")) | set(directory.glob("src/*.egg-info"))) - before:
-            shutil.rmtree(made, ignore_errors=True)
+    with contextlib.ExitStack() as stack:
+        where = directory if in_place else stack.enter_context(project_copy(directory))
+        try:
+            with warnings.catch_warnings():  # the backend's own warnings are the project's business
+                warnings.simplefilter("ignore")
+                metadata = project_wheel_metadata(where, isolated=True, runner=_quiet_runner)
+        except (BuildBackendException, BuildException, OSError) as exc:
+            last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            raise ProjectError(f"{directory}: its build backend ({backend.split(':')[0]}) could not give "
+                               f"the project's metadata ({last}); fix the project or give --project another "
+                               "directory") from None
     return from_metadata(directory, metadata, f"the build backend ({backend.split(':')[0]})", backend)
+
+
+def _quiet_runner(cmd: Any, cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
+    import pyproject_hooks
+
+    pyproject_hooks.quiet_subprocess_runner(cmd, cwd, {**BACKEND_ENV, **(extra_environ or {})})
+
+
+@contextlib.contextmanager
+def project_copy(directory: Path, *, skip: Iterable[Path] = ()) -> Iterator[Path]:
+    """A copy of the project ``directory`` in a temporary directory, for a backend to write in; removed after.
+
+    The copy keeps the directory's name, its ``.git`` and its symbolic links (as links), and leaves out
+    :data:`COPY_SKIPS`, virtual environments, special files and each ``skip`` path inside the project
+    (the output directory). When the output directory is the project itself, tap2pkg's own outputs at
+    its top (:data:`OUTPUT_SUFFIXES`, source trees holding ``debian/``) are left out instead.
+    """
+    directory = Path(directory).resolve()
+    skipped = {Path(p).resolve() for p in skip}
+    outputs_here = directory in skipped
+    skipped.discard(directory)
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder)
+        out = set()
+        for name in names:
+            path = here / name
+            try:
+                mode = path.lstat().st_mode
+            except OSError:
+                out.add(name)
+                continue
+            if name in COPY_SKIPS or path in skipped or not (
+                    stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                out.add(name)
+            elif stat.S_ISDIR(mode) and (path / "pyvenv.cfg").is_file():
+                out.add(name)
+            elif outputs_here and here == directory and (
+                    name.endswith(OUTPUT_SUFFIXES) or (path / "debian" / "control").is_file()):
+                out.add(name)
+        return out
+
+    with tempfile.TemporaryDirectory(prefix="tap2pkg-project-") as tmp:
+        copy = Path(tmp) / directory.name
+        try:
+            shutil.copytree(directory, copy, symlinks=True, ignore=ignore)
+        except (OSError, shutil.Error) as exc:
+            raise ProjectError(f"{directory}: cannot copy the project to build it aside ({exc}); make its "
+                               "files readable") from None
+        yield copy
+
+
+def backend_environment() -> dict[str, str]:
+    """The environment to run ``python -m build`` (or another backend front end) in, on a project copy."""
+    return {**os.environ, **BACKEND_ENV}
 
 
 def from_metadata(directory: Path, metadata: Any, source: str, backend: str = "") -> Project:
@@ -212,8 +288,8 @@ def from_metadata(directory: Path, metadata: Any, source: str, backend: str = ""
 
 
 def read_sdist_metadata(unpacked: Path) -> Project:
-    """The metadata of an unpacked sdist: its ``PKG-INFO`` when it lists the requirements for sure
-    (metadata 2.2+ not marking them dynamic), else the build backend's."""
+    """The metadata of an sdist unpacked in a scratch directory: its ``PKG-INFO`` when it lists the
+    requirements for sure (metadata 2.2+ not marking them dynamic), else the build backend's, run there."""
     from email.parser import Parser
 
     pkg_info = unpacked / "PKG-INFO"
@@ -227,5 +303,5 @@ def read_sdist_metadata(unpacked: Path) -> Project:
     pyproject = unpacked / "pyproject.toml"
     table = _toml(pyproject) if pyproject.is_file() else {}
     backend = str(table.get("build-system", {}).get("build-backend", ""))
-    return _from_backend(unpacked, backend or "setuptools.build_meta:__legacy__")
+    return _from_backend(unpacked, backend or "setuptools.build_meta:__legacy__", in_place=True)
 

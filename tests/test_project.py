@@ -83,6 +83,66 @@ def test_a_made_up_requirement_stops_before_anything_is_written(tmp_path: Path,
     assert list(out.iterdir()) == []
 
 
+def _snapshot(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every entry under ``root`` (itself included) with its mode, mtime and content hash or link target."""
+    import hashlib
+    import os
+
+    entries: dict[str, tuple[object, ...]] = {}
+    for path in [root, *sorted(root.rglob("*"))]:
+        info = path.lstat()
+        content: object = (os.readlink(path) if path.is_symlink() else
+                           hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None)
+        entries[str(path.relative_to(root))] = (info.st_mode, info.st_mtime_ns, info.st_size, content)
+    return entries
+
+
+def test_a_copy_of_the_project_keeps_git_and_leaves_out_caches_and_the_output(tmp_path: Path) -> None:
+    from tap2pkg.project import project_copy
+
+    project = tmp_path / "proj"
+    shutil.copytree(PROJECTS / "stapp", project, ignore=shutil.ignore_patterns("*.egg-info", "build"))
+    for made in (".git/HEAD", ".venv/bin/python", "env/pyvenv.cfg", "src/stapp/__pycache__/x.pyc",
+                 ".tox/log", "dist/web_1.0-1_all.deb"):
+        (project / made).parent.mkdir(parents=True, exist_ok=True)
+        (project / made).write_text("x")
+    (project / "link").symlink_to("pyproject.toml")
+    before = _snapshot(project)
+    with project_copy(project, skip=[project / "dist"]) as copy:
+        names = {str(p.relative_to(copy)) for p in copy.rglob("*")}
+        assert copy.name == "proj" and {".git/HEAD", "src/stapp/__init__.py", "pyproject.toml"} <= names
+        assert not names & {".venv", "env", "src/stapp/__pycache__", ".tox", "dist"}
+        assert (copy / "link").is_symlink()
+        (copy / "src" / "stapp.egg-info").mkdir()  # what a backend writes stays in the copy
+    assert not copy.exists() and _snapshot(project) == before
+    (project / "web_1.0-1_all.deb").write_text("x")  # the project is its own output directory
+    (project / "stapp-1.4.0" / "debian").mkdir(parents=True)
+    (project / "stapp-1.4.0" / "debian" / "control").write_text("Source: stapp\n")
+    with project_copy(project, skip=[project]) as copy:
+        assert not (copy / "web_1.0-1_all.deb").exists() and not (copy / "stapp-1.4.0").exists()
+        assert (copy / "pyproject.toml").is_file()
+
+
+def test_reading_metadata_through_the_backend_leaves_the_project_as_it_was(tmp_path: Path) -> None:
+    shutil.copytree(PROJECTS / "legacyapp", tmp_path / "legacyapp",
+                    ignore=shutil.ignore_patterns("*.egg-info", "build"))
+    before = _snapshot(tmp_path / "legacyapp")
+    assert read_project(tmp_path / "legacyapp").version == "2.0.1"
+    assert _snapshot(tmp_path / "legacyapp") == before
+
+
+@pytest.mark.slow
+def test_a_build_beside_the_project_leaves_the_project_byte_for_byte_unchanged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "stapp"
+    shutil.copytree(PROJECTS / "stapp", project, ignore=shutil.ignore_patterns("*.egg-info", "build"))
+    before = _snapshot(project)
+    code = tap2deb.main(["-m", MAINTAINER, "-o", str(tmp_path / "out"), str(project / "echo.tac")])
+    assert code == 0, capsys.readouterr().err
+    assert next((tmp_path / "out").glob("python3-stapp_1.4.0-1_all.deb"))  # the sdist was made
+    assert _snapshot(project) == before
+
+
 @pytest.mark.slow
 def test_tap2deb_beside_a_klein_project_writes_the_service_and_its_companions(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,7 +5,9 @@ editable Debian source package (``<source>-<version>/`` with ``debian/``, the
 ``.orig.tar.gz``, ``.dsc``) and a ``.deb``:
 
 1. the sources: the dependency's sdist, or an sdist of the app's project made
-   with ``python -m build --sdist``;
+   with ``python -m build --sdist`` from a copy of it
+   (:func:`tap2pkg.project.project_copy`: the project directory is never
+   written to);
 2. **stdeb** (``py2dsc``, its ``sdist_dsc`` path) writes ``debian/``. Its known
    failures are worked around, each said in a note: ``Maintainer: None <None>``
    (no author) gets the package's maintainer; rules that call ``setup.py
@@ -26,11 +28,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 from ..errors import BuildToolError
+from ..project import backend_environment, project_copy
 from . import Companion, unpack
 
 #: The Debian packages a pybuild build needs for each backend (its module's first word).
@@ -45,10 +49,10 @@ export PYBUILD_DISABLE=test
 """
 
 
-def _run(command: list[str], cwd: Path, what: str, *,
-         system: bool = False) -> subprocess.CompletedProcess[str]:
-    # a Debian build runs the distribution's python3 (dh-python's), not whichever one is first on PATH
-    env = {**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"} if system else None
+def _run(command: list[str], cwd: Path, what: str, *, system: bool = False,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    if system:  # a Debian build runs the distribution's python3 (dh-python's), not the first on PATH
+        env = {**(env or os.environ), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=1800, check=False,
                           env=env)
     if done.returncode != 0 and what:
@@ -57,13 +61,16 @@ def _run(command: list[str], cwd: Path, what: str, *,
     return done
 
 
-def sdist_of(companion: Companion, workdir: Path) -> Path:
-    """The companion's sdist: the fetched one, or one made from the app's project."""
+def sdist_of(companion: Companion, workdir: Path, *, skip: Iterable[Path] = ()) -> Path:
+    """The companion's sdist: the fetched one, or one made from a copy of the app's project (its directory
+    is never written to; ``skip``: paths inside it to leave out of the copy, such as the output directory)."""
     if companion.role != "project":
         return companion.source
     out = workdir / "sdist"
-    _run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(companion.source)], workdir,
-         f"making an sdist of the project {companion.name} (python -m build --sdist)")
+    with project_copy(companion.source, skip=skip) as copy:
+        _run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(copy)], workdir,
+             f"making an sdist of the project {companion.name} (python -m build --sdist)",
+             env=backend_environment())
     return next(out.glob("*.tar.gz"))
 
 
@@ -75,7 +82,7 @@ def build_deb(companion: Companion, output_dir: Path, maintainer: str, distribut
     version = companion.version
     with tempfile.TemporaryDirectory(prefix="tap2pkg-companion-") as tmp:
         work = Path(tmp)
-        sdist = sdist_of(companion, work)
+        sdist = sdist_of(companion, work, skip=(output_dir,))
         debian = _stdeb(sdist, work, maintainer, distribution, notes, companion)
         tree_parent = work / "tree"
         tree_parent.mkdir()

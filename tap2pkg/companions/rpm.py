@@ -67,7 +67,7 @@ def build_rpm(companion: Companion, output_dir: Path) -> tuple[list[Path], list[
     """Build ``companion``'s noarch RPM (and its .spec) into ``output_dir``."""
     with tempfile.TemporaryDirectory(prefix="tap2pkg-companion-rpm-") as tmp:
         work = Path(tmp)
-        sdist = sdist_of(companion, work)
+        sdist = sdist_of(companion, work, skip=(output_dir,))
         top = sdist.name.removesuffix(".tar.gz")
         sources = work / "SOURCES"
         sources.mkdir()
