@@ -9,6 +9,31 @@ from pathlib import Path
 
 import pytest
 
+#: What the tests hand to pip (``make test-inputs`` fills it: ci/wheelhouse.sh)
+WHEELHOUSE = Path(__file__).resolve().parent.parent / ".cache" / "wheelhouse"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test reaches the package index: pip (also in isolated builds and ``pip download``) reads only the
+    local wheelhouse, and fetched sdists are kept in a directory of this run, not the user's cache."""
+    import os
+
+    wheelhouse = Path(os.environ.get("TAP2PKG_TEST_WHEELHOUSE") or WHEELHOUSE)
+    os.environ["PIP_NO_INDEX"] = "1"
+    os.environ["PIP_FIND_LINKS"] = str(wheelhouse)
+    os.environ.setdefault("TAP2PKG_CACHE_DIR", tempfile.mkdtemp(prefix="tap2pkg-test-cache-"))
+
+
+@pytest.fixture(scope="session")
+def wheelhouse() -> Path:
+    """The local wheelhouse pip reads in the tests (build backends, the klein sdist); skips without it."""
+    import os
+
+    path = Path(os.environ["PIP_FIND_LINKS"])
+    if not (path / ".complete").is_file():
+        pytest.skip(f"no wheelhouse at {path} (`make test-inputs` fills it)")
+    return path
+
 
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
