@@ -44,6 +44,7 @@ import fcntl
 import functools
 import gzip
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -247,13 +248,22 @@ def _place(source: Path, target: Path) -> None:
     target.chmod(0o644)
 
 
+def _write(target: Path, data: bytes | str) -> None:
+    """Write ``target`` as a new file: one already there may be a hard link into the live repository."""
+    target.unlink(missing_ok=True)
+    if isinstance(data, str):
+        target.write_text(data)
+    else:
+        target.write_bytes(data)
+
+
 def _write_keys(stage: Path, key: SigningKey, name: str, *, keyring: bool) -> tuple[Path, Path | None]:
     armored = stage / f"{name}.asc"
-    armored.write_bytes(export_public_key(key, armor=True))
+    _write(armored, export_public_key(key, armor=True))
     binary = None
     if keyring:
         binary = stage / f"{name}.gpg"
-        binary.write_bytes(export_public_key(key, armor=False))
+        _write(binary, export_public_key(key, armor=False))
     return armored, binary
 
 
@@ -316,7 +326,7 @@ def publish_apt(directory: Path, debs: Sequence[Artifact], key: SigningKey,
         public, keyring = _write_keys(stage, key, options.name, keyring=True)
         url = options.apt_url or directory.absolute().as_uri()
         snippet = stage / f"{options.name}.sources"
-        snippet.write_text(apt_sources(options, url))
+        _write(snippet, apt_sources(options, url))
         packages_now = sorted(str(p.relative_to(stage)) for p in pool.rglob("*.deb"))
         removed_names = [str(p.relative_to(stage)) for p in removed]
     final = directory.absolute()
@@ -327,11 +337,13 @@ def publish_apt(directory: Path, debs: Sequence[Artifact], key: SigningKey,
 # -- yum ---------------------------------------------------------------------------------------
 
 
-def _rpm_fields(path: Path) -> tuple[str, str, str]:
-    out = _run(["rpm", "-qp", "--nosignature", "--qf", "%{NAME}\\t%{EPOCH}:%{VERSION}-%{RELEASE}\\t%{ARCH}",
-                str(path)], f"reading {path.name}")
-    name, evr, arch = out.split("\t")
-    return name, evr.replace("(none):", ""), arch
+def _rpm_fields(path: Path) -> tuple[str, str, str, str]:
+    """Name, [epoch:]version-release, arch and the signing key's long id (lower case; "" when unsigned)."""
+    query = "%{NAME}\\t%{EPOCH}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{RSAHEADER:pgpsig} %{DSAHEADER:pgpsig}"
+    out = _run(["rpm", "-qp", "--nosignature", "--qf", query, str(path)], f"reading {path.name}")
+    name, evr, arch, signatures = out.split("\t")
+    signer = re.search(r"Key ID ([0-9a-fA-F]+)", signatures)
+    return name, evr.replace("(none):", ""), arch, signer.group(1).lower() if signer else ""
 
 
 def yum_repo(options: PublishOptions, url: str) -> str:
@@ -345,22 +357,34 @@ def publish_yum(directory: Path, rpms: Sequence[Artifact], key: SigningKey,
     """Add ``rpms`` (signed on the way in) to the yum repository in ``directory``; prune, index, sign."""
     createrepo = _tool("createrepo_c", "createrepo-c")
     _tool("rpm", "rpm")
-    added = []
+    added: list[str] = []
+    notes: list[str] = []
     with staged_directory(directory, "--rpm") as stage:
         packages_dir = stage / "Packages"
         placed = []
         for rpm in rpms:
-            name, evr, arch = _rpm_fields(rpm.path)
+            name, evr, arch, _signer = _rpm_fields(rpm.path)
             version = evr.split(":", 1)[-1]
             target = packages_dir / f"{name}-{version}.{arch}.rpm"
             _place(rpm.path, target)
             placed.append(target)
             added.append(str(target.relative_to(stage)))
-        rpmsign(placed, key)
         present = {p: _rpm_fields(p) for p in sorted(packages_dir.glob("*.rpm"))}
-        removed = _prune({p: ((n, a), v) for p, (n, v, a) in present.items()}, options.keep, _rpm_compare)
+        removed = _prune({p: ((n, a), v) for p, (n, v, a, _s) in present.items()}, options.keep,
+                         _rpm_compare)
         for path in removed:
             path.unlink()
+        # older packages signed by another key (a rotated one) or not at all would fail gpgcheck
+        # against the key published now: sign them again, each a new file (the old is a hard link)
+        resign = [p for p, (_n, _v, _a, signer) in present.items()
+                  if p not in placed and p not in removed and signer not in key.key_ids]
+        for path in resign:
+            _place(path, path.with_name(f".{path.name}.resign"))
+            os.replace(path.with_name(f".{path.name}.resign"), path)
+        rpmsign([p for p in placed if p not in removed] + resign, key)
+        if resign:
+            notes.append(f"{len(resign)} older package(s) signed again with {key.fingerprint} "
+                         "(they were signed by another key or not at all)")
         shutil.rmtree(stage / "repodata", ignore_errors=True)
         _run([createrepo, "--quiet", "--no-database", str(stage)], "createrepo_c")
         repomd = stage / "repodata" / "repomd.xml"
@@ -368,12 +392,12 @@ def publish_yum(directory: Path, rpms: Sequence[Artifact], key: SigningKey,
         public, _ = _write_keys(stage, key, options.name, keyring=False)
         url = options.rpm_url or directory.absolute().as_uri()
         snippet = stage / f"{options.name}.repo"
-        snippet.write_text(yum_repo(options, url))
+        _write(snippet, yum_repo(options, url))
         packages_now = sorted(str(p.relative_to(stage)) for p in packages_dir.glob("*.rpm"))
         removed_names = [str(p.relative_to(stage)) for p in removed]
     final = directory.absolute()
     return PublishedRepository("yum", final, packages_now, added, removed_names, final / public.name,
-                               final / snippet.name)
+                               final / snippet.name, notes=notes)
 
 
 # -- both --------------------------------------------------------------------------------------

@@ -42,6 +42,13 @@ class SigningKey:
     fingerprint: str
     #: the first user id, e.g. ``Example Releases <release@example.org>``
     uid: str
+    #: the fingerprints of its subkeys (gpg may sign with one of them)
+    subkeys: tuple[str, ...] = ()
+
+    @property
+    def key_ids(self) -> frozenset[str]:
+        """The long key ids (lower case hex) its signatures can carry: the primary key's and its subkeys'."""
+        return frozenset(fpr[-16:].lower() for fpr in (self.fingerprint, *self.subkeys))
 
     @property
     def keyring_home(self) -> str:
@@ -72,15 +79,13 @@ def find_key(name: str, *, option: str = "--sign-key") -> SigningKey:
     """The one secret key ``name`` designates, or a one-line error naming ``option``."""
     proc = subprocess.run([_gpg(), "--batch", "--with-colons", "--list-secret-keys", "--", name],
                           capture_output=True, text=True, check=False)
-    keys: list[list[str]] = []
+    keys: list[dict[str, list[str]]] = []  # per secret key: fpr (primary first, then subkeys), uid
     for line in proc.stdout.splitlines():
         fields = line.split(":")
         if fields[0] == "sec":
-            keys.append([])
-        elif keys and fields[0] == "fpr" and len(keys[-1]) == 0:
-            keys[-1].append(fields[9])
-        elif keys and fields[0] == "uid" and len(keys[-1]) == 1:
-            keys[-1].append(fields[9])
+            keys.append({"fpr": [], "uid": []})
+        elif keys and fields[0] in ("fpr", "uid"):
+            keys[-1][fields[0]].append(fields[9])
     home = os.environ.get("GNUPGHOME") or "~/.gnupg"
     if not keys:
         raise InvalidOptionValueError(
@@ -89,8 +94,8 @@ def find_key(name: str, *, option: str = "--sign-key") -> SigningKey:
     if len(keys) > 1:
         raise InvalidOptionValueError(
             f"{option} {name}: {len(keys)} secret keys match in {home}; give the fingerprint")
-    fingerprint, uid = (keys[0] + ["", ""])[:2]
-    return SigningKey(name, fingerprint, uid)
+    fingerprints, uids = keys[0]["fpr"] or [""], keys[0]["uid"] or [""]
+    return SigningKey(name, fingerprints[0], uids[0], tuple(fingerprints[1:]))
 
 
 def debsign(files: Sequence[Path], key: SigningKey) -> None:

@@ -131,6 +131,32 @@ def test_republishing_a_version_replaces_it_without_touching_the_old_files(
     assert_valid(key, repos)
 
 
+@pytest.fixture(scope="module")
+def rotated() -> Iterator[ThrowawayKey]:
+    """Another key, as a release key is usually made: a certifying primary key and a signing subkey."""
+    with throwaway_key("Rotated Releases <rotated@example.org>") as made:
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-add-key", made.fingerprint, "rsa2048",
+                        "sign", "never"], env=made.env(), check=True, capture_output=True)
+        yield made
+
+
+def test_a_new_key_signs_the_older_packages_again_and_the_old_files_are_not_written(
+        key: ThrowawayKey, rotated: ThrowawayKey, builds: Builds, tmp_path: Path) -> None:
+    repos = tmp_path / "repos"
+    assert publish(key, repos, builds["1.0"]).returncode == 0
+    # a copy made of hard links (a backup, or what a web server is serving) shares the files' contents
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(repos, snapshot, copy_function=os.link)
+    before = {p: p.read_bytes() for p in snapshot.rglob("*") if p.is_file()}
+    rotate = publish(rotated, repos, builds["1.1"])
+    assert rotate.returncode == 0, rotate.stderr
+    assert {p: p.read_bytes() for p in snapshot.rglob("*") if p.is_file()} == before
+    assert f"1 older package(s) signed again with {rotated.fingerprint}" in rotate.stderr
+    assert_valid(rotated, repos)  # every RPM, 1.0 included, passes rpm -K with the new key only
+    again = publish(rotated, repos, builds["1.1"])  # signed by the subkey: nothing to sign again
+    assert again.returncode == 0 and "signed again" not in again.stderr, again.stderr
+
+
 def test_killed_publish_leaves_the_previous_repository_intact(key: ThrowawayKey, builds: Builds,
                                                               tmp_path: Path) -> None:
     repos = tmp_path / "repos"
