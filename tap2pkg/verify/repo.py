@@ -30,6 +30,7 @@ The API, for any code that needs packages installed from a local repository
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import tarfile
 from collections.abc import Sequence
@@ -167,32 +168,127 @@ def install_from_repo(box: VerifyContainer, fmt: str, repo_dir: Path, packages: 
 
 
 def _rpm_install(box: VerifyContainer, packages: Sequence[str]) -> ExecResult:
-    """Without dnf: check the metadata's signature, pick the files, ``rpm -K`` them, ``rpm -U`` them."""
+    """Without dnf: check the metadata's signature, pick the files and what they need from the repository
+    (:func:`_rpm_closure`), ``rpm -K`` them, ``rpm -U`` them together."""
     meta = box.run(["gpgv", "--keyring", RPM_KEYRING, f"{REPO_DIR}/repodata/repomd.xml.asc",
                     f"{REPO_DIR}/repodata/repomd.xml"])
     if not meta.ok:
         return ExecResult(meta.exit_code, "repomd.xml.asc does not verify with the key given\n" + meta.output)
     listing = box.run(["sh", "-c", f"for f in {REPO_DIR}/Packages/*.rpm; do rpm -qp --nosignature "
                        "--qf \"%{NAME}\\t%{VERSION}-%{RELEASE}\\t$f\\n\" \"$f\"; done"])
-    available = [line.split("\t") for line in listing.output.splitlines() if line.count("\t") == 2]
-    chosen = []
+    available = [tuple(line.split("\t")) for line in listing.output.splitlines() if line.count("\t") == 2]
+    chosen: dict[str, str] = {}  # name -> file
     for wanted in packages:
         matches = [(name, vr, path) for name, vr, path in available
                    if wanted == name or wanted == f"{name}-{vr}"]
         if not matches:
             return ExecResult(1, f"{wanted}: no such package in the repository {REPO_DIR}\n" + listing.output)
         # the newest: rpm -qp lists in file-name order, ask rpm to compare when several are left
-        chosen.append(_newest(box, matches)[2])
-    check = box.run(["rpm", "-K", *chosen])
+        name, _vr, path = _newest(box, matches)
+        chosen[name] = path
+    closure = _rpm_closure(box, chosen, available)
+    if not closure.ok:
+        return closure
+    files = list(chosen.values())
+    check = box.run(["rpm", "-K", *files])
     unsigned = [line for line in check.output.splitlines() if "signatures OK" not in line]
     if not check.ok or unsigned:
         return ExecResult(check.exit_code or 1, "rpm -K: a package is not signed by the key given\n"
                           + check.output)
-    install = box.run(["rpm", "-U", "-v", *chosen])
-    return ExecResult(install.exit_code, check.output + install.output)
+    install = box.run(["rpm", "-U", "-v", *files])
+    return ExecResult(install.exit_code, closure.output + check.output + install.output)
 
 
-def _newest(box: VerifyContainer, matches: list[list[str]] | list[tuple[str, str, str]]) -> Sequence[str]:
+_NEEDED = re.compile(r"^\s+(.+?) is needed by (?:\(installed\) )?\S+$", re.MULTILINE)
+_RPM_OPS = {"<": (-1,), "<=": (-1, 0), "=": (0,), ">=": (0, 1), ">": (1,)}
+
+
+def _rpm_closure(box: VerifyContainer, chosen: dict[str, str],
+                 available: Sequence[tuple[str, ...]]) -> ExecResult:
+    """Add to ``chosen`` (name -> file) what it needs from the repository, as rpm itself says.
+
+    ``rpm -U --test`` of the chosen files; for each ``X is needed by Y`` line, the newest repository
+    package whose ``rpm -qp --provides`` satisfies X is added; again until the test passes (ok, the
+    output names each package added and why) or adds nothing (not ok, with rpm's own lines).
+    """
+    provides: dict[str, list[tuple[str, str, str]]] | None = None
+    added: list[str] = []
+    while True:
+        test = box.run(["rpm", "-U", "--test", *chosen.values()], env={"LC_ALL": "C"})
+        if test.ok:
+            return ExecResult(0, "".join(f"{line}\n" for line in added))
+        needed = list(dict.fromkeys(match[1].strip() for match in _NEEDED.finditer(test.output)))
+        if provides is None:
+            provides = _repository_provides(box)
+        progress = False
+        for requirement in needed:
+            candidates = [row for row in available if row[0] not in chosen
+                          and _satisfies(box, provides.get(row[2], []), requirement)]
+            if candidates:
+                name, vr, path = _newest(box, candidates)
+                chosen[name] = path
+                added.append(f"{name}-{vr} from the repository: {requirement}")
+                progress = True
+        if not progress:
+            return ExecResult(test.exit_code or 1, "rpm -U --test: the repository does not hold what the "
+                              "packages need\n" + "".join(f"{line}\n" for line in added) + test.output)
+
+
+def _repository_provides(box: VerifyContainer) -> dict[str, list[tuple[str, str, str]]]:
+    """Each repository file's provides, as ``(name, operator, version)`` (``rpm -qp --provides``)."""
+    listing = box.run(["sh", "-c", f"for f in {REPO_DIR}/Packages/*.rpm; do rpm -qp --nosignature "
+                       "--provides \"$f\" | sed \"s|^|$f\t|\"; done"])
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for line in listing.output.splitlines():
+        path, _, provide = line.partition("\t")
+        if provide.strip():
+            out.setdefault(path, []).append(_relation(provide))
+    return out
+
+
+def _relation(text: str) -> tuple[str, str, str]:
+    """``name >= 1.0`` as ``("name", ">=", "1.0")``; ``("name", "", "")`` without a version."""
+    words = text.split()
+    return (words[0], words[1], words[2]) if len(words) >= 3 else (words[0] if words else "", "", "")
+
+
+def _satisfies(box: VerifyContainer, provides: Sequence[tuple[str, str, str]], requirement: str) -> bool:
+    """Whether one of ``provides`` satisfies the rpm ``requirement`` (``name``, ``name OP version``)."""
+    name, op, version = _relation(requirement)
+    if not name or name.startswith(("(", "/")):
+        return False  # rich dependencies and files: rpm's own lines say what is missing
+    for got_name, got_op, got_version in provides:
+        if got_name != name:
+            continue
+        if not op or not got_version:
+            return True  # an unversioned requirement or provide matches any version, as rpm reads them
+        if got_op != "=" or op not in _RPM_OPS:
+            continue
+        if op == "=" and _same_version(version, got_version):
+            return True
+        if op != "=" and _compare(box, got_version, version) in _RPM_OPS[op]:
+            return True
+    return False
+
+
+def _same_version(wanted: str, got: str) -> bool:
+    """``=`` as rpm reads it: an omitted epoch is 0; an omitted release matches any."""
+    def split(evr: str) -> tuple[str, str, str]:
+        epoch, _, rest = evr.rpartition(":")
+        version, _, release = rest.partition("-")
+        return epoch or "0", version, release
+    want, have = split(wanted), split(got)
+    return want[:2] == have[:2] and (not want[2] or want[2] == have[2])
+
+
+def _compare(box: VerifyContainer, a: str, b: str) -> int:
+    """-1, 0 or 1 as the container's rpm orders the versions ``a`` and ``b``."""
+    script = f"local x, y = rpm.ver('{a}'), rpm.ver('{b}') if x < y then print(-1) elseif x > y then " \
+             "print(1) else print(0) end"
+    return int(box.run(["rpm", "--eval", f"%{{lua: {script}}}"]).output.strip() or "0")
+
+
+def _newest(box: VerifyContainer, matches: Sequence[Sequence[str]]) -> Sequence[str]:
     best = matches[0]
     for candidate in matches[1:]:
         script = (f"local x, y = rpm.ver('{candidate[1]}'), rpm.ver('{best[1]}') "
