@@ -11,9 +11,21 @@ relies on: the repository ``tap2pkg publish`` wrote is copied into the
 - rpm, where the image has ``dnf``: a ``.repo`` with ``gpgcheck=1`` and
   ``repo_gpgcheck=1``, then ``dnf install`` from that repository only;
 - rpm without ``dnf`` (rpm-on-debian): ``repomd.xml.asc`` is checked with
-  ``gpgv``, the key imported with ``rpm --import``, each package must pass
-  ``rpm -K`` with ``signatures OK`` (an unsigned package or another key
-  fails), then ``rpm -U`` of the chosen files together.
+  ``gpgv``, the key imported with ``rpm --import``; the named packages (the
+  newest, or the pinned version) are completed with what they need from the
+  same repository, as rpm itself says it: ``rpm -U --test`` of the chosen
+  files, and for each ``X is needed by Y`` line the newest repository package
+  whose ``rpm -qp --provides`` satisfies X (``=`` matched exactly, an omitted
+  release matching any; other operators compared by the container's rpm) is
+  added, until the test passes or adds nothing (then it fails with rpm's own
+  lines). So a service installs with its companion packages (``web`` needing
+  ``python3-klein = 24.8.0-1`` needing ``python3dist(tubes)``), each added one
+  named in the output. Every chosen file must pass ``rpm -K`` with
+  ``signatures OK`` (an unsigned package or another key fails), then ``rpm -U``
+  of them together.
+
+apt and dnf resolve a package's dependencies from the same repository (and the
+image's own packages) themselves.
 
 The API, for any code that needs packages installed from a local repository
 (verify's lifecycle; companion packages that the package manager must resolve):
@@ -230,8 +242,10 @@ def _rpm_closure(box: VerifyContainer, chosen: dict[str, str],
                 added.append(f"{name}-{vr} from the repository: {requirement}")
                 progress = True
         if not progress:
-            return ExecResult(test.exit_code or 1, "rpm -U --test: the repository does not hold what the "
-                              "packages need\n" + "".join(f"{line}\n" for line in added) + test.output)
+            why = ("the repository does not hold what the packages need" if needed
+                   else "the packages cannot be installed together")
+            return ExecResult(test.exit_code or 1, f"rpm -U --test: {why}\n"
+                              + "".join(f"{line}\n" for line in added) + test.output)
 
 
 def _repository_provides(box: VerifyContainer) -> dict[str, list[tuple[str, str, str]]]:
