@@ -52,3 +52,57 @@ def test_an_rpm_companion_provides_python3dist_and_installs_the_code(tmp_path: P
     assert "python3dist(stapp) = 1.4.0" in info
     assert "python3dist(attrs) >= 21.3" in info and "python3dist(pyyaml) < 7" in info
     assert "/usr/lib/python3/dist-packages/stapp/__init__.py" in info
+
+
+def _stapp(tmp_path: Path) -> Path:
+    import shutil
+
+    project = tmp_path / "stapp"
+    shutil.copytree(PROJECTS / "stapp", project, ignore=shutil.ignore_patterns("*.egg-info", "build"))
+    return project / "echo.tac"
+
+
+@pytest.mark.slow
+def test_tap2pkg_build_writes_the_companions_of_each_format(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tap2pkg.cli.tap2pkg import main
+    from tap2pkg.output import STAGE_PREFIX
+
+    out = tmp_path / "out"
+    code = main(["build", "-m", MAINTAINER, "--json", "-o", str(out), str(_stapp(tmp_path))])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    packages = json.loads(captured.out)["packages"]
+    seen = {(p["name"], p["format"]): (p["role"], p.get("resolution"), p["builder"]) for p in packages}
+    assert seen == {("echo", "deb"): ("service", None, "native"),
+                    ("echo", "rpm"): ("service", None, "native"),
+                    ("python3-stapp", "deb"): ("project", "companion", "pybuild"),
+                    ("python3-stapp", "rpm"): ("project", "companion", "rpmbuild")}
+    service = next(p for p in packages if p["name"] == "echo")
+    assert {r["requirement"]: r["resolution"] for r in service["requirements"]}["attrs>=21.3"] == "archive"
+    for package in packages:  # every file named is where it says, published from the staging directory
+        assert all(Path(a["path"]).parent == out and Path(a["path"]).exists() for a in package["artifacts"])
+    assert (out / "python3-stapp_1.4.0-1_all.deb").is_file()
+    assert (out / "python3-stapp-1.4.0-1.noarch.rpm").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(STAGE_PREFIX)]
+    assert "companion python3-stapp 1.4.0 (project) built as a noarch RPM" in captured.err
+
+
+@pytest.mark.slow
+def test_a_failing_companion_leaves_the_output_directory_as_it_was(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tap2pkg.cli.tap2pkg import main
+    from tap2pkg.companions import rpm
+    from tap2pkg.errors import BuildToolError
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise BuildToolError("building the companion python3-stapp 1.4.0 (rpmbuild) failed (exit 1)")
+
+    monkeypatch.setattr(rpm, "build_set", fail)
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main(["build", "-m", MAINTAINER, "-o", str(out), str(_stapp(tmp_path))])
+    assert code == BuildToolError.exit_code and "python3-stapp" in capsys.readouterr().err
+    assert list(out.iterdir()) == []  # neither the deb companion built before it nor any service

@@ -7,12 +7,21 @@ and setting is checked before anything is written. Every format is built aside
 (in a staging directory inside the output directory) and published together at
 the end: if one build fails, or the call is interrupted, the output directory is
 left exactly as it was.
+
+An app file beside a Python project (``--project``, docs/projects.md) also
+gets its companion packages in every format built
+(:func:`tap2pkg.companions.build_companions`: the project's own and each
+requirement the distribution lacks), staged and published with the service;
+``--json`` lists each with its ``role``, ``resolution``, ``builder`` and
+``artifacts``, and the service's entry its ``requirements``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +30,7 @@ from typing import Any
 
 from .. import builders, regen
 from ..errors import MergeConflictError, UsageError
+from ..output import Staging
 from ..spec import PackageSpec
 from .options import add_common_options, app_files, merged_settings
 
@@ -119,23 +129,93 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "diff", False):
         return show_diffs(prepared)
     check_conflicts(prepared)
-    results = builders.build_together([builders.BuildJob(p.spec, p.output_dir, p.builder, p.options)
-                                       for p in prepared])
-    for job, result in zip(prepared, results, strict=True):
+    with contextlib.ExitStack() as stack:
+        # the companions are built first, aside like the services, and published after them
+        companions = _build_companions(prepared, stack)
+        results = builders.build_together([builders.BuildJob(p.spec, p.output_dir, p.builder, p.options)
+                                           for p in prepared])
+        _publish(companions)
+    summaries: list[dict[str, Any]] = []
+    for job, result, made in zip(prepared, results, companions, strict=True):
         if job.plan is not None:
             job.plan.finish(job.output_dir)
             result.notes[:0] = job.plan.notes
-    summaries = [result.summary() for result in results]
+        result.notes.extend(made.notes)
+        summaries.append(result.summary(role="service"))
+        if job.spec.project is not None:
+            from ..companions import requirement_entries
+
+            summaries[-1]["requirements"] = requirement_entries(job.spec)
+        summaries.extend(made.entries)
     if args.json:
         print(json.dumps({"packages": summaries}, indent=2))
     else:
-        for result in results:
+        for result, made in zip(results, companions, strict=True):
             for path in result.paths():
                 print(f"tap2pkg build: {result.format}: wrote {path}")
+            for entry in made.entries:
+                for artifact in entry["artifacts"]:
+                    print(f"tap2pkg build: {entry['format']}: wrote {artifact['path']}")
     for result in results:
         for note in result.notes:
             print(f"tap2pkg build: note: {note}", file=sys.stderr)
     return 0
+
+
+@dataclass(slots=True)
+class Companions:
+    """The companions built for one service: their ``--json`` entries and the notes saying how each was
+    built; the files wait in ``stage`` (a staging directory of the output directory) until published."""
+
+    entries: list[dict[str, Any]]
+    notes: list[str]
+    stage: Staging | None = None
+
+
+
+def _publish(companions: Sequence[Companions]) -> None:
+    """Move the companions' files into their output directories (one move per staging directory, all
+    names checked first); their entries then name them there."""
+    stages: dict[int, tuple[Staging, list[dict[str, Any]]]] = {}
+    for made in companions:
+        if made.stage is not None:
+            stages.setdefault(id(made.stage), (made.stage, []))[1].extend(
+                artifact for entry in made.entries for artifact in entry["artifacts"])
+    for stage, artifacts in stages.values():
+        paths = list(dict.fromkeys(Path(a["path"]) for a in artifacts))
+        moved = dict(zip(paths, stage.publish(paths), strict=True))
+        for artifact in artifacts:
+            artifact["path"] = str(moved[Path(artifact["path"])])
+
+
+def _build_companions(prepared: Sequence[Prepared], stack: contextlib.ExitStack) -> list[Companions]:
+    """Build the companions of every job's spec in its format (:func:`tap2pkg.companions.build_companions`)
+    into a staging directory of its output directory, removed with ``stack`` if anything fails. Two app
+    files of one project share their companions: built once per format and output directory."""
+    from ..companions import build_companions
+    from ..payload import check_output_dir
+
+    for job in prepared:  # a bad output directory is refused before the (slow) companion builds
+        check_output_dir(job.spec, job.output_dir)
+    stages: dict[str, Staging] = {}
+    done: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
+    out: list[Companions] = []
+    for job in prepared:
+        wanted = tuple((c.package, c.version) for c in job.spec.companions) if job.spec.project else ()
+        key = os.path.realpath(job.output_dir)
+        if not wanted:
+            out.append(Companions([], []))
+        elif (job.fmt, key, wanted) in done:
+            out.append(Companions([], [f"companions {', '.join(p for p, _v in wanted)} ({job.fmt}): the "
+                                       f"ones built with {done[job.fmt, key, wanted]}"]))
+        else:
+            if key not in stages:
+                stages[key] = stack.enter_context(Staging(Path(job.output_dir), option="-o/--output-dir"))
+            entries, notes = build_companions(job.spec, job.fmt, stages[key].path,
+                                              final_dir=Path(job.output_dir))
+            done[job.fmt, key, wanted] = job.spec.name
+            out.append(Companions(entries, notes, stages[key]))
+    return out
 
 
 # --- hand edits and releases: what tap2deb, tap2rpm and tap2pkg build share (tap2pkg.regen) -----------

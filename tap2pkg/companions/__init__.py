@@ -12,11 +12,20 @@ A dependency is fetched as an sdist from the package index (``pip download
 allows; :class:`SdistIndex`) and its own requirements are resolved in turn,
 recursively. The Debian companions are built by :mod:`tap2pkg.companions.debian`
 (stdeb, with its known failures worked around, else a generated ``pybuild``
-``debian/``).
+``debian/``), the RPM ones by :mod:`tap2pkg.companions.rpm` (a generated
+``.spec``). The front ends call one function for either format:
+
+>>> entries, notes = build_companions(spec, "rpm", Path("dist"))  # doctest: +SKIP
+>>> [(e["name"], e["role"], e["builder"]) for e in entries]  # doctest: +SKIP
+[('python3-kleinapp', 'project', 'rpmbuild'), ('python3-klein', 'dependency', 'rpmbuild')]
+
+and :func:`requirement_entries` for the ``requirements`` of the service's
+``--json`` entry.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
@@ -25,6 +34,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -36,6 +46,8 @@ from ..pydeps import Resolved, Resolver, companion_package
 
 #: Where fetched sdists are kept between builds.
 CACHE_ENV = "TAP2PKG_CACHE_DIR"
+#: The module of this package that builds each format's companions (its ``build_set(spec, output_dir)``).
+FORMAT_MODULES = {"deb": "debian", "rpm": "rpm"}
 
 
 def cache_dir() -> Path:
@@ -159,3 +171,28 @@ def plan(project: Project, resolver: Resolver, *, with_project: bool = True) -> 
                                     meta.summary, meta.license, meta.homepage, meta.backend))
         queue.extend(r for r in sub if r.resolution == "companion")
     return resolved, companions
+
+
+def build_companions(spec: Any, fmt: str, output_dir: Path, *,
+                     final_dir: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Build every companion of ``spec`` as ``fmt`` packages into ``output_dir``: one ``--json`` entry each
+    (``name``, ``version``, ``format``, ``role``, ``resolution``, ``builder``, ``artifacts``) and the notes
+    saying how each was built. Nothing for a spec without a project.
+
+    ``final_dir``: the output directory the files are published to, when ``output_dir`` is a staging
+    directory inside it (both are left out of the copy of the project the sdist is made from).
+    """
+    if spec.project is None or not spec.companions:
+        return [], []
+    if fmt not in FORMAT_MODULES:
+        raise BuildToolError(f"{spec.name}: companion packages cannot be built as {fmt!r} packages yet; "
+                             f"build {' or '.join(FORMAT_MODULES)}, or leave the project out")
+    module = importlib.import_module(f"{__name__}.{FORMAT_MODULES[fmt]}")
+    entries, notes = module.build_set(spec, Path(output_dir), skip=() if final_dir is None else (final_dir,))
+    return list(entries), list(notes)
+
+
+def requirement_entries(spec: Any) -> list[dict[str, Any]]:
+    """Each project requirement of ``spec`` and how it was resolved, for the service's ``--json`` entry."""
+    return [{"requirement": str(r.requirement), "resolution": r.resolution, "package": r.package,
+             "version": r.version, "depends": [d.debian() for d in r.depends]} for r in spec.requirements]

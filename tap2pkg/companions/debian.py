@@ -35,7 +35,9 @@ from typing import Any
 
 from ..errors import BuildToolError
 from ..project import backend_environment, project_copy
-from . import Companion, unpack
+from . import Companion, requirement_entries, unpack
+
+__all__ = ["build_deb", "build_set", "requirement_entries", "sdist_of", "stdeb_failure"]
 
 #: The Debian packages a pybuild build needs for each backend (its module's first word).
 BACKEND_BUILD_DEPENDS = {"setuptools": "python3-setuptools", "hatchling": "python3-hatchling",
@@ -74,15 +76,16 @@ def sdist_of(companion: Companion, workdir: Path, *, skip: Iterable[Path] = ()) 
     return next(out.glob("*.tar.gz"))
 
 
-def build_deb(companion: Companion, output_dir: Path, maintainer: str, distribution: str = "unstable",
-              ) -> tuple[list[Path], list[str]]:
-    """Build ``companion`` into ``output_dir``; the files written and the notes (which path it took)."""
+def build_deb(companion: Companion, output_dir: Path, maintainer: str, distribution: str = "unstable", *,
+              skip: Iterable[Path] = ()) -> tuple[list[Path], list[str]]:
+    """Build ``companion`` into ``output_dir``; the files written and the notes (which path it took).
+    ``skip``: more paths to leave out of the copy of the project (the final output directory)."""
     notes: list[str] = []
     source = companion.package.removeprefix("python3-")
     version = companion.version
     with tempfile.TemporaryDirectory(prefix="tap2pkg-companion-") as tmp:
         work = Path(tmp)
-        sdist = sdist_of(companion, work, skip=(output_dir,))
+        sdist = sdist_of(companion, work, skip=(output_dir, *skip))
         debian = _stdeb(sdist, work, maintainer, distribution, notes, companion)
         tree_parent = work / "tree"
         tree_parent.mkdir()
@@ -142,24 +145,20 @@ def stdeb_failure(output: str) -> str:
     return (errors or [line for line in output.strip().splitlines()[-1:]] or ["no output"])[-1][:160]
 
 
-def build_set(spec: Any, output_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def build_set(spec: Any, output_dir: Path, *, skip: Iterable[Path] = ()) -> tuple[list[dict[str, Any]],
+                                                                                   list[str]]:
     """Build every companion of ``spec`` into ``output_dir``: their ``--json`` entries and notes."""
     entries: list[dict[str, Any]] = []
     notes: list[str] = []
     for companion in spec.companions:
-        written, more = build_deb(companion, Path(output_dir), spec.maintainer, spec.distribution)
+        written, more = build_deb(companion, Path(output_dir), spec.maintainer, spec.distribution,
+                                  skip=skip)
         notes.extend(more)
         entries.append({"name": companion.package, "version": f"{companion.version}-1", "format": "deb",
                         "role": companion.role, "resolution": "companion",
                         "builder": "stdeb" if "stdeb's" in more[0] else "pybuild",
                         "artifacts": [{"path": str(p)} for p in written]})
     return entries, notes
-
-
-def requirement_entries(spec: Any) -> list[dict[str, Any]]:
-    """Each project requirement and how it was resolved, for ``--json``."""
-    return [{"requirement": str(r.requirement), "resolution": r.resolution, "package": r.package,
-             "version": r.version, "depends": [d.debian() for d in r.depends]} for r in spec.requirements]
 
 
 def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[str]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,13 @@ def spec_text(companion: Companion, sdist: Path, topdir: str) -> str:
                        requires=requires, name=companion.name, topdir=topdir)
 
 
-def build_rpm(companion: Companion, output_dir: Path) -> tuple[list[Path], list[str]]:
-    """Build ``companion``'s noarch RPM (and its .spec) into ``output_dir``."""
+def build_rpm(companion: Companion, output_dir: Path, *,
+              skip: Iterable[Path] = ()) -> tuple[list[Path], list[str]]:
+    """Build ``companion``'s noarch RPM (and its .spec) into ``output_dir``; ``skip``: more paths to
+    leave out of the copy of the project (the final output directory)."""
     with tempfile.TemporaryDirectory(prefix="tap2pkg-companion-rpm-") as tmp:
         work = Path(tmp)
-        sdist = sdist_of(companion, work, skip=(output_dir,))
+        sdist = sdist_of(companion, work, skip=(output_dir, *skip))
         top = sdist.name.removesuffix(".tar.gz")
         sources = work / "SOURCES"
         sources.mkdir()
@@ -87,12 +90,13 @@ def build_rpm(companion: Companion, output_dir: Path) -> tuple[list[Path], list[
                      "noarch RPM from a generated spec (pip install --no-deps in %install)"]
 
 
-def build_set(spec: Any, output_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def build_set(spec: Any, output_dir: Path, *, skip: Iterable[Path] = ()) -> tuple[list[dict[str, Any]],
+                                                                                   list[str]]:
     """Build every companion of ``spec`` as an RPM into ``output_dir``: their ``--json`` entries and notes."""
     entries: list[dict[str, Any]] = []
     notes: list[str] = []
     for companion in spec.companions:
-        written, more = build_rpm(companion, Path(output_dir))
+        written, more = build_rpm(companion, Path(output_dir), skip=skip)
         notes.extend(more)
         entries.append({"name": companion.package, "version": f"{companion.version}-1", "format": "rpm",
                         "role": companion.role, "resolution": "companion", "builder": "rpmbuild",
