@@ -138,6 +138,10 @@ def test_the_tag_is_one_per_base_image_and_dependency_set() -> None:
     assert derived_tag(base, "sha256:1", "deb", [zope, twisted]) == tag  # order does not matter
     assert derived_tag(base, "sha256:2", "deb", [twisted, zope]) != tag  # a rebuilt base is a new image
     assert derived_tag(base, "sha256:1", "deb", [twisted]) != tag
+    # two requirements that the same package satisfies are one image
+    newer = Wanted("python3-twisted (>= 22)", ("python3-twisted",))
+    one = derived_tag(base, "sha256:1", "deb", [twisted])
+    assert derived_tag(base, "sha256:1", "deb", [twisted, newer]) == one
 
 
 def test_a_requires_that_maps_to_nothing_is_refused_before_anything_is_built(

@@ -251,7 +251,7 @@ def recipe_hash(mode: str, base_id: str, words: Iterable[str]) -> str:
     """Twelve hex digits covering the base image's id, the wanted names (``install-deps.sh``'s words)
     and the recipe."""
     digest = hashlib.sha256(f"{mode}\n{base_id}\n".encode())
-    for word in sorted(words):
+    for word in sorted(set(words)):
         digest.update(word.encode() + b"\n")
     digest.update(containers_dir().joinpath(*RECIPE).read_bytes())
     return digest.hexdigest()[:12]
@@ -335,7 +335,7 @@ def _build(client: Any, distro: Distro, base: str, base_id: str, tag: str, mode:
     import docker.errors
 
     recipe = containers_dir().joinpath(*RECIPE)
-    words = sorted(w.recipe_word for w in wanted)
+    words = sorted({w.recipe_word for w in wanted})  # python3dist(x) and python3dist(x) >= 1: one word
     requirements = ", ".join(w.requirement for w in wanted)
     container = _start(client, base, ["sh", f"{INBOX}/install-deps.sh", mode, *words], network,
                        {"install-deps.sh": recipe.read_bytes()})
