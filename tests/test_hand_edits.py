@@ -141,6 +141,39 @@ def test_release_1_1_from_the_edited_tree_carries_edits_and_history(tmp_path: Pa
     assert_deb_carries_edits(out / "echo_1.1-1_all.deb")
 
 
+@needs_dpkg
+@pytest.mark.skipif(shutil.which("lintian") is None, reason="lintian is not installed")
+def test_a_release_of_an_unchanged_app_file_is_dated_after_the_last_and_lintian_clean(tmp_path: Path) -> None:
+    """The app file and SOURCE_DATE_EPOCH unchanged since 1.0 (the common case): the 1.1 entry must still
+    be newer than 1.0's, and the first upload's lintian override goes (it would be unused)."""
+    out = tmp_path / "out"
+    assert deb(tmp_path, "--builder", "dpkg") == 0
+    assert deb(tmp_path, "--builder", "dpkg", "-V", "1.1") == 0
+    log = subprocess.run(["dpkg-parsechangelog", "--all", "--format", "rfc822", "-l",
+                          str(out / "echo-1.1/debian/changelog")], capture_output=True, text=True,
+                         check=True).stdout
+    stamps = [int(s) for s in re.findall(r"^Timestamp: (\d+)$", log, re.MULTILINE)]
+    assert stamps == [1700000001, 1700000000]
+    lint = subprocess.run(["lintian", "-EvIL", "+pedantic", "--color", "never",
+                           str(out / "echo_1.1-1_amd64.changes")], capture_output=True, text=True)
+    tags = [line for line in lint.stdout.splitlines()
+            if line[:2] in ("E:", "W:") or "unused-override" in line]
+    assert not tags, lint.stdout
+    # rebuilding 1.1 adds no entry and keeps the tree in sync
+    assert deb(tmp_path, "-V", "1.1", "--diff") == 0
+
+
+@needs_rpmbuild
+def test_a_release_is_never_dated_before_the_entry_below_it(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    assert rpm(tmp_path) == 0
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")  # a clock or a tag older than the last release
+    assert rpm(tmp_path, "--builder", "rpmbuild", "-V", "1.1") == 0
+    log = rpm_q(out / "echo-1.1-1.noarch.rpm", "--changelog")
+    assert re.findall(r"^\* (.*?) Jane", log, re.MULTILINE) == ["Tue Nov 14 2023", "Tue Nov 14 2023"]
+
+
 def test_a_lower_version_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert deb(tmp_path, "-V", "1.1", "--binary-only") == 0
     capsys.readouterr()
