@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gpg_helpers import ThrowawayKey, throwaway_key
+from test_publish_ci import load_yaml
 
 ECHO = Path(__file__).resolve().parents[1] / "examples" / "echo"
 TAP2PKG = [sys.executable, "-m", "tap2pkg.cli.tap2pkg"]
@@ -193,3 +198,44 @@ def test_publish_needs_a_repository_for_each_format(key: ThrowawayKey, builds: B
                           check=False)
     assert proc.returncode == 64 and "add --rpm DIR" in proc.stderr
     assert not (tmp_path / "apt").exists()
+
+
+def fetch_previous(key: ThrowawayKey, site: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """The release template's "previous repositories" step, reading ``site`` served on loopback."""
+    steps = load_yaml(ECHO.parents[1] / "ci" / "github-release.yml")["jobs"]["publish"]["steps"]
+    script = next(step["run"] for step in steps if step.get("name") == "previous repositories")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        script = re.sub(r'BASE="https://[^"]*"', f'BASE="{base}"', script)
+        try:
+            return subprocess.run(["bash", "-c", script], env={**key.env(), "KEY": key.fingerprint,
+                                                              "OUT": str(out)},
+                                  capture_output=True, text=True, check=False)
+        finally:
+            server.shutdown()
+
+
+def test_release_template_starts_from_the_served_repositories_and_refuses_unsigned_files(
+        key: ThrowawayKey, builds: Builds, tmp_path: Path) -> None:
+    site = tmp_path / "live"
+    assert publish(key, site, builds["1.0"]).returncode == 0
+    assert publish(key, site, builds["1.1"]).returncode == 0
+    first = fetch_previous(key, tmp_path / "nothing-yet", tmp_path / "first")
+    assert first.returncode == 0, first.stderr  # the first release: nothing served yet
+    fetched = fetch_previous(key, site, tmp_path / "ci")
+    assert fetched.returncode == 0, fetched.stderr
+    assert publish(key, tmp_path / "ci", builds["1.2"]).returncode == 0
+    assert sorted(apt_versions(tmp_path / "ci/apt")) == ["1.0-1", "1.1-1", "1.2-1"]
+    assert len(list((tmp_path / "ci/rpm/Packages").glob("*.rpm"))) == 3
+    # a file changed on the server is not taken (and so never signed again by the release)
+    deb = next((site / "apt/pool").rglob("echo_1.0-1_all.deb"))
+    deb.write_bytes(deb.read_bytes() + b"x")
+    tampered = fetch_previous(key, site, tmp_path / "tampered-deb")
+    assert tampered.returncode != 0 and "FAILED" in tampered.stdout + tampered.stderr
+    shutil.copyfile(builds["1.0"][0], deb)  # back to the original, unsigned .rpm below
+    unsigned = next(p for p in builds["1.0"] if p.name.endswith(".noarch.rpm"))
+    shutil.copyfile(unsigned, site / "rpm/Packages" / unsigned.name)
+    tampered = fetch_previous(key, site, tmp_path / "tampered-rpm")
+    assert tampered.returncode != 0 and "the release key did not sign" in tampered.stderr
