@@ -1,28 +1,50 @@
 """RPM companion packages: a noarch RPM per companion, from a generated ``.spec``, built by rpmbuild.
 
-The ``.spec`` installs the project with ``pip install --no-deps
---no-build-isolation --target`` into the target's ``%{python3_sitelib}`` (the
-Fedora family defines it; elsewhere, such as the rpm-on-debian stand-in, it is
-Debian's ``/usr/lib/python3/dist-packages``): an explicit ``%install`` that
-works where the ``%pyproject_*`` macros are missing, as they are on the build
-host here. Each RPM provides ``python3dist(<name>) = <version>`` and requires
-the relations its own requirements resolved to.
+The ``.spec`` builds the project one of two ways, chosen when rpmbuild reads
+it (one ``%if`` on whether the ``%pyproject_wheel`` macro is defined):
+
+* where the target has the pyproject macros (the Fedora family with
+  ``pyproject-rpm-macros``): ``%pyproject_wheel`` in ``%build`` and
+  ``%pyproject_install`` in ``%install``, with ``BuildRequires: python3-devel
+  pyproject-rpm-macros``;
+* elsewhere (the rpm-on-debian stand-in, the build host here): an explicit
+  ``pip install --no-deps --no-build-isolation --target`` into
+  ``%{python3_sitelib}`` (Debian's ``/usr/lib/python3/dist-packages`` where the
+  macro is not defined), with ``BuildRequires: python3dist(pip)``.
+
+Either way it build-requires the project's backend (its ``[build-system]
+requires`` as ``python3dist(...)``), leaves out console scripts, provides
+``python3dist(<name>) = <version>`` and requires the relations its own
+requirements resolved to. A note says which way the build host took.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
+import subprocess
+import tarfile
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from ..dependency import Relation
+from ..pydeps import Target, relations
 from . import Companion
 from .debian import _run, sdist_of
+
+#: PEP 517's default build requirement of a project that declares none (a setup.py-only one).
+DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
 
 SPEC = """\
 %{{!?python3_sitelib:%global python3_sitelib /usr/lib/python3/dist-packages}}
 %global debug_package %{{nil}}
+# 1 where the target has the pyproject macros (pyproject-rpm-macros), else the explicit pip install
+%global tap2pkg_pyproject 0%{{?pyproject_wheel:1}}
 Name:           {package}
 Version:        {version}
 Release:        1
@@ -30,6 +52,12 @@ Summary:        {summary}
 License:        {license}
 BuildArch:      noarch
 Source0:        {sdist}
+{build_requires}%if %{{tap2pkg_pyproject}}
+BuildRequires:  python3-devel
+BuildRequires:  pyproject-rpm-macros
+%else
+BuildRequires:  python3dist(pip)
+%endif
 Provides:       python3dist({dist}) = {version}
 Requires:       python3
 {requires}
@@ -40,28 +68,79 @@ The Python project {name} {version}, packaged by tap2pkg.
 %setup -q -n {topdir}
 
 %build
+%if %{{tap2pkg_pyproject}}
+%pyproject_wheel
+%endif
 
 %install
+%if %{{tap2pkg_pyproject}}
+%pyproject_install
+%else
 /usr/bin/python3 -m pip install --no-deps --no-build-isolation --no-compile --disable-pip-version-check \\
     --target %{{buildroot}}%{{python3_sitelib}} .
-rm -rf %{{buildroot}}%{{python3_sitelib}}/bin
+%endif
+# console scripts are left out: the service runs the project's code, not its commands
+rm -rf %{{buildroot}}%{{python3_sitelib}}/bin %{{buildroot}}%{{_bindir}}
 
 %files
 %{{python3_sitelib}}/*
 """
 
 
+def build_requires(sdist: Path) -> tuple[str, ...]:
+    """The ``[build-system] requires`` of ``sdist``'s ``pyproject.toml`` as RPM relations
+    (``python3dist(setuptools) >= 61``); PEP 517's default when it declares none."""
+    import tomllib
+
+    wanted: list[str] = list(DEFAULT_BUILD_REQUIRES)
+    with tarfile.open(sdist) as tar:
+        member = next((m for m in tar.getmembers() if m.isfile() and m.name.count("/") == 1
+                       and m.name.endswith("/pyproject.toml")), None)
+        data = tar.extractfile(member) if member is not None else None
+        if data is not None:
+            try:
+                table = tomllib.loads(data.read().decode("utf-8")).get("build-system", {})
+            except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+                table = {}
+            if isinstance(table, dict) and isinstance(table.get("requires"), list):
+                wanted = [str(r) for r in table["requires"]]
+    out: list[str] = []
+    for text in wanted:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue  # the backend's own front end would refuse it too; rpmbuild reports what is missing
+        if not Target().wants(requirement):
+            continue
+        name = f"python3dist({canonicalize_name(requirement.name)})"
+        bounds = [b for spec in sorted(requirement.specifier, key=str) for b in relations(spec)[0]]
+        out.extend(Relation(name, "le" if op == "exact" else op, version).rpm() for op, version in bounds)
+        if not bounds:
+            out.append(name)
+    return tuple(dict.fromkeys(out))
+
+
 def spec_text(companion: Companion, sdist: Path, topdir: str) -> str:
     """The ``.spec`` of ``companion`` built from ``sdist`` (unpacking to ``topdir``)."""
-    from packaging.utils import canonicalize_name
-
     requires = "".join(f"Requires:       {d.rpm()}\n" for d in companion.depends)
     summary = " ".join((companion.summary or f"the Python project {companion.name}").split())
     license_name = companion.license if companion.license and " " not in companion.license \
         else "LicenseRef-not-specified"
+    backend = "".join(f"BuildRequires:  {r}\n" for r in build_requires(sdist))
     return SPEC.format(package=companion.package, version=companion.version, summary=summary,
                        license=license_name, sdist=sdist.name, dist=canonicalize_name(companion.name),
-                       requires=requires, name=companion.name, topdir=topdir)
+                       requires=requires, name=companion.name, topdir=topdir, build_requires=backend)
+
+
+@functools.lru_cache(maxsize=1)
+def host_has_pyproject_macros() -> bool:
+    """Whether this host's rpm defines ``%pyproject_wheel`` (so the spec takes the macro branch here)."""
+    try:
+        done = subprocess.run(["rpm", "--eval", "0%{?pyproject_wheel:1}"], capture_output=True, text=True,
+                              timeout=60, check=False)
+    except OSError:
+        return False
+    return done.stdout.strip() == "01"
 
 
 def build_rpm(companion: Companion, output_dir: Path, *,
@@ -86,8 +165,10 @@ def build_rpm(companion: Companion, output_dir: Path, *,
             target = output_dir / item.name
             shutil.copy(item, target)
             written.append(target)
+    how = ("the %pyproject_wheel and %pyproject_install macros" if host_has_pyproject_macros() else
+           "pip install --no-deps in %install: this host has no %pyproject_* macros")
     return written, [f"companion {companion.package} {companion.version} ({companion.role}) built as a "
-                     "noarch RPM from a generated spec (pip install --no-deps in %install)"]
+                     f"noarch RPM from a generated spec ({how})"]
 
 
 def build_set(spec: Any, output_dir: Path, *, skip: Iterable[Path] = ()) -> tuple[list[dict[str, Any]],
