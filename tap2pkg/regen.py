@@ -312,8 +312,11 @@ class Plan:
     conflicts: dict[str, tuple[bytes | None, bytes, str]] = field(default_factory=dict)
 
     def diff(self) -> str:
-        """A unified diff from what would be generated to what is in the tree (empty: in sync)."""
-        label = self.tree.name if self.tree is not None else "tree"
+        """A unified diff from what would be generated to what is in the tree (empty: in sync); one line
+        when there is no tree yet (not thousands of added lines: the bundled runtime)."""
+        if self.tree is None or not self.theirs:
+            return f"Only in generated: {self.target} (no source tree there yet: a build writes it)\n"
+        label = self.tree.name
         out: list[str] = []
         for rel in sorted(set(self.generated) | set(self.theirs)):
             want = self.generated.get(rel, (b"", 0))[0] if rel in self.generated else None

@@ -232,6 +232,9 @@ def test_an_added_file_is_kept(tmp_path: Path) -> None:
 def test_diff_is_empty_on_a_clean_tree_and_shows_an_edit(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
+    assert deb(tmp_path, "--diff") == 1  # nothing built yet: one line, not the whole tree as added lines
+    assert capsys.readouterr().out == f"Only in generated: {out / 'echo-1.0'} (no source tree there yet: " \
+        "a build writes it)\n"
     assert deb(tmp_path, "--binary-only") == 0
     capsys.readouterr()
     assert deb(tmp_path, "--diff") == 0
