@@ -418,6 +418,12 @@ def publish(artifacts: Sequence[Path], key: SigningKey, options: PublishOptions,
     for wanted, where, option in ((debs, apt_dir, "--apt"), (rpms, rpm_dir, "--rpm")):
         if wanted and where is None:
             raise UsageError(f"{wanted[0].path}: a .{wanted[0].family} needs a repository; add {option} DIR")
+    # every tool is looked for before anything is written: a missing createrepo_c must not leave
+    # the apt repository updated and the yum one not
+    for needed, tools in ((apt_dir, (("apt-ftparchive", "apt-utils"), ("dpkg-deb", "dpkg"))),
+                          (rpm_dir, (("createrepo_c", "createrepo-c"), ("rpm", "rpm"), ("rpmsign", "rpm")))):
+        for tool, package in tools if needed is not None else ():
+            _tool(tool, package)
     results = []
     if apt_dir is not None:
         results.append(publish_apt(apt_dir, debs, key, options))

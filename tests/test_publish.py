@@ -239,3 +239,18 @@ def test_release_template_starts_from_the_served_repositories_and_refuses_unsign
     shutil.copyfile(unsigned, site / "rpm/Packages" / unsigned.name)
     tampered = fetch_previous(key, site, tmp_path / "tampered-rpm")
     assert tampered.returncode != 0 and "the release key did not sign" in tampered.stderr
+
+
+def test_a_missing_tool_is_found_before_either_repository_is_written(key: ThrowawayKey, builds: Builds,
+                                                                     tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"  # everything publish needs but createrepo_c
+    bin_dir.mkdir()
+    for tool in ("gpg", "gpg-agent", "rpm", "rpmsign", "dpkg-deb", "dpkg", "apt-ftparchive"):
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    env = {**key.env(), "PATH": str(bin_dir)}
+    proc = subprocess.run(command(key, tmp_path / "repos", builds["1.0"]), env=env, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 85 and "createrepo_c is not installed" in proc.stderr
+    assert not (tmp_path / "repos" / "apt").exists()
