@@ -238,9 +238,14 @@ class _FakeBox:
                       "/etc/shadow": [], "/etc/gshadow": []}
         self.paths: set[str] = set()
         self.purge = purge
+        self.packages = {"base-files", "python3"}
+        self.purged: list[list[str]] = []
 
-    def install(self, user: str) -> None:
-        """What installing the package does: its account (unless there) and its directories."""
+    def install(self, user: str, *, brings: tuple[str, ...] = ()) -> None:
+        """What installing the package does: its account (unless there), its directories, and the
+        packages it pulled in (``brings``)."""
+        self.packages |= {"echo", *brings}
+        self.paths |= {f"/usr/lib/python3/dist-packages/{name}" for name in brings}
         if not any(line.startswith(user + ":") for line in self.files["/etc/passwd"]):
             self.files["/etc/passwd"].append(f"{user}:x:997:997::/var/lib/echo:/usr/sbin/nologin")
             self.files["/etc/group"].append(f"{user}:x:997:")
@@ -252,9 +257,18 @@ class _FakeBox:
         if isinstance(command, str) and command.startswith("for f in"):
             out = "".join(f"{path}:{line}\n" for path, lines in self.files.items() for line in lines)
             return ExecResult(0, out)
+        assert isinstance(command, list), command
         if command[:2] == ["dpkg", "--purge"]:
-            self.purge(self)
+            self.purged.append(command[2:])
+            self.packages -= set(command[2:])
+            if command[2:] == ["echo"]:
+                self.purge(self)
+            else:  # what came with it
+                self.paths -= {f"/usr/lib/python3/dist-packages/{name}" for name in command[2:]}
             return ExecResult(0, "")
+        if command[0] == "dpkg-query":
+            return ExecResult(0, "".join(f"ii  {name}\n" for name in sorted(self.packages))
+                              + "rc  removed-long-ago\n")
         if command[0] == "test":
             return ExecResult(0 if command[2] in self.paths else 1, "")
         if command[0] == "python3":  # the file list snapshot
@@ -262,7 +276,7 @@ class _FakeBox:
         raise AssertionError(f"unexpected command {command!r}")
 
 
-def _purge_run(user: str, purge: Any) -> tuple[list[StepResult], _FakeBox]:
+def _purge_run(user: str, purge: Any, brings: tuple[str, ...] = ()) -> tuple[list[StepResult], _FakeBox]:
     from tap2pkg.verify import VerifyOptions
     from tap2pkg.verify.artifact import Artifact
     from tap2pkg.verify.lifecycle import _Lifecycle
@@ -272,7 +286,7 @@ def _purge_run(user: str, purge: Any) -> tuple[list[StepResult], _FakeBox]:
     life = _Lifecycle(box, run, DISTROS["debian:bookworm"],  # type: ignore[arg-type]  # _FakeBox stands in for the container
                       Artifact(Path("echo.deb"), "deb", "echo", "1.0-1"), VerifyOptions(user=user), None)
     life.step("snapshot", "1 snapshot", life.step_snapshot)
-    box.install(user)
+    box.install(user, brings=brings)
     life.step("purge", "8 purge", life.step_purge)
     life.step("diff", "9 nothing left behind", life.step_diff)
     return run.steps, box
@@ -287,6 +301,15 @@ def test_purge_keeping_the_account_it_made_passes_and_says_so() -> None:
     assert [s.status for s in steps] == [PASS, PASS, PASS], steps
     assert "user and group echo (uid 997) kept, as Debian and Fedora keep" in steps[1].detail
     assert steps[2].detail == "nothing left behind but the account echo, base system unchanged"
+
+
+def test_purge_removes_the_packages_the_install_brought_in_with_it() -> None:
+    steps, box = _purge_run("echo", _purge_keeping_the_account, brings=("python3-klein", "python3-kleinapp"))
+    assert [s.status for s in steps] == [PASS, PASS, PASS], steps
+    assert box.purged == [["echo"], ["python3-klein", "python3-kleinapp"]]  # the service first, then its set
+    assert steps[1].detail.endswith("then dpkg --purge of what it brought in: "
+                                    "python3-klein, python3-kleinapp")
+    assert box.packages == {"base-files", "python3"}
 
 
 def test_purge_must_not_delete_an_account_that_was_there_before() -> None:
@@ -324,9 +347,9 @@ def test_an_app_file_is_built_through_the_library_at_its_version_and_the_next(tm
     app.write_bytes((Path(__file__).parent / "data" / "appfiles" / "echo.tas").read_bytes())
     (tmp_path / "pyproject.toml").write_text('[tool.tap2pkg]\nversion = "2.4"\nlicense = "GPL-2.0"\n')
     pairs = build_versions(app, {"builder": "native", "release": None}, {"deb", "rpm"}, tmp_path / "out")
-    assert [(old.family, old.version, new.version) for old, new in pairs] == [
-        ("deb", "2.4-1", "2.5-1"), ("rpm", "2.4-1", "2.5-1")]
-    assert all(p.path.is_relative_to(tmp_path / "out") for pair in pairs for p in pair)
+    assert [(b.old.family, b.old.version, b.new.version, b.companions) for b in pairs] == [
+        ("deb", "2.4-1", "2.5-1", ()), ("rpm", "2.4-1", "2.5-1", ())]
+    assert all(p.path.is_relative_to(tmp_path / "out") for b in pairs for p in (b.old, b.new))
 
 
 def test_build_args_are_read_by_the_build_parser_and_mistakes_name_the_option() -> None:

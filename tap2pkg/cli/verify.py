@@ -28,6 +28,7 @@ from ..verify import (
 from ..verify.appbuild import build_versions, is_app_file
 from ..verify.derived import VerifyImage, derive_image
 from ..verify.images import available_distros
+from ..verify.localrepo import repository_packages
 from ..verify.report import ParallelProgress, Progress, RunResult
 
 
@@ -153,10 +154,12 @@ def build_settings(build_args: Sequence[str]) -> tuple[dict[str, Any], Path | No
     return settings, Path(parsed.config) if parsed.config else None
 
 
-def _packages(args: argparse.Namespace, workdir: Path) -> list[tuple[Artifact, Artifact | None]]:
-    """(package, older build or None) for every ARTIFACT; app files are built at version and version+1."""
+def _packages(args: argparse.Namespace, workdir: Path) -> list[tuple[Artifact, Artifact | None,
+                                                                    tuple[Artifact, ...]]]:
+    """(package, older build or None, its companions) for every ARTIFACT; app files are built at version
+    and version+1, with their companion packages."""
     families = {get_distro(name).family for name in args.distro} or {"deb", "rpm"}
-    packages: list[tuple[Artifact, Artifact | None]] = []
+    packages: list[tuple[Artifact, Artifact | None, tuple[Artifact, ...]]] = []
     settings: dict[str, Any] = {}
     config_file = None
     if any(is_app_file(path) for path in args.artifacts):
@@ -167,10 +170,10 @@ def _packages(args: argparse.Namespace, workdir: Path) -> list[tuple[Artifact, A
                 raise UsageError(
                     f"--upgrade-from: not with an app file ({path}); verify builds the upgrade itself"
                 )
-            pairs = build_versions(path, settings, families, workdir / str(index), config_file=config_file)
-            packages += [(new, old) for old, new in pairs]
+            built = build_versions(path, settings, families, workdir / str(index), config_file=config_file)
+            packages += [(b.new, b.old, b.companions) for b in built]
         else:
-            packages.append((read_artifact(path), None))
+            packages.append((read_artifact(path), None, ()))
     if args.upgrade_from:
         old = read_artifact(args.upgrade_from)
         new = packages[0][0]
@@ -179,8 +182,30 @@ def _packages(args: argparse.Namespace, workdir: Path) -> list[tuple[Artifact, A
                 f"--upgrade-from {args.upgrade_from}: must be an older build of the one ARTIFACT "
                 f"({new.name} .{new.family})"
             )
-        packages = [(new, old)]
+        packages = [(new, old, ())]
     return packages
+
+
+def _with_companions(packages: list[tuple[Artifact, Artifact | None, tuple[Artifact, ...]]],
+                     args: argparse.Namespace, workdir: Path) -> dict[str, Path]:
+    """The repositories the packages install from: ``--from-repo``, else, when a package has companions,
+    a signed repository of the services and their companions made for this run (one per format)."""
+    from ..verify.localrepo import publish_set
+
+    given = _repositories(args)
+    if given or not any(companions for _a, _o, companions in packages):
+        return given
+    wanted: dict[Path, Artifact] = {}
+    for artifact, old, companions in packages:
+        for item in (artifact, old, *companions):
+            if item is not None:
+                wanted[item.path] = item
+    made = publish_set(list(wanted.values()), workdir / "repository")
+    for family, directory in made.items():
+        names = sorted({c.name for _a, _o, cs in packages for c in cs if c.family == family})
+        print(f"repository {directory} (signed with a key made for this run): the services and their "
+              f"companions {', '.join(names)}", file=sys.stderr)
+    return made
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,9 +216,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--probe-send needs --probe-expect (the text the answer must contain)")
     with tempfile.TemporaryDirectory(prefix="tap2pkg-verify-") as tmp:
         packages = _packages(args, Path(tmp))
+        repositories = _with_companions(packages, args, Path(tmp))
+        provided = {family: repository_packages(directory) for family, directory in repositories.items()}
         client = connect()
         plan = []
-        for artifact, old in packages:
+        for artifact, old, _companions in packages:
             names = args.distro or available_distros(client, artifact.family)
             for name in names:
                 distro = get_distro(name)
@@ -203,8 +230,9 @@ def run(args: argparse.Namespace) -> int:
                             f"--distro {name} installs .{distro.family} packages, not {artifact.path.name}"
                         )
                     continue
-                plan.append((artifact, old, distro, _image(client, distro, artifact, old)))
-        runs = _verify(client, plan, args)
+                image = _image(client, distro, artifact, old, provided.get(artifact.family, ()))
+                plan.append((artifact, old, distro, image))
+        runs = _verify(client, plan, args, repositories)
     if args.junit_xml:
         try:
             args.junit_xml.write_text(to_junit_xml(runs))
@@ -217,11 +245,15 @@ def run(args: argparse.Namespace) -> int:
     return 0 if runs and all(r.passed for r in runs) else 1
 
 
-def _image(client: Any, distro: Distro, artifact: Artifact, old: Artifact | None) -> VerifyImage:
-    """The distro's image, or one derived from it with what the package (and its older build) needs."""
+def _image(client: Any, distro: Distro, artifact: Artifact, old: Artifact | None,
+           provided: Sequence[Artifact] = ()) -> VerifyImage:
+    """The distro's image, or one derived from it with what the package (and its older build) needs
+    from the archive: not what the repository it installs from ``provided``, but what those need."""
     base = find_image(client, distro)
+    # the package's own builds in the repository are not "provided": they are what is verified
+    others = [p for p in provided if p.name != artifact.name]
     image = derive_image(client, distro, base, [a for a in (old, artifact) if a is not None],
-                         log=lambda line: print(f"   {line}", file=sys.stderr))
+                         provided=others, log=lambda line: print(f"   {line}", file=sys.stderr))
     if image.tag != base:
         state = "reused" if image.reused else f"built in {image.seconds:.0f} s"
         print(f"image {image.tag} ({image.note}): {state}", file=sys.stderr)
@@ -229,7 +261,8 @@ def _image(client: Any, distro: Distro, artifact: Artifact, old: Artifact | None
 
 
 def _verify(
-    client: Any, plan: list[tuple[Artifact, Artifact | None, Distro, VerifyImage]], args: argparse.Namespace
+    client: Any, plan: list[tuple[Artifact, Artifact | None, Distro, VerifyImage]], args: argparse.Namespace,
+    repositories: dict[str, Path],
 ) -> list[RunResult]:
     """Every planned run (systemd, then sysvinit for a .deb), ``--jobs`` at a time; results in plan order."""
     from concurrent.futures import ThreadPoolExecutor
@@ -237,7 +270,6 @@ def _verify(
     live = sys.stderr.isatty()
     progress: Any = (Progress(sys.stderr, live=live) if args.jobs == 1
                      else ParallelProgress(sys.stderr, live=live))
-    repositories = _repositories(args)
     tasks = []
     for artifact, old, distro, image in plan:
         options = VerifyOptions(tuple(args.port), args.probe_send, args.probe_expect, args.user, old,

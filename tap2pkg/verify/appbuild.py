@@ -6,14 +6,19 @@ library, as ``tap2pkg build --binary-only`` would (:meth:`PackageSpec.from_app_f
 :mod:`tap2pkg.builders`): once at its version (the ``version`` setting, from
 ``--build-arg=-V...`` or ``[tool.tap2pkg]``; default 1.0) and once at that
 version plus one; verify then installs the newer package as an upgrade of the
-older. Any error of the build is one :class:`~tap2pkg.errors.AppBuildError`
-line (exit 90) that carries it.
+older. The companion packages of an app beside a Python project (its own code,
+the dependencies the distribution lacks: :mod:`tap2pkg.companions`) are built
+once per format, as tap2deb and tap2rpm build them; verify installs them from
+a repository beside the service (:mod:`tap2pkg.verify.localrepo`). Any error of
+the build is one :class:`~tap2pkg.errors.AppBuildError` line (exit 90) that
+carries it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,30 @@ def next_version(version: str) -> str:
     return version[: match.start()] + str(int(match.group(1)) + 1) + version[match.end() :]
 
 
+@dataclass(frozen=True)
+class BuiltVersions:
+    """One format's builds of an app file: at its version, at the next, and the companions both need."""
+
+    old: Artifact
+    new: Artifact
+    #: the companion packages (project and dependencies) the service depends on, built once
+    companions: tuple[Artifact, ...] = ()
+
+
+def build_companions(spec: PackageSpec, fmt: str, directory: Path) -> tuple[Artifact, ...]:
+    """Build the companions of ``spec`` as ``fmt`` packages into ``directory``; the binary packages."""
+    if not spec.companions:
+        return ()
+    if fmt == "deb":
+        from ..companions.debian import build_set
+    else:
+        from ..companions.rpm import build_set
+    entries, _notes = build_set(spec, directory)
+    paths = [Path(a["path"]) for entry in entries for a in entry["artifacts"]]
+    return tuple(read_artifact(p) for p in paths
+                 if p.name.endswith(".deb") or (p.name.endswith(".rpm") and not p.name.endswith(".src.rpm")))
+
+
 def build_versions(
     app: Path,
     settings: Mapping[str, Any],
@@ -47,14 +76,15 @@ def build_versions(
     workdir: Path,
     *,
     config_file: Path | None = None,
-) -> list[tuple[Artifact, Artifact]]:
-    """Build ``app`` at its version and the next into ``workdir``; (old, new) per package format.
+) -> list[BuiltVersions]:
+    """Build ``app`` at its version and the next into ``workdir`` (and its companions); one per format.
 
     ``settings`` are ``tap2pkg build``'s, as :func:`tap2pkg.config.merge_settings` takes them; they
     win over ``[tool.tap2pkg]`` (``config_file``, else a ``pyproject.toml`` beside ``app``).
     """
     version = str(settings.get("version") or "1.0")
     built: dict[str, dict[str, Artifact]] = {}
+    companions: dict[str, tuple[Artifact, ...]] = {}
     try:
         merged = merge_settings(app, settings, config_file)
         version = str(merged.get("version") or "1.0")
@@ -70,9 +100,12 @@ def build_versions(
                 for path in result.paths("package"):
                     artifact = read_artifact(path)
                     built.setdefault(artifact.family, {})[label] = artifact
+                if label == "old":
+                    companions[fmt] = build_companions(spec, fmt, workdir / "companions" / fmt)
     except Tap2pkgError as exc:
         raise AppBuildError(
             f"{app}: `tap2pkg build` at version {version} failed: {exc}; "
             "pass build options with --build-arg=OPTION"
         ) from exc
-    return [(pair["old"], pair["new"]) for _family, pair in sorted(built.items()) if len(pair) == 2]
+    return [BuiltVersions(pair["old"], pair["new"], companions.get(family, ()))
+            for family, pair in sorted(built.items()) if len(pair) == 2]

@@ -50,6 +50,18 @@ class PackageFormat:
     start_command: tuple[str, ...] = ()
     #: directories the distribution's base system owns that a stand-in image may lack
     base_dirs: tuple[str, ...] = ()
+    #: print the names of all installed packages, one a line
+    packages_command: tuple[str, ...] = ()
+    #: remove and purge the packages named after it (the dependencies a package brought in)
+    purge_packages_command: tuple[str, ...] = ()
+
+    def installed_packages(self) -> list[str]:
+        """The command that lists the installed packages' names."""
+        return list(self.packages_command)
+
+    def purge_packages(self, names: list[str]) -> list[str]:
+        """The command that removes and purges the packages ``names`` together."""
+        return [*self.purge_packages_command, *names]
 
     def start(self, pkg: str) -> list[str]:
         """The command that starts ``pkg``'s service after its first install (empty when it starts itself)."""
@@ -77,6 +89,13 @@ class PackageFormat:
         """The conffile paths in the query's ``output`` (dpkg adds checksums, rpm gives one a line)."""
         return [word for word in output.split() if word.startswith("/")]
 
+    @staticmethod
+    def parse_packages(output: str) -> set[str]:
+        """The installed package names in the listing's ``output`` (``ii name`` lines; dpkg's other states,
+        such as a removed package's kept conffiles, are not installed)."""
+        rows = (line.split() for line in output.splitlines() if line.startswith("ii "))
+        return {row[1] for row in rows if len(row) == 2}
+
     def remove(self, pkg: str) -> list[str]:
         """The command that removes ``pkg``."""
         return _fill(self.remove_command, pkg=pkg)
@@ -98,7 +117,9 @@ FORMATS = {
         conffiles_command=("dpkg-query", "-W", "-f=${{Conffiles}}", "{pkg}"),
         remove_command=("dpkg", "--remove", "{pkg}"),
         purge_command=("dpkg", "--purge", "{pkg}"),
-        purge_how="dpkg --purge"),
+        purge_how="dpkg --purge",
+        packages_command=("dpkg-query", "-W", "-f=${db:Status-Abbrev} ${Package}\\n"),
+        purge_packages_command=("dpkg", "--purge")),
     # RPM has no purge: after `rpm -e`, the documented cleanup deletes the data and logs the
     # package made (tap2rpm's carry a marker; verify: what was not on the clean system).
     "rpm": PackageFormat(
@@ -116,7 +137,9 @@ FORMATS = {
         # Fedora's rule: a package does not enable or start its service, the presets and the admin do
         start_command=("systemctl", "enable", "--now", "{pkg}.service"),
         # Fedora's filesystem package owns it (an RPM's %license files go there); rpm-on-debian lacks it
-        base_dirs=("/usr/share/licenses",)),
+        base_dirs=("/usr/share/licenses",),
+        packages_command=("rpm", "-qa", "--qf", "ii %{NAME}\\n"),
+        purge_packages_command=("rpm", "-e")),
 }
 
 

@@ -142,6 +142,8 @@ class _Lifecycle(_Runner):
         self.kept_account = ""
         self.had_data_dir = False
         self.install_log = ""
+        #: the packages installed on the clean system
+        self.packages_before: set[str] = set()
 
     # -- helpers ---------------------------------------------------------------------------
     def journal(self) -> str:
@@ -259,6 +261,21 @@ class _Lifecycle(_Runner):
                 out[path][entry.split(":", 1)[0]] = entry
         return out
 
+    def installed_packages(self) -> set[str]:
+        listing = self.must(self.fmt.installed_packages(), "listing the installed packages")
+        return self.fmt.parse_packages(listing.output)
+
+    def purge_brought_in(self) -> str:
+        """Remove and purge the packages the install brought in with the service (its companions, from the
+        repository it was installed from): a user who removes the set leaves nothing behind either."""
+        brought = sorted(self.installed_packages() - self.packages_before - {self.pkg})
+        if not brought:
+            return ""
+        self.must(self.fmt.purge_packages(brought), " ".join(self.fmt.purge_packages(brought)),
+                  env=self.fmt.env)
+        how = " ".join(self.fmt.purge_packages_command)
+        return f"; then {how} of what it brought in: {', '.join(brought)}"
+
     def made_by_package(self, path: str) -> bool:
         """Whether ``path`` was absent from the clean system (so the package, or its service, made it)."""
         return path not in self.before
@@ -275,6 +292,7 @@ class _Lifecycle(_Runner):
                                                self.options.repository_key)
         self.before = self.snapshot()
         self.accounts_before = self.accounts()
+        self.packages_before = self.installed_packages()
         return f"{len(self.before)} paths{configured}"
 
     def step_install(self) -> str:
@@ -286,6 +304,9 @@ class _Lifecycle(_Runner):
             )
         self.had_data_dir = self.sh(["test", "-d", f"/var/lib/{self.pkg}"]).ok
         source = " from the signed repository" if self.options.repository is not None else ""
+        brought = sorted(self.installed_packages() - self.packages_before - {self.pkg})
+        if brought:
+            source += f" with {', '.join(brought)}"
         start = self.fmt.start(self.pkg)  # an RPM leaves enabling and starting to the admin
         if start and self.sh(["test", "-d", "/run/systemd/system"]).ok:
             self.must(start, " ".join(start))
@@ -396,7 +417,8 @@ class _Lifecycle(_Runner):
         problems += touched
         if problems:
             raise StepFailed("; ".join(problems))
-        return f"{how}: data, logs and conffiles gone; {accounts}"
+        brought = self.purge_brought_in()
+        return f"{how}: data, logs and conffiles gone; {accounts}{brought}"
 
     def purged_accounts(self) -> tuple[str, list[str]]:
         """What purge did to the service's user and group: a note, and problems (an older account touched)."""

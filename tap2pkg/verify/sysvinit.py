@@ -9,6 +9,7 @@ sysvinit. Steps: snapshot, install (the init script must start the service),
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from .artifact import Artifact
 from .container import VerifyContainer
@@ -95,7 +96,7 @@ def verify_sysvinit(
         run,
         distro,
         artifact,
-        VerifyOptions(options.ports, options.probe_send, options.probe_expect, options.user),
+        replace(options, upgrade_from=None),  # no upgrade step; a repository still serves the install
         progress,
     )
     life.step("snapshot", "1 snapshot the clean system", life.step_snapshot)
