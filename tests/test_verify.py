@@ -371,3 +371,27 @@ def test_a_bad_build_arg_is_one_line_and_a_usage_error(
     assert main(["verify", str(app), "--build-arg=--set-versoin=2"]) == 64
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--build-arg: unrecognized arguments: --set-versoin=2" in err
+
+
+def test_a_docker_context_is_found_without_a_config_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         ) -> None:
+    """``docker context create`` writes contexts/meta/<sha256 of name>/meta.json; config.json is optional."""
+    import hashlib
+    import json
+
+    from tap2pkg.verify.engine import _context, docker_host
+    from tap2pkg.verify.errors import EngineUnavailableError
+
+    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(b"builders").hexdigest() / "meta.json"
+    meta.parent.mkdir(parents=True)
+    endpoint = {"Host": "ssh://ci@build-2", "SkipTLSVerify": False}
+    meta.write_text(json.dumps({"Name": "builders", "Metadata": {}, "Endpoints": {"docker": endpoint}}))
+    monkeypatch.chdir(tmp_path / "contexts")  # nothing is read relative to the current directory
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.setenv("DOCKER_CONTEXT", "builders")
+    assert _context().Host == "ssh://ci@build-2"
+    assert docker_host() == "ssh://ci@build-2 (docker context builders)"
+    monkeypatch.setenv("DOCKER_CONTEXT", "nightly")
+    with pytest.raises(EngineUnavailableError, match="DOCKER_CONTEXT=nightly: no such docker context"):
+        _context()

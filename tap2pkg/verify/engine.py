@@ -9,7 +9,11 @@ socket. A release job points verification at a remote engine with either.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from .errors import EngineUnavailableError
@@ -19,12 +23,42 @@ HOW_TO_START = (
 )
 
 
+def _config_dir() -> Path:
+    """Where the docker command keeps its configuration and contexts: ``$DOCKER_CONFIG`` or ``~/.docker``."""
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+def _context_from_files(name: str) -> Any:
+    """The context ``name`` as the docker command stores it (``contexts/meta/<sha256>/meta.json`` and its
+    TLS files), or None. The SDK finds contexts only beside a ``config.json``, and else looks in the
+    current directory; the docker command does not need the file."""
+    from docker.tls import TLSConfig
+
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = _config_dir() / "contexts" / "meta" / digest / "meta.json"
+    try:
+        endpoint = json.loads(meta.read_text(encoding="utf-8"))["Endpoints"]["docker"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    tls_dir = _config_dir() / "contexts" / "tls" / digest / "docker"
+    ca, cert, key = (tls_dir / "ca.pem", tls_dir / "cert.pem", tls_dir / "key.pem")
+    tls: Any = False
+    if cert.is_file() and key.is_file():
+        tls = TLSConfig(client_cert=(str(cert), str(key)), ca_cert=str(ca) if ca.is_file() else None,
+                        verify=not endpoint.get("SkipTLSVerify", False))
+    return SimpleNamespace(Name=name, Host=str(endpoint.get("Host", "")), TLSConfig=tls)
+
+
 def _context() -> Any:
     """The docker context to use when ``DOCKER_HOST`` is unset, or None for the default one."""
     from docker.context import ContextAPI
+    from docker.utils.config import find_config_file
 
     name = os.environ.get("DOCKER_CONTEXT")
-    context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
+    if name and name != "default" and find_config_file() is None:
+        context = _context_from_files(name)
+    else:
+        context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
     if context is None:
         raise EngineUnavailableError(f"DOCKER_CONTEXT={name}: no such docker context "
                                      "(see `docker context ls`)")
