@@ -334,8 +334,24 @@ def test_upgrade_1_0_to_edited_1_1_passes_verify(tmp_path: Path, capsys: pytest.
     assert "Environment=ECHO_MODE=edited" in member(new, "/lib/systemd/system/echo.service")
     capsys.readouterr()
     code = tap2pkg_main(["verify", str(new), "--upgrade-from", str(tmp_path / "old.deb"),
-                         "--distro", "debian:bookworm", "--port", "8007",
+                         "--distro", "debian:bookworm", "--port", "8007", "--keep",
                          "--probe-send", "hello\\n", "--probe-expect", "hello", "--json"])
     report = capsys.readouterr().out
-    assert code == 0, report
-    assert json.loads(report)
+    kept = [run["container"] for run in json.loads(report)["runs"] if run.get("container")]
+    try:
+        assert code == 0, report
+        # verify purged the package at its end: upgrade again in its systemd container and read the
+        # running service's environment, so the unit that runs is the edited one
+        systemd = next(run["container"] for run in json.loads(report)["runs"] if run["init"] == "systemd")
+        for name, deb_file in (("old", tmp_path / "old.deb"), ("new", new)):
+            subprocess.run(["docker", "cp", str(deb_file), f"{systemd}:/tmp/{name}.deb"], check=True)
+        script = ("dpkg -i /tmp/old.deb >/dev/null && dpkg -i /tmp/new.deb >/dev/null && "
+                  "systemctl is-active echo && "
+                  "tr '\\0' '\\n' < /proc/$(systemctl show echo -p MainPID --value)/environ")
+        proc = subprocess.run(["docker", "exec", systemd, "sh", "-c", script], capture_output=True,
+                              text=True)
+        assert proc.stdout.startswith("active\n"), proc.stdout + proc.stderr
+        assert "ECHO_MODE=edited\n" in proc.stdout, proc.stdout
+    finally:
+        for container in kept:
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
