@@ -131,10 +131,10 @@ def _run(args: argparse.Namespace) -> int:
     check_conflicts(prepared)
     with contextlib.ExitStack() as stack:
         # the companions are built first, aside like the services, and published after them
-        companions = _build_companions(prepared, stack)
+        companions = build_companions_staged(prepared, stack)
         results = builders.build_together([builders.BuildJob(p.spec, p.output_dir, p.builder, p.options)
                                            for p in prepared])
-        _publish(companions)
+        publish_companions(companions)
     summaries: list[dict[str, Any]] = []
     for job, result, made in zip(prepared, results, companions, strict=True):
         if job.plan is not None:
@@ -173,7 +173,7 @@ class Companions:
 
 
 
-def _publish(companions: Sequence[Companions]) -> None:
+def publish_companions(companions: Sequence[Companions]) -> None:
     """Move the companions' files into their output directories (one move per staging directory, all
     names checked first); their entries then name them there."""
     stages: dict[int, tuple[Staging, list[dict[str, Any]]]] = {}
@@ -188,7 +188,7 @@ def _publish(companions: Sequence[Companions]) -> None:
             artifact["path"] = str(moved[Path(artifact["path"])])
 
 
-def _build_companions(prepared: Sequence[Prepared], stack: contextlib.ExitStack) -> list[Companions]:
+def build_companions_staged(prepared: Sequence[Prepared], stack: contextlib.ExitStack) -> list[Companions]:
     """Build the companions of every job's spec in its format (:func:`tap2pkg.companions.build_companions`)
     into a staging directory of its output directory, removed with ``stack`` if anything fails. Two app
     files of one project share their companions: built once per format and output directory."""

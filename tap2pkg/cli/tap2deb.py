@@ -6,6 +6,7 @@ Run ``tap2deb --help`` for the options; ``docs/tap2deb.md`` is the guide.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -14,11 +15,13 @@ from ..spec import PackageSpec
 from .build import (
     Prepared,
     add_regen_options,
+    build_companions_staged,
     build_prepared,
     check_conflicts,
     describe_builder_options,
     prepare,
     prepare_from_tree,
+    publish_companions,
     run_with_conflicts,
     show_diffs,
 )
@@ -72,19 +75,23 @@ def run(args: argparse.Namespace) -> int:
         return show_diffs(prepared)
     check_conflicts(prepared)
     summaries = []
-    for job in prepared:
+    with contextlib.ExitStack() as stack:
+        # the companions are built first, aside, and published after the services: a failed companion
+        # build leaves nothing in the output directory
+        companions = build_companions_staged(prepared, stack)
+        results = [build_prepared(job) for job in prepared]
+        publish_companions(companions)
+    for job, result, made in zip(prepared, results, companions, strict=True):
         spec = job.spec
-        result = build_prepared(job)
         summaries.append(result.summary(user=spec.user, ports=list(spec.ports), role="service"))
         if spec.project is not None:  # the app's project and the requirements the archive lacks
-            from ..companions.debian import build_set, requirement_entries
+            from ..companions import requirement_entries
 
-            companions, companion_notes = build_set(spec, job.output_dir)
             summaries[-1]["requirements"] = requirement_entries(spec)
-            summaries.extend(companions)
-            result.notes.extend(companion_notes)
+            summaries.extend(made.entries)
+            result.notes.extend(made.notes)
             if not args.json:
-                for entry in companions:
+                for entry in made.entries:
                     for artifact in entry["artifacts"]:
                         print(f"{PROG}: wrote {artifact['path']}")
         if not args.json:

@@ -6,6 +6,7 @@ Run ``tap2rpm --help`` for the options; ``docs/tap2rpm.md`` is the guide.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -14,11 +15,13 @@ from ..spec import PackageSpec
 from .build import (
     Prepared,
     add_regen_options,
+    build_companions_staged,
     build_prepared,
     check_conflicts,
     describe_builder_options,
     prepare,
     prepare_from_tree,
+    publish_companions,
     run_with_conflicts,
     show_diffs,
 )
@@ -89,20 +92,23 @@ def run(args: argparse.Namespace) -> int:
         return show_diffs(prepared)
     check_conflicts(prepared)
     summaries = []
-    for job in prepared:
-        summary = build_prepared(job).summary(role="service")
+    with contextlib.ExitStack() as stack:
+        # the companions are built first, aside, and published after the services: a failed companion
+        # build leaves nothing in the output directory
+        companions = build_companions_staged(prepared, stack)
+        results = [build_prepared(job) for job in prepared]
+        publish_companions(companions)
+    for job, result, made in zip(prepared, results, companions, strict=True):
+        summary = result.summary(role="service")
+        summary["notes"] = [*summary["notes"], *made.notes]
         summaries.append(summary)
         if job.spec.project is not None:  # the app's project and the requirements the archive lacks
-            from ..companions.debian import requirement_entries
-            from ..companions.rpm import build_set
+            from ..companions import requirement_entries
 
-            companions, companion_notes = build_set(job.spec, job.output_dir)
             summary["requirements"] = requirement_entries(job.spec)
-            summary["notes"] = [*summary["notes"], *companion_notes]
-            summary["artifacts"] = [*summary["artifacts"], *(a for c in companions for a in c["artifacts"])]
-            summaries.extend(companions)
+            summaries.extend(made.entries)
         if not args.json and not args.quiet:
-            for artifact in summary["artifacts"]:
+            for artifact in [*summary["artifacts"], *(a for e in made.entries for a in e["artifacts"])]:
                 print(f"{PROG}: wrote {artifact['path']}")
         if not args.quiet:
             for note in summary["notes"]:

@@ -55,15 +55,11 @@ class BuiltVersions:
     companions: tuple[Artifact, ...] = ()
 
 
-def build_companions(spec: PackageSpec, fmt: str, directory: Path) -> tuple[Artifact, ...]:
+def companion_packages(spec: PackageSpec, fmt: str, directory: Path) -> tuple[Artifact, ...]:
     """Build the companions of ``spec`` as ``fmt`` packages into ``directory``; the binary packages."""
-    if not spec.companions:
-        return ()
-    if fmt == "deb":
-        from ..companions.debian import build_set
-    else:
-        from ..companions.rpm import build_set
-    entries, _notes = build_set(spec, directory)
+    from ..companions import build_companions
+
+    entries, _notes = build_companions(spec, fmt, directory)
     paths = [Path(a["path"]) for entry in entries for a in entry["artifacts"]]
     return tuple(read_artifact(p) for p in paths
                  if p.name.endswith(".deb") or (p.name.endswith(".rpm") and not p.name.endswith(".src.rpm")))
@@ -101,7 +97,7 @@ def build_versions(
                     artifact = read_artifact(path)
                     built.setdefault(artifact.family, {})[label] = artifact
                 if label == "old":
-                    companions[fmt] = build_companions(spec, fmt, workdir / "companions" / fmt)
+                    companions[fmt] = companion_packages(spec, fmt, workdir / "companions" / fmt)
     except Tap2pkgError as exc:
         raise AppBuildError(
             f"{app}: `tap2pkg build` at version {version} failed: {exc}; "
