@@ -82,3 +82,12 @@ def test_unknown_key_is_one_line_before_building(key: ThrowawayKey, tmp_path: Pa
 def test_sign_key_and_unsigned_contradict(key: ThrowawayKey, tmp_path: Path) -> None:
     proc = build(key, tmp_path / "out", "--sign-key", key.fingerprint, "-u")
     assert proc.returncode == 64 and "--unsigned" in proc.stderr
+
+
+def test_without_sign_key_a_keyring_lacking_the_maintainers_key_says_what_to_do(key: ThrowawayKey,
+                                                                                 tmp_path: Path) -> None:
+    # the keyring holds a secret key, but not one for Me <me@example.org>: debsign cannot sign
+    done = build(key, tmp_path, "--format", "deb")
+    assert done.returncode == 0, done.stderr
+    note = next(line for line in done.stderr.splitlines() if "not signed" in line)
+    assert "debsign failed on echo_1.0-1" in note and "--sign-key KEYID" in note, note

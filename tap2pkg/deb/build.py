@@ -63,7 +63,10 @@ def _sign(files: list[Path], notes: list[str], key_name: str | None) -> None:
         proc = subprocess.run(["debsign", "--no-re-sign", str(target)], capture_output=True, text=True,
                               check=False)
         if proc.returncode != 0:
-            notes.append(f"not signed: debsign failed on {target.name}")
+            said = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+            why = f" ({said[-1][:120]})" if said else ""
+            notes.append(f"not signed: debsign failed on {target.name}{why}; without --sign-key it signs "
+                         "with the maintainer's key: name the key with --sign-key KEYID, or build with -u")
 
 
 def _staged(tree: Path, files: list[Path], notes: list[str], options: BuildOptions) -> Staged:
