@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -162,3 +163,30 @@ def test_the_rpm_spec_uses_the_pyproject_macros_where_the_target_has_them(tmp_pa
     rpm = next((tmp_path / "RPMS").rglob("*.noarch.rpm"))
     listing = subprocess.run(["rpm", "-qpl", str(rpm)], capture_output=True, text=True, check=True).stdout
     assert "/usr/lib/python3/dist-packages/stapp/__init__.py" in listing
+
+
+@pytest.mark.slow
+def test_stdebs_own_debian_dir_is_used_with_its_known_failures_worked_around(tmp_path: Path) -> None:
+    """plainapp (setup.py, a long description, no author, no URL) is one stdeb can build: its rules call
+    ``setup.py install --install-layout=deb`` (gone from setuptools), its control says ``Homepage: None``
+    and a Policy version bookworm's lintian does not know; each is fixed, and lintian finds no error."""
+    project = tmp_path / "plainapp"
+    shutil.copytree(PROJECTS / "plainapp", project)
+    meta = read_project(project)
+    _resolved, companions = plan(meta, Resolver(index=None))
+    written, notes = build_deb(companions[0], tmp_path / "out", MAINTAINER, "bookworm")
+    assert notes[0].startswith("companion python3-plainapp 0.3 (project) built with stdeb's debian/")
+    assert any("--install-layout=deb" in n and "replaced by pybuild's" in n for n in notes)
+    assert any("Homepage: None" in n for n in notes)
+    debian = tmp_path / "out" / "plainapp-0.3" / "debian"
+    control = (debian / "control").read_text()
+    assert f"Maintainer: {MAINTAINER}" in control and "Homepage" not in control
+    assert "Standards-Version: 4.6.2" in control
+    assert "setup.py" not in (debian / "rules").read_text()
+    deb = next(p for p in written if p.suffix == ".deb")
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
+    assert "/usr/lib/python3/dist-packages/plainapp/__init__.py" in listing
+    changes = next(p for p in written if p.suffix == ".changes")
+    tags = subprocess.run(["lintian", "--no-cfg", "-E", str(changes)], capture_output=True, text=True,
+                          check=False).stdout
+    assert not [line for line in tags.splitlines() if line.startswith("E:")], tags

@@ -94,7 +94,7 @@ def build_deb(companion: Companion, output_dir: Path, maintainer: str, distribut
         shutil.copy(sdist, tree_parent / f"{source}_{version}.orig.tar.gz")
         if debian is not None:
             shutil.copytree(debian, tree / "debian")
-            _fix_stdeb(tree / "debian", companion, maintainer, notes)
+            _fix_stdeb(tree / "debian", companion, maintainer, notes, distribution)
             path = "stdeb"
         else:
             _pybuild_debian(tree / "debian", companion, source, maintainer, distribution)
@@ -161,13 +161,30 @@ def build_set(spec: Any, output_dir: Path, *, skip: Iterable[Path] = ()) -> tupl
     return entries, notes
 
 
-def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[str]) -> None:
+def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[str],
+               distribution: str = "unstable") -> None:
+    from ..deb.policy import standards_version
+
     control = debian / "control"
     text = control.read_text(encoding="utf-8")
     if "None <None>" in text:
         text = text.replace("None <None>", maintainer)
         notes.append(f"{companion.package}: stdeb wrote Maintainer: None <None> (the project names no "
                      f"author); set to {maintainer}")
+    # a project without a URL: stdeb writes the word None, which no tool reads as a URL
+    homepage = companion.homepage if companion.homepage.startswith(("http://", "https://")) else ""
+    if re.search(r"^Homepage: None$", text, re.MULTILINE):
+        text = re.sub(r"^Homepage: None\n", f"Homepage: {homepage}\n" if homepage else "", text,
+                      flags=re.MULTILINE)
+        notes.append(f"{companion.package}: stdeb wrote Homepage: None (the project gives no URL); "
+                     + (f"set to {homepage}" if homepage else "left out"))
+    if not (debian / "copyright").exists():  # stdeb writes none: a binary package without one is an error
+        _write_copyright(debian, companion)
+        notes.append(f"{companion.package}: stdeb wrote no debian/copyright; one naming the project's "
+                     "license (or that it is not given) was added")
+    # stdeb claims its own Policy version; the target release's lintian knows another
+    wanted_policy = standards_version(distribution)
+    text = re.sub(r"^Standards-Version: .*$", f"Standards-Version: {wanted_policy}", text, flags=re.MULTILINE)
     backend = (companion.backend or "setuptools").split(".")[0].split(":")[0]
     wanted = ["dh-python", "pybuild-plugin-pyproject",
               BACKEND_BUILD_DEPENDS.get(backend, "python3-setuptools")]
@@ -188,8 +205,21 @@ def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[
                      "--install-layout=deb (an option setuptools dropped); replaced by pybuild's")
 
 
+def _write_copyright(debian: Path, companion: Companion) -> None:
+    """``debian/copyright`` in the machine-readable format: the project's license, or that it is not given."""
+    license_name = companion.license if companion.license and " " not in companion.license \
+        else "LicenseRef-not-specified"
+    (debian / "copyright").write_text(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        f"Upstream-Name: {companion.name}\n\nFiles: *\nCopyright: the {companion.name} authors\n"
+        f"License: {license_name}\n" + ("" if license_name != "LicenseRef-not-specified" else
+                                        " The project's metadata does not give its license.\n"))
+
+
 def _pybuild_debian(debian: Path, companion: Companion, source: str, maintainer: str,
                     distribution: str) -> None:
+    from ..deb.policy import standards_version
+
     backend = (companion.backend or "setuptools").split(".")[0].split(":")[0]
     (debian / "source").mkdir(parents=True)
     (debian / "source" / "format").write_text("3.0 (quilt)\n")
@@ -197,7 +227,8 @@ def _pybuild_debian(debian: Path, companion: Companion, source: str, maintainer:
     (debian / "control").write_text(
         f"Source: {source}\nMaintainer: {maintainer}\nSection: python\nPriority: optional\n"
         f"Build-Depends: debhelper-compat (= 13), dh-python, pybuild-plugin-pyproject, python3-all, "
-        f"{BACKEND_BUILD_DEPENDS.get(backend, 'python3-setuptools')}\nStandards-Version: 4.6.2\n"
+        f"{BACKEND_BUILD_DEPENDS.get(backend, 'python3-setuptools')}\n"
+        f"Standards-Version: {standards_version(distribution)}\n"
         + (f"Homepage: {companion.homepage}\n" if companion.homepage.startswith("http") else "")
         + f"\nPackage: {companion.package}\nArchitecture: all\n"
         f"Depends: ${{misc:Depends}}, ${{python3:Depends}}\nDescription: {summary}\n"
@@ -206,13 +237,7 @@ def _pybuild_debian(debian: Path, companion: Companion, source: str, maintainer:
         f"{source} ({companion.version}-1) {distribution}; urgency=medium\n\n"
         f"  * Packaged by tap2pkg from {companion.name} {companion.version}.\n\n"
         f" -- {maintainer}  {formatdate(usegmt=False)}\n")
-    license_name = companion.license if companion.license and " " not in companion.license \
-        else "LicenseRef-not-specified"
-    (debian / "copyright").write_text(
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
-        f"Upstream-Name: {companion.name}\n\nFiles: *\nCopyright: the {companion.name} authors\n"
-        f"License: {license_name}\n" + ("" if license_name != "LicenseRef-not-specified" else
-                                        " The project's metadata does not give its license.\n"))
+    _write_copyright(debian, companion)
     rules = debian / "rules"
     rules.write_text(PYBUILD_RULES.format(module=source))
     rules.chmod(0o755)
