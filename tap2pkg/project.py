@@ -41,14 +41,15 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from email.message import Message
 from pathlib import Path
-from typing import Any
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING, Any
 
 from .errors import ProjectError
+
+if TYPE_CHECKING:  # packaging and email are imported where a project is read: a build without one
+    from email.message import Message  # never loads them
+
+    from packaging.requirements import Requirement
 
 #: The files that make a directory a Python project.
 PROJECT_FILES = ("pyproject.toml", "setup.py")
@@ -91,6 +92,8 @@ class Project:
     @property
     def normalized_name(self) -> str:
         """The PEP 503 form of the name (``pyyaml``), as indexes and packages compare it."""
+        from packaging.utils import canonicalize_name
+
         return canonicalize_name(self.name)
 
 
@@ -154,6 +157,8 @@ def _complete(table: dict[str, Any]) -> bool:
 
 
 def _requirements(values: Any, where: str) -> tuple[Requirement, ...]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     out = []
     for value in values or ():
         try:

@@ -223,14 +223,15 @@ def _project(app_file: Path, settings: Mapping[str, Any],
              notes: list[str]) -> tuple[Any, list[Any], list[Any]]:
     """The app's project (``--project``, else one beside the app file), its resolved requirements and
     the companions the set needs; (None, [], []) without a project."""
-    from .companions import SdistIndex, plan
     from .project import find_project, read_project
-    from .pydeps import Resolver, Target
 
     given = settings.get("project")
     directory = Path(given) if given else find_project(app_file)
-    if directory is None:
+    if directory is None:  # no project: companions, pydeps and packaging are never imported
         return None, [], []
+    from .companions import SdistIndex, plan
+    from .pydeps import Resolver, Target
+
     project = read_project(directory)
     notes.append(f"project {project.name} {project.version} in {project.path} (read from {project.source})"
                  + ("" if given else "; found beside the app file (--project to choose another)"))

@@ -192,7 +192,6 @@ def build_companions_staged(prepared: Sequence[Prepared], stack: contextlib.Exit
     """Build the companions of every job's spec in its format (:func:`tap2pkg.companions.build_companions`)
     into a staging directory of its output directory, removed with ``stack`` if anything fails. Two app
     files of one project share their companions: built once per format and output directory."""
-    from ..companions import build_companions
     from ..payload import check_output_dir
 
     for job in prepared:  # a bad output directory is refused before the (slow) companion builds
@@ -209,6 +208,8 @@ def build_companions_staged(prepared: Sequence[Prepared], stack: contextlib.Exit
             out.append(Companions([], [f"companions {', '.join(p for p, _v in wanted)} ({job.fmt}): the "
                                        f"ones built with {done[job.fmt, key, wanted]}"]))
         else:
+            from ..companions import build_companions  # only for a project: it imports packaging
+
             if key not in stages:
                 stages[key] = stack.enter_context(Staging(Path(job.output_dir), option="-o/--output-dir"))
             entries, notes = build_companions(job.spec, job.fmt, stages[key].path,
