@@ -6,6 +6,7 @@ tapd starts as a package runs it (the runtime next to a stub ``tap2pkg``,
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -19,13 +20,13 @@ from test_daemon import ECHO_TAC, TAPD, echo, free_port, port_open, stop, wait_u
 from tap2pkg.runtime import persist
 from tap2pkg.runtime.daemon import main
 from tap2pkg.runtime.errors import UsageError
-from tap2pkg.runtime.options import parse_options
+from tap2pkg.runtime.options import build_parser, parse_options
 
 DATA = Path(__file__).parent / "data" / "startup"
 
 #: modules that only an option needs, or that the runtime avoids: a plain start must not load them
 OPTIONAL_MODULES = ("json", "syslog", "cProfile", "pathlib", "pkgutil", "ipaddress", "random",
-                    "encodings.idna", "grp", "pwd")
+                    "encodings.idna", "grp", "pwd", "shutil", "bz2", "lzma", "dataclasses")
 
 
 @pytest.fixture
@@ -140,6 +141,17 @@ def test_version_and_help_exit_0(packaged: list[str]) -> None:
         result = subprocess.run([*packaged, option], capture_output=True, text=True, check=False)
         assert (result.returncode, result.stderr) == (0, "")
         assert result.stdout.startswith(text)
+
+
+@pytest.mark.parametrize("columns", [50, 80, 160])
+def test_help_wraps_to_the_terminal_as_argparse_does(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stock = build_parser("x")
+    stock.formatter_class = argparse.HelpFormatter
+    text = build_parser("x").format_help()
+    assert text == stock.format_help()
+    options_part = text.split("\nplugins (")[0]  # the plugin list after it is tapd's own, one line each
+    assert max(len(line) for line in options_part.splitlines()) <= columns
 
 
 def test_tls_is_off_by_default_and_on_with_the_option_or_the_environment() -> None:

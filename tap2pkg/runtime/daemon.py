@@ -1,7 +1,7 @@
 """``tapd``: run an application file, or a plugin, as a Unix daemon (twistd's counterpart).
 
 :func:`main` reads the options (:mod:`.options`) and hands them to a
-:class:`Runner`, a frozen value made of what a run needs -- its pidfile,
+:class:`Runner`, made of what a run needs -- its pidfile,
 its log, its event loop and two hooks -- in the manner of Twisted's
 ``twisted.application.runner``. :meth:`Runner.run` follows twistd's order:
 check the pidfile, load the application, open the log, chroot / change to
@@ -32,7 +32,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import privileges, sdnotify
@@ -66,7 +65,6 @@ def _nothing(app: Application) -> None:
     """The hook that does nothing."""
 
 
-@dataclass(frozen=True, slots=True)
 class Runner:
     """One run of ``tapd``: what to serve (``options``, from :func:`.options.parse_options`), and the
     pidfile, log and event loop to serve it with.
@@ -77,12 +75,17 @@ class Runner:
     pidfile goes.
     """
 
-    options: argparse.Namespace
-    pidfile: PIDFile | NoPIDFile
-    log: Callable[[], logging.Handler]
-    reactor: Reactor
-    when_running: Hook = _nothing
-    when_stopped: Hook = _nothing
+    __slots__ = ("log", "options", "pidfile", "reactor", "when_running", "when_stopped")
+
+    def __init__(self, options: argparse.Namespace, pidfile: PIDFile | NoPIDFile,
+                 log: Callable[[], logging.Handler], reactor: Reactor,
+                 when_running: Hook = _nothing, when_stopped: Hook = _nothing) -> None:
+        self.options = options
+        self.pidfile = pidfile
+        self.log = log
+        self.reactor = reactor
+        self.when_running = when_running
+        self.when_stopped = when_stopped
 
     @classmethod
     def from_options(cls, options: argparse.Namespace) -> Runner:

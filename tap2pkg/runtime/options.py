@@ -70,6 +70,25 @@ def _seconds(text: str) -> float:
     return value
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized to the terminal only when it formats text.
+
+    argparse also makes a formatter for each option added to the parser, only
+    to check the option; sized there, it would import :mod:`shutil` (and bz2,
+    lzma with it) into every daemon, for half a MiB of memory.
+    """
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=0)  # the real width is set by format_help
+
+    def format_help(self) -> str:
+        import shutil
+        width = shutil.get_terminal_size().columns - 2  # as argparse.HelpFormatter sizes itself
+        self._width = width
+        self._max_help_position = min(24, max(width - 20, 2 * self._indent_increment))
+        return super().format_help()
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises :class:`UsageError` and lists the plugins in its help."""
 
@@ -103,7 +122,8 @@ class _HelpReactors(argparse.Action):
 def build_parser(version: str) -> argparse.ArgumentParser:
     """The ``tapd`` argument parser (also used to render ``--help``)."""
     parser = _Parser(prog="tapd", usage="tapd [options] [PLUGIN [plugin options]]",
-                     description="Run an application file (.tac .tap .tas .tax) or a plugin as a daemon.")
+                     description="Run an application file (.tac .tap .tas .tax) or a plugin as a daemon.",
+                     formatter_class=_HelpFormatter)
     app = parser.add_argument_group("application (give one; default: -f tapd.tap)")
     source = app.add_mutually_exclusive_group()
     source.add_argument("-y", "--python", metavar="FILE", help="a Python file (.tac) defining 'application'")
