@@ -148,14 +148,22 @@ def _description(spec: PackageSpec) -> str:
     return "\n".join(" " + line if line.startswith("%") else line for line in wrap_lines(text).split("\n"))
 
 
-def _tarball(prefix: str, files: list[tuple[str, int, bytes]], mtime: int) -> bytes:
-    """A reproducible ``.tar.gz`` (GNU format, root-owned) of ``(tree path, mode, data)`` under ``prefix``."""
+def tarball_members(payload: Payload) -> dict[str, tuple[int, bytes | None]]:
+    """What the source tarball holds under its top directory: ``{tree path: (mode, data or None for a
+    directory)}``, from the payload's tree files and their parent directories."""
     members: dict[str, tuple[int, bytes | None]] = {}
-    for tree_path, mode, data in files:
-        parts = PurePosixPath(tree_path).parts
+    for f in payload.tree_files():
+        if f.tree_path is None:
+            continue
+        parts = PurePosixPath(f.tree_path).parts
         for i in range(1, len(parts)):
             members.setdefault("/".join(parts[:i]), (0o755, None))
-        members[tree_path] = (mode, data)
+        members[f.tree_path] = (f.mode, f.data)
+    return members
+
+
+def _tarball(prefix: str, members: dict[str, tuple[int, bytes | None]], mtime: int) -> bytes:
+    """A reproducible ``.tar.gz`` (GNU format, root-owned) of :func:`tarball_members` under ``prefix``."""
     pieces: list[bytes] = []
     for name in ["", *sorted(members)]:
         mode, maybe = members.get(name, (0o755, None))
@@ -202,8 +210,7 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
         spec_name=f"{spec.name}.spec",
         spec_text=render("rpm/spec.j2", context),
         tarball_name=f"{prefix}.tar.gz",
-        tarball=_tarball(prefix, [(f.tree_path, f.mode, f.data) for f in payload.tree_files()
-                                  if f.tree_path is not None], epoch),
+        tarball=_tarball(prefix, tarball_members(payload), epoch),
         sources=tuple(sources),
         scriptlets={"pre": scripts["pre_dirs"] + "\n" + scripts["pre"] + "\n" + scripts["pre_check"],
                     "post": scripts["post"] + "\n" + scripts["post_start"],

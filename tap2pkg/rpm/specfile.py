@@ -49,7 +49,7 @@ from .model import (
     RpmFile,
     RpmPackage,
 )
-from .source import BUILDHOST, GROUP, RpmSources, _interpreters
+from .source import BUILDHOST, GROUP, RpmSources, _interpreters, tarball_members
 
 #: Section names rpm knows; a line starting with one of them opens a section.
 _SECTIONS = frozenset({
@@ -282,29 +282,19 @@ def _buildroot(directory: Path, sources: RpmSources, version: str, where: str) -
     except OSError as exc:
         raise UnsupportedEditError(f"{where}: Source0 is {tarball.name}, which cannot be read "
                                    f"({exc.strerror}); make it or undo the Version edit") from None
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            rel = PurePosixPath(member.name)
-            if not rel.parts or rel.parts[0] != prefix or ".." in rel.parts:
-                raise _refuse(tarball.name, f"{member.name} is outside {prefix}/")
-            inside = PurePosixPath(*rel.parts[1:]) if len(rel.parts) > 1 else None
-            if inside is None:
-                continue
-            mode = member.mode & 0o7755  # rpm's build scripts run with umask 022
-            if inside.parts[0] == "lib" and len(inside.parts) > 1:
-                target = f"{layout.libdir}/{PurePosixPath(*inside.parts[1:])}"
-            elif str(inside) == spec.app_file_name and member.isfile():
-                target, mode = layout.app_path, 0o644  # install -m 0644
-            else:
-                continue
-            if member.isdir():
-                add(target, _Entry(mode))
-            elif member.isfile():
-                fh = tar.extractfile(member)
-                assert fh is not None
-                add(target, _Entry(mode, fh.read()))
-            else:
-                raise _refuse(tarball.name, f"{member.name} is not a regular file or directory")
+    # the tarball as this build wrote it holds the payload's tree files: no need to unpack it again
+    members = tarball_members(payload) if (tarball.name, data) == (sources.tarball_name, sources.tarball) \
+        else _unpack(data, prefix, tarball.name)
+    for name, (mode, content) in sorted(members.items()):
+        inside = PurePosixPath(name)
+        mode &= 0o7755  # rpm's build scripts run with umask 022
+        if inside.parts[0] == "lib" and len(inside.parts) > 1:
+            target = f"{layout.libdir}/{PurePosixPath(*inside.parts[1:])}"
+        elif str(inside) == spec.app_file_name and content is not None:
+            target, mode = layout.app_path, 0o644  # install -m 0644
+        else:
+            continue
+        add(target, _Entry(mode, content))
     for source in sources.sources:
         try:
             add(source.path, _Entry(source.mode, (directory / source.name).read_bytes()))
@@ -314,6 +304,28 @@ def _buildroot(directory: Path, sources: RpmSources, version: str, where: str) -
     for path in (layout.statedir, layout.logdir):
         add(path, _Entry(0o750))
     return root
+
+
+def _unpack(data: bytes, prefix: str, name: str) -> dict[str, tuple[int, bytes | None]]:
+    """The members of a ``.tar.gz`` under ``prefix/``, as :func:`~tap2pkg.rpm.source.tarball_members`
+    gives them (a directory's data is None); a member elsewhere or of another type is refused."""
+    members: dict[str, tuple[int, bytes | None]] = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            rel = PurePosixPath(member.name)
+            if not rel.parts or rel.parts[0] != prefix or ".." in rel.parts:
+                raise _refuse(name, f"{member.name} is outside {prefix}/")
+            if len(rel.parts) == 1:
+                continue
+            if member.isdir():
+                members[str(PurePosixPath(*rel.parts[1:]))] = (member.mode, None)
+            elif member.isfile():
+                fh = tar.extractfile(member)
+                assert fh is not None
+                members[str(PurePosixPath(*rel.parts[1:]))] = (member.mode, fh.read())
+            else:
+                raise _refuse(name, f"{member.name} is not a regular file or directory")
+    return members
 
 
 def _files(body: list[tuple[int, str]], root: dict[str, _Entry], name: str, where: str) -> list[RpmFile]:
