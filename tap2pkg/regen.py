@@ -34,12 +34,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import difflib
 import importlib
 import json
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -274,6 +272,7 @@ def merge3(base: bytes, theirs: bytes, new: bytes) -> tuple[bytes, bool]:
     """``git merge-file``: the changes from ``base`` to ``theirs`` and to ``new`` in one text, and
     whether some overlapped (then the text holds conflict markers)."""
     import shutil
+    import subprocess
 
     if shutil.which("git") is None:
         raise MissingToolError("git is not installed; it merges hand edits (apt-get install git)")
@@ -316,6 +315,8 @@ class Plan:
         when there is no tree yet (not thousands of added lines: the bundled runtime)."""
         if self.tree is None or not self.theirs:
             return f"Only in generated: {self.target} (no source tree there yet: a build writes it)\n"
+        import difflib
+
         label = self.tree.name
         out: list[str] = []
         for rel in sorted(set(self.generated) | set(self.theirs)):
