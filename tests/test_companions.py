@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,51 @@ def test_stdebs_own_debian_dir_is_used_with_its_known_failures_worked_around(tmp
     tags = subprocess.run(["lintian", "--no-cfg", "-E", str(changes)], capture_output=True, text=True,
                           check=False).stdout
     assert not [line for line in tags.splitlines() if line.startswith("E:")], tags
+
+
+def _companion(**fields: str) -> object:
+    from tap2pkg.companions import Companion
+
+    values = {"package": "python3-evil", "name": "evil", "version": "1.0", "role": "dependency",
+              "source": Path("evil-1.0.tar.gz"), **fields}
+    return Companion(**values)  # type: ignore[arg-type]  # the fields under test are strings
+
+
+def test_hostile_metadata_of_a_dependency_stays_literal_in_its_spec(tmp_path: Path) -> None:
+    """A summary from someone else's sdist reaches the companion's .spec: rpm must not expand it."""
+    from tap2pkg.companions import Companion
+    from tap2pkg.companions.rpm import spec_text
+
+    marker = tmp_path / "expanded"
+    companion = _companion(summary=f"Fast %(touch {marker}) and %{{_bindir}} 100% sure",
+                           license="MIT%{?x}", homepage="https://example.org/x y")
+    assert isinstance(companion, Companion)
+    sdist = tmp_path / "evil-1.0.tar.gz"
+    (tmp_path / "evil-1.0").mkdir()
+    (tmp_path / "evil-1.0" / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n")
+    with tarfile.open(sdist, "w:gz") as tar:
+        tar.add(tmp_path / "evil-1.0", arcname="evil-1.0")
+    spec = tmp_path / "python3-evil.spec"
+    spec.write_text(spec_text(companion, sdist, "evil-1.0"))
+    parsed = subprocess.run(["rpmspec", "-q", "--qf", "%{SUMMARY}|%{LICENSE}\n", str(spec)],
+                            capture_output=True, text=True, check=False)
+    assert parsed.stdout.splitlines()[0] == f"Fast %(touch {marker}) and %{{_bindir}} 100% sure|MIT%{{?x}}", \
+        parsed.stdout + parsed.stderr
+    assert not marker.exists()  # the shell expansion never ran
+    assert companion.url == ""  # "https://example.org/x y" is not one URL: no Homepage is written
+
+
+@pytest.mark.parametrize(("field", "value", "what"), [
+    ("summary", "Nice\nDepends: evil", "U+000A"),
+    ("homepage", "https://example.org/\r", "U+000D"),
+    ("summary", "uses ${shlibs:Depends}", "'${'"),
+    ("version", "1.0; rm -rf /", "not a PEP 440 version"),
+])
+def test_a_dependencys_metadata_with_a_control_character_is_refused_in_one_line(
+        field: str, value: str, what: str) -> None:
+    from tap2pkg.errors import ProjectError
+
+    with pytest.raises(ProjectError, match="the metadata of the project 'evil'") as caught:
+        _companion(**{field: value})
+    assert what in str(caught.value) and "\n" not in str(caught.value)
+    assert caught.value.exit_code == 92

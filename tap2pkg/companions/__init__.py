@@ -40,7 +40,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..dependency import Dependency
-from ..errors import BuildToolError
+from ..errors import BuildToolError, ProjectError
 from ..project import Project, read_sdist_metadata
 from ..pydeps import Resolved, Resolver, companion_package
 
@@ -79,6 +79,31 @@ class Companion:
     homepage: str = ""
     #: the build backend its sources declare
     backend: str = ""
+
+    def __post_init__(self) -> None:
+        """Validated once: the metadata comes from someone else's project (an sdist from the index)."""
+        from packaging.version import InvalidVersion, Version
+
+        from ..errors import InvalidOptionValueError
+        from ..spec import check_text
+
+        where = f"the metadata of the project {self.name!r}"
+        try:
+            Version(self.version)
+        except InvalidVersion:
+            raise ProjectError(f"{where}: its version {self.version!r} is not a PEP 440 version; fix the "
+                               "project, or skip the requirement (--skip-requirement)") from None
+        try:
+            for label, value in (("name", self.name), ("summary", self.summary), ("license", self.license),
+                                 ("homepage", self.homepage)):
+                check_text(label, value, option=where)
+        except InvalidOptionValueError as exc:
+            raise ProjectError(str(exc)) from None
+
+    @property
+    def url(self) -> str:
+        """The project's homepage when it is one http(s) URL, else '' (no field is written)."""
+        return self.homepage if re.fullmatch(r"https?://[^\s<>\"]+", self.homepage) else ""
 
     @property
     def depends(self) -> tuple[Dependency, ...]:

@@ -172,7 +172,7 @@ def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[
         notes.append(f"{companion.package}: stdeb wrote Maintainer: None <None> (the project names no "
                      f"author); set to {maintainer}")
     # a project without a URL: stdeb writes the word None, which no tool reads as a URL
-    homepage = companion.homepage if companion.homepage.startswith(("http://", "https://")) else ""
+    homepage = companion.url
     if re.search(r"^Homepage: None$", text, re.MULTILINE):
         text = re.sub(r"^Homepage: None\n", f"Homepage: {homepage}\n" if homepage else "", text,
                       flags=re.MULTILINE)
@@ -229,7 +229,7 @@ def _pybuild_debian(debian: Path, companion: Companion, source: str, maintainer:
         f"Build-Depends: debhelper-compat (= 13), dh-python, pybuild-plugin-pyproject, python3-all, "
         f"{BACKEND_BUILD_DEPENDS.get(backend, 'python3-setuptools')}\n"
         f"Standards-Version: {standards_version(distribution)}\n"
-        + (f"Homepage: {companion.homepage}\n" if companion.homepage.startswith("http") else "")
+        + (f"Homepage: {companion.url}\n" if companion.url else "")
         + f"\nPackage: {companion.package}\nArchitecture: all\n"
         f"Depends: ${{misc:Depends}}, ${{python3:Depends}}\nDescription: {summary}\n"
         f" The Python project {companion.name} {companion.version}, packaged by tap2pkg.\n")

@@ -34,6 +34,7 @@ from packaging.utils import canonicalize_name
 
 from ..dependency import Relation
 from ..pydeps import Target, relations
+from ..rpm.source import spec_escape
 from . import Companion
 from .debian import _run, sdist_of
 
@@ -127,9 +128,11 @@ def spec_text(companion: Companion, sdist: Path, topdir: str) -> str:
     license_name = companion.license if companion.license and " " not in companion.license \
         else "LicenseRef-not-specified"
     backend = "".join(f"BuildRequires:  {r}\n" for r in build_requires(sdist))
-    return SPEC.format(package=companion.package, version=companion.version, summary=summary,
-                       license=license_name, sdist=sdist.name, dist=canonicalize_name(companion.name),
-                       requires=requires, name=companion.name, topdir=topdir, build_requires=backend)
+    # the project's own words are read literally: a % in them never reaches rpm's macro expander
+    return SPEC.format(package=companion.package, version=companion.version, summary=spec_escape(summary),
+                       license=spec_escape(license_name), sdist=spec_escape(sdist.name),
+                       dist=canonicalize_name(companion.name), requires=requires,
+                       name=spec_escape(companion.name), topdir=spec_escape(topdir), build_requires=backend)
 
 
 @functools.lru_cache(maxsize=1)
