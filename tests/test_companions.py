@@ -239,3 +239,17 @@ def test_a_dependencys_metadata_with_a_control_character_is_refused_in_one_line(
         _companion(**{field: value})
     assert what in str(caught.value) and "\n" not in str(caught.value)
     assert caught.value.exit_code == 92
+
+
+@pytest.mark.slow
+def test_a_long_description_with_a_dpkg_variable_is_refused_before_dpkg_reads_it(tmp_path: Path) -> None:
+    from tap2pkg.errors import ProjectError
+
+    project = tmp_path / "plainapp"
+    shutil.copytree(PROJECTS / "plainapp", project)
+    setup = project / "setup.py"
+    setup.write_text(setup.read_text().replace("no license.", "no license.${Newline}Depends: evil"))
+    _resolved, companions = plan(read_project(project), Resolver(index=None))
+    with pytest.raises(ProjectError, match="long description holds '\\$\\{'"):
+        build_deb(companions[0], tmp_path / "out", MAINTAINER, "bookworm")
+    assert not (tmp_path / "out").exists()

@@ -33,7 +33,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from ..errors import BuildToolError
+from ..errors import BuildToolError, ProjectError
 from ..project import backend_environment, project_copy
 from . import Companion, requirement_entries, unpack
 
@@ -167,6 +167,13 @@ def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[
 
     control = debian / "control"
     text = control.read_text(encoding="utf-8")
+    # stdeb copies the project's long description into the control file; dpkg-gencontrol would
+    # substitute a ${...} in it (${Newline} makes new fields), and has no escape for it
+    description = text[text.find("\nDescription:"):] if "\nDescription:" in text else ""
+    if "${" in description:
+        raise ProjectError(f"the metadata of the project {companion.name!r}: its long description holds "
+                           "'${', which dpkg would substitute as a variable; fix the project, or skip the "
+                           "requirement (--skip-requirement)")
     if "None <None>" in text:
         text = text.replace("None <None>", maintainer)
         notes.append(f"{companion.package}: stdeb wrote Maintainer: None <None> (the project names no "
