@@ -210,10 +210,20 @@ def _from_backend(directory: Path, backend: str, *, in_place: bool = False) -> P
                 metadata = project_wheel_metadata(where, isolated=True, runner=_quiet_runner)
         except (BuildBackendException, BuildException, OSError) as exc:
             last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            hint = ""
+            if not in_place and _git_above(directory):
+                hint = ("; the project is read from a copy without the git repository above it: a version "
+                        "taken from git (setuptools-scm) needs SETUPTOOLS_SCM_PRETEND_VERSION set")
             raise ProjectError(f"{directory}: its build backend ({backend.split(':')[0]}) could not give "
                                f"the project's metadata ({last}); fix the project or give --project another "
-                               "directory") from None
+                               f"directory{hint}") from None
     return from_metadata(directory, metadata, f"the build backend ({backend.split(':')[0]})", backend)
+
+
+def _git_above(directory: Path) -> bool:
+    """Whether ``directory`` is inside a git repository whose top is above it (a copy of it has no git)."""
+    directory = Path(directory).resolve()
+    return not (directory / ".git").exists() and any((p / ".git").exists() for p in directory.parents)
 
 
 def _quiet_runner(cmd: Any, cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:

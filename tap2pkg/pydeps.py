@@ -38,7 +38,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .dependency import Dependency, Relation
-from .errors import RequirementError
+from .errors import ProjectError, RequirementError
 
 #: dh-python's mapping of PyPI names to Debian packages, generated from the archive.
 DH_PYTHON_FALLBACK = Path(os.environ.get("DH_PYTHON_DIST", "/usr/share/dh-python/dist")) / "cpython3_fallback"
@@ -167,15 +167,19 @@ def relations(spec: Specifier) -> tuple[list[tuple[str, str]], str]:
     """``(op, PEP 440 version)`` bounds for one specifier (op: lt le ge gt, or ``exact``: the upper bound
     of ``==``), and a note when it had to be dropped."""
     op, version = spec.operator, spec.version
+    if op == "===":  # arbitrary equality: any text, which no distribution relation can hold
+        raise ProjectError(f"the requirement specifier '==={version}' (arbitrary equality) compares text, "
+                           "which Debian and RPM relations cannot express; use '==' with a PEP 440 version, "
+                           "or --skip-requirement")
     if op == "!=":
         return [], f"'!={version}' dropped: Debian and RPM relations cannot exclude one version"
-    if op in ("==", "===") and version.endswith(".*"):
+    if op == "==" and version.endswith(".*"):
         base = version[:-2]
         return [("ge", base), ("lt", _bump(base, len(Version(base).release)))], ""
     if op == "~=":
         release = Version(version).release
         return [("ge", version), ("lt", _bump(version, max(len(release) - 1, 1)))], ""
-    if op in ("==", "==="):
+    if op == "==":
         # "exact": at least it and below its next sub-release; dpkg's "(= 1.2)" would never match "1.2-1"
         return [("ge", version), ("exact", version)], ""
     return [({">=": "ge", ">": "gt", "<=": "le", "<": "lt"}[op], version)], ""
@@ -235,6 +239,11 @@ class Resolver:
                                                  if self.target.extras else ""),))
         if name in self.skip:
             return Resolved(requirement, "excluded", notes=(f"{requirement} left out (--skip-requirement)",))
+        for spec in requirement.specifier:  # what no relation can hold ('===') before anything is asked
+            try:
+                relations(spec)
+            except ProjectError as exc:
+                raise ProjectError(f"{self.origin} requires {requirement}: {exc}") from None
         notes = [f"{requirement.name}'s own extras [{', '.join(sorted(requirement.extras))}] are not "
                  "resolved; add what they need with --depends"] if requirement.extras else []
         older: list[str] = []

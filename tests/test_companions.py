@@ -250,6 +250,6 @@ def test_a_long_description_with_a_dpkg_variable_is_refused_before_dpkg_reads_it
     setup = project / "setup.py"
     setup.write_text(setup.read_text().replace("no license.", "no license.${Newline}Depends: evil"))
     _resolved, companions = plan(read_project(project), Resolver(index=None))
-    with pytest.raises(ProjectError, match="long description holds '\\$\\{'"):
+    with pytest.raises(ProjectError, match="description or author holds '\\$\\{'"):
         build_deb(companions[0], tmp_path / "out", MAINTAINER, "bookworm")
     assert not (tmp_path / "out").exists()

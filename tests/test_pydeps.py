@@ -86,3 +86,22 @@ def test_skip_requirement_leaves_it_out() -> None:
 def test_pre_releases_sort_before_the_release_in_debian_versions() -> None:
     assert debian_version("1.0rc1") == "1.0~rc1"
     assert debian_version("2.0.dev3") == "2.0~dev3"
+
+
+@needs_dh_python
+def test_arbitrary_equality_is_refused_it_would_carry_any_text_into_a_relation() -> None:
+    from tap2pkg.errors import ProjectError
+
+    # '===' accepts text that is no version; in a .spec it would reach rpm's macro expander
+    with pytest.raises(ProjectError, match=r"'===%\{lua:os.exit\}' \(arbitrary equality\)"):
+        resolve("attrs===%{lua:os.exit}")
+
+
+def test_a_missing_build_tool_is_one_line_naming_its_package(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tap2pkg.companions.debian import _run
+    from tap2pkg.errors import MissingToolError
+
+    with pytest.raises(MissingToolError, match=r"^rpmbuild is not installed; .* \(apt-get install rpm\)$"):
+        _run(["rpmbuild", "-bb", "x.spec"], Path(str(tmp_path)), "building x", env={"PATH": "/nonexistent"})

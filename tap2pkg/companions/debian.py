@@ -33,7 +33,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from ..errors import BuildToolError, ProjectError
+from ..errors import BuildToolError, MissingToolError, ProjectError
 from ..project import backend_environment, project_copy
 from . import Companion, requirement_entries, unpack
 
@@ -51,12 +51,24 @@ export PYBUILD_DISABLE=test
 """
 
 
+#: The Debian package of each tool a companion build runs.
+TOOL_PACKAGES = {"py2dsc": "python3-stdeb", "dpkg-buildpackage": "dpkg-dev", "rpmbuild": "rpm"}
+
+
 def _run(command: list[str], cwd: Path, what: str, *, system: bool = False,
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     if system:  # a Debian build runs the distribution's python3 (dh-python's), not the first on PATH
         env = {**(env or os.environ), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=1800, check=False,
-                          env=env)
+    tool = Path(command[0]).name
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=1800, check=False,
+                              env=env)
+    except FileNotFoundError:
+        package = TOOL_PACKAGES.get(tool, tool)
+        raise MissingToolError(f"{tool} is not installed; building companion packages needs it "
+                               f"(apt-get install {package})") from None
+    except subprocess.TimeoutExpired:
+        raise BuildToolError(f"{what or tool}: no end after 30 minutes; stopped") from None
     if done.returncode != 0 and what:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
         raise BuildToolError(f"{what} failed (exit {done.returncode}):\n{tail}")
@@ -167,11 +179,11 @@ def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[
 
     control = debian / "control"
     text = control.read_text(encoding="utf-8")
-    # stdeb copies the project's long description into the control file; dpkg-gencontrol would
-    # substitute a ${...} in it (${Newline} makes new fields), and has no escape for it
-    description = text[text.find("\nDescription:"):] if "\nDescription:" in text else ""
-    if "${" in description:
-        raise ProjectError(f"the metadata of the project {companion.name!r}: its long description holds "
+    # stdeb copies the project's metadata (its long description, an author) into the control file;
+    # dpkg-gencontrol would substitute a ${...} in it (${Newline} makes new fields), and has no escape
+    foreign = re.search(r"\$\{(?!misc:|python3:|shlibs:)", text)
+    if foreign is not None:
+        raise ProjectError(f"the metadata of the project {companion.name!r}: its description or author holds "
                            "'${', which dpkg would substitute as a variable; fix the project, or skip the "
                            "requirement (--skip-requirement)")
     if "None <None>" in text:

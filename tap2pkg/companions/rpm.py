@@ -123,11 +123,11 @@ def build_requires(sdist: Path) -> tuple[str, ...]:
 
 def spec_text(companion: Companion, sdist: Path, topdir: str) -> str:
     """The ``.spec`` of ``companion`` built from ``sdist`` (unpacking to ``topdir``)."""
-    requires = "".join(f"Requires:       {d.rpm()}\n" for d in companion.depends)
+    requires = "".join(f"Requires:       {spec_escape(d.rpm())}\n" for d in companion.depends)
     summary = " ".join((companion.summary or f"the Python project {companion.name}").split())
     license_name = companion.license if companion.license and " " not in companion.license \
         else "LicenseRef-not-specified"
-    backend = "".join(f"BuildRequires:  {r}\n" for r in build_requires(sdist))
+    backend = "".join(f"BuildRequires:  {spec_escape(r)}\n" for r in build_requires(sdist))
     # the project's own words are read literally: a % in them never reaches rpm's macro expander
     return SPEC.format(package=companion.package, version=companion.version, summary=spec_escape(summary),
                        license=spec_escape(license_name), sdist=spec_escape(sdist.name),

@@ -262,8 +262,10 @@ class _Lifecycle(_Runner):
         return out
 
     def installed_packages(self) -> set[str]:
+        """The installed packages' names; rpm's ``gpg-pubkey`` entries (the keys dnf imports) are keys,
+        not packages an install brought in."""
         listing = self.must(self.fmt.installed_packages(), "listing the installed packages")
-        return self.fmt.parse_packages(listing.output)
+        return {name for name in self.fmt.parse_packages(listing.output) if name != "gpg-pubkey"}
 
     def purge_brought_in(self) -> str:
         """Remove and purge the packages the install brought in with the service (its companions, from the

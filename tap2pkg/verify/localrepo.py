@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import BuildToolError
+from ..errors import BuildToolError, MissingToolError
 from .artifact import Artifact, read_artifact
 
 #: the user id of the key made for a run
@@ -45,6 +45,9 @@ def _throwaway_home() -> Iterator[str]:
     env = {**os.environ, "GNUPGHOME": home}
     old = os.environ.get("GNUPGHOME")
     try:
+        if shutil.which("gpg") is None:
+            raise MissingToolError("gpg is not installed; verify signs the repository it installs a service "
+                                   "and its companions from (apt-get install gnupg)")
         made = subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", KEY_UID, "rsa2048",
                                "sign", "never"], env=env, capture_output=True, text=True, check=False)
         if made.returncode != 0:
@@ -57,7 +60,8 @@ def _throwaway_home() -> Iterator[str]:
             os.environ.pop("GNUPGHOME", None)
         else:
             os.environ["GNUPGHOME"] = old
-        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, check=False)
+        if shutil.which("gpgconf"):  # every daemon gpg started for the home (gpg-agent, keyboxd)
+            subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True, check=False)
         shutil.rmtree(home, ignore_errors=True)
 
 
