@@ -168,7 +168,7 @@ def test_the_rpm_spec_uses_the_pyproject_macros_where_the_target_has_them(tmp_pa
 
 @pytest.mark.slow
 def test_stdebs_own_debian_dir_is_used_with_its_known_failures_worked_around(tmp_path: Path) -> None:
-    """plainapp (setup.py, a long description, no author, no URL) is one stdeb can build: its rules call
+    """plainapp (setup.py, an rst long description, no author, no URL) is one stdeb can build: its rules call
     ``setup.py install --install-layout=deb`` (gone from setuptools), its control says ``Homepage: None``
     and a Policy version bookworm's lintian does not know; each is fixed, and lintian finds no error."""
     project = tmp_path / "plainapp"
@@ -179,6 +179,7 @@ def test_stdebs_own_debian_dir_is_used_with_its_known_failures_worked_around(tmp
     assert notes[0].startswith("companion python3-plainapp 0.3 (project) built with stdeb's debian/")
     assert any("--install-layout=deb" in n and "replaced by pybuild's" in n for n in notes)
     assert any("Homepage: None" in n for n in notes)
+    assert any("indented, as Debian's control syntax requires" in n for n in notes)  # ".. image::"
     debian = tmp_path / "out" / "plainapp-0.3" / "debian"
     control = (debian / "control").read_text()
     assert f"Maintainer: {MAINTAINER}" in control and "Homepage" not in control

@@ -186,6 +186,13 @@ def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[
         raise ProjectError(f"the metadata of the project {companion.name!r}: its description or author holds "
                            "'${', which dpkg would substitute as a variable; fix the project, or skip the "
                            "requirement (--skip-requirement)")
+    # a long description in reStructuredText has lines such as ".. image::": in a control file a
+    # continuation line " ." followed by more is reserved (lintian: an error); indented, it shows verbatim
+    dotted = re.compile(r"^ \.(?=\S)", re.MULTILINE)
+    if dotted.search(text):
+        text = dotted.sub("  .", text)
+        notes.append(f"{companion.package}: description lines starting with '.' (reStructuredText markup "
+                     "from the project's long description) indented, as Debian's control syntax requires")
     if "None <None>" in text:
         text = text.replace("None <None>", maintainer)
         notes.append(f"{companion.package}: stdeb wrote Maintainer: None <None> (the project names no "
