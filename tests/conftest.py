@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +61,11 @@ def twisted_docs() -> Path:
     assert (path / "docs").is_dir(), (f"TAP2PKG_TWISTED_SDIST_DIR={where} has no docs/; "
                                       "run `make twisted-docs`")
     return path
+
+
+@pytest.fixture(scope="session")
+def client() -> Any:
+    """The docker engine verify uses (``DOCKER_HOST``, a docker context, else the local socket)."""
+    from tap2pkg.verify import connect
+
+    return connect()

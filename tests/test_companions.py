@@ -32,10 +32,10 @@ def test_stdeb_failures_are_named() -> None:
 def test_the_projects_own_package_installs_its_code(project: str, why: str, tmp_path: Path) -> None:
     meta = read_project(PROJECTS / project)
     _resolved, companions = plan(meta, Resolver(index=None))
-    written, notes = build_deb(companions[0], tmp_path, MAINTAINER)
+    written, notes, builder = build_deb(companions[0], tmp_path, MAINTAINER)
     deb = next(p for p in written if p.suffix == ".deb")
     assert deb.name == f"python3-{project}_{meta.version}-1_all.deb"
-    assert any(why in n for n in notes) and "pybuild" in notes[0]
+    assert any(why in n for n in notes) and "pybuild" in notes[0] and builder == "pybuild"
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     assert f"/usr/lib/python3/dist-packages/{project}/__init__.py" in listing
     assert any(p.suffix == ".dsc" for p in written)  # an editable source package too
@@ -175,8 +175,9 @@ def test_stdebs_own_debian_dir_is_used_with_its_known_failures_worked_around(tmp
     shutil.copytree(PROJECTS / "plainapp", project)
     meta = read_project(project)
     _resolved, companions = plan(meta, Resolver(index=None))
-    written, notes = build_deb(companions[0], tmp_path / "out", MAINTAINER, "bookworm")
+    written, notes, builder = build_deb(companions[0], tmp_path / "out", MAINTAINER, "bookworm")
     assert notes[0].startswith("companion python3-plainapp 0.3 (project) built with stdeb's debian/")
+    assert builder == "stdeb"
     assert any("--install-layout=deb" in n and "replaced by pybuild's" in n for n in notes)
     assert any("Homepage: None" in n for n in notes)
     assert any("indented, as Debian's control syntax requires" in n for n in notes)  # ".. image::"

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from container_helpers import offline_image
 from gpg_helpers import ThrowawayKey, throwaway_key, using_key
 
-from tap2pkg.errors import ImageMissingError
 from tap2pkg.publish import PublishOptions, publish
 from tap2pkg.signing import find_key
-from tap2pkg.verify import DISTROS, VerifyContainer, connect, find_image
+from tap2pkg.verify import VerifyContainer
 from tap2pkg.verify.repo import install_from_repo
 
 ECHO = Path(__file__).resolve().parents[1] / "examples" / "echo"
@@ -32,18 +32,6 @@ pytestmark = [
     pytest.mark.skipif(not all(shutil.which(t) for t in ("gpg", "rpmsign", "apt-ftparchive", "createrepo_c")),
                        reason="needs gpg, rpmsign, apt-ftparchive and createrepo_c"),
 ]
-
-
-@pytest.fixture(scope="module")
-def client() -> Any:
-    return connect()
-
-
-def image(client: Any, distro: str) -> str:
-    try:
-        return str(find_image(client, DISTROS[distro]))
-    except ImageMissingError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +65,7 @@ def repos(tmp_path_factory: pytest.TempPathFactory,
 
 
 def test_apt_get_installs_the_newest_version_through_signed_by(client: Any, repos: dict[str, Path]) -> None:
-    with VerifyContainer(client, image(client, "debian:bookworm"), systemd=False) as box:
+    with VerifyContainer(client, offline_image(client, "debian:bookworm"), systemd=False) as box:
         result = install_from_repo(box, "deb", repos["apt"], ["echo"])
         assert result.ok, result.output
         assert box.run(["dpkg-query", "-W", "-f=${Version}", "echo"]).output == "1.1-1"
@@ -86,7 +74,7 @@ def test_apt_get_installs_the_newest_version_through_signed_by(client: Any, repo
 
 
 def test_apt_get_refuses_a_repository_signed_with_another_key(client: Any, repos: dict[str, Path]) -> None:
-    with VerifyContainer(client, image(client, "debian:bookworm"), systemd=False) as box:
+    with VerifyContainer(client, offline_image(client, "debian:bookworm"), systemd=False) as box:
         result = install_from_repo(box, "deb", repos["apt"], ["echo"], keyring=repos["other.gpg"])
         assert not result.ok
         assert "NO_PUBKEY" in result.output
@@ -94,12 +82,12 @@ def test_apt_get_refuses_a_repository_signed_with_another_key(client: Any, repos
 
 
 def test_rpm_side_checks_metadata_and_package_signatures(client: Any, repos: dict[str, Path]) -> None:
-    with VerifyContainer(client, image(client, "rpm-on-debian"), systemd=False) as box:
+    with VerifyContainer(client, offline_image(client, "rpm-on-debian"), systemd=False) as box:
         result = install_from_repo(box, "rpm", repos["rpm"], ["echo"])
         assert result.ok, result.output
         assert "digests signatures OK" in result.output
         assert box.run(["rpm", "-q", "echo"]).output.strip() == "echo-1.1-1.noarch"
-    with VerifyContainer(client, image(client, "rpm-on-debian"), systemd=False) as box:
+    with VerifyContainer(client, offline_image(client, "rpm-on-debian"), systemd=False) as box:
         result = install_from_repo(box, "rpm", repos["rpm"], ["echo"], keyring=repos["other.asc"])
         assert not result.ok and "repomd.xml.asc does not verify" in result.output
         assert not box.run(["rpm", "-q", "echo"]).ok
@@ -113,7 +101,7 @@ def verify(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("fmt", ["deb", "rpm"])
 def test_verify_from_repo_upgrades_through_the_package_manager(client: Any, repos: dict[str, Path],
                                                                fmt: str) -> None:
-    image(client, "debian:bookworm" if fmt == "deb" else "rpm-on-debian")
+    offline_image(client, "debian:bookworm" if fmt == "deb" else "rpm-on-debian")
     repo = repos["apt" if fmt == "deb" else "rpm"]
     proc = verify(str(repos[f"{fmt}-1.1"]), "--upgrade-from", str(repos[f"{fmt}-1.0"]),
                   "--from-repo", str(repo))

@@ -25,7 +25,6 @@ from tap2pkg.verify import (
     VerifyContainer,
     VerifyOptions,
     build_image,
-    connect,
     read_artifact,
     verify_lifecycle,
 )
@@ -37,11 +36,6 @@ import tinypkg  # noqa: E402 - the fixture builder lives with the fixture data
 
 pytestmark = pytest.mark.container
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def client() -> Any:
-    return connect()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tap2pkg.pydeps import DH_PYTHON_FALLBACK
-from tap2pkg.verify import DISTROS, VerifyContainer, VerifyOptions, build_image, connect, read_artifact
+from tap2pkg.verify import DISTROS, VerifyContainer, VerifyOptions, build_image, read_artifact
 from tap2pkg.verify import derived as derived_mod
 from tap2pkg.verify.artifact import Artifact
 from tap2pkg.verify.derived import (
@@ -157,11 +157,6 @@ def test_a_requires_that_maps_to_nothing_is_refused_before_anything_is_built(
 
 
 # -- in containers -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def client() -> Any:
-    return connect()
 
 
 def _base(client: Any, distro: str) -> str:

@@ -21,7 +21,6 @@ from tap2pkg.verify import (
     VerifyContainer,
     VerifyOptions,
     build_image,
-    connect,
     read_artifact,
     verify_lifecycle,
     verify_sysvinit,
@@ -42,11 +41,6 @@ APPS = {
     ),
 }
 BUILDS = [("tap2deb", "native"), ("tap2deb", "dpkg"), ("tap2rpm", "native"), ("tap2rpm", "rpmbuild")]
-
-
-@pytest.fixture(scope="module")
-def client() -> Any:
-    return connect()
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from container_helpers import offline_image
 from gpg_helpers import throwaway_key, using_key
 
-from tap2pkg.errors import ImageMissingError
 from tap2pkg.publish import PublishOptions, publish
 from tap2pkg.signing import find_key
-from tap2pkg.verify import DISTROS, VerifyContainer, connect, find_image, read_artifact
+from tap2pkg.verify import DISTROS, VerifyContainer, read_artifact
 from tap2pkg.verify.artifact import Artifact
 from tap2pkg.verify.derived import derive_image, missing_dependencies
 from tap2pkg.verify.repo import install_from_repo, pinned
@@ -76,18 +76,6 @@ def build_rpm(out: Path, name: str, version: str, requires: str, provides: str) 
 
 
 @pytest.fixture(scope="module")
-def client() -> Any:
-    return connect()
-
-
-def image(client: Any, distro: str) -> str:
-    try:
-        return str(find_image(client, DISTROS[distro]))
-    except ImageMissingError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """Each package (``deb:tap2pkg-set-lib:1.0``) and the repositories (``repo:deb``, ``repo:rpm``)."""
     out = tmp_path_factory.mktemp("set")
@@ -112,7 +100,7 @@ def artifact(built: dict[str, Path], fmt: str, name: str, version: str = "1.0") 
 def test_the_image_wants_what_the_set_needs_and_nothing_it_provides(
     client: Any, built: dict[str, Path], distro: str, fmt: str, attrs: str, lib: str
 ) -> None:
-    base = image(client, distro)
+    base = offline_image(client, distro)
     app, mid = artifact(built, fmt, "app"), artifact(built, fmt, "mid")
     # the companions' own dependencies are wanted; the companions are not
     wanted = missing_dependencies(client, DISTROS[distro], base, [app], [mid, artifact(built, fmt, "lib")])
@@ -133,7 +121,7 @@ def test_the_image_wants_what_the_set_needs_and_nothing_it_provides(
 def test_the_service_installs_with_its_companions_from_the_repository(
     client: Any, built: dict[str, Path], distro: str, fmt: str
 ) -> None:
-    base = image(client, distro)
+    base = offline_image(client, distro)
     companions = [artifact(built, fmt, "mid"), artifact(built, fmt, "lib")]
     derived = derive_image(client, DISTROS[distro], base, [artifact(built, fmt, "app")], provided=companions)
     assert [d.split("=")[0] for d in derived.dependencies] == ["python3-attr"]
@@ -156,7 +144,7 @@ def test_the_service_installs_with_its_companions_from_the_repository(
 def test_a_dependency_the_repository_lacks_fails_with_the_package_managers_lines(
     client: Any, built: dict[str, Path], distro: str, fmt: str
 ) -> None:
-    with VerifyContainer(client, image(client, distro), systemd=False) as box:
+    with VerifyContainer(client, offline_image(client, distro), systemd=False) as box:
         result = install_from_repo(box, fmt, built[f"repo:{fmt}"], ["tap2pkg-set-broken"])
         assert not result.ok
         if fmt == "deb":
@@ -169,7 +157,7 @@ def test_a_dependency_the_repository_lacks_fails_with_the_package_managers_lines
 def test_an_unsigned_companion_in_the_repository_stops_the_rpm_install(
     client: Any, built: dict[str, Path], tmp_path: Path
 ) -> None:
-    base = image(client, "rpm-on-debian")
+    base = offline_image(client, "rpm-on-debian")
     repo = Path(shutil.copytree(built["repo:rpm"], tmp_path / "repo"))
     # the companion replaced by its unsigned build: the metadata still verifies, the package must not
     shutil.copy(built["rpm:tap2pkg-set-mid:1.0"], repo / "Packages" / built["rpm:tap2pkg-set-mid:1.0"].name)

@@ -129,12 +129,8 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "diff", False):
         return show_diffs(prepared)
     check_conflicts(prepared)
-    with contextlib.ExitStack() as stack:
-        # the companions are built first, aside like the services, and published after them
-        companions = build_companions_staged(prepared, stack)
-        results = builders.build_together([builders.BuildJob(p.spec, p.output_dir, p.builder, p.options)
-                                           for p in prepared])
-        publish_companions(companions)
+    results, companions = build_with_companions(prepared, lambda jobs: builders.build_together(
+        [builders.BuildJob(p.spec, p.output_dir, p.builder, p.options) for p in jobs]))
     summaries: list[dict[str, Any]] = []
     for job, result, made in zip(prepared, results, companions, strict=True):
         if job.plan is not None:
@@ -171,6 +167,18 @@ class Companions:
     notes: list[str]
     stage: Staging | None = None
 
+
+def build_with_companions(prepared: Sequence[Prepared],
+                          build: Callable[[Sequence[Prepared]], list[builders.BuildResult]],
+                          ) -> tuple[list[builders.BuildResult], list[Companions]]:
+    """Build the companions of every job first, aside, then the services with ``build``, then publish the
+    companions: a failed build leaves no companion in the output directory. One result and one
+    :class:`Companions` per job, in order."""
+    with contextlib.ExitStack() as stack:
+        companions = build_companions_staged(prepared, stack)
+        results = build(prepared)
+        publish_companions(companions)
+    return results, companions
 
 
 def publish_companions(companions: Sequence[Companions]) -> None:

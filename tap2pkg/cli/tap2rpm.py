@@ -6,7 +6,6 @@ Run ``tap2rpm --help`` for the options; ``docs/tap2rpm.md`` is the guide.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -15,13 +14,12 @@ from ..spec import PackageSpec
 from .build import (
     Prepared,
     add_regen_options,
-    build_companions_staged,
     build_prepared,
+    build_with_companions,
     check_conflicts,
     describe_builder_options,
     prepare,
     prepare_from_tree,
-    publish_companions,
     run_with_conflicts,
     show_diffs,
 )
@@ -92,12 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return show_diffs(prepared)
     check_conflicts(prepared)
     summaries = []
-    with contextlib.ExitStack() as stack:
-        # the companions are built first, aside, and published after the services: a failed companion
-        # build leaves nothing in the output directory
-        companions = build_companions_staged(prepared, stack)
-        results = [build_prepared(job) for job in prepared]
-        publish_companions(companions)
+    results, companions = build_with_companions(prepared, lambda jobs: [build_prepared(j) for j in jobs])
     for job, result, made in zip(prepared, results, companions, strict=True):
         summary = result.summary(role="service")
         summary["notes"] = [*summary["notes"], *made.notes]

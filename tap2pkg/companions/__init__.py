@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,19 @@ class Companion:
                 check_text(label, value, option=where)
         except InvalidOptionValueError as exc:
             raise ProjectError(str(exc)) from None
+
+    @property
+    def synopsis(self) -> str:
+        """The one-line summary the package carries (the project's, whitespace folded, else a generic one)."""
+        return " ".join((self.summary or f"the Python project {self.name}").split())
+
+    @property
+    def license_name(self) -> str:
+        """The license as one word (an SPDX name); :data:`~tap2pkg.settings.LICENSE_NOT_GIVEN` when the
+        metadata gives none, or gives a text rather than a name. Nothing is invented."""
+        from ..settings import LICENSE_NOT_GIVEN
+
+        return self.license if self.license and " " not in self.license else LICENSE_NOT_GIVEN
 
     @property
     def url(self) -> str:
@@ -215,6 +229,13 @@ def build_companions(spec: Any, fmt: str, output_dir: Path, *,
     module = importlib.import_module(f"{__name__}.{FORMAT_MODULES[fmt]}")
     entries, notes = module.build_set(spec, Path(output_dir), skip=() if final_dir is None else (final_dir,))
     return list(entries), list(notes)
+
+
+def companion_entry(companion: Companion, fmt: str, builder: str, written: Sequence[Path]) -> dict[str, Any]:
+    """The ``--json`` entry of one built companion."""
+    return {"name": companion.package, "version": f"{companion.version}-1", "format": fmt,
+            "role": companion.role, "resolution": "companion", "builder": builder,
+            "artifacts": [{"path": str(p)} for p in written]}
 
 
 def requirement_entries(spec: Any) -> list[dict[str, Any]]:

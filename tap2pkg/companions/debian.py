@@ -35,7 +35,7 @@ from typing import Any
 
 from ..errors import BuildToolError, MissingToolError, ProjectError
 from ..project import backend_environment, project_copy
-from . import Companion, requirement_entries, unpack
+from . import Companion, companion_entry, requirement_entries, unpack
 
 __all__ = ["build_deb", "build_set", "requirement_entries", "sdist_of", "stdeb_failure"]
 
@@ -57,20 +57,23 @@ TOOL_PACKAGES = {"py2dsc": "python3-stdeb", "dpkg-buildpackage": "dpkg-dev", "rp
 
 def _run(command: list[str], cwd: Path, what: str, *, system: bool = False,
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a build tool in its own process group, so it (and what it started) stops with us
+    (:func:`tap2pkg.tools.run_tool_process`); its output, stderr merged in, is ``stdout``. With ``what``,
+    a failure is a :class:`BuildToolError` saying ``what`` failed, with the tool's last lines."""
+    from ..tools import run_tool_process
+
+    env = dict(env or os.environ)
     if system:  # a Debian build runs the distribution's python3 (dh-python's), not the first on PATH
-        env = {**(env or os.environ), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
     tool = Path(command[0]).name
     try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=1800, check=False,
-                              env=env)
+        done = run_tool_process(command, cwd=cwd, env=env)
     except FileNotFoundError:
         package = TOOL_PACKAGES.get(tool, tool)
         raise MissingToolError(f"{tool} is not installed; building companion packages needs it "
                                f"(apt-get install {package})") from None
-    except subprocess.TimeoutExpired:
-        raise BuildToolError(f"{what or tool}: no end after 30 minutes; stopped") from None
     if done.returncode != 0 and what:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
+        tail = "\n".join(done.stdout.strip().splitlines()[-12:])
         raise BuildToolError(f"{what} failed (exit {done.returncode}):\n{tail}")
     return done
 
@@ -89,8 +92,9 @@ def sdist_of(companion: Companion, workdir: Path, *, skip: Iterable[Path] = ()) 
 
 
 def build_deb(companion: Companion, output_dir: Path, maintainer: str, distribution: str = "unstable", *,
-              skip: Iterable[Path] = ()) -> tuple[list[Path], list[str]]:
-    """Build ``companion`` into ``output_dir``; the files written and the notes (which path it took).
+              skip: Iterable[Path] = ()) -> tuple[list[Path], list[str], str]:
+    """Build ``companion`` into ``output_dir``; the files written, the notes and which way it took
+    (``stdeb`` or ``pybuild``).
     ``skip``: more paths to leave out of the copy of the project (the final output directory)."""
     notes: list[str] = []
     source = companion.package.removeprefix("python3-")
@@ -128,7 +132,7 @@ def build_deb(companion: Companion, output_dir: Path, maintainer: str, distribut
                 written.append(target)
     how = "stdeb's debian/" if path == "stdeb" else "a generated pybuild debian/ (stdeb could not)"
     notes.insert(0, f"companion {companion.package} {version} ({companion.role}) built with {how}")
-    return written, notes
+    return written, notes, path
 
 
 def _stdeb(sdist: Path, work: Path, maintainer: str, distribution: str, notes: list[str],
@@ -141,7 +145,7 @@ def _stdeb(sdist: Path, work: Path, maintainer: str, distribution: str, notes: l
                  str(sdist)], work, "")
     found = sorted(dist.glob("*/debian/control"))
     if not found:
-        notes.append(f"stdeb failed on {companion.name} ({stdeb_failure(done.stdout + done.stderr)}); "
+        notes.append(f"stdeb failed on {companion.name} ({stdeb_failure(done.stdout)}); "
                      "a pybuild debian/ was generated")
         return None
     return found[0].parent
@@ -163,13 +167,10 @@ def build_set(spec: Any, output_dir: Path, *, skip: Iterable[Path] = ()) -> tupl
     entries: list[dict[str, Any]] = []
     notes: list[str] = []
     for companion in spec.companions:
-        written, more = build_deb(companion, Path(output_dir), spec.maintainer, spec.distribution,
-                                  skip=skip)
+        written, more, builder = build_deb(companion, Path(output_dir), spec.maintainer, spec.distribution,
+                                           skip=skip)
         notes.extend(more)
-        entries.append({"name": companion.package, "version": f"{companion.version}-1", "format": "deb",
-                        "role": companion.role, "resolution": "companion",
-                        "builder": "stdeb" if "stdeb's" in more[0] else "pybuild",
-                        "artifacts": [{"path": str(p)} for p in written]})
+        entries.append(companion_entry(companion, "deb", builder, written))
     return entries, notes
 
 
@@ -233,12 +234,13 @@ def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[
 
 def _write_copyright(debian: Path, companion: Companion) -> None:
     """``debian/copyright`` in the machine-readable format: the project's license, or that it is not given."""
-    license_name = companion.license if companion.license and " " not in companion.license \
-        else "LicenseRef-not-specified"
+    from ..settings import LICENSE_NOT_GIVEN
+
+    license_name = companion.license_name
     (debian / "copyright").write_text(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
         f"Upstream-Name: {companion.name}\n\nFiles: *\nCopyright: the {companion.name} authors\n"
-        f"License: {license_name}\n" + ("" if license_name != "LicenseRef-not-specified" else
+        f"License: {license_name}\n" + ("" if license_name != LICENSE_NOT_GIVEN else
                                         " The project's metadata does not give its license.\n"))
 
 
@@ -249,7 +251,6 @@ def _pybuild_debian(debian: Path, companion: Companion, source: str, maintainer:
     backend = (companion.backend or "setuptools").split(".")[0].split(":")[0]
     (debian / "source").mkdir(parents=True)
     (debian / "source" / "format").write_text("3.0 (quilt)\n")
-    summary = " ".join((companion.summary or f"the Python project {companion.name}").split())
     (debian / "control").write_text(
         f"Source: {source}\nMaintainer: {maintainer}\nSection: python\nPriority: optional\n"
         f"Build-Depends: debhelper-compat (= 13), dh-python, pybuild-plugin-pyproject, python3-all, "
@@ -257,7 +258,7 @@ def _pybuild_debian(debian: Path, companion: Companion, source: str, maintainer:
         f"Standards-Version: {standards_version(distribution)}\n"
         + (f"Homepage: {companion.url}\n" if companion.url else "")
         + f"\nPackage: {companion.package}\nArchitecture: all\n"
-        f"Depends: ${{misc:Depends}}, ${{python3:Depends}}\nDescription: {summary}\n"
+        f"Depends: ${{misc:Depends}}, ${{python3:Depends}}\nDescription: {companion.synopsis}\n"
         f" The Python project {companion.name} {companion.version}, packaged by tap2pkg.\n")
     (debian / "changelog").write_text(
         f"{source} ({companion.version}-1) {distribution}; urgency=medium\n\n"

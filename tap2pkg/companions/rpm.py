@@ -35,7 +35,7 @@ from packaging.utils import canonicalize_name
 from ..dependency import Relation
 from ..pydeps import Target, relations
 from ..rpm.source import spec_escape
-from . import Companion
+from . import Companion, companion_entry
 from .debian import _run, sdist_of
 
 #: PEP 517's default build requirement of a project that declares none (a setup.py-only one).
@@ -124,13 +124,11 @@ def build_requires(sdist: Path) -> tuple[str, ...]:
 def spec_text(companion: Companion, sdist: Path, topdir: str) -> str:
     """The ``.spec`` of ``companion`` built from ``sdist`` (unpacking to ``topdir``)."""
     requires = "".join(f"Requires:       {spec_escape(d.rpm())}\n" for d in companion.depends)
-    summary = " ".join((companion.summary or f"the Python project {companion.name}").split())
-    license_name = companion.license if companion.license and " " not in companion.license \
-        else "LicenseRef-not-specified"
     backend = "".join(f"BuildRequires:  {spec_escape(r)}\n" for r in build_requires(sdist))
     # the project's own words are read literally: a % in them never reaches rpm's macro expander
-    return SPEC.format(package=companion.package, version=companion.version, summary=spec_escape(summary),
-                       license=spec_escape(license_name), sdist=spec_escape(sdist.name),
+    return SPEC.format(package=companion.package, version=companion.version,
+                       summary=spec_escape(companion.synopsis), license=spec_escape(companion.license_name),
+                       sdist=spec_escape(sdist.name),
                        dist=canonicalize_name(companion.name), requires=requires,
                        name=spec_escape(companion.name), topdir=spec_escape(topdir), build_requires=backend)
 
@@ -182,7 +180,5 @@ def build_set(spec: Any, output_dir: Path, *, skip: Iterable[Path] = ()) -> tupl
     for companion in spec.companions:
         written, more = build_rpm(companion, Path(output_dir), skip=skip)
         notes.extend(more)
-        entries.append({"name": companion.package, "version": f"{companion.version}-1", "format": "rpm",
-                        "role": companion.role, "resolution": "companion", "builder": "rpmbuild",
-                        "artifacts": [{"path": str(p)} for p in written]})
+        entries.append(companion_entry(companion, "rpm", "rpmbuild", written))
     return entries, notes

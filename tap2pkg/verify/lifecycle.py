@@ -267,10 +267,15 @@ class _Lifecycle(_Runner):
         listing = self.must(self.fmt.installed_packages(), "listing the installed packages")
         return {name for name in self.fmt.parse_packages(listing.output) if name != "gpg-pubkey"}
 
+    def brought_in(self) -> list[str]:
+        """The packages installed since the clean system's snapshot, but the service's own (its companions,
+        from the repository it was installed from)."""
+        return sorted(self.installed_packages() - self.packages_before - {self.pkg})
+
     def purge_brought_in(self) -> str:
-        """Remove and purge the packages the install brought in with the service (its companions, from the
-        repository it was installed from): a user who removes the set leaves nothing behind either."""
-        brought = sorted(self.installed_packages() - self.packages_before - {self.pkg})
+        """Remove and purge the packages the install brought in with the service: a user who removes the
+        set leaves nothing behind either."""
+        brought = self.brought_in()
         if not brought:
             return ""
         self.must(self.fmt.purge_packages(brought), " ".join(self.fmt.purge_packages(brought)),
@@ -306,7 +311,7 @@ class _Lifecycle(_Runner):
             )
         self.had_data_dir = self.sh(["test", "-d", f"/var/lib/{self.pkg}"]).ok
         source = " from the signed repository" if self.options.repository is not None else ""
-        brought = sorted(self.installed_packages() - self.packages_before - {self.pkg})
+        brought = self.brought_in()
         if brought:
             source += f" with {', '.join(brought)}"
         start = self.fmt.start(self.pkg)  # an RPM leaves enabling and starting to the admin

@@ -303,10 +303,9 @@ def _compare(box: VerifyContainer, a: str, b: str) -> int:
 
 
 def _newest(box: VerifyContainer, matches: Sequence[Sequence[str]]) -> Sequence[str]:
+    """The match (``name, version-release, file``) of the highest version, as the container's rpm orders."""
     best = matches[0]
     for candidate in matches[1:]:
-        script = (f"local x, y = rpm.ver('{candidate[1]}'), rpm.ver('{best[1]}') "
-                  "if x > y then print(1) else print(0) end")
-        if box.run(["rpm", "--eval", f"%{{lua: {script}}}"]).output.strip() == "1":
+        if _compare(box, candidate[1], best[1]) > 0:
             best = candidate
     return best
