@@ -19,17 +19,18 @@ from pathlib import Path
 _KILL_WAIT = 5.0
 
 
-def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str],
-                     merge_output: bool = True) -> subprocess.CompletedProcess[str]:
+def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merge_output: bool = True,
+                     timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to its end and return its output (stderr in stdout when ``merge_output``).
 
-    Raises :class:`FileNotFoundError` when the program does not exist.
+    Raises :class:`FileNotFoundError` when the program does not exist, and
+    :class:`subprocess.TimeoutExpired` (its process group killed) when it runs past ``timeout`` seconds.
     """
     with subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, text=True,
                           start_new_session=True) as proc:
         try:
-            out, err = proc.communicate()
+            out, err = proc.communicate(timeout=timeout)
         except BaseException:
             _kill_group(proc)
             raise

@@ -105,3 +105,20 @@ def test_a_missing_build_tool_is_one_line_naming_its_package(tmp_path: object) -
 
     with pytest.raises(MissingToolError, match=r"^rpmbuild is not installed; .* \(apt-get install rpm\)$"):
         _run(["rpmbuild", "-bb", "x.spec"], Path(str(tmp_path)), "building x", env={"PATH": "/nonexistent"})
+
+
+def test_a_companion_tool_that_runs_too_long_is_stopped_with_its_children(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    from pathlib import Path
+
+    from tap2pkg.companions import debian
+    from tap2pkg.errors import BuildToolError
+
+    monkeypatch.setattr(debian, "TOOL_TIMEOUT", 1)
+    marker = Path(str(tmp_path)) / "still-running"
+    script = f"(sleep 3; touch {marker}) & sleep 30"
+    with pytest.raises(BuildToolError, match=r"^building x: no end after 0 minutes; stopped$"):
+        debian._run(["sh", "-c", script], Path(str(tmp_path)), "building x")
+    subprocess.run(["sleep", "3.5"], check=True)
+    assert not marker.exists()  # the tool's whole process group went with it

@@ -51,6 +51,8 @@ export PYBUILD_DISABLE=test
 """
 
 
+#: How long one tool of a companion build may run (seconds).
+TOOL_TIMEOUT = 1800
 #: The Debian package of each tool a companion build runs.
 TOOL_PACKAGES = {"py2dsc": "python3-stdeb", "dpkg-buildpackage": "dpkg-dev", "rpmbuild": "rpm"}
 
@@ -67,11 +69,13 @@ def _run(command: list[str], cwd: Path, what: str, *, system: bool = False,
         env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
     tool = Path(command[0]).name
     try:
-        done = run_tool_process(command, cwd=cwd, env=env)
+        done = run_tool_process(command, cwd=cwd, env=env, timeout=TOOL_TIMEOUT)
     except FileNotFoundError:
         package = TOOL_PACKAGES.get(tool, tool)
         raise MissingToolError(f"{tool} is not installed; building companion packages needs it "
                                f"(apt-get install {package})") from None
+    except subprocess.TimeoutExpired:
+        raise BuildToolError(f"{what or tool}: no end after {TOOL_TIMEOUT // 60} minutes; stopped") from None
     if done.returncode != 0 and what:
         tail = "\n".join(done.stdout.strip().splitlines()[-12:])
         raise BuildToolError(f"{what} failed (exit {done.returncode}):\n{tail}")
