@@ -33,7 +33,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import UsageError
 from .output import Staging
@@ -41,6 +41,9 @@ from .spec import PackageSpec
 
 if TYPE_CHECKING:
     from .regen import TreeEdits
+
+#: a format's payload type (:class:`tap2pkg.deb.source.DebPayload`, :class:`tap2pkg.rpm.source.RpmSources`)
+P = TypeVar("P")
 
 #: The modules that register each format's builders, imported on first use of the registry.
 FORMAT_MODULES = {"deb": "tap2pkg.deb.build", "rpm": "tap2pkg.rpm.build"}
@@ -76,6 +79,15 @@ class BuildOptions:
     edits: TreeEdits | None = None
     #: ``--sign-key``: sign with this key (debsign, rpmsign --addsign); None: the format's default
     sign_key: str | None = None
+    #: the format's payload as the plan rendered it (:attr:`tap2pkg.regen.Plan.payload`); None: render it
+    payload: object = None
+
+    def payload_of(self, spec: PackageSpec, kind: type[P], make: Callable[[PackageSpec], P]) -> P:
+        """The payload rendered for ``spec`` already, or ``make(spec)``: each build renders once."""
+        given = self.payload
+        if isinstance(given, kind) and getattr(given, "spec", None) is spec:  # not another spec's
+            return given
+        return make(spec)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,8 +94,10 @@ class TreeFormat:
     name: str
     #: the tree's directory for ``spec`` in ``output_dir``
     tree_dir: Callable[[PackageSpec, Path], Path]
-    #: every generated file of the tree that is tracked (merged), relative to the tree
-    generated: Callable[[PackageSpec], Files]
+    #: the package's rendered payload, computed once per build and handed on to the builder
+    payload: Callable[[PackageSpec], Any]
+    #: every generated file of the tree that is tracked (merged), relative to the tree, from the payload
+    generated: Callable[[Any], Files]
     #: the tree's files on disk that belong to it (tracked names given), relative to the tree
     tree_files: Callable[[Path, Iterable[str]], Files]
     #: the full version of the tree's last release, from its changelog (None: no changelog)
@@ -306,6 +308,8 @@ class Plan:
     theirs: Files
     edits: TreeEdits
     state: State
+    #: the format's payload the files were generated from: the builder writes it, not a second rendering
+    payload: Any
     notes: list[str] = field(default_factory=list)
     #: relative path -> (text with markers or None, new generated text, why)
     conflicts: dict[str, tuple[bytes | None, bytes, str]] = field(default_factory=dict)
@@ -416,7 +420,8 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
     """
     fmt = tree_format(fmt_name)
     output_dir = Path(output_dir)
-    orig = fmt.generated(spec)
+    payload = fmt.payload(spec)
+    orig = fmt.generated(payload)
     new = dict(orig)
     tree, state = _tree_and_base(fmt, spec, output_dir, from_tree)
     key_dir = fmt.tree_dir(spec, output_dir)
@@ -427,7 +432,7 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
             _, new = fmt.carry_history(spec, {}, {}, new, message)
             record = State(record.format, record.name, record.version, record.tree, record.settings, new)
         edits = TreeEdits({rel: v for rel, v in new.items() if orig.get(rel) != v})
-        return Plan(fmt.name, None, key_dir, orig, new, {}, edits, record)
+        return Plan(fmt.name, None, key_dir, orig, new, {}, edits, record, payload)
     theirs = fmt.tree_files(tree, [*new, *(state.files if state else {})])
     theirs = {rel: v for rel, v in theirs.items() if not rel.endswith(NEW_SUFFIX)}
     marked = _marked(theirs)
@@ -445,7 +450,7 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
     base: Files = dict(state.files) if state is not None else {}
     base, new = fmt.carry_history(spec, base, theirs, new, message)
     record = State(record.format, record.name, record.version, record.tree, record.settings, new)
-    result = Plan(fmt.name, tree, key_dir, orig, new, theirs, TreeEdits(), record)
+    result = Plan(fmt.name, tree, key_dir, orig, new, theirs, TreeEdits(), record, payload)
     files: Files = {}
     removed: set[str] = set()
     for rel in sorted(set(new) | set(base) | set(theirs)):
@@ -523,7 +528,7 @@ def whole_tree(fmt_name: str, spec: PackageSpec, tree: Path) -> TreeEdits:
     """The tree as it is, to write over the generated one (a build ``--from-tree``): every file kept,
     generated files the packager removed left out."""
     fmt = tree_format(fmt_name)
-    new = fmt.generated(spec)
+    new = fmt.generated(fmt.payload(spec))
     theirs = {rel: v for rel, v in fmt.tree_files(tree, new).items() if not rel.endswith(NEW_SUFFIX)}
     marked = _marked(theirs)
     if marked:

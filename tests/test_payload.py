@@ -54,6 +54,27 @@ def test_a_native_deb_build_renders_each_template_once_and_reads_each_file_once(
     assert set(reads.values()) == {1}, reads
 
 
+def test_a_cli_build_of_both_formats_computes_one_payload_per_format(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan (hand edits, tap2pkg.regen) and the builder share one payload: no second rendering."""
+    from tap2pkg.cli.tap2pkg import main
+    from tap2pkg.payload import Payload
+
+    made: Counter[str] = Counter()
+    real = Payload.for_spec.__func__  # type: ignore[attr-defined]  # a classmethod's function
+
+    def counting(cls: type[Payload], spec: PackageSpec, distro: str) -> Payload:
+        made[distro] += 1
+        return real(cls, spec, distro)  # type: ignore[no-any-return]  # the real for_spec
+
+    monkeypatch.setattr(Payload, "for_spec", classmethod(counting))
+    code = main(["build", str(ECHO / "echo.tac"), "--include", str(ECHO / "echoproto.py"), "-m",
+                 "Jane Doe <jane@example.org>", "-o", str(tmp_path / "out"), "--binary-only", "-u"])
+    assert code == 0
+    assert {p.suffix for p in (tmp_path / "out").iterdir()} >= {".deb", ".rpm"}
+    assert sorted(made.values()) == [1, 1] and len(made) == 2, made
+
+
 def test_without_source_date_epoch_both_formats_take_the_app_files_time(tmp_path: Path) -> None:
     app = tmp_path / "echo.tac"
     shutil.copy(ECHO / "echo.tac", app)

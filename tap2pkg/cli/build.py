@@ -276,7 +276,8 @@ def prepare(fmt: str, spec: PackageSpec, settings: Mapping[str, Any], args: argp
     output_dir = _default_output_dir(settings, args)
     plan = regen.plan(fmt, spec, output_dir, settings, from_tree=getattr(args, "from_tree", None),
                       force=bool(getattr(args, "force_regenerate", False)), message=message)
-    return Prepared(fmt, spec, output_dir, chosen, replace(options, edits=plan.edits), plan)
+    return Prepared(fmt, spec, output_dir, chosen, replace(options, edits=plan.edits, payload=plan.payload),
+                    plan)
 
 
 def prepare_from_tree(fmt: str, args: argparse.Namespace, dests: Mapping[str, str], *,

@@ -83,7 +83,8 @@ def write_native(spec: PackageSpec, stage: Staging, options: BuildOptions) -> St
     from .source import DebPayload, build_source_package, orig_tarball, write_source_tree
 
     stage.check_free(f"{spec.name}-{spec.version}", directory=True)
-    tree = write_source_tree(DebPayload.for_spec(spec), stage.path, options.edits)
+    payload = options.payload_of(spec, DebPayload, DebPayload.for_spec)
+    tree = write_source_tree(payload, stage.path, options.edits)
     files: list[Path] = []
     notes: list[str] = []
     if options.source:
@@ -103,7 +104,8 @@ def write_dpkg(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Stag
     from .source import DebPayload, write_source_tree
 
     stage.check_free(f"{spec.name}-{spec.version}", directory=True)
-    tree = write_source_tree(DebPayload.for_spec(spec), stage.path, options.edits)
+    payload = options.payload_of(spec, DebPayload, DebPayload.for_spec)
+    tree = write_source_tree(payload, stage.path, options.edits)
     files = build_with_dpkg(tree, source=options.source, binary=options.binary)
     return _staged(tree.root, files, [], options)
 

@@ -221,9 +221,8 @@ def build_source_package(tree: SourceTree) -> list[Path]:
 _CHANGELOG = "debian/changelog"
 
 
-def generated_tree(spec: PackageSpec) -> Files:
-    """Every file of ``spec``'s generated tree, relative to it: (content, mode)."""
-    payload = DebPayload.for_spec(spec)
+def generated_tree(payload: DebPayload) -> Files:
+    """Every file of the payload's generated tree, relative to it: (content, mode)."""
     files = {f.tree_path: (f.data, f.mode) for f in payload.core.tree_files() if f.tree_path is not None}
     files.update({f"debian/{rel}": (text.encode(), mode) for rel, (text, mode) in payload.debian.items()})
     return files
@@ -326,4 +325,5 @@ def _tree_dir(spec: PackageSpec, output_dir: Path) -> Path:
 
 
 #: What :mod:`tap2pkg.regen` asks of a Debian tree.
-TREE_FORMAT = TreeFormat("deb", _tree_dir, generated_tree, tree_files, last_version, carry_history)
+TREE_FORMAT = TreeFormat("deb", _tree_dir, DebPayload.for_spec, generated_tree, tree_files, last_version,
+                         carry_history)

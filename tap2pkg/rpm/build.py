@@ -34,9 +34,9 @@ _NO_SRPM = ("rpmbuild is not installed: no source RPM was made (the spec and its
 
 def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native: bool) -> Staged:
     from .native import build_rpm
-    from .source import rpm_sources, write_sources
+    from .source import RpmSources, rpm_sources, write_sources
 
-    sources = rpm_sources(spec)
+    sources = options.payload_of(spec, RpmSources, rpm_sources)
     # a native binary-only build never runs rpmbuild: do not look for it
     has_rpmbuild = rpmbuild_available() if (options.source or not native) else False
     if not has_rpmbuild and (not native or not options.binary):

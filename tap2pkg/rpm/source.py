@@ -88,6 +88,11 @@ class RpmSources:
         """The build time (see :func:`tap2pkg.payload.build_time`)."""
         return self.payload.build_time
 
+    @property
+    def spec(self) -> PackageSpec:
+        """The package's spec."""
+        return self.payload.spec
+
     def files(self) -> dict[str, bytes]:
         """``{file name: content}`` for the spec, the tarball, every other source and the rpmlintrc."""
         out = {self.spec_name: self.spec_text.encode(), self.tarball_name: self.tarball}
@@ -287,10 +292,9 @@ _SOURCE_TAG = re.compile(r"^(?:Source|Patch)\d*\s*:\s*(\S+)\s*$", re.MULTILINE |
 _CHANGELOG_TOP = re.compile(r"^\*.* - (\S+)\s*$")
 
 
-def generated_tree(spec: PackageSpec) -> Files:
-    """The spec, its text sources and the rpmlintrc as generated for ``spec`` (the tarball is made from the
-    app file every time, never merged)."""
-    sources = rpm_sources(spec)
+def generated_tree(sources: RpmSources) -> Files:
+    """The spec, its text sources and the rpmlintrc as generated (the tarball is made from the app file
+    every time, never merged)."""
     return {name: (data, 0o644) for name, data in sources.files().items() if name != sources.tarball_name}
 
 
@@ -390,4 +394,5 @@ def _tree_dir(spec: PackageSpec, output_dir: Path) -> Path:
 
 
 #: What :mod:`tap2pkg.regen` asks of an RPM spec directory.
-TREE_FORMAT = TreeFormat("rpm", _tree_dir, generated_tree, tree_files, last_version, carry_history)
+TREE_FORMAT = TreeFormat("rpm", _tree_dir, rpm_sources, generated_tree, tree_files, last_version,
+                         carry_history)
