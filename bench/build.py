@@ -41,6 +41,7 @@ from bench.common import (
     comparison_table,
     ensure_venv,
     format_ratio,
+    installed_tap2pkg,
     machine_info,
     median,
     nfpm_bench_main,
@@ -61,7 +62,7 @@ DPKG_TARGET = 20.0  # native at least 20x faster than the dpkg builder
 
 def tap2deb_command(apps: Sequence[Path], outdir: Path, builder: str) -> list[str]:
     """The tap2deb call that builds ``apps`` (binary packages only) with ``builder``."""
-    script = Path(sys.executable).parent / "tap2deb"
+    script = installed_tap2pkg() / "tap2deb"
     return [str(script), *map(str, apps), "--include", str(APP_DIR / "echoproto.py"), "-m", MAINTAINER,
             "-o", str(outdir), "--builder", builder, "--binary-only", "-u"]
 

@@ -43,6 +43,7 @@ from bench.common import (
     comparison_table,
     ensure_venv,
     format_ratio,
+    installed_tap2pkg,
     machine_info,
     median,
     nfpm_bench_main,
@@ -63,7 +64,7 @@ RPMBUILD_TARGET = 10.0  # native at least 10x faster than rpmbuild
 
 def tap2rpm_command(apps: Sequence[Path], outdir: Path, builder: str) -> list[str]:
     """The tap2rpm call that builds ``apps`` (binary RPMs only) with ``builder``."""
-    script = Path(sys.executable).parent / "tap2rpm"
+    script = installed_tap2pkg() / "tap2rpm"
     return [str(script), *map(str, apps), "--include", str(APP_DIR / "echoproto.py"), "-m", MAINTAINER,
             "-o", str(outdir), "--builder", builder, "--binary-only", "-q"]
 
@@ -159,7 +160,7 @@ def measure(runs: int, batch: int) -> dict[str, float]:
             elif name == "cold":  # a first build: no rendered text is cached yet
                 seconds = timed(tap2rpm_command(apps[:1], out, "native"), fresh(work / "cache"))
             elif name == "imports":  # what a tap2rpm process spends before it builds anything
-                seconds = timed([sys.executable, "-c", "import tap2pkg.cli.tap2rpm"])
+                seconds = timed([str(installed_tap2pkg() / "python"), "-c", "import tap2pkg.cli.tap2rpm"])
             else:
                 seconds = timed(tap2rpm_command(apps[:1], out, name))
             if run:

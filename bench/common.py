@@ -9,6 +9,8 @@ metric against a target ratio, and rewrites its own section of
   (ours, theirs, ratio, target, pass/fail) rendered as a Markdown table;
 * :func:`ensure_venv` -- a private virtual environment for the peer tool,
   created once under ``bench/.work/`` (which git ignores);
+* :func:`installed_tap2pkg` -- tap2pkg as a user has it: this checkout's wheel
+  installed in a venv of its own (bytecode compiled, no editable-install hook);
 * :func:`rewrite_section` -- replace the text between
   ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` in ``BENCHMARKS.md``,
   creating the file or the section when missing and leaving every other
@@ -19,10 +21,12 @@ metric against a target ratio, and rewrites its own section of
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -215,6 +219,47 @@ def ensure_venv(path: Path, requirements: Sequence[str], *, python: str = sys.ex
                              f"check the package index, or delete {path} and retry") from exc
     stamp.write_text(wanted)
     return venv_python
+
+
+#: The venv :func:`installed_tap2pkg` installs this checkout into, and the copy pip builds it from
+TAP2PKG_VENV = WORK_DIR / "tap2pkg-venv"
+CHECKOUT_COPY = WORK_DIR / "tap2pkg-source"
+
+
+def install_checkout(python: Path) -> Path:
+    """pip-install (not editable) a copy of this checkout with venv interpreter ``python``; return its
+    ``bin`` directory.
+
+    pip byte-compiles what it installs, so the console scripts start as on a
+    user's machine: no editable-install path hook, which runs at every start
+    of the development venv's interpreter. The copy keeps pip's build
+    leftovers out of the checkout; the venv needs setuptools (no index used).
+    """
+    shutil.rmtree(CHECKOUT_COPY, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(ROOT / "tap2pkg", CHECKOUT_COPY / "tap2pkg", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, CHECKOUT_COPY / name)
+    command = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+               "--force-reinstall", str(CHECKOUT_COPY)]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = " / ".join(proc.stderr.strip().splitlines()[-3:])
+        raise BenchmarkError(f"could not pip-install this checkout into {python.parent.parent}: {tail}; "
+                             f"delete {python.parent.parent} and retry")
+    return python.parent
+
+
+@functools.lru_cache(maxsize=1)
+def installed_tap2pkg() -> Path:
+    """The ``bin`` directory of a venv holding tap2pkg as ``pip install`` gives it to a user, with
+    its dependencies (installed once) and this checkout (reinstalled on every run: the code measured)."""
+    import tomllib
+
+    requirements = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    python = ensure_venv(TAP2PKG_VENV, ["setuptools>=77", *requirements],
+                         log=lambda m: print(m, file=sys.stderr))
+    return install_checkout(python)
 
 
 def python_package_version(python: Path | str, distribution: str) -> str:

@@ -62,6 +62,7 @@ from bench.common import (
     ensure_venv,
     format_ratio,
     free_port,
+    install_checkout,
     machine_info,
     markdown_table,
     median,
@@ -80,7 +81,6 @@ TWISTED_VENV = WORK_DIR / "twisted-venv"
 TWISTED_REQUIREMENTS = ("twisted",)
 #: tap2pkg is pip-installed here from a copy of this checkout, as a user installs it...
 TAPD_VENV = WORK_DIR / "tapd-venv"
-TAPD_SOURCE = WORK_DIR / "tapd-source"
 #: ...with what pip needs to build it offline and what tap2pkg depends on
 TAPD_REQUIREMENTS = ("setuptools>=77", "Jinja2>=3.1")
 #: ...plus what an optional event loop needs
@@ -564,25 +564,8 @@ def render_section(table: str, machine: dict[str, str], command: str, settings: 
 
 
 def install_console_script(python: Path) -> Path:
-    """tap2pkg pip-installed (not editable) from a copy of this checkout; return its ``tapd`` script.
-
-    pip byte-compiles what it installs, as it does for Twisted: the script
-    starts as it does on a user's machine, without the checkout's editable hooks.
-    """
-    shutil.rmtree(TAPD_SOURCE, ignore_errors=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    shutil.copytree(ROOT / "tap2pkg", TAPD_SOURCE / "tap2pkg", ignore=ignore)
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, TAPD_SOURCE / name)
-    try:
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                        "--force-reinstall", str(TAPD_SOURCE)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    except subprocess.CalledProcessError as exc:
-        tail = (exc.stderr or "").strip().splitlines()[-3:]
-        raise BenchmarkError(f"could not pip-install this checkout into {TAPD_VENV}: {' / '.join(tail)}; "
-                             f"delete {TAPD_VENV} and retry") from exc
-    script = python.parent / "tapd"
+    """tap2pkg pip-installed (not editable) from a copy of this checkout; return its ``tapd`` script."""
+    script = install_checkout(python) / "tapd"
     if not script.exists():
         raise BenchmarkError(f"pip installed no tapd script into {python.parent}")
     return script

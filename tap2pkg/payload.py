@@ -34,6 +34,7 @@ and without blocking, so a file swapped for a FIFO cannot hang a build.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Iterator, Mapping
@@ -329,12 +330,23 @@ def code_files(spec: PackageSpec, layout: Layout) -> list[PayloadFile]:
         PayloadFile(f"{layout.libdir}/tap2pkg/__init__.py", 0o644, STUB_INIT % __version__.encode(),
                     tree_path="lib/tap2pkg/__init__.py", role="runtime"),
     ]
-    rt = runtime_dir()
-    for path in _tree_files(rt):
-        rel = PurePosixPath("tap2pkg/runtime", path.relative_to(rt).as_posix())
-        files.append(PayloadFile(f"{layout.libdir}/{rel}", 0o644, read_file(path, "runtime"),
-                                 tree_path=f"lib/{rel}", role="runtime"))
+    for rel, data in runtime_files():
+        files.append(PayloadFile(f"{layout.libdir}/{rel}", 0o644, data, tree_path=f"lib/{rel}",
+                                 role="runtime"))
     return files + include_files(spec, layout)
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_files() -> tuple[tuple[str, bytes], ...]:
+    """The bundled runtime as packages carry it: ``(tap2pkg/runtime/..., bytes)``, sorted.
+
+    tap2pkg's own installed files, read once per process: a batch (one call
+    for many app files) does not read them again for every package
+    (``BENCHMARKS.md``, the batch rows).
+    """
+    rt = runtime_dir()
+    return tuple((str(PurePosixPath("tap2pkg/runtime", path.relative_to(rt).as_posix())),
+                  read_file(path, "runtime")) for path in _tree_files(rt))
 
 
 def include_files(spec: PackageSpec, layout: Layout) -> list[PayloadFile]:
