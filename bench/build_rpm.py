@@ -36,10 +36,12 @@ if __package__ in (None, ""):  # run as a script: make ``bench.common`` importab
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    BATCH_ROUNDS,
     ROOT,
     WORK_DIR,
     BenchmarkError,
     Comparison,
+    alternating_batches,
     comparison_table,
     ensure_venv,
     format_ratio,
@@ -166,12 +168,16 @@ def measure(runs: int, batch: int) -> dict[str, float]:
             if run:
                 single[name].append(seconds)
     # 50 new packages: an empty cache, so nothing is reused from an earlier run of this benchmark
-    native_batch = timed(tap2rpm_command(apps, fresh(work / "out" / "batch-native"), "native"),
-                         fresh(work / "cache"))
+    def nfpm_batch_run() -> float:  # nfpm builds one package per call, all into one directory
+        out = fresh(work / "out" / "batch-nfpm")
+        return sum(timed(nfpm_command(nfpm, config, out)) for config in configs)
+
+    native_batch, nfpm_batch = alternating_batches(
+        lambda: timed(tap2rpm_command(apps, fresh(work / "out" / "batch-native"), "native"),
+                      fresh(work / "cache")),
+        nfpm_batch_run)
     rpmbuild_batch = timed(tap2rpm_command(apps, fresh(work / "out" / "batch-rpmbuild"), "rpmbuild"),
                            fresh(work / "cache"))
-    out = fresh(work / "out" / "batch-nfpm")
-    nfpm_batch = sum(timed(nfpm_command(nfpm, config, out)) for config in configs)
     return {"native": median(single["native"]), "cold": median(single["cold"]),
             "rpmbuild": median(single["rpmbuild"]),
             "nfpm": median(single["nfpm"]), "imports": median(single["imports"]),
@@ -222,7 +228,9 @@ def render_section(rows: list[Comparison], m: dict[str, float], nfpm_version: st
         "",
         f"Measured {when} with `{command}`: the echo app of `tests/data/echo/` built {int(m['runs'])} "
         f"times by each tool (median wall time of the whole process, alternating order), then a batch "
-        f"of {int(m['batch'])} copies. tap2rpm runs with `--binary-only` (nfpm makes no SRPM); nfpm "
+        f"of {int(m['batch'])} copies, {BATCH_ROUNDS} times each, alternating (the median of the rounds). "
+        "tap2pkg is pip-installed from a copy of this checkout into a venv of its own, as a user has it. "
+        f"tap2rpm runs with `--binary-only` (nfpm makes no SRPM); nfpm "
         f"{nfpm_version} gets a config with the same files, modes, owners, config flags, requires and "
         "scriptlets. Every process runs with its bytecode compiled (as installed) and `SOURCE_DATE_EPOCH` "
         "set; the first round is not counted, so the one per-user cache "

