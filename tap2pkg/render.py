@@ -139,28 +139,29 @@ def render(template: str, context: Mapping[str, Any]) -> str:
     # everything a template sees; an object without a faithful repr only misses, never hits wrongly.
     key = f"{_code_stamp()}\n{template}\n{sorted(context.items())!r}"
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
-    path = None if cache is None else cache / digest
-    if path is not None:
+    if cache is not None and digest in cache[1]:  # a miss opens no file: the new packages of a batch
         try:
-            return path.read_bytes().decode("utf-8", "surrogateescape")
+            return (cache[0] / digest).read_bytes().decode("utf-8", "surrogateescape")
         except OSError:
             pass
     text = environment().get_template(template).render(context)
-    if path is not None:
-        _store(path, text.encode("utf-8", "surrogateescape"))
+    if cache is not None:
+        _store(cache[0] / digest, text.encode("utf-8", "surrogateescape"))
+        cache[1].add(digest)
     return text
 
 
 @lru_cache(maxsize=4)
-def _cache_dir(home: str) -> Path | None:
-    """``<home>/tap2pkg/rendered``, created and pruned once per process; None when it cannot be written."""
+def _cache_dir(home: str) -> tuple[Path, set[str]] | None:
+    """``<home>/tap2pkg/rendered`` and the names of its entries, listed, created and pruned once per
+    process (an entry another process adds meanwhile is missed); None when it cannot be written."""
     base = Path(home) / "tap2pkg" / "rendered"
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    _prune(base)
-    return base if os.access(base, os.W_OK) else None
+    names = _prune(base)
+    return (base, names) if os.access(base, os.W_OK) else None
 
 
 @lru_cache(maxsize=1)
@@ -180,16 +181,18 @@ def _code_stamp() -> str:
     return "\n".join(parts)
 
 
-def _prune(base: Path) -> None:
-    """Keep ``base`` under :data:`CACHE_ENTRIES` entries, dropping the older half past it."""
+def _prune(base: Path) -> set[str]:
+    """Keep ``base`` under :data:`CACHE_ENTRIES` entries, dropping the older half past it; the names kept."""
     try:
         entries = list(os.scandir(base))
         if len(entries) > CACHE_ENTRIES:
             entries.sort(key=lambda e: e.stat().st_mtime_ns)
             for entry in entries[: len(entries) - CACHE_ENTRIES // 2]:
                 os.unlink(entry.path)
+            entries = entries[len(entries) - CACHE_ENTRIES // 2:]
+        return {entry.name for entry in entries}
     except OSError:
-        pass
+        return set()
 
 
 def _store(path: Path, data: bytes) -> None:

@@ -137,3 +137,16 @@ def test_an_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest
     (tmp_path / "tap2pkg").write_text("not a directory")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert render_service_files(spec(source_date_epoch=1700000000))["unit"].startswith("[Unit]")
+
+
+def test_an_entry_removed_while_a_build_runs_is_rendered_again(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache's entries are listed once per process; one deleted since (the cache cleared by hand)
+    is rendered again, not an error."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = render_service_files(spec(source_date_epoch=1700000000))
+    entries = list((tmp_path / "tap2pkg" / "rendered").iterdir())
+    assert entries
+    for entry in entries:
+        entry.unlink()
+    assert render_service_files(spec(source_date_epoch=1700000000)) == first

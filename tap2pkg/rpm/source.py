@@ -160,7 +160,7 @@ def tarball_members(payload: Payload) -> dict[str, tuple[int, bytes | None]]:
     for f in payload.tree_files():
         if f.tree_path is None:
             continue
-        parts = PurePosixPath(f.tree_path).parts
+        parts = f.tree_path.split("/")  # relative, normalized: tree paths are built by tap2pkg
         for i in range(1, len(parts)):
             members.setdefault("/".join(parts[:i]), (0o755, None))
         members[f.tree_path] = (f.mode, f.data)

@@ -268,10 +268,10 @@ def _buildroot(directory: Path, sources: RpmSources, version: str, where: str) -
     root: dict[str, _Entry] = {}
 
     def add(path: str, entry: _Entry) -> None:
-        parent = PurePosixPath(path).parent
-        while str(parent) != "/" and str(parent) not in root:  # install -D, mkdir -p
-            root[str(parent)] = _Entry(0o755)
-            parent = parent.parent
+        parent = path.rsplit("/", 1)[0]  # absolute, normalized paths of the layout
+        while parent and parent not in root:  # install -D, mkdir -p
+            root[parent] = _Entry(0o755)
+            parent = parent.rsplit("/", 1)[0]
         root[path] = entry
 
     add(layout.libdir, _Entry(0o755))
@@ -286,11 +286,11 @@ def _buildroot(directory: Path, sources: RpmSources, version: str, where: str) -
     members = tarball_members(payload) if (tarball.name, data) == (sources.tarball_name, sources.tarball) \
         else _unpack(data, prefix, tarball.name)
     for name, (mode, content) in sorted(members.items()):
-        inside = PurePosixPath(name)
+        top, _, below = name.partition("/")
         mode &= 0o7755  # rpm's build scripts run with umask 022
-        if inside.parts[0] == "lib" and len(inside.parts) > 1:
-            target = f"{layout.libdir}/{PurePosixPath(*inside.parts[1:])}"
-        elif str(inside) == spec.app_file_name and content is not None:
+        if top == "lib" and below:
+            target = f"{layout.libdir}/{below}"
+        elif name == spec.app_file_name and content is not None:
             target, mode = layout.app_path, 0o644  # install -m 0644
         else:
             continue
