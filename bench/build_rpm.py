@@ -64,6 +64,39 @@ BATCH_TARGET = 1.0  # native per package at most nfpm's
 RPMBUILD_TARGET = 10.0  # native at least 10x faster than rpmbuild
 
 
+#: every module a native binary RPM build imports (some only on first use)
+BUILD_MODULES = ", ".join(f"tap2pkg.{m}" for m in (
+    "cli.tap2rpm", "rpm.build", "rpm.native", "rpm.specfile", "rpm.source", "payload", "appfile", "settings",
+    "twisted_detect", "project"))
+#: those imports with the time ``dataclasses`` spends making classes (it compiles each generated method)
+_CLASS_CREATION = f"""
+import dataclasses, time
+real, spent = dataclasses._process_class, [0.0, 0]
+def timed(*args, **kwargs):
+    start = time.perf_counter()
+    made = real(*args, **kwargs)
+    spent[0] += time.perf_counter() - start
+    spent[1] += 1
+    return made
+dataclasses._process_class = timed
+import {BUILD_MODULES}
+print(spent[0], spent[1])
+"""
+
+
+def dataclass_creation(runs: int) -> dict[str, float]:
+    """The median time the build's imports spend creating dataclasses, and how many they create."""
+    found = []
+    for _ in range(max(runs, 3)):
+        proc = subprocess.run([str(installed_tap2pkg() / "python"), "-c", _CLASS_CREATION],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BenchmarkError(f"could not time the dataclasses: {proc.stderr.strip()[-300:]}")
+        seconds, count = proc.stdout.split()
+        found.append((float(seconds), int(count)))
+    return {"class_creation": median(s for s, _ in found), "classes": float(found[0][1])}
+
+
 def tap2rpm_command(apps: Sequence[Path], outdir: Path, builder: str) -> list[str]:
     """The tap2rpm call that builds ``apps`` (binary RPMs only) with ``builder``."""
     script = installed_tap2pkg() / "tap2rpm"
@@ -152,7 +185,8 @@ def measure(runs: int, batch: int) -> dict[str, float]:
         shutil.copy(APP_DIR / "echo.tac", app)
         apps.append(app)
     configs = [nfpm_config(app, work / "apps") for app in apps]
-    single: dict[str, list[float]] = {"native": [], "cold": [], "rpmbuild": [], "nfpm": [], "imports": []}
+    single: dict[str, list[float]] = {"native": [], "cold": [], "rpmbuild": [], "nfpm": [], "imports": [],
+                                      "python": []}
     order = list(single)
     for run in range(runs + 1):  # the first round warms caches and is not counted
         for name in order if run % 2 else reversed(order):
@@ -162,7 +196,9 @@ def measure(runs: int, batch: int) -> dict[str, float]:
             elif name == "cold":  # a first build: no rendered text is cached yet
                 seconds = timed(tap2rpm_command(apps[:1], out, "native"), fresh(work / "cache"))
             elif name == "imports":  # what a tap2rpm process spends before it builds anything
-                seconds = timed([str(installed_tap2pkg() / "python"), "-c", "import tap2pkg.cli.tap2rpm"])
+                seconds = timed([str(installed_tap2pkg() / "python"), "-c", f"import {BUILD_MODULES}"])
+            elif name == "python":  # the interpreter alone
+                seconds = timed([str(installed_tap2pkg() / "python"), "-c", "pass"])
             else:
                 seconds = timed(tap2rpm_command(apps[:1], out, name))
             if run:
@@ -181,6 +217,7 @@ def measure(runs: int, batch: int) -> dict[str, float]:
     return {"native": median(single["native"]), "cold": median(single["cold"]),
             "rpmbuild": median(single["rpmbuild"]),
             "nfpm": median(single["nfpm"]), "imports": median(single["imports"]),
+            "python": median(single["python"]), **dataclass_creation(runs),
             "native_batch": native_batch, "nfpm_batch": nfpm_batch, "rpmbuild_batch": rpmbuild_batch,
             "batch": float(batch),
             "runs": float(runs)}
@@ -203,6 +240,10 @@ def comparisons(m: dict[str, float]) -> list[Comparison]:
                    ms(m["nfpm"]),
                    format_ratio(ratio(m["cold"], m["nfpm"])), "-", None),
         Comparison("  of which Python start-up and imports (median)", ms(m["imports"]), "-", "-", "-", None),
+        Comparison("    of which the interpreter's start-up alone (median)", ms(m["python"]), "-", "-", "-",
+                   None),
+        Comparison(f"    of which creating the {m['classes']:.0f} dataclasses of those modules (median)",
+                   ms(m["class_creation"]), "-", "-", "-", None),
         Comparison(f"batch of {n}: time per package (one tap2rpm call vs {n} nfpm calls)",
                    ms(m["native_batch"] / n), ms(m["nfpm_batch"] / n), format_ratio(per_pkg),
                    f"<= {BATCH_TARGET:g}x", per_pkg <= BATCH_TARGET),

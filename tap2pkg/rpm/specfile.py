@@ -31,7 +31,7 @@ without a ``%`` outside the scriptlets are free to change.
 
 from __future__ import annotations
 
-import calendar
+import datetime
 import io
 import re
 import stat
@@ -175,6 +175,9 @@ def _requires(value: str, where: str) -> list[Dependency]:
     return out
 
 
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+
+
 def _changelog(body: list[tuple[int, str]], where: str) -> list[tuple[int, str, str]]:
     """``%changelog`` entries: (time rpm reads from the date, the rest of the ``*`` line, the text)."""
     entries: list[tuple[int, str, list[str]]] = []
@@ -185,7 +188,8 @@ def _changelog(body: list[tuple[int, str]], where: str) -> list[tuple[int, str, 
                 if len(words) < 5 or words[0] not in _DAYS:
                     raise ValueError
                 month, day, year = _MONTHS.index(words[1]) + 1, int(words[2]), int(words[3])
-                when = calendar.timegm((year, month, day, 12, 0, 0))
+                # noon UTC of that day, as rpm reads it; an impossible date (Feb 30) is a ValueError
+                when = (datetime.date(year, month, day).toordinal() - _EPOCH_ORDINAL) * 86400 + 43200
             except ValueError:
                 raise UnsupportedEditError(f"{where}:{number}: expected '* Www Mmm DD YYYY NAME'; fix the "
                                            "changelog entry") from None
