@@ -14,16 +14,17 @@ for many apps) deflates the bundled runtime once.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import zlib
 from collections.abc import Iterable
 
 #: pieces at least this long are cached; smaller ones join the fresh stream
 CACHE_MIN = 1024
-#: bound on the cache's size (compressed bytes), so a long batch does not grow without end
+#: bound on the cache's size (pieces and their deflated bytes), so a long batch does not grow without end
 CACHE_MAX_BYTES = 64 << 20
 
+#: (level, piece) -> its deflated bytes; a piece is its own key (bytes keep their hash, and the
+#: bundled runtime's pieces are the same objects in every package of a batch)
 _cache: dict[tuple[int, bytes], bytes] = {}
 _cache_bytes = 0
 
@@ -35,15 +36,15 @@ def _deflate(data: bytes, level: int) -> bytes:
 
 def _cached_deflate(data: bytes, level: int) -> bytes:
     global _cache_bytes
-    key = (level, hashlib.sha256(data).digest())
+    key = (level, data)
     hit = _cache.get(key)
     if hit is None:
         hit = _deflate(data, level)
-        if _cache_bytes + len(hit) > CACHE_MAX_BYTES:
+        if _cache_bytes + len(data) + len(hit) > CACHE_MAX_BYTES:
             _cache.clear()
             _cache_bytes = 0
         _cache[key] = hit
-        _cache_bytes += len(hit)
+        _cache_bytes += len(data) + len(hit)
     return hit
 
 
