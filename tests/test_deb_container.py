@@ -7,21 +7,15 @@ The container has no network; the app is reached on 127.0.0.1 inside it.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from container_helpers import build_echo_deb
 
-from tap2pkg import builders
-from tap2pkg.builders import BuildOptions
-from tap2pkg.spec import PackageSpec
 from tap2pkg.verify import DISTROS, VerifyContainer, build_image, connect
 from tap2pkg.verify.container import ExecResult
 from tap2pkg.verify.errors import EngineUnavailableError
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "echo"
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -41,16 +35,6 @@ def container() -> Iterator[VerifyContainer]:
 
 def sh(box: VerifyContainer, command: str) -> ExecResult:
     return box.run(command)
-
-
-def build(tmp_path: Path, builder: str, version: str) -> Path:
-    spec = PackageSpec(name="echo", app_file=EXAMPLE / "echo.tac", app_kind="python",
-                       maintainer="Jane Doe <jane@example.org>", version=version, ports=(8007,),
-                       includes=(EXAMPLE / "echoproto.py",), source_date_epoch=1700000000)
-    options = BuildOptions(source=False)
-    result = builders.build(spec, tmp_path / f"{builder}-{version}", "deb", builder, options)
-    [deb] = result.paths("package")
-    return deb
 
 
 def main_pid(box: VerifyContainer) -> str:
@@ -74,9 +58,7 @@ def answers(box: VerifyContainer) -> str:
 
 @pytest.mark.parametrize("builder", ["native", "dpkg"])
 def test_systemd_lifecycle(container: VerifyContainer, tmp_path: Path, builder: str) -> None:
-    if builder == "dpkg" and shutil.which("dpkg-buildpackage") is None:
-        pytest.skip("dpkg-buildpackage is not installed")
-    first, second = build(tmp_path, builder, "1.0"), build(tmp_path, builder, "1.1")
+    first, second = build_echo_deb(tmp_path, builder, "1.0"), build_echo_deb(tmp_path, builder, "1.1")
     for deb in (first, second):
         container.put_file(deb, "/tmp")
 

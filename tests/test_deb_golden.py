@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from golden_files import GOLDEN_ROOT, assert_matches_golden
+from golden_files import assert_matches_golden, assert_no_stale_golden_files
 
 from tap2pkg.deb.native import control_text, maintainer_scripts
 from tap2pkg.deb.source import DebPayload
 from tap2pkg.spec import PackageSpec
 
 HERE = Path(__file__).parent
-GOLDEN = GOLDEN_ROOT / "deb"
 
 SPEC = PackageSpec(
     name="echo", app_file=HERE / "data" / "echo" / "echo.tac", app_kind="python",
@@ -38,14 +37,11 @@ def generated() -> dict[str, str]:
 
 @pytest.mark.parametrize("name", sorted(generated()))
 def test_matches_golden(name: str) -> None:
-    text = generated()[name]
-    assert_matches_golden(name, text, GOLDEN / name)
+    assert_matches_golden("deb", name, generated()[name])
 
 
 def test_no_stale_golden_files() -> None:
-    names = set(generated())
-    stale = [p for p in GOLDEN.rglob("*") if p.is_file() and str(p.relative_to(GOLDEN)) not in names]
-    assert not stale, f"golden files no longer generated: {stale}"
+    assert_no_stale_golden_files("deb", generated())
 
 
 def test_control_parses_with_python_debian() -> None:

@@ -18,13 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from container_helpers import build_echo_deb
+from test_daemon import free_port
 
-from tap2pkg import builders
-from tap2pkg.builders import BuildOptions
-from tap2pkg.spec import PackageSpec
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "echo"
 CACHE = Path(os.environ.get("TAP2PKG_DEB_CHROOT", "/var/tmp/tap2pkg-deb-chroot"))
 
 pytestmark = [
@@ -69,22 +65,6 @@ def sh(root: Path, command: str) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
-def build(tmp_path: Path, builder: str, version: str) -> Path:
-    spec = PackageSpec(name="echo", app_file=EXAMPLE / "echo.tac", app_kind="python",
-                       maintainer="Jane Doe <jane@example.org>", version=version, ports=(8007,),
-                       includes=(EXAMPLE / "echoproto.py",), source_date_epoch=1700000000)
-    options = BuildOptions(source=False)
-    result = builders.build(spec, tmp_path / f"{builder}-{version}", "deb", builder, options)
-    [deb] = result.paths("package")
-    return deb
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def echo_roundtrip(port: int) -> bytes:
     deadline = time.monotonic() + 15
     while True:
@@ -100,9 +80,7 @@ def echo_roundtrip(port: int) -> bytes:
 
 @pytest.mark.parametrize("builder", ["native", "dpkg"])
 def test_lifecycle(chroot: Path, tmp_path: Path, builder: str) -> None:
-    if builder == "dpkg" and shutil.which("dpkg-buildpackage") is None:
-        pytest.skip("dpkg-buildpackage is not installed")
-    deb = build(tmp_path, builder, "1.0")
+    deb = build_echo_deb(tmp_path, builder, "1.0")
     shutil.copy(deb, chroot / "tmp" / deb.name)
     policy = chroot / "usr" / "sbin" / "policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
@@ -142,7 +120,7 @@ def test_lifecycle(chroot: Path, tmp_path: Path, builder: str) -> None:
     # upgrade: an edited app file is kept
     with (chroot / "etc" / "echo" / "echo.tac").open("a") as fh:
         fh.write("# edited by the administrator\n")
-    new = build(tmp_path, builder, "1.1")
+    new = build_echo_deb(tmp_path, builder, "1.1")
     shutil.copy(new, chroot / "tmp" / new.name)
     proc = sh(chroot, f"dpkg -i /tmp/{new.name}")
     assert proc.returncode == 0, proc.stdout + proc.stderr

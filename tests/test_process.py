@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_daemon import pid_alive
 
 from tap2pkg.runtime.process import ProcessService
 from tap2pkg.runtime.service import MultiService, ServiceError, describe
@@ -25,15 +26,6 @@ def run(scenario: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
     async def bounded() -> Any:
         return await asyncio.wait_for(scenario(), timeout)
     return asyncio.run(bounded())
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 async def until(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
@@ -51,6 +43,18 @@ def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records]
 
 
+def run_until(service: ProcessService, condition: Callable[[], Any],
+              caplog: pytest.LogCaptureFixture) -> None:
+    """Start ``service``, wait for ``condition``, stop it; what the children log is captured."""
+    async def scenario() -> None:
+        await service.start()
+        await until(condition)
+        await service.stop()
+
+    with caplog.at_level(logging.INFO, logger="tap2pkg"):
+        run(scenario)
+
+
 def test_child_output_is_logged_and_stop_kills_the_child(caplog: pytest.LogCaptureFixture) -> None:
     service = ProcessService({"sleeper": {"args": SLEEPER}}, name="procs")
     pids: list[int] = []
@@ -63,7 +67,7 @@ def test_child_output_is_logged_and_stop_kills_the_child(caplog: pytest.LogCaptu
 
     with caplog.at_level(logging.INFO, logger="tap2pkg"):
         run(scenario)
-    assert not alive(pids[0])
+    assert not pid_alive(pids[0])
     assert service.pids == {}
     assert any(m.startswith("procs: sleeper was killed by signal 15") for m in messages(caplog))
 
@@ -71,14 +75,7 @@ def test_child_output_is_logged_and_stop_kills_the_child(caplog: pytest.LogCaptu
 def test_stderr_lines_are_marked(caplog: pytest.LogCaptureFixture) -> None:
     script = "import sys, time; sys.stderr.write('oops\\npartial'); sys.stderr.flush(); time.sleep(60)"
     service = ProcessService({"noisy": {"args": [sys.executable, "-c", script]}})
-
-    async def scenario() -> None:
-        await service.start()
-        await until(lambda: "noisy (stderr): oops" in messages(caplog))
-        await service.stop()
-
-    with caplog.at_level(logging.INFO, logger="tap2pkg"):
-        run(scenario)
+    run_until(service, lambda: "noisy (stderr): oops" in messages(caplog), caplog)
     assert "noisy (stderr): partial" in messages(caplog)  # the unfinished last line is not lost
 
 
@@ -96,7 +93,7 @@ def test_a_child_ignoring_sigterm_gets_sigkill_after_kill_time(tmp_path: Path) -
         await service.stop()
 
     run(scenario)
-    assert not alive(pids[0])
+    assert not pid_alive(pids[0])
 
 
 def test_grandchildren_are_stopped_too(tmp_path: Path) -> None:
@@ -108,16 +105,16 @@ def test_grandchildren_are_stopped_too(tmp_path: Path) -> None:
         await service.start()
         await until(lambda: pidfile.exists() and pidfile.read_text().strip())
         grandchild.append(int(pidfile.read_text()))
-        assert alive(grandchild[0])
+        assert pid_alive(grandchild[0])
         await service.stop()
 
     run(scenario)
     # The orphaned grandchild is reparented and reaped by init; give it a moment.
     for _ in range(100):
-        if not alive(grandchild[0]):
+        if not pid_alive(grandchild[0]):
             break
         time.sleep(0.02)
-    assert not alive(grandchild[0])
+    assert not pid_alive(grandchild[0])
 
 
 def test_a_dying_child_is_restarted_with_a_growing_delay(caplog: pytest.LogCaptureFixture,
@@ -125,14 +122,7 @@ def test_a_dying_child_is_restarted_with_a_growing_delay(caplog: pytest.LogCaptu
     starts = tmp_path / "starts"
     service = ProcessService({"crasher": {"args": ["/bin/sh", "-c", f"echo x >> {starts}; exit 3"]}},
                              threshold=5.0, min_restart_delay=0.02, max_restart_delay=0.08)
-
-    async def scenario() -> None:
-        await service.start()
-        await until(lambda: starts.exists() and len(starts.read_text().split()) >= 5)
-        await service.stop()
-
-    with caplog.at_level(logging.INFO, logger="tap2pkg"):
-        run(scenario)
+    run_until(service, lambda: starts.exists() and len(starts.read_text().split()) >= 5, caplog)
     pattern = r"crasher exited with status 3 after [\d.]+s; restarting in ([\d.]+)s"
     delays = [float(m) for m in re.findall(pattern, "\n".join(messages(caplog)))]
     assert delays[:4] == [0.02, 0.04, 0.08, 0.08]  # doubles, capped at max_restart_delay
@@ -143,14 +133,7 @@ def test_a_child_that_ran_past_the_threshold_restarts_at_once(caplog: pytest.Log
     starts = tmp_path / "starts"
     service = ProcessService({"steady": {"args": ["/bin/sh", "-c", f"echo x >> {starts}; sleep 0.2"]}},
                              threshold=0.1, min_restart_delay=30)
-
-    async def scenario() -> None:
-        await service.start()
-        await until(lambda: starts.exists() and len(starts.read_text().split()) >= 2)
-        await service.stop()
-
-    with caplog.at_level(logging.INFO, logger="tap2pkg"):
-        run(scenario)
+    run_until(service, lambda: starts.exists() and len(starts.read_text().split()) >= 2, caplog)
     assert any(re.search(r"steady exited with status 0 after [\d.]+s; restarting$", m)
                for m in messages(caplog))
 
@@ -168,11 +151,11 @@ def test_a_process_added_to_a_running_parent_starts_at_once() -> None:
         removal = service.remove_process("late")
         assert removal is not None
         await removal
-        assert not alive(pid) and "late" not in service.processes
+        assert not pid_alive(pid) and "late" not in service.processes
         service.add_process("again", SLEEPER)
         again = await until(lambda: service.pids.get("again"))
         await parent.stop()
-        assert not alive(again)
+        assert not pid_alive(again)
 
     run(scenario)
 
@@ -185,9 +168,9 @@ def test_restart_all_replaces_every_child() -> None:
         await service.restart_all()
         after = await until(lambda: len(service.pids) == 2 and service.pids)
         assert set(after.values()).isdisjoint(before.values())
-        assert not any(alive(pid) for pid in before.values())
+        assert not any(pid_alive(pid) for pid in before.values())
         await service.stop()
-        assert not any(alive(pid) for pid in after.values())
+        assert not any(pid_alive(pid) for pid in after.values())
 
     run(scenario)
 
@@ -195,14 +178,7 @@ def test_restart_all_replaces_every_child() -> None:
 def test_environment_and_working_directory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     service = ProcessService({"env": {"args": ["/usr/bin/env"], "env": {"GREETING": "hi"}},
                               "pwd": {"args": ["/bin/pwd"], "cwd": str(tmp_path)}}, min_restart_delay=30)
-
-    async def scenario() -> None:
-        await service.start()
-        await until(lambda: {"env: GREETING=hi", f"pwd: {tmp_path}"} <= set(messages(caplog)))
-        await service.stop()
-
-    with caplog.at_level(logging.INFO, logger="tap2pkg"):
-        run(scenario)
+    run_until(service, lambda: {"env: GREETING=hi", f"pwd: {tmp_path}"} <= set(messages(caplog)), caplog)
     # a given environment replaces the daemon's: nothing else is passed on
     assert [m for m in messages(caplog) if m.startswith("env: ")] == ["env: GREETING=hi"]
 
@@ -210,26 +186,12 @@ def test_environment_and_working_directory(tmp_path: Path, caplog: pytest.LogCap
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch user")
 def test_a_child_runs_as_the_configured_user(caplog: pytest.LogCaptureFixture) -> None:
     service = ProcessService({"who": {"args": ["/usr/bin/id", "-un"], "uid": "nobody"}}, min_restart_delay=30)
-
-    async def scenario() -> None:
-        await service.start()
-        await until(lambda: "who: nobody" in messages(caplog))
-        await service.stop()
-
-    with caplog.at_level(logging.INFO, logger="tap2pkg"):
-        run(scenario)
+    run_until(service, lambda: "who: nobody" in messages(caplog), caplog)
 
 
 def test_a_missing_program_is_logged_and_retried(caplog: pytest.LogCaptureFixture) -> None:
     service = ProcessService({"ghost": {"args": ["/nonexistent/program"]}}, min_restart_delay=0.02)
-
-    async def scenario() -> None:
-        await service.start()
-        await until(lambda: sum("cannot start ghost" in m for m in messages(caplog)) >= 2)
-        await service.stop()
-
-    with caplog.at_level(logging.INFO, logger="tap2pkg"):
-        run(scenario)
+    run_until(service, lambda: sum("cannot start ghost" in m for m in messages(caplog)) >= 2, caplog)
 
 
 def test_bad_configuration_is_refused_with_a_clear_message() -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from golden_files import GOLDEN_ROOT, assert_matches_golden
+from golden_files import assert_matches_golden, assert_no_stale_golden_files
 
 from tap2pkg.dependency import Dependency
 from tap2pkg.rpm.source import rpm_sources
 from tap2pkg.spec import PackageSpec
 
 ECHO = Path(__file__).parent / "data" / "echo"
-GOLDEN = GOLDEN_ROOT / "rpm"
 
 SPEC = PackageSpec(
     name="echo", app_file=ECHO / "echo.tac", app_kind="python", maintainer="Jane Doe <jane@example.org>",
@@ -39,9 +38,8 @@ def generated() -> dict[str, str]:
 
 @pytest.mark.parametrize("name", sorted(generated()))
 def test_matches_golden(name: str) -> None:
-    text = generated()[name]
-    assert_matches_golden(name, text, GOLDEN / name)
+    assert_matches_golden("rpm", name, generated()[name])
 
 
 def test_no_stale_golden_files() -> None:
-    assert sorted(p.name for p in GOLDEN.iterdir()) == sorted(generated())
+    assert_no_stale_golden_files("rpm", generated())
