@@ -87,6 +87,14 @@ def start_tapd(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None
     return process
 
 
+def serve(args: Sequence[str], cwd: Path, port: int,
+          env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start a foreground ``tapd`` and wait until it listens on ``port`` (or has exited)."""
+    process = start_tapd(args, cwd, env)
+    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    return process
+
+
 def pid_alive(pid: int) -> bool:
     """Whether ``pid`` is a live process (a zombie counts as gone)."""
     try:
@@ -94,6 +102,12 @@ def pid_alive(pid: int) -> bool:
             return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
     except FileNotFoundError:
         return False
+
+
+def stop_daemon(pid: int) -> None:
+    """SIGTERM a daemonized ``tapd`` and wait for it to exit."""
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not pid_alive(pid), what="the daemon to exit")
 
 
 def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, str, str]:
@@ -130,6 +144,14 @@ def daemons() -> Iterator[list[int]]:
             os.kill(pid, signal.SIGKILL)
 
 
+def one_line(stderr: str) -> str:
+    """The one line of an error, with no traceback."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
 def read_pid(path: Path) -> int:
     """The pid written in a pidfile."""
     return int(path.read_text().strip())
@@ -139,8 +161,7 @@ def read_pid(path: Path) -> int:
 
 def test_tac_in_the_foreground_answers_and_exits_by_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    process = start_tapd(["-n", "-y", str(ECHO_TAC)], tmp_path, echo_env(port))
-    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    process = serve(["-n", "-y", str(ECHO_TAC)], tmp_path, port, echo_env(port))
     assert echo(port) == b"hello tapd\n"
     assert read_pid(tmp_path / "tapd.pid") == process.pid
     code, out, err = stop(process)
@@ -156,8 +177,7 @@ def test_tac_in_the_foreground_answers_and_exits_by_sigterm(tmp_path: Path) -> N
 def test_the_echo_example_runs_from_anywhere(tmp_path: Path) -> None:
     example = Path(__file__).parent.parent / "examples" / "echo" / "echo.tac"
     port = free_port()
-    process = start_tapd(["-n", "-y", str(example)], tmp_path, echo_env(port))
-    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    process = serve(["-n", "-y", str(example)], tmp_path, port, echo_env(port))
     assert echo(port, b"example\n") == b"example\n"
     code, out, err = stop(process)
     assert code == -signal.SIGTERM, err
@@ -193,8 +213,7 @@ def test_each_saved_format_runs_daemonized_and_stops_on_kill(
 def test_no_save_skips_the_shutdown_file(tmp_path: Path) -> None:
     port = free_port()
     save_echo_app(tmp_path / "echo.tap", port)
-    process = start_tapd(["-n", "-o", "-f", "echo.tap"], tmp_path)
-    wait_until(lambda: port_open(port), what="the echo port")
+    process = serve(["-n", "-o", "-f", "echo.tap"], tmp_path, port)
     code, out, _ = stop(process, signal.SIGINT)
     assert code == -signal.SIGINT
     assert "received SIGINT" in out
@@ -203,8 +222,7 @@ def test_no_save_skips_the_shutdown_file(tmp_path: Path) -> None:
 
 def test_plugin_subcommand_runs_the_plugin(tmp_path: Path) -> None:
     port = free_port()
-    process = start_tapd(["-n", "--pidfile=", "echo", "--port", str(port), "-i", "127.0.0.1"], tmp_path)
-    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    process = serve(["-n", "--pidfile=", "echo", "--port", str(port), "-i", "127.0.0.1"], tmp_path, port)
     assert echo(port, b"plugin\n") == b"plugin\n"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.settimeout(10)
@@ -221,8 +239,7 @@ def test_each_reactor_serves(tmp_path: Path, reactor: str) -> None:
     if not REACTORS[reactor].available:
         pytest.skip(f"{reactor} is not available here")
     port = free_port()
-    process = start_tapd(["-n", "-r", reactor, "-y", str(ECHO_TAC)], tmp_path, echo_env(port))
-    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    process = serve(["-n", "-r", reactor, "-y", str(ECHO_TAC)], tmp_path, port, echo_env(port))
     assert echo(port) == b"hello tapd\n"
     code, out, _ = stop(process)
     assert code == -signal.SIGTERM
@@ -288,8 +305,7 @@ def test_stale_pidfile_is_removed_with_a_log_line(tmp_path: Path) -> None:
     dead.wait()
     (tmp_path / "tapd.pid").write_text(f"{dead.pid}\n")
     port = free_port()
-    process = start_tapd(["-n", "-y", str(ECHO_TAC)], tmp_path, echo_env(port))
-    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    process = serve(["-n", "-y", str(ECHO_TAC)], tmp_path, port, echo_env(port))
     assert read_pid(tmp_path / "tapd.pid") == process.pid
     _, out, _ = stop(process)
     assert f"removed stale pidfile {tmp_path / 'tapd.pid'} (pid {dead.pid})" in out
@@ -307,8 +323,7 @@ def test_a_second_instance_is_refused(tmp_path: Path, daemons: list[int]) -> Non
                              f"{tmp_path / 'tapd.pid'}); stop it, or use --pidfile and --logfile "
                              "to run a second instance\n")
     assert read_pid(tmp_path / "tapd.pid") == pid
-    os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: not pid_alive(pid), what="the daemon to exit")
+    stop_daemon(pid)
     assert not (tmp_path / "tapd.pid").exists()
 
 
@@ -323,11 +338,10 @@ def test_port_in_use_is_one_line_and_exit_69(tmp_path: Path, daemonize: bool) ->
         save_echo_app(tmp_path / "echo.tap", port)
         result = run_tapd([*([] if daemonize else ["-n"]), "-f", "echo.tap"], tmp_path)
     assert result.returncode == 69
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("tapd: error: cannot listen on TCP 127.0.0.1:")
-    assert "address already in use" in lines[0]
-    assert "Traceback" not in result.stdout + result.stderr
+    line = one_line(result.stderr)
+    assert line.startswith("tapd: error: cannot listen on TCP 127.0.0.1:")
+    assert "address already in use" in line
+    assert "Traceback" not in result.stdout
     assert not (tmp_path / "tapd.pid").exists()
 
 
@@ -346,8 +360,7 @@ def test_errors_are_one_line_with_their_exit_code(tmp_path: Path, args: list[str
                                                    message: str) -> None:
     result = run_tapd(args, tmp_path, echo_env(free_port()))
     assert result.returncode == code, result.stderr
-    assert result.stderr.startswith(message)
-    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert one_line(result.stderr).startswith(message)
     assert not (tmp_path / "tapd.pid").exists()
 
 
@@ -378,9 +391,8 @@ def test_a_daemon_that_fails_after_forking_reports_to_the_parent(tmp_path: Path)
 
 def test_json_log_format(tmp_path: Path) -> None:
     port = free_port()
-    process = start_tapd(["-n", "--log-format", "json", "-l", "tapd.json", "-y", str(ECHO_TAC)],
-                         tmp_path, echo_env(port))
-    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    process = serve(["-n", "--log-format", "json", "-l", "tapd.json", "-y", str(ECHO_TAC)],
+                    tmp_path, port, echo_env(port))
     echo(port, b"json line\n")
     stop(process)
     entries = [json.loads(line) for line in (tmp_path / "tapd.json").read_text().splitlines()]
@@ -392,8 +404,7 @@ def test_json_log_format(tmp_path: Path) -> None:
 
 def test_sighup_reopens_a_rotated_log_without_losing_a_line(tmp_path: Path) -> None:
     port = free_port()
-    process = start_tapd(["-n", "-l", "tapd.log", "-y", str(ECHO_TAC)], tmp_path, echo_env(port))
-    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    process = serve(["-n", "-l", "tapd.log", "-y", str(ECHO_TAC)], tmp_path, port, echo_env(port))
     total = 300
     sent = threading.Event()
 
@@ -429,8 +440,7 @@ def test_sighup_reopens_a_rotated_log_without_losing_a_line(tmp_path: Path) -> N
 
 def test_sigusr1_reopens_the_log_too(tmp_path: Path) -> None:
     port = free_port()
-    process = start_tapd(["-n", "-l", "tapd.log", "-y", str(ECHO_TAC)], tmp_path, echo_env(port))
-    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    process = serve(["-n", "-l", "tapd.log", "-y", str(ECHO_TAC)], tmp_path, port, echo_env(port))
     (tmp_path / "tapd.log").rename(tmp_path / "old.log")
     process.send_signal(signal.SIGUSR1)
     wait_until(lambda: (tmp_path / "tapd.log").exists(), what="the new log file")
@@ -441,9 +451,8 @@ def test_sigusr1_reopens_the_log_too(tmp_path: Path) -> None:
 
 def test_size_rotation_keeps_the_backups(tmp_path: Path) -> None:
     port = free_port()
-    process = start_tapd(["-n", "-l", "tapd.log", "--log-max-bytes", "2000", "--log-backups", "2",
-                          "-y", str(ECHO_TAC)], tmp_path, echo_env(port))
-    wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
+    process = serve(["-n", "-l", "tapd.log", "--log-max-bytes", "2000", "--log-backups", "2",
+                     "-y", str(ECHO_TAC)], tmp_path, port, echo_env(port))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         reader = sock.makefile("rb")
         for number in range(100):

@@ -14,11 +14,24 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from service_helpers import process_ids
-from test_daemon import TAPD, echo, free_port, pid_alive, save_echo_app, wait_until
+from test_daemon import (
+    TAPD,
+    echo,
+    free_port,
+    one_line,
+    port_open,
+    read_pid,
+    run_tapd,
+    save_echo_app,
+    stop,
+    stop_daemon,
+    wait_until,
+)
 
 from tap2pkg.runtime import persist
 
@@ -30,18 +43,6 @@ needs_setpriv = pytest.mark.skipif(shutil.which("setpriv") is None, reason="need
 
 #: a uid (and gid) that has no passwd (or group) entry on the test machine
 NO_ENTRY = 54321
-
-
-def _stop(pid: int) -> None:
-    os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: not pid_alive(pid), what="the daemon to exit")
-
-
-def _one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- privileges
@@ -56,13 +57,25 @@ def _run_with_groups(args: list[str], cwd: Path) -> subprocess.CompletedProcess[
                           check=False)
 
 
+@contextmanager
+def _daemon_with_groups(args: list[str], cwd: Path) -> Iterator[int]:
+    """tapd daemonized from a starter holding extra groups: its pid while the block runs; stopped after."""
+    result = _run_with_groups(args, cwd)
+    assert result.returncode == 0, result.stderr
+    pid = read_pid(cwd / "tapd.pid")
+    try:
+        yield pid
+    finally:
+        stop_daemon(pid)
+
+
 @needs_root
 @needs_setpriv
 def test_a_uid_without_passwd_entry_needs_a_group(shared_dir: Path) -> None:
     save_echo_app(shared_dir / "echo.tap", free_port())
     result = _run_with_groups(["-u", str(NO_ENTRY), "-o", "-f", "echo.tap"], shared_dir)
     assert result.returncode == 67, result.stderr
-    line = _one_line(result.stderr)
+    line = one_line(result.stderr)
     assert f"user {NO_ENTRY} has no passwd entry" in line and "-g/--gid" in line
     assert not (shared_dir / "tapd.pid").exists()
 
@@ -75,7 +88,7 @@ def test_an_application_uid_without_passwd_entry_needs_a_group(shared_dir: Path)
     persist.save(app, shared_dir / "echo.tas")
     result = _run_with_groups(["-o", "-f", "echo.tas"], shared_dir)
     assert result.returncode == 67, result.stderr
-    assert "has no passwd entry" in _one_line(result.stderr)
+    assert "has no passwd entry" in one_line(result.stderr)
 
 
 @needs_root
@@ -83,17 +96,13 @@ def test_an_application_uid_without_passwd_entry_needs_a_group(shared_dir: Path)
 def test_a_uid_without_passwd_entry_gets_the_group_and_no_other(shared_dir: Path) -> None:
     port = free_port()
     save_echo_app(shared_dir / "echo.tap", port)
-    result = _run_with_groups(["-u", str(NO_ENTRY), "-g", str(NO_ENTRY), "-o", "-f", "echo.tap"], shared_dir)
-    assert result.returncode == 0, result.stderr
-    pid = int((shared_dir / "tapd.pid").read_text())
-    try:
+    args = ["-u", str(NO_ENTRY), "-g", str(NO_ENTRY), "-o", "-f", "echo.tap"]
+    with _daemon_with_groups(args, shared_dir) as pid:
         assert echo(port) == b"hello tapd\n"
         status = process_ids(pid)
-        assert status["Uid"] == [NO_ENTRY] * 4
-        assert status["Gid"] == [NO_ENTRY] * 4
-        assert status["Groups"] == []
-    finally:
-        _stop(pid)
+    assert status["Uid"] == [NO_ENTRY] * 4
+    assert status["Gid"] == [NO_ENTRY] * 4
+    assert status["Groups"] == []
 
 
 @needs_root
@@ -109,17 +118,12 @@ def test_a_named_user_gets_its_own_groups_not_the_starters(shared_dir: Path, how
     else:
         app.uid = "nobody"
         persist.save(app, shared_dir / "echo.tap")
-    result = _run_with_groups(args, shared_dir)
-    assert result.returncode == 0, result.stderr
-    pid = int((shared_dir / "tapd.pid").read_text())
-    try:
+    with _daemon_with_groups(args, shared_dir) as pid:
         status = process_ids(pid)
-        assert status["Uid"] == [nobody.pw_uid] * 4
-        assert status["Gid"] == [nobody.pw_gid] * 4
-        assert set(status["Groups"]) == set(os.getgrouplist("nobody", nobody.pw_gid))
-        assert not {0, 4, 42} & set(status["Groups"])
-    finally:
-        _stop(pid)
+    assert status["Uid"] == [nobody.pw_uid] * 4
+    assert status["Gid"] == [nobody.pw_gid] * 4
+    assert set(status["Groups"]) == set(os.getgrouplist("nobody", nobody.pw_gid))
+    assert not {0, 4, 42} & set(status["Groups"])
 
 
 @needs_root
@@ -127,15 +131,10 @@ def test_a_named_user_gets_its_own_groups_not_the_starters(shared_dir: Path, how
 def test_a_group_alone_clears_the_starters_groups(shared_dir: Path) -> None:
     port = free_port()
     save_echo_app(shared_dir / "echo.tap", port)
-    result = _run_with_groups(["-g", str(NO_ENTRY), "-o", "-f", "echo.tap"], shared_dir)
-    assert result.returncode == 0, result.stderr
-    pid = int((shared_dir / "tapd.pid").read_text())
-    try:
+    with _daemon_with_groups(["-g", str(NO_ENTRY), "-o", "-f", "echo.tap"], shared_dir) as pid:
         status = process_ids(pid)
-        assert status["Gid"] == [NO_ENTRY] * 4
-        assert status["Groups"] == []
-    finally:
-        _stop(pid)
+    assert status["Gid"] == [NO_ENTRY] * 4
+    assert status["Groups"] == []
 
 
 @needs_root
@@ -217,23 +216,12 @@ def _serve_and_stop(command: list[str], cwd: Path, port: int) -> tuple[bytes | N
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     answer = None
     try:
-        wait_until(lambda: _port_open(port) or process.poll() is not None, what="the echo port")
+        wait_until(lambda: port_open(port) or process.poll() is not None, what="the echo port")
         if process.poll() is None:
             answer = echo(port)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
-    return answer, process.returncode, out, err
-
-
-def _port_open(port: int) -> bool:
-    import socket
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
+        code, out, err = stop(process)
+    return answer, code, out, err
 
 
 def test_a_tac_puts_its_directory_on_the_path_only_after_the_runtime(tmp_path: Path) -> None:
@@ -320,10 +308,9 @@ def test_a_pidfile_that_is_a_link_is_replaced_not_followed(tmp_path: Path, preci
 def test_tapd_refuses_a_log_file_that_is_a_link(tmp_path: Path, precious: Path) -> None:
     save_echo_app(tmp_path / "echo.tap", free_port())
     (tmp_path / "tapd.log").symlink_to(precious)
-    result = subprocess.run([*TAPD, "-o", "--pidfile=", "-l", "tapd.log", "-f", "echo.tap"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30, check=False)
+    result = run_tapd(["-o", "--pidfile=", "-l", "tapd.log", "-f", "echo.tap"], tmp_path)
     assert result.returncode == 73, result.stderr
-    line = _one_line(result.stderr)
+    line = one_line(result.stderr)
     assert "tapd.log" in line and "symbolic link" in line
 
 
@@ -347,10 +334,9 @@ def test_a_log_file_replaced_by_a_link_is_not_reopened_through_it(tmp_path: Path
 def test_tapd_does_not_hang_on_a_fifo_log_file(tmp_path: Path) -> None:
     save_echo_app(tmp_path / "echo.tap", free_port())
     os.mkfifo(tmp_path / "tapd.log")
-    result = subprocess.run([*TAPD, "-o", "--pidfile=", "-l", "tapd.log", "-f", "echo.tap"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30, check=False)
+    result = run_tapd(["-o", "--pidfile=", "-l", "tapd.log", "-f", "echo.tap"], tmp_path)
     assert result.returncode == 73, result.stderr
-    assert "FIFO" in _one_line(result.stderr)
+    assert "FIFO" in one_line(result.stderr)
 
 
 # --------------------------------------------------------------------------- hostile application files
@@ -414,10 +400,10 @@ def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_tapd_gives_one_line_for_a_hostile_file(name: str, hostile_dir: Path, tmp_path: Path) -> None:
     assert (hostile_dir / "doubled.tap").stat().st_size < 500
-    command = [*TAPD, "-n", "--pidfile=", "-l", "tapd.log", "-o", "-f", str(hostile_dir / name)]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    result = run_tapd(["-n", "--pidfile=", "-l", "tapd.log", "-o", "-f", str(hostile_dir / name)], tmp_path,
+                      timeout=60)
     assert result.returncode == 65, result.stderr
-    line = _one_line(result.stderr)
+    line = one_line(result.stderr)
     assert line.startswith(f"tapd: error: {hostile_dir / name}") and HOSTILE[name][1] in line
     assert len(line) < 400
 
@@ -431,7 +417,7 @@ def test_packaging_gives_one_line_for_a_hostile_file(tool: str, name: str, hosti
     command = [str(Path(sys.executable).parent / tool), "-m", "J <j@x.org>", "-o", str(out), name]
     result = subprocess.run(command, cwd=hostile_dir, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 65, result.stderr
-    line = _one_line(result.stderr)
+    line = one_line(result.stderr)
     assert line.startswith(f"{tool}: error: {name}") and HOSTILE[name][1] in line
     assert len(line) < 400
     assert list(out.iterdir()) == []
