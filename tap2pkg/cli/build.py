@@ -14,6 +14,10 @@ gets its companion packages in every format built
 requirement the distribution lacks), staged and published with the service;
 ``--json`` lists each with its ``role``, ``resolution``, ``builder`` and
 ``artifacts``, and the service's entry its ``requirements``.
+
+``tap2deb`` and ``tap2rpm`` run through the same steps (:func:`run_builds`,
+:func:`plan_format`, :func:`format_parser`), each saying only what its format
+prints and adds.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from .. import builders, regen
 from ..errors import MergeConflictError, UsageError
 from ..output import Staging
 from ..spec import PackageSpec
-from .options import add_common_options, app_files, merged_settings
+from .common import ArgumentParser, add_version_option
+from .options import add_common_options, app_files, merged_settings, settings_from_args
 
-#: the --builder value that picks each format's standard tool (dpkg, rpmbuild)
+#: argparse dest -> settings key, for tap2pkg build's own options
 DESTS = {"name": "name", "revision": "revision", "distribution": "distribution",
           "compression": "compression", "format": "format"}
 
@@ -121,40 +126,50 @@ def _plan(args: argparse.Namespace) -> list[Prepared]:
 
 def run(args: argparse.Namespace) -> int:
     """Build every format of every app file; print what was written (or the JSON summary)."""
-    return run_with_conflicts(lambda: _run(args), "tap2pkg build")
+    def show(job: Prepared, result: builders.BuildResult, made: Companions) -> list[str]:
+        return [*(f"tap2pkg build: {result.format}: wrote {path}" for path in result.paths()),
+                *(f"tap2pkg build: {e['format']}: wrote {a['path']}"
+                  for e in made.entries for a in e["artifacts"])]
+
+    return run_builds("tap2pkg build", args, lambda: _plan(args), show, build=build_together)
 
 
-def _run(args: argparse.Namespace) -> int:
-    prepared = _plan(args)
-    if getattr(args, "diff", False):
-        return show_diffs(prepared)
-    check_conflicts(prepared)
-    results, companions = build_with_companions(prepared, lambda jobs: builders.build_together(
-        [builders.BuildJob(p.spec, p.output_dir, p.builder, p.options) for p in jobs]))
+def run_builds(prog: str, args: argparse.Namespace, plan: Callable[[], list[Prepared]],
+               show: Callable[[Prepared, builders.BuildResult, Companions], list[str]], *,
+               build: Callable[[Sequence[Prepared]], list[builders.BuildResult]] | None = None,
+               fields: Callable[[PackageSpec], dict[str, Any]] = lambda spec: {},
+               quiet: bool = False, companion_notes_in_json: bool = True) -> int:
+    """What tap2deb, tap2rpm and tap2pkg build share: ``plan`` every package, then print the trees' diffs
+    (``--diff``) or build them (``build``, default one by one) with their companions, printing ``show``'s
+    lines of each build (or one ``--json`` summary, the service's entry with ``fields``) and its notes on
+    stderr; ``quiet`` prints neither. A merge conflict is one ``PROG: error:`` line per file."""
+    try:
+        prepared = plan()
+        if getattr(args, "diff", False):
+            return show_diffs(prepared)
+        check_conflicts(prepared)
+        results, companions = build_with_companions(prepared, build or build_each)
+    except MergeConflictError as exc:
+        for line in exc.lines:
+            print(f"{prog}: error: {line}", file=sys.stderr)
+        return exc.exit_code
     summaries: list[dict[str, Any]] = []
     for job, result, made in zip(prepared, results, companions, strict=True):
-        if job.plan is not None:
-            job.plan.finish(job.output_dir)
-            result.notes[:0] = job.plan.notes
+        summary = result.summary(**fields(job.spec), role="service")
         result.notes.extend(made.notes)
-        summaries.append(result.summary(role="service"))
-        if job.spec.project is not None:
+        if companion_notes_in_json:
+            summary["notes"] = list(result.notes)
+        if job.spec.project is not None:  # the app's project and the requirements the archive lacks
             from ..companions import requirement_entries
 
-            summaries[-1]["requirements"] = requirement_entries(job.spec)
-        summaries.extend(made.entries)
+            summary["requirements"] = requirement_entries(job.spec)
+        summaries += [summary, *made.entries]
+        for line in [] if args.json or quiet else show(job, result, made):
+            print(line)
+        for note in [] if quiet else result.notes:  # on stderr, with --json too: stdout holds only the JSON
+            print(f"{prog}: note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps({"packages": summaries}, indent=2))
-    else:
-        for result, made in zip(results, companions, strict=True):
-            for path in result.paths():
-                print(f"tap2pkg build: {result.format}: wrote {path}")
-            for entry in made.entries:
-                for artifact in entry["artifacts"]:
-                    print(f"tap2pkg build: {entry['format']}: wrote {artifact['path']}")
-    for result in results:
-        for note in result.notes:
-            print(f"tap2pkg build: note: {note}", file=sys.stderr)
     return 0
 
 
@@ -283,8 +298,6 @@ def prepare(fmt: str, spec: PackageSpec, settings: Mapping[str, Any], args: argp
 def prepare_from_tree(fmt: str, args: argparse.Namespace, dests: Mapping[str, str], *,
                       default_maintainer: str | None = None) -> Prepared:
     """``--from-tree DIR`` with no app file: the spec DIR was generated with, and DIR as it is."""
-    from .options import settings_from_args
-
     tree = Path(args.from_tree)
     state, state_dir = regen.from_tree_settings(fmt, tree)
     settings = {k: v for k, v in state.settings.items() if k not in ("app_file", "app_file_name")}
@@ -301,6 +314,39 @@ def prepare_from_tree(fmt: str, args: argparse.Namespace, dests: Mapping[str, st
     output_dir = Path(str(settings["output_dir"])) if settings.get("output_dir") else state_dir
     return Prepared(fmt, spec, output_dir, chosen, replace(options, edits=regen.whole_tree(fmt, spec, tree)),
                     None)
+
+
+def plan_format(fmt: str, args: argparse.Namespace, dests: Mapping[str, str], *,
+                single_options: tuple[str, ...], default_maintainer: str | None = None,
+                unique_names: bool = False) -> list[Prepared]:
+    """tap2deb's and tap2rpm's packages: ``--from-tree`` alone, that tree as it is; else one ``fmt`` package
+    per app file, every app file and setting checked (two app files making one package refused with
+    ``unique_names``) and every tree planned before anything is written."""
+    if args.from_tree and not args.appfiles and not args.tapfile:
+        return [prepare_from_tree(fmt, args, dests, default_maintainer=default_maintainer)]
+    jobs: list[tuple[PackageSpec, dict[str, Any]]] = []
+    for app_file in app_files(args, single_options=single_options):
+        settings = merged_settings(args, app_file, dests)
+        spec = PackageSpec.from_settings(app_file, settings, default_maintainer=default_maintainer,
+                                         package_format=fmt)
+        for other, _settings in jobs if unique_names else []:
+            if other.name == spec.name:
+                raise UsageError(f"{other.app_file} and {app_file} would both make package {spec.name!r}; "
+                                 "rename one or build them one at a time with -d")
+        jobs.append((spec, settings))
+    return [prepare(fmt, spec, settings, args) for spec, settings in jobs]
+
+
+def format_parser(prog: str, description: str, fmt: str,
+                  add_format_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+    """tap2deb's or tap2rpm's parser: ``--version``, the shared options, ``fmt``'s own, the hand-edit ones."""
+    parser = ArgumentParser(prog=prog, description=description)
+    add_version_option(parser, prog)
+    add_common_options(parser)
+    add_format_options(parser)
+    add_regen_options(parser)
+    describe_builder_options(parser, fmt)
+    return parser
 
 
 def show_diffs(prepared: Sequence[Prepared]) -> int:
@@ -322,20 +368,21 @@ def check_conflicts(prepared: Sequence[Prepared]) -> None:
         raise MergeConflictError(lines)
 
 
-def build_prepared(job: Prepared) -> builders.BuildResult:
-    """Build one prepared package; record what was generated for the next run."""
-    result = job.builder.build(job.spec, job.output_dir, job.options)
+def _finish(job: Prepared, result: builders.BuildResult) -> builders.BuildResult:
+    """Record what ``job`` generated, for the next run; its plan's notes first."""
     if job.plan is not None:
         job.plan.finish(job.output_dir)
-        result = replace(result, notes=[*job.plan.notes, *result.notes])
+        result.notes[:0] = job.plan.notes
     return result
 
 
-def run_with_conflicts(action: Callable[[], int], prog: str) -> int:
-    """Run ``action``; a :class:`MergeConflictError` is one ``PROG: error:`` line per file and its code."""
-    try:
-        return action()
-    except MergeConflictError as exc:
-        for line in exc.lines:
-            print(f"{prog}: error: {line}", file=sys.stderr)
-        return exc.exit_code
+def build_each(jobs: Sequence[Prepared]) -> list[builders.BuildResult]:
+    """Build the prepared packages one by one, each published when built."""
+    return [_finish(job, job.builder.build(job.spec, job.output_dir, job.options)) for job in jobs]
+
+
+def build_together(jobs: Sequence[Prepared]) -> list[builders.BuildResult]:
+    """Build the prepared packages aside and publish them all at the end (:func:`builders.build_together`)."""
+    results = builders.build_together([builders.BuildJob(p.spec, p.output_dir, p.builder, p.options)
+                                       for p in jobs])
+    return [_finish(job, result) for job, result in zip(jobs, results, strict=True)]

@@ -75,10 +75,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def add_deb_options(parser: argparse.ArgumentParser, *, name_option: bool = True) -> None:
-    """Add the Debian-only options (``-d/--debfile`` unless ``name_option`` is False)."""
-    if name_option:
-        parser.add_argument("-d", "--debfile", metavar="NAME", help="package name (default: the protocol)")
+def add_deb_options(parser: argparse.ArgumentParser) -> None:
+    """Add the Debian-only options."""
+    parser.add_argument("-d", "--debfile", metavar="NAME", help="package name (default: the protocol)")
     parser.add_argument("--builder", help="native (default: the .deb written in Python) or dpkg "
                         "(dpkg-buildpackage)")
     parser.add_argument("--revision", help="Debian revision (default: 1)")
