@@ -85,17 +85,19 @@ ONE_LINE_FIELDS: dict[str, tuple[str, str, str]] = {
 MESSAGE_FIELD = {"maintainer address": "maintainer"}
 
 
-def _case_ids(skip_char: str = "") -> Iterator[object]:
-    for field in ONE_LINE_FIELDS:
-        for char_name, char in CHARS.items():
-            if char_name == skip_char:
-                continue
-            if field == "long description" and char == "\n":
-                continue  # the one field that may span lines
-            for fmt, builder in BUILDERS:
-                if field == "distribution" and fmt == "rpm":
-                    continue  # a Debian changelog setting only
-                yield pytest.param(field, char, fmt, builder, id=f"{field}-{char_name}-{fmt}-{builder}")
+def _case_ids() -> Iterator[object]:
+    for source in ("config", "option"):
+        for field in ONE_LINE_FIELDS:
+            for char_name, char in CHARS.items():
+                if source == "option" and char == "\x00":
+                    continue  # an argument cannot hold NUL
+                if field == "long description" and char == "\n":
+                    continue  # the one field that may span lines
+                for fmt, builder in BUILDERS:
+                    if field == "distribution" and fmt == "rpm":
+                        continue  # a Debian changelog setting only
+                    yield pytest.param(source, field, char, fmt, builder,
+                                       id=f"{source}-{field}-{char_name}-{fmt}-{builder}")
 
 
 def _argv(work: Path, out: Path, *options: str) -> list[str]:
@@ -114,38 +116,25 @@ def _assert_refused(rc: int, err: str, out_dir: Path, field: str, char: str) -> 
     assert not Path("/tmp/PWNED").exists()
 
 
-@pytest.mark.parametrize(("field", "char", "fmt", "builder"), list(_case_ids()))
-def test_control_characters_are_refused_from_the_config_file(
-        field: str, char: str, fmt: str, builder: str, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """Every character, NUL included, through ``[tool.tap2pkg]`` of a pyproject.toml beside the app."""
+@pytest.mark.parametrize(("source", "field", "char", "fmt", "builder"), list(_case_ids()))
+def test_control_characters_are_refused(source: str, field: str, char: str, fmt: str, builder: str,
+                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the options, and (NUL too) through ``[tool.tap2pkg]`` of a pyproject.toml beside the app."""
     _skip_missing(fmt, builder)
     work = _app(tmp_path)
-    key, _option, template = ONE_LINE_FIELDS[field]
+    key, option, template = ONE_LINE_FIELDS[field]
     value = template.replace("{c}", char)
-    toml_value = f"[{_toml_string(value)}]" if key == "depends" else _toml_string(value)
-    settings = {} if key == "maintainer" else {"maintainer": _toml_string(MAINTAINER)}
-    settings[key] = toml_value
-    settings["include"] = '["echoproto.py"]'
-    (work / "pyproject.toml").write_text(
-        "[tool.tap2pkg]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()), encoding="utf-8")
     out_dir = tmp_path / "out"
-    rc = _mains()[fmt]([str(work / "echo.tac"), "--builder", builder, "-o", str(out_dir)])
-    _assert_refused(rc, capsys.readouterr().err, out_dir, field, char)
-
-
-@pytest.mark.parametrize(("field", "char", "fmt", "builder"),
-                         list(_case_ids(skip_char="nul")))
-def test_control_characters_are_refused_on_the_command_line(
-        field: str, char: str, fmt: str, builder: str, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """The same through the options (an argument cannot hold NUL)."""
-    _skip_missing(fmt, builder)
-    work = _app(tmp_path)
-    _key, option, template = ONE_LINE_FIELDS[field]
-    value = template.replace("{c}", char)
-    rc = _mains()[fmt](_argv(work, tmp_path / "out", "--builder", builder, option, value))
-    _assert_refused(rc, capsys.readouterr().err, tmp_path / "out", field, char)
+    if source == "option":
+        argv = _argv(work, out_dir, "--builder", builder, option, value)
+    else:
+        settings = {} if key == "maintainer" else {"maintainer": _toml_string(MAINTAINER)}
+        settings[key] = f"[{_toml_string(value)}]" if key == "depends" else _toml_string(value)
+        settings["include"] = '["echoproto.py"]'
+        (work / "pyproject.toml").write_text(
+            "[tool.tap2pkg]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()), encoding="utf-8")
+        argv = [str(work / "echo.tac"), "--builder", builder, "-o", str(out_dir)]
+    _assert_refused(_mains()[fmt](argv), capsys.readouterr().err, out_dir, field, char)
 
 
 @pytest.mark.parametrize("char", [c for c in CHARS.values() if c != "\x00"],
