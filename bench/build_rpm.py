@@ -71,7 +71,7 @@ def dataclass_creation(runs: int) -> dict[str, float]:
     """The median time the build's imports spend creating dataclasses, and how many they create."""
     found = []
     for _ in range(max(runs, 3)):
-        proc = subprocess.run([str(installed_tap2pkg() / "python"), "-c", _CLASS_CREATION],
+        proc = subprocess.run([str(installed_tap2pkg() / "python"), "-P", "-c", _CLASS_CREATION],
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise BenchmarkError(f"could not time the dataclasses: {proc.stderr.strip()[-300:]}")
@@ -107,12 +107,12 @@ def nfpm_config(app: Path, workdir: Path) -> Path:
 def measure(runs: int, batch: int) -> dict[str, float]:
     """Wall times (seconds): the medians of single builds and of the batch rounds, one rpmbuild batch,
     and what start-up is made of."""
-    python = str(installed_tap2pkg() / "python")
+    python = str(installed_tap2pkg() / "python")  # -P: the installed tap2pkg, not this directory's
     m = measure_builds(runs, batch, tool="tap2rpm", flag="-q", fmt="rpm", slow="rpmbuild", slow_batch=True,
                        nfpm_config=nfpm_config, commands={
                            # what a tap2rpm process spends before it builds anything
-                           "imports": [python, "-c", f"import {BUILD_MODULES}"],
-                           "python": [python, "-c", "pass"],  # the interpreter alone
+                           "imports": [python, "-P", "-c", f"import {BUILD_MODULES}"],
+                           "python": [python, "-P", "-c", "pass"],  # the interpreter alone
                        })
     return {**m, **dataclass_creation(runs)}
 
