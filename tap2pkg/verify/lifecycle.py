@@ -117,6 +117,9 @@ class _Runner:
 class _Lifecycle(_Runner):
     """The nine steps for one artifact on a systemd container."""
 
+    #: what runs the service, as the report names it
+    init = "systemd"
+
     def __init__(
         self,
         box: VerifyContainer,
@@ -145,6 +148,35 @@ class _Lifecycle(_Runner):
         #: the packages installed on the clean system
         self.packages_before: set[str] = set()
 
+    @classmethod
+    def verify(cls, box: VerifyContainer, distro: Distro, artifact: Artifact, options: VerifyOptions,
+               progress: ProgressSink | None) -> RunResult:
+        """A fresh result for one run under :attr:`init`, announced to ``progress``, through every step."""
+        run = RunResult(distro.name, box.image, artifact.name, artifact.version, str(artifact.path),
+                        cls.init, distro.stand_in, box.short_id, image_note=box.image_note)
+        if progress:
+            progress.run_started(run)
+        started = time.monotonic()
+        life = cls(box, run, distro, artifact, options, progress)
+        for name, title, action in life.steps():
+            life.step(name, title, action)
+        run.seconds = time.monotonic() - started
+        return run
+
+    def steps(self) -> list[tuple[str, str, Callable[[], str]]]:
+        """The steps in order: name, title, action."""
+        return [
+            ("snapshot", "1 snapshot the clean system", self.step_snapshot),
+            ("install", "2 install", self.step_install),
+            ("running", "3 unit active as its user", self.step_running),
+            ("probe", "4 probe ports", self.step_probe),
+            ("restart", "5 restart and SIGKILL recovery", self.step_restart),
+            ("upgrade", "6 upgrade keeps the edited conffile", self.step_upgrade),
+            ("remove", "7 remove", self.step_remove),
+            ("purge", "8 purge", self.step_purge),
+            ("diff", "9 nothing left behind", self.step_diff),
+        ]
+
     # -- helpers ---------------------------------------------------------------------------
     def journal(self) -> str:
         """The evidence for a failing step: the unit's journal and the maintainer scripts' output."""
@@ -159,36 +191,25 @@ class _Lifecycle(_Runner):
         )
 
     def install(self, artifact: Artifact, *, upgrade: bool) -> ExecResult:
+        """Install ``artifact`` (from the published repository with ``--from-repo``) or fail the step."""
         if self.options.repository is not None:
-            return self.install_from_repo(artifact, upgrade=upgrade)
-        path = self.box.put_file(artifact.path, INBOX, f"{artifact.name}.{artifact.family}")
-        result = self.sh(self.fmt.install(path, upgrade=upgrade), env=self.fmt.env)
+            from .repo import install_from_repo, pinned
+
+            what = pinned(artifact.family, artifact.name, artifact.version)
+            result = install_from_repo(self.box, artifact.family, self.options.repository, [what],
+                                       self.options.repository_key)
+            what += " from the repository"
+            said = result.output.strip().splitlines()
+            why = f": {said[0]}" if said else ""  # the package manager's first line says what went wrong
+        else:
+            path = self.box.put_file(artifact.path, INBOX, f"{artifact.name}.{artifact.family}")
+            result = self.sh(self.fmt.install(path, upgrade=upgrade), env=self.fmt.env)
+            what, why = artifact.path.name, ": a maintainer script or a dependency failed"
         self.install_log += result.output
         failure = self.fmt.script_failure
         if not result.ok or (failure is not None and failure in result.output):
-            what = "upgrade" if upgrade else "install"
-            raise StepFailed(
-                f"{what} of {artifact.path.name} failed (exit {result.exit_code}): "
-                "a maintainer script or a dependency failed",
-                result.tail(25),
-            )
-        return result
-
-    def install_from_repo(self, artifact: Artifact, *, upgrade: bool) -> ExecResult:
-        """Install ``artifact``'s name at its version from the published repository (``--from-repo``)."""
-        from .repo import install_from_repo, pinned
-
-        assert self.options.repository is not None
-        wanted = pinned(artifact.family, artifact.name, artifact.version)
-        result = install_from_repo(self.box, artifact.family, self.options.repository, [wanted],
-                                   self.options.repository_key)
-        self.install_log += result.output
-        failure = self.fmt.script_failure
-        if not result.ok or (failure is not None and failure in result.output):
-            what = "upgrade" if upgrade else "install"
-            first = result.output.strip().splitlines()[0] if result.output.strip() else ""
-            raise StepFailed(f"{what} of {wanted} from the repository failed (exit {result.exit_code})"
-                             + (f": {first}" if first else ""), result.tail(25))
+            action = "upgrade" if upgrade else "install"
+            raise StepFailed(f"{action} of {what} failed (exit {result.exit_code}){why}", result.tail(25))
         return result
 
     def installed_version(self) -> str:
@@ -486,34 +507,7 @@ class _Lifecycle(_Runner):
         return "nothing left behind, base system unchanged"
 
 
-def begin_run(box: VerifyContainer, distro: Distro, artifact: Artifact, init: str,
-              progress: ProgressSink | None) -> tuple[RunResult, float]:
-    """A fresh result for one run under ``init``, announced to ``progress``, and its start time."""
-    run = RunResult(distro.name, box.image, artifact.name, artifact.version, str(artifact.path),
-                    init, distro.stand_in, box.short_id, image_note=box.image_note)
-    if progress:
-        progress.run_started(run)
-    return run, time.monotonic()
-
-
-def verify_lifecycle(
-    box: VerifyContainer,
-    distro: Distro,
-    artifact: Artifact,
-    options: VerifyOptions,
-    progress: ProgressSink | None = None,
-) -> RunResult:
+def verify_lifecycle(box: VerifyContainer, distro: Distro, artifact: Artifact, options: VerifyOptions,
+                     progress: ProgressSink | None = None) -> RunResult:
     """Run the nine lifecycle steps for ``artifact`` in the systemd container ``box``."""
-    run, started = begin_run(box, distro, artifact, "systemd", progress)
-    life = _Lifecycle(box, run, distro, artifact, options, progress)
-    life.step("snapshot", "1 snapshot the clean system", life.step_snapshot)
-    life.step("install", "2 install", life.step_install)
-    life.step("running", "3 unit active as its user", life.step_running)
-    life.step("probe", "4 probe ports", life.step_probe)
-    life.step("restart", "5 restart and SIGKILL recovery", life.step_restart)
-    life.step("upgrade", "6 upgrade keeps the edited conffile", life.step_upgrade)
-    life.step("remove", "7 remove", life.step_remove)
-    life.step("purge", "8 purge", life.step_purge)
-    life.step("diff", "9 nothing left behind", life.step_diff)
-    run.seconds = time.monotonic() - started
-    return run
+    return _Lifecycle.verify(box, distro, artifact, options, progress)

@@ -9,17 +9,30 @@ sysvinit. Steps: snapshot, install (the init script must start the service),
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from .artifact import Artifact
 from .container import VerifyContainer
 from .images import Distro
-from .lifecycle import ProgressSink, StepFailed, VerifyOptions, _Lifecycle, begin_run
+from .lifecycle import ProgressSink, StepFailed, VerifyOptions, _Lifecycle
 from .report import RunResult
 
 
 class _SysvInit(_Lifecycle):
     """A .deb in a container without systemd: the init script through service and invoke-rc.d."""
+
+    init = "sysvinit"
+
+    def steps(self) -> list[tuple[str, str, Callable[[], str]]]:
+        return [
+            ("snapshot", "1 snapshot the clean system", self.step_snapshot),
+            ("install", "2 install (init script starts it)", self.step_install),
+            ("service", "3 service start|status|stop", self.step_service),
+            ("invoke-rc.d", "4 invoke-rc.d start|stop", self.step_invoke),
+            ("purge", "5 purge", self.step_purge),
+            ("diff", "6 nothing left behind", self.step_diff),
+        ]
 
     def running_processes(self) -> list[tuple[int, str]]:
         if self.uid < 0:
@@ -82,28 +95,8 @@ class _SysvInit(_Lifecycle):
         return "invoke-rc.d start|stop: " + detail
 
 
-def verify_sysvinit(
-    box: VerifyContainer,
-    distro: Distro,
-    artifact: Artifact,
-    options: VerifyOptions,
-    progress: ProgressSink | None = None,
-) -> RunResult:
+def verify_sysvinit(box: VerifyContainer, distro: Distro, artifact: Artifact, options: VerifyOptions,
+                    progress: ProgressSink | None = None) -> RunResult:
     """Run a .deb through its init script in the container ``box`` that has no systemd."""
-    run, started = begin_run(box, distro, artifact, "sysvinit", progress)
-    life = _SysvInit(
-        box,
-        run,
-        distro,
-        artifact,
-        replace(options, upgrade_from=None),  # no upgrade step; a repository still serves the install
-        progress,
-    )
-    life.step("snapshot", "1 snapshot the clean system", life.step_snapshot)
-    life.step("install", "2 install (init script starts it)", life.step_install)
-    life.step("service", "3 service start|status|stop", life.step_service)
-    life.step("invoke-rc.d", "4 invoke-rc.d start|stop", life.step_invoke)
-    life.step("purge", "5 purge", life.step_purge)
-    life.step("diff", "6 nothing left behind", life.step_diff)
-    run.seconds = time.monotonic() - started
-    return run
+    # no upgrade step; a repository still serves the install
+    return _SysvInit.verify(box, distro, artifact, replace(options, upgrade_from=None), progress)
