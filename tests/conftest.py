@@ -69,3 +69,12 @@ def client() -> Any:
     from tap2pkg.verify import connect
 
     return connect()
+
+
+@pytest.fixture(scope="session")
+def images(client: Any) -> dict[str, str]:
+    """One offline image tag per verify distro for the whole session (reused when the recipe is unchanged)."""
+    from tap2pkg.verify import DISTROS, build_image
+
+    return {name: build_image(client, DISTROS[name], offline=True).tag
+            for name in ("debian:bookworm", "rpm-on-debian")}

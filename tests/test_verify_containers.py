@@ -20,14 +20,7 @@ from typing import Any
 import pytest
 
 from tap2pkg.cli.tap2pkg import main
-from tap2pkg.verify import (
-    DISTROS,
-    VerifyContainer,
-    VerifyOptions,
-    build_image,
-    read_artifact,
-    verify_lifecycle,
-)
+from tap2pkg.verify import DISTROS, VerifyContainer, VerifyOptions, read_artifact, verify_lifecycle
 from tap2pkg.verify.report import FAIL, PASS, RunResult
 
 DATA = Path(__file__).parent / "data" / "verify"
@@ -36,15 +29,6 @@ import tinypkg  # noqa: E402 - the fixture builder lives with the fixture data
 
 pytestmark = pytest.mark.container
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def images(client: Any) -> dict[str, str]:
-    """One offline image per distro for the whole session (reused when the recipe is unchanged)."""
-    return {
-        name: build_image(client, DISTROS[name], offline=True).tag
-        for name in ("debian:bookworm", "rpm-on-debian")
-    }
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +44,10 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _lifecycle(client: Any, images: dict[str, str], distro: str, path: Path, **options: Any) -> RunResult:
+    """The systemd run of ``path`` on ``distro``, probing tinyweb's port."""
     with VerifyContainer(client, images[distro]) as box:
-        return verify_lifecycle(box, DISTROS[distro], read_artifact(path), VerifyOptions(**options))
+        return verify_lifecycle(box, DISTROS[distro], read_artifact(path),
+                                VerifyOptions(ports=(tinypkg.PORT,), **options))
 
 
 def _status(run: RunResult) -> dict[str, str]:
@@ -131,13 +117,7 @@ def test_good_deb_passes_every_step_with_systemd_and_sysvinit(
 def test_broken_deb_is_caught_by_the_step_that_should_catch_it(
     client: Any, images: dict[str, str], packages: Path, variant: str, caught_by: str, reason: str
 ) -> None:
-    run = _lifecycle(
-        client,
-        images,
-        "debian:bookworm",
-        packages / f"tinyweb_1.0-1_{variant}_all.deb",
-        ports=(tinypkg.PORT,),
-    )
+    run = _lifecycle(client, images, "debian:bookworm", packages / f"tinyweb_1.0-1_{variant}_all.deb")
     status = _status(run)
     assert status[caught_by] == FAIL, run.steps
     failed = next(step for step in run.steps if step.status == FAIL)
@@ -148,14 +128,8 @@ def test_broken_deb_is_caught_by_the_step_that_should_catch_it(
 def test_good_rpm_passes_every_step_on_rpm_on_debian_and_says_it_is_a_stand_in(
     client: Any, images: dict[str, str], packages: Path
 ) -> None:
-    run = _lifecycle(
-        client,
-        images,
-        "rpm-on-debian",
-        packages / "tinyweb-1.1-1.good.noarch.rpm",
-        ports=(tinypkg.PORT,),
-        upgrade_from=read_artifact(packages / "tinyweb-1.0-1.good.noarch.rpm"),
-    )
+    run = _lifecycle(client, images, "rpm-on-debian", packages / "tinyweb-1.1-1.good.noarch.rpm",
+                     upgrade_from=read_artifact(packages / "tinyweb-1.0-1.good.noarch.rpm"))
     assert all(step.status == PASS for step in run.steps), run.steps
     assert run.stand_in and "stand-in for Fedora, not Fedora" in run.heading
     assert run.image == images["rpm-on-debian"]
@@ -165,13 +139,7 @@ def test_good_rpm_passes_every_step_on_rpm_on_debian_and_says_it_is_a_stand_in(
 def test_broken_rpm_is_caught_by_the_step_that_should_catch_it(
     client: Any, images: dict[str, str], packages: Path, variant: str, caught_by: str
 ) -> None:
-    run = _lifecycle(
-        client,
-        images,
-        "rpm-on-debian",
-        packages / f"tinyweb-1.0-1.{variant}.noarch.rpm",
-        ports=(tinypkg.PORT,),
-    )
+    run = _lifecycle(client, images, "rpm-on-debian", packages / f"tinyweb-1.0-1.{variant}.noarch.rpm")
     failed = next(step for step in run.steps if step.status == FAIL)
     assert failed.name == caught_by, run.steps
 

@@ -20,7 +20,6 @@ from tap2pkg.verify import (
     DISTROS,
     VerifyContainer,
     VerifyOptions,
-    build_image,
     read_artifact,
     verify_lifecycle,
     verify_sysvinit,
@@ -41,14 +40,6 @@ APPS = {
     ),
 }
 BUILDS = [("tap2deb", "native"), ("tap2deb", "dpkg"), ("tap2rpm", "native"), ("tap2rpm", "rpmbuild")]
-
-
-@pytest.fixture(scope="module")
-def images(client: Any) -> dict[str, str]:
-    return {
-        name: build_image(client, DISTROS[name], offline=True).tag
-        for name in ("debian:bookworm", "rpm-on-debian")
-    }
 
 
 def _build(tool: str, builder: str, app: str, version: str, out: Path) -> Path:
@@ -72,8 +63,9 @@ def _build(tool: str, builder: str, app: str, version: str, out: Path) -> Path:
     return out / pattern
 
 
-def _passed(run: RunResult) -> bool:
-    return all(step.status == PASS for step in run.steps)
+def _assert_passed(run: RunResult) -> None:
+    assert all(step.status == PASS for step in run.steps), "\n".join(
+        f"{s.name} {s.status} {s.detail}\n{s.log}" for s in run.steps)
 
 
 @pytest.mark.parametrize(("tool", "builder"), BUILDS)
@@ -88,13 +80,13 @@ def test_example_passes_the_whole_lifecycle(
     options = VerifyOptions(base.ports, base.probe_send, base.probe_expect, upgrade_from=old)
     with VerifyContainer(client, images[distro.name]) as box:
         run = verify_lifecycle(box, distro, new, options)
-    assert _passed(run), "\n".join(f"{s.name} {s.status} {s.detail}\n{s.log}" for s in run.steps)
+    _assert_passed(run)
     assert f"runs as {app}" in run.steps[2].detail
     assert "kept" in run.steps[5].detail
     if tool == "tap2deb":
         with VerifyContainer(client, images[distro.name], systemd=False) as box:
             sysv = verify_sysvinit(box, distro, new, options)
-        assert _passed(sysv), "\n".join(f"{s.name} {s.status} {s.detail}\n{s.log}" for s in sysv.steps)
+        _assert_passed(sysv)
 
 
 def test_verify_builds_an_app_file_at_two_versions_and_tests_the_upgrade(

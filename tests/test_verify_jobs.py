@@ -18,16 +18,19 @@ ECHO = Path(__file__).resolve().parents[1] / "examples" / "echo"
 TAP2PKG = [sys.executable, "-m", "tap2pkg.cli.tap2pkg"]
 
 
-def _run(package: str) -> RunResult:
-    return RunResult("debian:bookworm", "img", package, "1.0-1", f"{package}.deb", "systemd")
+def _two_runs(*, live: bool) -> tuple[io.StringIO, ParallelProgress, RunResult, RunResult]:
+    """A progress display on a fresh stream, with the runs of packages one and two started."""
+    stream = io.StringIO()
+    progress = ParallelProgress(stream, live=live)
+    one, two = (RunResult("debian:bookworm", "img", name, "1.0-1", f"{name}.deb", "systemd")
+                for name in ("one", "two"))
+    for run in (one, two):
+        progress.run_started(run)
+    return stream, progress, one, two
 
 
 def test_plain_progress_prefixes_every_line_with_its_run() -> None:
-    stream = io.StringIO()
-    progress = ParallelProgress(stream, live=False)
-    one, two = _run("one"), _run("two")
-    progress.run_started(one)
-    progress.run_started(two)
+    stream, progress, one, two = _two_runs(live=False)
     progress.step_finished(two, StepResult("install", "2 install", PASS, 1.25))
     progress.step_finished(one, StepResult("install", "2 install", FAIL, 0.5, "exit 100", "E: broken"))
     lines = stream.getvalue().splitlines()
@@ -38,11 +41,7 @@ def test_plain_progress_prefixes_every_line_with_its_run() -> None:
 
 
 def test_live_progress_keeps_one_line_per_run() -> None:
-    stream = io.StringIO()
-    progress = ParallelProgress(stream, live=True)
-    one, two = _run("one"), _run("two")
-    progress.run_started(one)
-    progress.run_started(two)
+    stream, progress, one, two = _two_runs(live=True)
     progress.step_started(one, StepResult("install", "2 install"))
     progress.step_finished(two, StepResult("diff", "9 nothing left behind", PASS, 0.3))
     last_frame = stream.getvalue().rsplit("\x1b[2F", 1)[1]
