@@ -547,8 +547,9 @@ def nfpm_section(rows: list[Comparison], m: dict[str, float], command: str, *, t
         f"tap2pkg is pip-installed from a copy of this checkout into a venv of its own, as a user has it. "
         f"{setup} Every process runs with its bytecode compiled (as installed) and `SOURCE_DATE_EPOCH` "
         "set; the first round is not counted, so the one per-user cache "
-        "(`~/.cache/tap2pkg/rendered`: the text each template rendered, kept because importing Jinja2 "
-        "alone would put a single tap2rpm build over its target) is warm except in the row that gives "
+        "(`~/.cache/tap2pkg/rendered`: the text each template rendered, kept because without it a single "
+        ".deb build imports Jinja2 and compiles its templates, over its 5x target: the rows with an "
+        "empty cache) is warm except in the row that gives "
         "it an empty one; every batch starts with an empty cache. Every build renders each template "
         "once and reads each file once; no compressed output is kept between calls (within one call, "
         "deflated pieces of the shared runtime are).",
