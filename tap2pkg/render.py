@@ -16,10 +16,12 @@ pieces. Each template is rendered once per build, by the payload
 (``$XDG_CACHE_HOME/tap2pkg/rendered``), keyed by the template, the whole
 context and the stamps of the templates and of tap2pkg's own code, so a
 rebuild of the same package does not import Jinja2. It is the one cache a
-build keeps on disk, because importing Jinja2 alone would put a single
-``tap2rpm`` build over its target in ``BENCHMARKS.md`` (at most 5 times
-nfpm's time). The cached text is exactly what Jinja2 rendered; deleting the
-cache is always safe and an unwritable one only costs time.
+build keeps on disk, because importing Jinja2 and compiling the templates
+would put a single ``tap2deb`` build over its target in ``BENCHMARKS.md`` (at
+most 5 times nfpm's time; the rows "with an empty tap2pkg cache"). Its
+entries are listed once per process, so a miss opens no file. The cached
+text is exactly what Jinja2 rendered; deleting the cache is always safe and
+an unwritable one only costs time.
 """
 
 from __future__ import annotations
