@@ -101,3 +101,21 @@ def test_bad_name_or_version_names_build_options(args: list[str], code: int, nee
     result, _, err = build("-o", str(tmp_path / "out"), *args, capsys=capsys)
     assert result == code and needle in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("front", ["tap2rpm", "tap2pkg build"])
+def test_two_app_files_with_one_package_name_are_refused_by_every_front_end(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], front: str) -> None:
+    """tap2rpm built both (the second replacing the first's files), tap2pkg build failed with exit 73."""
+    from tap2pkg.cli.tap2rpm import main as tap2rpm_main
+
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(ECHO / "echo.tac", other / "echo.tac")
+    args = [str(ECHO / "echo.tac"), str(other / "echo.tac"), "--include", str(ECHO / "echoproto.py"),
+            "-m", MAINTAINER, "-o", str(tmp_path / "out")]
+    code = tap2rpm_main(args) if front == "tap2rpm" else main(["build", *args])
+    assert code == 64
+    err = capsys.readouterr().err
+    assert "would both make package 'echo'" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

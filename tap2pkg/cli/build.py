@@ -113,12 +113,14 @@ def _plan(args: argparse.Namespace) -> list[Prepared]:
     from .tap2rpm import DEFAULT_MAINTAINER
 
     jobs = []
+    specs: list[PackageSpec] = []
     for app_file in app_files(args, single_options=("protocol", "name")):
         settings = merged_settings(args, app_file, DESTS)
         formats = formats_of(settings.get("format"))
         chosen = builders.choose(settings.get("builder"), formats)
         default_maintainer = None if "deb" in formats else DEFAULT_MAINTAINER
         spec = PackageSpec.from_settings(app_file, settings, default_maintainer=default_maintainer)
+        specs.append(_one_package_each(specs, spec))
         for fmt in formats:  # each format's tree keeps its hand edits (tap2pkg.regen)
             jobs.append(prepare(fmt, spec, settings, args, builder=chosen[fmt]))
     return jobs
@@ -138,7 +140,7 @@ def run_builds(prog: str, args: argparse.Namespace, plan: Callable[[], list[Prep
                show: Callable[[Prepared, builders.BuildResult, Companions], list[str]], *,
                build: Callable[[Sequence[Prepared]], list[builders.BuildResult]] | None = None,
                fields: Callable[[PackageSpec], dict[str, Any]] = lambda spec: {},
-               quiet: bool = False, companion_notes_in_json: bool = True) -> int:
+               quiet: bool = False) -> int:
     """What tap2deb, tap2rpm and tap2pkg build share: ``plan`` every package, then print the trees' diffs
     (``--diff``) or build them (``build``, default one by one) with their companions, printing ``show``'s
     lines of each build (or one ``--json`` summary, the service's entry with ``fields``) and its notes on
@@ -157,8 +159,7 @@ def run_builds(prog: str, args: argparse.Namespace, plan: Callable[[], list[Prep
     for job, result, made in zip(prepared, results, companions, strict=True):
         summary = result.summary(**fields(job.spec), role="service")
         result.notes.extend(made.notes)
-        if companion_notes_in_json:
-            summary["notes"] = list(result.notes)
+        summary["notes"] = list(result.notes)
         if job.spec.project is not None:  # the app's project and the requirements the archive lacks
             from ..companions import requirement_entries
 
@@ -316,12 +317,21 @@ def prepare_from_tree(fmt: str, args: argparse.Namespace, dests: Mapping[str, st
                     None)
 
 
+def _one_package_each(specs: Sequence[PackageSpec], spec: PackageSpec) -> PackageSpec:
+    """``spec``, refused when an earlier app file of the call makes the same package (the second build
+    would replace the first one's files)."""
+    for other in specs:
+        if other.name == spec.name:
+            raise UsageError(f"{other.app_file} and {spec.app_file} would both make package {spec.name!r}; "
+                             "rename one or build them one at a time with -d")
+    return spec
+
+
 def plan_format(fmt: str, args: argparse.Namespace, dests: Mapping[str, str], *,
-                single_options: tuple[str, ...], default_maintainer: str | None = None,
-                unique_names: bool = False) -> list[Prepared]:
+                single_options: tuple[str, ...], default_maintainer: str | None = None) -> list[Prepared]:
     """tap2deb's and tap2rpm's packages: ``--from-tree`` alone, that tree as it is; else one ``fmt`` package
-    per app file, every app file and setting checked (two app files making one package refused with
-    ``unique_names``) and every tree planned before anything is written."""
+    per app file, every app file and setting checked (two app files making one package refused) and every
+    tree planned before anything is written."""
     if args.from_tree and not args.appfiles and not args.tapfile:
         return [prepare_from_tree(fmt, args, dests, default_maintainer=default_maintainer)]
     jobs: list[tuple[PackageSpec, dict[str, Any]]] = []
@@ -329,11 +339,7 @@ def plan_format(fmt: str, args: argparse.Namespace, dests: Mapping[str, str], *,
         settings = merged_settings(args, app_file, dests)
         spec = PackageSpec.from_settings(app_file, settings, default_maintainer=default_maintainer,
                                          package_format=fmt)
-        for other, _settings in jobs if unique_names else []:
-            if other.name == spec.name:
-                raise UsageError(f"{other.app_file} and {app_file} would both make package {spec.name!r}; "
-                                 "rename one or build them one at a time with -d")
-        jobs.append((spec, settings))
+        jobs.append((_one_package_each([s for s, _ in jobs], spec), settings))
     return [prepare(fmt, spec, settings, args) for spec, settings in jobs]
 
 

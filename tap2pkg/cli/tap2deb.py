@@ -34,10 +34,9 @@ def _show(job: Prepared, result: builders.BuildResult, made: Companions) -> list
 
 def run(args: argparse.Namespace) -> int:
     """Build one package per app file; print what was written (or the JSON summary)."""
-    return run_builds(PROG, args, lambda: plan_format("deb", args, _DEB_DESTS, unique_names=True,
+    return run_builds(PROG, args, lambda: plan_format("deb", args, _DEB_DESTS,
                                                       single_options=("protocol", "debfile", "from_tree")),
-                      _show, fields=lambda spec: {"user": spec.user, "ports": list(spec.ports)},
-                      companion_notes_in_json=False)  # tap2deb's --json has always left them out
+                      _show, fields=lambda spec: {"user": spec.user, "ports": list(spec.ports)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
