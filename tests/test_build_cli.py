@@ -119,3 +119,15 @@ def test_two_app_files_with_one_package_name_are_refused_by_every_front_end(
     err = capsys.readouterr().err
     assert "would both make package 'echo'" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("front", ["tap2deb", "tap2rpm"])
+def test_help_shows_no_markup(front: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from tap2pkg.cli.tap2deb import main as tap2deb_main
+    from tap2pkg.cli.tap2rpm import main as tap2rpm_main
+
+    with pytest.raises(SystemExit) as exit_:
+        (tap2deb_main if front == "tap2deb" else tap2rpm_main)(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert f"{front}: an editable" in out and "``" not in out

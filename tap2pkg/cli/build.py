@@ -346,7 +346,7 @@ def plan_format(fmt: str, args: argparse.Namespace, dests: Mapping[str, str], *,
 def format_parser(prog: str, description: str, fmt: str,
                   add_format_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     """tap2deb's or tap2rpm's parser: ``--version``, the shared options, ``fmt``'s own, the hand-edit ones."""
-    parser = ArgumentParser(prog=prog, description=description)
+    parser = ArgumentParser(prog=prog, description=description.replace("``", ""))  # reST marks off
     add_version_option(parser, prog)
     add_common_options(parser)
     add_format_options(parser)

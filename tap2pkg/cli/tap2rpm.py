@@ -34,7 +34,7 @@ def add_rpm_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tap2rpm`` argument parser."""
-    return format_parser(PROG, (__doc__ or "").splitlines()[0].replace("``", ""), "rpm", add_rpm_options)
+    return format_parser(PROG, (__doc__ or "").splitlines()[0], "rpm", add_rpm_options)
 
 
 def _show(job: Prepared, result: builders.BuildResult, made: Companions) -> list[str]:
