@@ -526,18 +526,19 @@ def from_tree_settings(fmt_name: str, tree: Path) -> tuple[State, Path]:
                       "give the app file too, with the options it was built with")
 
 
-def whole_tree(fmt_name: str, spec: PackageSpec, tree: Path) -> TreeEdits:
+def whole_tree(fmt_name: str, spec: PackageSpec, tree: Path) -> tuple[TreeEdits, Any]:
     """The tree as it is, to write over the generated one (a build ``--from-tree``): every file kept,
-    generated files the packager removed left out."""
+    generated files the packager removed left out; and the payload it was compared with, for the builder."""
     fmt = tree_format(fmt_name)
-    new = fmt.generated(fmt.payload(spec))
+    payload = fmt.payload(spec)
+    new = fmt.generated(payload)
     theirs = {rel: v for rel, v in fmt.tree_files(tree, new).items() if not rel.endswith(NEW_SUFFIX)}
     marked = _marked(theirs)
     if marked:
         raise MergeConflictError([f"{tree / rel}: still has conflict markers; resolve them, then build again"
                                   for rel in marked])
     return TreeEdits({rel: v for rel, v in theirs.items() if new.get(rel) != v},
-                     frozenset(rel for rel in new if rel not in theirs))
+                     frozenset(rel for rel in new if rel not in theirs)), payload
 
 
 __all__ = ["FORMAT_MODULES", "NEW_SUFFIX", "STATE_DIR", "Plan", "State", "TreeEdits", "TreeFormat",

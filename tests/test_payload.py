@@ -73,6 +73,12 @@ def test_a_cli_build_of_both_formats_computes_one_payload_per_format(
     assert code == 0
     assert {p.suffix for p in (tmp_path / "out").iterdir()} >= {".deb", ".rpm"}
     assert sorted(made.values()) == [1, 1] and len(made) == 2, made
+    # a build --from-tree compares the tree with one payload and builds from that same one
+    from tap2pkg.cli.tap2deb import main as tap2deb_main
+
+    made.clear()
+    assert tap2deb_main(["--from-tree", str(tmp_path / "out" / "echo-1.0"), "--binary-only", "-u"]) == 0
+    assert dict(made) == {"debian": 1}, made
 
 
 def test_without_source_date_epoch_both_formats_take_the_app_files_time(tmp_path: Path) -> None:

@@ -313,8 +313,8 @@ def prepare_from_tree(fmt: str, args: argparse.Namespace, dests: Mapping[str, st
                                      package_format=fmt)
     chosen, options = builder_and_options(settings, fmt, args)
     output_dir = Path(str(settings["output_dir"])) if settings.get("output_dir") else state_dir
-    return Prepared(fmt, spec, output_dir, chosen, replace(options, edits=regen.whole_tree(fmt, spec, tree)),
-                    None)
+    edits, payload = regen.whole_tree(fmt, spec, tree)
+    return Prepared(fmt, spec, output_dir, chosen, replace(options, edits=edits, payload=payload), None)
 
 
 def _one_package_each(specs: Sequence[PackageSpec], spec: PackageSpec) -> PackageSpec:
