@@ -37,14 +37,17 @@ def _entry(name: str, mode: int, inode: int, mtime: int, nlink: int, data: bytes
 
 
 def cpio_pieces(members: list[CpioMember]) -> Iterator[bytes]:
-    """The newc archive as pieces: each header with its name, each file's padded data, the trailer."""
+    """The newc archive as pieces: each header with its name, each file's data and its padding, the
+    trailer. A file's data is a piece of its own, the same bytes as in the source tarball, so
+    :func:`~tap2pkg.rpm.deflate.gzip_pieces` deflates it once for both."""
     for m in members:
         raw_name = b"./" + m.path.lstrip("/").encode() + b"\0"
         fields = (m.inode, m.mode, 0, 0, m.nlink, m.mtime, len(m.data), 0, 0, 0, 0, len(raw_name), 0)
         head = b"070701" + b"".join(b"%08X" % f for f in fields) + raw_name
         yield head + _pad4(len(head))
         if m.data:
-            yield m.data + _pad4(len(m.data))
+            yield m.data
+            yield _pad4(len(m.data))
     yield _entry(TRAILER, 0, 0, 0, 1, b"")
 
 

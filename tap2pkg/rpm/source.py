@@ -179,8 +179,8 @@ def _tarball(prefix: str, members: dict[str, tuple[int, bytes | None]], mtime: i
         else:
             info.size = len(maybe)
         pieces.append(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
-        if maybe:
-            pieces.append(maybe + b"\0" * (-len(maybe) % tarfile.BLOCKSIZE))
+        if maybe:  # the data on its own: the binary RPM's payload deflates the same piece
+            pieces += [maybe, b"\0" * (-len(maybe) % tarfile.BLOCKSIZE)]
     size = sum(len(p) for p in pieces) + 2 * tarfile.BLOCKSIZE
     # the end-of-archive marker, padded to a whole record as tarfile does
     pieces.append(b"\0" * (2 * tarfile.BLOCKSIZE + (-size % tarfile.RECORDSIZE)))
