@@ -24,10 +24,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make ``bench.common`` importable
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Comparison, build_rows, echo_spec, measure_builds, nfpm_bench_main, write_nfpm_config
+from bench.common import Comparison
+from bench.nfpm_compare import build_rows, echo_spec, measure_builds, nfpm_bench_main, write_nfpm_config
 
 DPKG_TARGET = 20.0  # from the issue: native at least 20x faster than the dpkg builder
 

@@ -27,22 +27,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make ``bench.common`` importable
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (
-    BenchmarkError,
-    Comparison,
-    build_rows,
-    echo_spec,
-    installed_tap2pkg,
-    measure_builds,
-    median,
-    ms,
-    nfpm_bench_main,
-    ratio,
-    write_nfpm_config,
-)
+from bench.common import BenchmarkError, Comparison, median, ratio
+from bench.nfpm_compare import build_rows, echo_spec, measure_builds, ms, nfpm_bench_main, write_nfpm_config
+from bench.venvs import installed_tap2pkg
 
 RPMBUILD_TARGET = 10.0  # from the issue: native at least 10x faster than rpmbuild
 

@@ -49,7 +49,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make ``bench.common`` importable
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
@@ -59,15 +59,12 @@ from bench.common import (
     WORK_DIR,
     BenchmarkError,
     Comparison,
-    ensure_venv,
     format_ratio,
     free_port,
-    install_checkout,
     machine_info,
     markdown_table,
     median,
     open_files_limit,
-    python_package_version,
     raise_open_files_limit,
     ratio,
     rewrite_section,
@@ -75,6 +72,7 @@ from bench.common import (
     stop_process,
 )
 from bench.importtime import ImportRecord, imports_beyond, parse_importtime
+from bench.venvs import ensure_venv, install_checkout, python_package_version
 
 SECTION = "daemon"
 TWISTED_VENV = WORK_DIR / "twisted-venv"
