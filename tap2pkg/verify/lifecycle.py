@@ -11,40 +11,30 @@ Purge must delete the data, logs and conffiles the package made and nothing
 that was on the clean system. The service account is the one thing allowed to
 stay: Debian and Fedora packages keep the accounts they made (files elsewhere
 may still belong to the uid, which must not go to a new account); an account
-that was there before the install must come out of it unchanged.
+that was there before the install must come out of it unchanged. What the clean
+system held, and the comparisons with it, are in :mod:`tap2pkg.verify.leftovers`;
+running the steps in order is :mod:`tap2pkg.verify.steps`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from . import probes
 from .artifact import Artifact
 from .container import ExecResult, VerifyContainer
 from .images import Distro
-from .report import FAIL, PASS, RunResult, StepResult
+from .leftovers import CleanSystem
+from .report import RunResult
+from .steps import ProgressSink, StepFailed, StepSkipped, _Runner
+
+__all__ = ["ProgressSink", "StepFailed", "VerifyOptions", "verify_lifecycle"]
 
 INBOX = "/var/tap2pkg-verify"
 EDIT_MARK = "edited by tap2pkg verify"
-#: The account databases: compared entry by entry, so that a kept service account is not a leftover.
-ACCOUNT_FILES = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
-
-
-class StepFailed(Exception):
-    """Raised inside a step: ``detail`` is the one-line reason, ``log`` the evidence."""
-
-    def __init__(self, detail: str, log: str = "") -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.log = log
-
-
-class StepSkipped(Exception):
-    """Raised inside a step that does not apply; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -60,58 +50,6 @@ class VerifyOptions:
     repository: Path | None = None
     #: the key the repository must be signed with (default: the one it publishes)
     repository_key: Path | None = None
-
-
-class ProgressSink(Protocol):
-    """Receives step events (see :class:`tap2pkg.verify.report.Progress`)."""
-
-    def run_started(self, run: RunResult) -> None: ...
-    def step_started(self, run: RunResult, step: StepResult) -> None: ...
-    def step_finished(self, run: RunResult, step: StepResult) -> None: ...
-
-
-class _Runner:
-    """Shared machinery: run steps in order, time them, stop at the first failure."""
-
-    def __init__(self, box: VerifyContainer, run: RunResult, progress: ProgressSink | None) -> None:
-        self.box = box
-        self.run = run
-        self.progress = progress
-        self.failed = False
-
-    def step(self, name: str, title: str, action: Callable[[], str]) -> None:
-        result = StepResult(name, title)
-        self.run.steps.append(result)
-        if self.progress:
-            self.progress.step_started(self.run, result)
-        started = time.monotonic()
-        if self.failed:
-            result.detail = "not run: an earlier step failed"
-        else:
-            try:
-                result.detail = action()
-                result.status = PASS
-            except StepSkipped as skip:
-                result.detail = str(skip)
-            except StepFailed as failure:
-                result.status, result.detail, result.log = FAIL, failure.detail, failure.log
-                self.failed = True
-        result.seconds = time.monotonic() - started
-        if self.progress:
-            self.progress.step_finished(self.run, result)
-
-    def sh(self, command: str | list[str], *, env: dict[str, str] | None = None) -> ExecResult:
-        return self.box.run(command, env=env)
-
-    def must(self, command: str | list[str], what: str, *, env: dict[str, str] | None = None) -> ExecResult:
-        result = self.sh(command, env=env)
-        if not result.ok:
-            raise StepFailed(f"{what} failed (exit {result.exit_code})", result.tail(25))
-        return result
-
-    def snapshot(self) -> dict[str, probes.Entry]:
-        out = self.must(["python3", "-c", probes.SNAPSHOT, *probes.SNAPSHOT_EXCLUDE], "file list snapshot")
-        return probes.parse_snapshot(out.output)
 
 
 class _Lifecycle(_Runner):
@@ -140,13 +78,10 @@ class _Lifecycle(_Runner):
         self.user = options.user or artifact.name
         self.unit = f"{artifact.name}.service"
         self.uid = -1
-        self.before: dict[str, probes.Entry] = {}
-        self.accounts_before: dict[str, dict[str, str]] = {}
-        self.kept_account = ""
+        #: the system before the install, to compare with after purge
+        self.clean = CleanSystem(self, self.fmt, self.pkg, self.user)
         self.had_data_dir = False
         self.install_log = ""
-        #: the packages installed on the clean system
-        self.packages_before: set[str] = set()
 
     @classmethod
     def verify(cls, box: VerifyContainer, distro: Distro, artifact: Artifact, options: VerifyOptions,
@@ -269,45 +204,6 @@ class _Lifecycle(_Runner):
             lines.append(result.output.strip().splitlines()[-1])
         return "; ".join(lines) + found
 
-    def accounts(self) -> dict[str, dict[str, str]]:
-        """Each account database (:data:`ACCOUNT_FILES`) as ``{name: entry}``."""
-        listing = self.must(
-            "for f in " + " ".join(ACCOUNT_FILES) + "; do sed \"s|^|$f:|\" \"$f\" 2>/dev/null; done; true",
-            "reading the account databases",
-        ).output
-        out: dict[str, dict[str, str]] = {path: {} for path in ACCOUNT_FILES}
-        for line in listing.splitlines():
-            path, _, entry = line.partition(":")
-            if path in out and entry:
-                out[path][entry.split(":", 1)[0]] = entry
-        return out
-
-    def installed_packages(self) -> set[str]:
-        """The installed packages' names; rpm's ``gpg-pubkey`` entries (the keys dnf imports) are keys,
-        not packages an install brought in."""
-        listing = self.must(self.fmt.installed_packages(), "listing the installed packages")
-        return {name for name in self.fmt.parse_packages(listing.output) if name != "gpg-pubkey"}
-
-    def brought_in(self) -> list[str]:
-        """The packages installed since the clean system's snapshot, but the service's own (its companions,
-        from the repository it was installed from)."""
-        return sorted(self.installed_packages() - self.packages_before - {self.pkg})
-
-    def purge_brought_in(self) -> str:
-        """Remove and purge the packages the install brought in with the service: a user who removes the
-        set leaves nothing behind either."""
-        brought = self.brought_in()
-        if not brought:
-            return ""
-        self.must(self.fmt.purge_packages(brought), " ".join(self.fmt.purge_packages(brought)),
-                  env=self.fmt.env)
-        how = " ".join(self.fmt.purge_packages_command)
-        return f"; then {how} of what it brought in: {', '.join(brought)}"
-
-    def made_by_package(self, path: str) -> bool:
-        """Whether ``path`` was absent from the clean system (so the package, or its service, made it)."""
-        return path not in self.before
-
     # -- the steps -------------------------------------------------------------------------
     def step_snapshot(self) -> str:
         configured = ""
@@ -318,10 +214,8 @@ class _Lifecycle(_Runner):
 
             configured = "; " + add_repository(self.box, self.new.family, self.options.repository,
                                                self.options.repository_key)
-        self.before = self.snapshot()
-        self.accounts_before = self.accounts()
-        self.packages_before = self.installed_packages()
-        return f"{len(self.before)} paths{configured}"
+        self.clean.record()
+        return f"{len(self.clean.before)} paths{configured}"
 
     def step_install(self) -> str:
         self.install(self.first, upgrade=False)
@@ -332,7 +226,7 @@ class _Lifecycle(_Runner):
             )
         self.had_data_dir = self.sh(["test", "-d", f"/var/lib/{self.pkg}"]).ok
         source = " from the signed repository" if self.options.repository is not None else ""
-        brought = self.brought_in()
+        brought = self.clean.brought_in()
         if brought:
             source += f" with {', '.join(brought)}"
         start = self.fmt.start(self.pkg)  # an RPM leaves enabling and starting to the admin
@@ -434,76 +328,30 @@ class _Lifecycle(_Runner):
         return f"unit gone, no process left{kept}"
 
     def step_purge(self) -> str:
-        dirs = [d for d in (f"/var/lib/{self.pkg}", f"/var/log/{self.pkg}") if self.made_by_package(d)]
+        dirs = [d for d in (f"/var/lib/{self.pkg}", f"/var/log/{self.pkg}") if self.clean.made_by_package(d)]
         how = self.fmt.purge_how
         self.must(self.fmt.purge(self.pkg, dirs), how, env=self.fmt.env)
         problems = []
         for path in (*dirs, f"/etc/{self.pkg}", f"/etc/default/{self.pkg}"):
-            if self.made_by_package(path) and self.sh(["test", "-e", path]).ok:
+            if self.clean.made_by_package(path) and self.sh(["test", "-e", path]).ok:
                 problems.append(f"{path} still there")
-        accounts, touched = self.purged_accounts()
+        accounts, touched = self.clean.purged_accounts()
         problems += touched
         if problems:
             raise StepFailed("; ".join(problems))
-        brought = self.purge_brought_in()
+        brought = self.clean.purge_brought_in()
         return f"{how}: data, logs and conffiles gone; {accounts}{brought}"
 
-    def purged_accounts(self) -> tuple[str, list[str]]:
-        """What purge did to the service's user and group: a note, and problems (an older account touched)."""
-        after = self.accounts()
-        notes, problems, kept = [], [], []
-        for path, kind in (("/etc/passwd", "user"), ("/etc/group", "group")):
-            before, now = self.accounts_before[path].get(self.user), after[path].get(self.user)
-            if before is not None:
-                if now != before:
-                    done = "deleted" if now is None else f"changed ({before} -> {now})"
-                    problems.append(f"{kind} {self.user} was there before the install and purge {done} it")
-                else:
-                    notes.append(f"existing {kind} {self.user} untouched")
-            elif now is not None:
-                kept.append(kind)
-            else:
-                notes.append(f"{kind} {self.user} deleted (Debian and Fedora keep the accounts their "
-                             "packages made: the uid may still own files)")
-        if kept:
-            uid = after["/etc/passwd"].get(self.user, "").split(":")[2:3]
-            self.kept_account = self.user
-            notes.insert(0, f"{' and '.join(kept)} {self.user}{f' (uid {uid[0]})' if uid else ''} kept, "
-                            "as Debian and Fedora keep the accounts their packages made")
-        return "; ".join(notes), problems
-
-    def account_changes(self) -> list[str]:
-        """Account database entries added, removed or changed since the snapshot, but for the kept account."""
-        after = self.accounts()
-        lines = []
-        for path in ACCOUNT_FILES:
-            old, new = self.accounts_before.get(path, {}), after[path]
-            for name in sorted(old.keys() | new.keys()):
-                if name == self.kept_account and name not in old:
-                    continue
-                if name not in old:
-                    lines.append(f"left behind: {path} entry {name}")
-                elif name not in new:
-                    lines.append(f"removed from the base system: {path} entry {name}")
-                elif old[name] != new[name]:
-                    lines.append(f"changed: {path} entry {name}")
-        return lines
-
     def step_diff(self) -> str:
-        # the account databases are compared entry by entry (a kept account changes their size)
-        def sizeless(snapshot: dict[str, probes.Entry]) -> dict[str, probes.Entry]:
-            return {p: replace(e, extra="") if p in ACCOUNT_FILES else e for p, e in snapshot.items()}
-
-        lines = probes.diff_snapshots(sizeless(self.before), sizeless(self.snapshot()))
-        lines += self.account_changes()
+        lines = self.clean.left_behind()
         if lines:
             raise StepFailed(
                 f"{len(lines)} path(s) differ from the clean system: "
                 + ", ".join(line.split(": ", 1)[1] for line in lines[:5]),
                 "\n".join(lines[:40]),
             )
-        if self.kept_account:
-            return f"nothing left behind but the account {self.kept_account}, base system unchanged"
+        if self.clean.kept_account:
+            return f"nothing left behind but the account {self.clean.kept_account}, base system unchanged"
         return "nothing left behind, base system unchanged"
 
 

@@ -15,8 +15,9 @@ from dataclasses import replace
 from .artifact import Artifact
 from .container import VerifyContainer
 from .images import Distro
-from .lifecycle import ProgressSink, StepFailed, VerifyOptions, _Lifecycle
+from .lifecycle import VerifyOptions, _Lifecycle
 from .report import RunResult
+from .steps import ProgressSink, StepFailed
 
 
 class _SysvInit(_Lifecycle):
