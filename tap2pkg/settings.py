@@ -129,8 +129,10 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
     app_file = Path(app_file)
     env = os.environ if env is None else env
     if not app_file.is_file():
-        raise AppFileNotFoundError(app_file,
-                                   "no such file; give an existing app file (APPFILE or -t/--tapfile)")
+        what = ("is a directory; give the app file in it" if app_file.is_dir()
+                else "is not a regular file; give an app file" if app_file.exists()
+                else "no such file; give an existing app file")
+        raise AppFileNotFoundError(app_file, f"{what} (APPFILE or -t/--tapfile)")
     kind = kind_for(app_file, settings.get("type"))
     info = appfile.inspect(app_file, kind)
     maintainer = settings.get("maintainer") or maintainer_from_environment(env) or default_maintainer

@@ -145,6 +145,8 @@ def test_single_package_options_refused_with_several_files(tmp_path: Path, optio
 # (arguments, exit code, text the one error line must contain)
 BAD_INPUTS = {
     "missing app file": (["nothere.tac"], 66, "no such file"),
+    "directory as app file": ([str(ECHO)], 66, "echo: is a directory; give the app file in it"),
+    "device as app file": (["/dev/null"], 66, "/dev/null: is not a regular file"),
     "default twistd.tap missing": ([], 66, "twistd.tap"),
     "unknown type": (["-y", "yaml", str(ECHO / "echo.tac")], 79, "--type"),
     "syntax error": ([str(BAD / "syntax.tac")], 65, "syntax error"),
