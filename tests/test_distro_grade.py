@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -213,8 +214,9 @@ def run_init(tmp_path: Path, script: str, action: str, daemon_status: int) -> tu
 
 
 @pytest.mark.parametrize("make", [echo_spec, twisted_spec], ids=["tapd", "twisted"])
-def test_init_script_start_fails_when_the_daemon_fails(make: object, tmp_path: Path) -> None:
-    script = DebPayload.for_spec(make()).text("{pkg}.init")  # type: ignore[operator]
+def test_init_script_start_fails_when_the_daemon_fails(make: Callable[[], PackageSpec],
+                                                       tmp_path: Path) -> None:
+    script = DebPayload.for_spec(make()).text("{pkg}.init")
     status, _calls = run_init(tmp_path, script, "start", 1)
     assert status != 0  # so postinst's invoke-rc.d ... || exit 1 sees it
     status, calls = run_init(tmp_path, script, "start", 0)

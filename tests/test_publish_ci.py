@@ -20,7 +20,7 @@ CI = Path(__file__).resolve().parents[1] / "ci"
 def load_yaml(path: Path) -> Any:
     """``path`` parsed by PyYAML: the test environment's, else the system's (python3-yaml)."""
     try:
-        import yaml  # type: ignore[import-untyped]
+        import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
     except ImportError:
         python = shutil.which("python3")
         proc = subprocess.run([python or "python3", "-c", "import json, sys, yaml; "

@@ -13,7 +13,7 @@ class Echo(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.transport.write(data)  # type: ignore[attr-defined]
+        self.transport.write(data)  # type: ignore[attr-defined]  # BaseTransport declares no write
 
 
 def tick() -> None:
