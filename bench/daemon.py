@@ -28,22 +28,23 @@ twistd next to it) and writes it to the ``daemon`` section of
 ``BENCHMARKS.md``. The targets are judged on both ways of running tapd
 without ``--tls``. The exit status is 0 unless ``--check`` is given and a
 target is missed (1), or the benchmark cannot run (2).
+
+The pieces: ``bench/daemon_setup.py`` installs the daemons and gives their
+command lines; ``bench/daemon_measure.py`` starts them and measures each
+start; ``bench/daemon_imports.py`` is ``--explain``. This module turns the
+measurements into the table and the section, and is the command line.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -53,333 +54,33 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    BENCH_DIR,
     BENCHMARKS_MD,
     ROOT,
     WORK_DIR,
     BenchmarkError,
     Comparison,
     format_ratio,
-    free_port,
     machine_info,
     markdown_table,
     median,
-    open_files_limit,
     raise_open_files_limit,
     ratio,
     rewrite_section,
-    rss_kib,
-    stop_process,
 )
-from bench.importtime import ImportRecord, imports_beyond, parse_importtime
-from bench.venvs import ensure_venv, install_checkout, python_package_version
+from bench.daemon_imports import explain_imports
+from bench.daemon_measure import LOG_DIR, Measurements, Settings, measure, stop_all
+from bench.daemon_setup import TAPD, TAPD_LAUNCHER, TAPD_TLS, TWISTD, build_daemons
+from bench.nfpm_compare import ms
 
 SECTION = "daemon"
-TWISTED_VENV = WORK_DIR / "twisted-venv"
-TWISTED_REQUIREMENTS = ("twisted",)
-#: tap2pkg is pip-installed here from a copy of this checkout, as a user installs it...
-TAPD_VENV = WORK_DIR / "tapd-venv"
-#: ...with what pip needs to build it offline and what tap2pkg depends on
-TAPD_REQUIREMENTS = ("setuptools>=77", "Jinja2>=3.1")
-#: ...plus what an optional event loop needs
-TAPD_EXTRAS: dict[str, tuple[str, ...]] = {"uvloop": ("uvloop",)}
-#: the root a package's files are laid out under (``<root>/usr/lib/<PACKAGE>``)
-PACKAGE_ROOT = WORK_DIR / "package"
-PACKAGE = "bench-echo"
-LOG_DIR = WORK_DIR / "logs"
 
 #: targets from the issue: tapd/twistd ratios
 READY_TARGET = 0.4
 MEMORY_TARGET = 0.5
 ROUND_TRIP_TARGET = 1.2
 CONNECTIONS = 1000
-
-#: the labels of the daemons measured (also the keys of the JSON measurements)
-TAPD = "tapd"
-TAPD_LAUNCHER = "packaged tapd"
-TAPD_TLS = "tapd --tls"
-TWISTD = "twistd"
 #: the ways of running tapd the targets are judged on
 JUDGED = (TAPD, TAPD_LAUNCHER)
-
-MESSAGE = b"0123456789abcdef"
-START_TIMEOUT = 20.0
-IO_TIMEOUT = 10.0
-#: connection attempts in flight at once while opening the 1,000 (twistd's listen backlog is 50)
-CONNECT_CONCURRENCY = 50
-
-
-@dataclass(frozen=True)
-class Daemon:
-    """How to start one daemon on the echo app: its command line, with the port in the env."""
-
-    label: str
-    argv: tuple[str, ...]
-
-    @property
-    def slug(self) -> str:
-        """The label as a file-name part: ``tapd --tls`` -> ``tapd-tls``."""
-        return "-".join(self.label.replace("-", " ").split())
-
-    def start(self, port: int, log_name: str) -> tuple[subprocess.Popen[bytes], Path]:
-        """Exec the daemon listening on ``port``; its output goes to a log file under ``bench/.work``."""
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log_path = LOG_DIR / f"{log_name}.log"
-        env = dict(os.environ, BENCH_ECHO_PORT=str(port))
-        env.pop("NOTIFY_SOCKET", None)
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(self.argv, cwd=WORK_DIR, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT)
-        LIVE.append(proc)
-        return proc, log_path
-
-
-@dataclass
-class Measurements:
-    """Everything measured for one daemon."""
-
-    ready_s: list[float] = field(default_factory=list)
-    cpu_to_ready_s: list[float] = field(default_factory=list)
-    rss_kib: list[int] = field(default_factory=list)
-    round_trips_per_s: list[float] = field(default_factory=list)
-    connections_ok: int = 0
-    connection_errors: int = 0
-    first_connection_error: str = ""
-    connections_s: float = 0.0
-    rss_with_connections_kib: int = 0
-    server_open_files_limit: int = 0
-
-
-#: every process started, so that all are stopped even when the benchmark fails
-LIVE: list[subprocess.Popen[bytes]] = []
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a daemon started by :meth:`Daemon.start`."""
-    stop_process(proc)
-    if proc in LIVE:
-        LIVE.remove(proc)
-
-
-def stop_all() -> None:
-    """Stop every daemon still running."""
-    for proc in list(LIVE):
-        stop(proc)
-
-
-def log_tail(path: Path, lines: int = 3) -> str:
-    """The last lines of a daemon's log, for error messages."""
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " / ".join(text[-lines:])
-
-
-# -- measurements -------------------------------------------------------------------------------
-
-def echo_once(sock: socket.socket, message: bytes) -> None:
-    """Send ``message`` and read until it has come back."""
-    sock.sendall(message)
-    got = 0
-    while got < len(message):
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("server closed the connection before echoing")
-        got += len(chunk)
-
-
-def wait_ready(daemon: Daemon, port: int, log_name: str) -> tuple[subprocess.Popen[bytes], float, Path]:
-    """Start ``daemon`` and poll until a connection is answered; return the process and seconds."""
-    start = time.perf_counter()
-    proc, log_path = daemon.start(port, log_name)
-    deadline = start + START_TIMEOUT
-    problem = "nothing listening"
-    while True:
-        if proc.poll() is not None:
-            stop(proc)
-            raise BenchmarkError(f"{daemon.label} exited with status {proc.returncode} before answering: "
-                                 f"{log_tail(log_path)} (full log: {log_path})")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as sock:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                echo_once(sock, MESSAGE)
-            return proc, time.perf_counter() - start, log_path
-        except ConnectionRefusedError:
-            pass
-        except OSError as exc:  # reset or timed out: not ready yet, or not our daemon on that port
-            problem = str(exc) or type(exc).__name__
-        if time.perf_counter() > deadline:
-            stop(proc)
-            raise BenchmarkError(f"{daemon.label} did not answer on 127.0.0.1:{port} within "
-                                 f"{START_TIMEOUT:.0f}s ({problem}): {log_tail(log_path)} "
-                                 f"(full log: {log_path})")
-        time.sleep(0.0005)  # poll fast, but leave the CPU to the starting daemon
-
-
-def cpu_seconds(pid: int) -> float:
-    """The CPU time the live threads of process ``pid`` have used (``/proc/<pid>/task/*/schedstat``).
-
-    Unlike the ready time, it hardly moves when other work shares the machine.
-    Threads that have ended are not counted; neither daemon starts one to serve.
-    """
-    total_ns = 0
-    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        try:
-            total_ns += int(stat.read_text().split()[0])
-        except (OSError, ValueError, IndexError):  # a thread that just ended
-            continue
-    return total_ns / 1e9
-
-
-def round_trips(port: int, seconds: float) -> float:
-    """Echo round trips per second on one connection, for about ``seconds``."""
-    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        echo_once(sock, MESSAGE)  # connection fully set up before the clock starts
-        count = 0
-        start = time.perf_counter()
-        end = start + seconds
-        now = start
-        while now < end:
-            echo_once(sock, MESSAGE)
-            count += 1
-            now = time.perf_counter()
-        return count / (now - start)
-
-
-@dataclass
-class ConnectionsResult:
-    """What the 1,000-connection test saw."""
-
-    ok: int
-    errors: int
-    seconds: float
-    first_error: str
-    rss_at_peak_kib: int
-
-
-async def _hold_connections(port: int, count: int, pid: int) -> ConnectionsResult:
-    opened = asyncio.Event()
-    answered = asyncio.Event()
-    settled_open = 0
-    settled_answer = 0
-    ok = 0
-    errors: list[str] = []
-    limiter = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-    def note_open() -> None:
-        nonlocal settled_open
-        settled_open += 1
-        if settled_open == count:
-            opened.set()
-
-    def note_answer() -> None:
-        nonlocal settled_answer
-        settled_answer += 1
-        if settled_answer == count:
-            answered.set()
-
-    async def one(i: int) -> None:
-        nonlocal ok
-        try:
-            async with limiter:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection("127.0.0.1", port), IO_TIMEOUT)
-        except (OSError, TimeoutError) as exc:
-            errors.append(f"connect: {exc!r}")
-            note_open()
-            note_answer()
-            return
-        note_open()
-        try:
-            await opened.wait()  # every connection is open before any is answered
-            message = b"%06d\n" % i
-            writer.write(message)
-            reply = await asyncio.wait_for(reader.readexactly(len(message)), IO_TIMEOUT)
-            if reply == message:
-                ok += 1
-            else:
-                errors.append(f"wrong echo {reply!r} for {message!r}")
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-            errors.append(f"echo: {exc!r}")
-        note_answer()
-        await answered.wait()  # ...and stays open until all are answered
-        writer.close()
-
-    start = time.perf_counter()
-    tasks = [asyncio.ensure_future(one(i)) for i in range(count)]
-    await answered.wait()
-    elapsed = time.perf_counter() - start
-    rss = rss_kib(pid)
-    await asyncio.gather(*tasks)
-    return ConnectionsResult(ok, len(errors), elapsed, errors[0] if errors else "", rss)
-
-
-def hold_connections(port: int, count: int, pid: int) -> ConnectionsResult:
-    """Open ``count`` connections, hold them all open, get one echo on each."""
-    return asyncio.run(asyncio.wait_for(_hold_connections(port, count, pid), 120))
-
-
-# -- the run ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Settings:
-    """How much to measure."""
-
-    runs: int
-    round_trip_seconds: float
-    connections: int
-
-
-def rotations(daemons: Sequence[Daemon], round_number: int) -> list[Daemon]:
-    """The daemons in round ``round_number``'s order: each goes first in turn, so noise hits all alike."""
-    shift = round_number % len(daemons)
-    return [*daemons[shift:], *daemons[:shift]]
-
-
-def measure(daemons: Sequence[Daemon], settings: Settings,
-            say: Callable[[str], None] = print) -> dict[str, Measurements]:
-    """Measure every daemon, interleaving them round by round; one start gives one sample of each."""
-    results = {d.label: Measurements() for d in daemons}
-    say("warming up (one start each, not counted)")
-    for d in daemons:
-        proc, _, _ = wait_ready(d, free_port(), f"{d.slug}-warmup")
-        stop(proc)
-    say(f"start-up, memory and {settings.round_trip_seconds:g} s of round trips: {settings.runs} runs each")
-    for run in range(settings.runs):
-        for d in rotations(daemons, run):
-            port = free_port()
-            proc, seconds, log_path = wait_ready(d, port, f"{d.slug}-start")
-            try:
-                m = results[d.label]
-                m.ready_s.append(seconds)
-                m.cpu_to_ready_s.append(cpu_seconds(proc.pid))
-                m.rss_kib.append(rss_kib(proc.pid))
-                m.round_trips_per_s.append(round_trips(port, settings.round_trip_seconds))
-            except OSError as exc:
-                raise BenchmarkError(f"{d.label} failed under load: {exc}; {log_tail(log_path)} "
-                                     f"(full log: {log_path})") from exc
-            finally:
-                stop(proc)
-    say(f"{settings.connections} connections")
-    for d in rotations(daemons, settings.runs):
-        port = free_port()
-        proc, _, log_path = wait_ready(d, port, f"{d.slug}-load")
-        try:
-            m = results[d.label]
-            m.server_open_files_limit = open_files_limit(proc.pid)
-            held = hold_connections(port, settings.connections, proc.pid)
-            m.connections_ok, m.connection_errors = held.ok, held.errors
-            m.first_connection_error = held.first_error
-            m.connections_s = held.seconds
-            m.rss_with_connections_kib = held.rss_at_peak_kib
-        except OSError as exc:
-            raise BenchmarkError(f"{d.label} failed under load: {exc}; {log_tail(log_path)} "
-                                 f"(full log: {log_path})") from exc
-        finally:
-            stop(proc)
-    return results
 
 
 @dataclass(frozen=True)
@@ -409,22 +110,18 @@ class Metric:
         return Comparison(self.name, *shown, f"{sign} {self.target}x", passed)
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms"
-
-
 def _mib(kib: float) -> str:
     return f"{kib / 1024:.1f} MiB"
 
 
 METRICS = (
-    Metric("ready (exec to first answer, median)", lambda m: m.ready_s, _ms, READY_TARGET),
-    Metric("CPU time used until ready (median)", lambda m: m.cpu_to_ready_s, _ms),
+    Metric("ready (exec to first answer, median)", lambda m: m.ready_s, ms, READY_TARGET),
+    Metric("CPU time used until ready (median)", lambda m: m.cpu_to_ready_s, ms),
     Metric("resident memory after start (median)", lambda m: [float(k) for k in m.rss_kib], _mib,
            MEMORY_TARGET),
     Metric("echo round trips per second, one connection (median)", lambda m: m.round_trips_per_s,
            lambda v: f"{v:,.0f}", ROUND_TRIP_TARGET, higher_is_better=True),
-    Metric(f"time to open and answer {CONNECTIONS:,} connections", lambda m: [m.connections_s], _ms),
+    Metric(f"time to open and answer {CONNECTIONS:,} connections", lambda m: [m.connections_s], ms),
     Metric(f"resident memory with {CONNECTIONS:,} connections open",
            lambda m: [float(m.rss_with_connections_kib)], _mib),
 )
@@ -486,49 +183,6 @@ def reported_reactor(log_path: Path, daemon: str) -> str:
             return line.split("event loop:", 1)[1].strip()
     return "unknown"
 
-
-def explain_imports(python: Path, tapd: Daemon, say: Callable[[str], None]) -> str:
-    """What tapd imports beyond ``import asyncio`` (without ``ssl``, as tapd runs it), costliest first."""
-    asyncio_alone = "import sys; sys.modules['ssl'] = None; import asyncio"  # ssl refused, as tapd does
-    baseline = subprocess.run([str(python), "-X", "importtime", "-c", asyncio_alone],
-                              capture_output=True, text=True, check=True).stderr
-    traced = Daemon("tapd", (str(python), "-X", "importtime", *tapd.argv))
-    proc, seconds, log_path = wait_ready(traced, free_port(), "tapd-importtime")
-    stop(proc)
-    report = log_path.read_text(errors="replace")
-    own, roots = imports_beyond(report, baseline)
-    known = {r.module for r in parse_importtime(baseline)}
-    new = {r.module: r for r in parse_importtime(report) if r.module not in known}
-    asyncio_us = next((r.cumulative_us for r in parse_importtime(baseline) if r.module == "asyncio"), 0)
-    lines = [f"tapd ready in {seconds * 1000:.0f} ms with -X importtime; `import asyncio` alone "
-             f"(without ssl): {asyncio_us / 1000:.1f} ms",
-             f"tap2pkg modules, own time: {sum(r.self_us for r in own) / 1000:.1f} ms "
-             f"({len(own)} modules)",
-             "standard-library modules tapd imports beyond asyncio, with what they bring that asyncio "
-             "does not (ms of their own import time, imported by):"]
-    rows = []
-    for r in roots:
-        # (org.python.core: a failed import that copy tries for Jython; only what loaded counts)
-        brought = [m for m in new.values() if m.module.split(".")[0] in sys.stdlib_module_names
-                   and (m.module == r.module or _imported_under(m, r.module, new))]
-        importer = r.imported_by or "(imported inside a function)"
-        rows.append((sum(m.self_us for m in brought), f"{r.module:<12} {importer:<28} " + " ".join(
-            sorted(m.module for m in brought if m.module != r.module))))
-    lines += [f"  {us / 1000:6.1f}  {text}" for us, text in sorted(rows, reverse=True)[:20]]
-    say("\n".join(lines))
-    return "\n".join(lines)
-
-
-def _imported_under(record: ImportRecord, root: str, new: dict[str, ImportRecord]) -> bool:
-    """Whether ``record`` was imported, directly or through other new modules, by ``root``."""
-    parent = record.imported_by
-    while parent in new:
-        if parent == root:
-            return True
-        parent = new[parent].imported_by
-    return False
-
-
 def render_section(table: str, machine: dict[str, str], command: str, settings: Settings) -> str:
     """The Markdown body of the ``daemon`` section of BENCHMARKS.md."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -559,79 +213,6 @@ def render_section(table: str, machine: dict[str, str], command: str, settings: 
         "[docs/benchmarks.md](docs/benchmarks.md#reading-the-output).",
     ]
     return "\n".join(lines) + "\n"
-
-
-def install_console_script(python: Path) -> Path:
-    """tap2pkg pip-installed (not editable) from a copy of this checkout; return its ``tapd`` script."""
-    script = install_checkout(python) / "tapd"
-    if not script.exists():
-        raise BenchmarkError(f"pip installed no tapd script into {python.parent}")
-    return script
-
-
-def install_package_layout(root: Path) -> Path:
-    """Lay the runtime out under ``root/usr/lib/<pkg>`` as a package installs it; return the launcher.
-
-    The package's own launcher, stub ``tap2pkg/__init__.py`` and a copy of
-    ``tap2pkg/runtime``, byte-compiled as the package's postinst (``py3compile``)
-    or %post (``compileall``) does at install; the launcher writes no bytecode.
-    """
-    import compileall
-
-    from tap2pkg import __version__
-    from tap2pkg.payload import LAUNCHER, STUB_INIT, runtime_dir
-
-    libdir = root / "usr" / "lib" / PACKAGE
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(runtime_dir(), libdir / "tap2pkg" / "runtime",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (libdir / "tap2pkg" / "__init__.py").write_bytes(STUB_INIT % __version__.encode())
-    launcher = libdir / "tapd"
-    launcher.write_text(LAUNCHER.format(name=PACKAGE, libdir=libdir))
-    launcher.chmod(0o755)
-    compileall.compile_dir(str(libdir), quiet=1)
-    return launcher
-
-
-def warm_plugin_cache(twistd: Path) -> None:
-    """Run twistd once so that it writes its plugin cache, as it is on a machine that ran it before."""
-    subprocess.run([str(twistd), "--help"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    caches = list(twistd.parent.parent.glob("lib/python*/site-packages/twisted/plugins/dropin.cache"))
-    if not caches:
-        raise BenchmarkError(f"twistd wrote no plugin cache (dropin.cache) under {twistd.parent.parent}; "
-                             "check that its site-packages is writable")
-
-
-@dataclass(frozen=True)
-class Setup:
-    """The daemons to measure, and what the machine line says about them."""
-
-    daemons: list[Daemon]
-    tapd_python: Path
-    versions: dict[str, str]
-
-
-def build_daemons(reactor: str | None, say: Callable[[str], None]) -> Setup:
-    """tapd (console script and package launcher) and twistd (from PyPI), each from its own venv."""
-    twisted_python = ensure_venv(TWISTED_VENV, TWISTED_REQUIREMENTS, log=say)
-    twistd = twisted_python.parent / "twistd"
-    warm_plugin_cache(twistd)
-    extras = TAPD_EXTRAS.get(reactor or "", ())
-    venv = TAPD_VENV.with_name(f"{TAPD_VENV.name}-{reactor}") if extras else TAPD_VENV
-    tapd_python = ensure_venv(venv, (*TAPD_REQUIREMENTS, *extras), log=say)
-    say("installing this checkout's tap2pkg with pip, and laying out a package's launcher")
-    script = install_console_script(tapd_python)
-    launcher = install_package_layout(PACKAGE_ROOT)
-    args = ["-n", "--pidfile=", "-y", str(BENCH_DIR / "tapd_echo.tac"), *(["-r", reactor] if reactor else [])]
-    daemons = [Daemon(TAPD, (str(script), *args)),
-               Daemon(TAPD_LAUNCHER, (str(tapd_python), str(launcher), *args))]
-    if reactor != "uvloop":  # uvloop imports ssl itself (it implies --tls): no separate --tls run
-        daemons.append(Daemon(TAPD_TLS, (str(script), *args, "--tls")))
-    twistd_args = ("-n", "--pidfile=", "-y", str(BENCH_DIR / "twistd_echo.tac"))
-    daemons.append(Daemon(TWISTD, (str(twistd), *twistd_args)))
-    versions = {"Twisted": python_package_version(twisted_python, "twisted"),
-                "tap2pkg": python_package_version(tapd_python, "tap2pkg")}
-    return Setup(daemons, tapd_python, versions)
 
 
 def checkout() -> str:

@@ -137,16 +137,15 @@ def test_quick_benchmark_run_writes_its_section(tmp_path: Path) -> None:
     assert {c["daemon"] for c in result["comparisons"]} == {"tapd", "packaged tapd", "tapd --tls"}
 
 
-def _load_daemon_bench() -> ModuleType:
+def _load_daemon_bench(module: str = "daemon") -> ModuleType:
+    """``bench.daemon`` or one of the modules it is made of (``daemon_measure``, ``daemon_setup``)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    import bench.daemon
-
-    return bench.daemon
+    return importlib.import_module(f"bench.{module}")
 
 
 def test_a_daemon_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
-    bench = _load_daemon_bench()
+    bench = _load_daemon_bench("daemon_measure")
     dying = bench.Daemon("dying", (sys.executable, "-c", "import sys; print('no such app'); sys.exit(3)"))
     with pytest.raises(bench.BenchmarkError, match=r"dying exited with status 3 .*no such app"):
         bench.wait_ready(dying, common.free_port(), "test-dying")
@@ -154,7 +153,7 @@ def test_a_daemon_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) ->
 
 
 def test_a_daemon_that_never_answers_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    bench = _load_daemon_bench()
+    bench = _load_daemon_bench("daemon_measure")
     monkeypatch.setattr(bench, "START_TIMEOUT", 0.3)
     silent = bench.Daemon("silent", (sys.executable, "-c", "import time; time.sleep(60)"))
     with pytest.raises(bench.BenchmarkError, match=r"silent did not answer on 127\.0\.0\.1:\d+"):
@@ -163,7 +162,7 @@ def test_a_daemon_that_never_answers_is_stopped(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_echo_measurements_against_a_real_echo_server(tmp_path: Path) -> None:
-    bench = _load_daemon_bench()
+    bench = _load_daemon_bench("daemon_measure")
     script = tmp_path / "echo.py"
     script.write_text(
         "import asyncio, os\n"
@@ -240,7 +239,7 @@ def test_the_table_shows_every_tapd_beside_twistd_and_judges_both_ways_of_runnin
 
 
 def test_each_daemon_goes_first_in_turn() -> None:
-    bench = _load_daemon_bench()
+    bench = _load_daemon_bench("daemon_measure")
     daemons = [bench.Daemon(name, ("true",)) for name in ("a", "b", "c")]
     firsts = [bench.rotations(daemons, n)[0].label for n in range(6)]
     assert firsts == ["a", "b", "c", "a", "b", "c"]
@@ -248,7 +247,7 @@ def test_each_daemon_goes_first_in_turn() -> None:
 
 
 def test_the_packaged_launcher_runs_byte_compiled_as_a_package_installs_it(tmp_path: Path) -> None:
-    bench = _load_daemon_bench()
+    bench = _load_daemon_bench("daemon_setup")
     launcher = bench.install_package_layout(tmp_path)
     compiled = sorted(tmp_path.rglob("*.pyc"))
     assert any("runtime" in p.parts for p in compiled)  # as the package's install script leaves it
@@ -261,7 +260,7 @@ def test_the_packaged_launcher_runs_byte_compiled_as_a_package_installs_it(tmp_p
 
 
 def test_cpu_time_counts_every_live_thread_of_a_process() -> None:
-    bench = _load_daemon_bench()
+    bench = _load_daemon_bench("daemon_measure")
     busy = ("import threading, time\n"
             "def spin():\n    end = time.thread_time() + 0.3\n    while time.thread_time() < end: pass\n"
             "    time.sleep(30)\n"
