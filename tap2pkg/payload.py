@@ -10,8 +10,9 @@ none of them renders a template or reads a file again. The payload holds:
   ``tap2pkg/__init__.py`` and the ``tapd`` launcher; for a Twisted app
   (``"twisted"``): only the Twisted launcher
   (:mod:`tap2pkg.launchers`, installed as ``twisted-launcher``), the
-  distribution's Twisted being a dependency; in both, every ``--include``,
-  all to ``/usr/lib/<pkg>/``;
+  distribution's Twisted being a dependency; in both, every ``--include``
+  (:mod:`tap2pkg.includes` says what an included tree may hold), all to
+  ``/usr/lib/<pkg>/``;
 * the rendered service files (see :data:`SERVICE_ROLES`, the one table of
   them) at their standard places for the distribution, with (Fedora family)
   the license text of the code tap2pkg bundles;
@@ -21,14 +22,8 @@ none of them renders a template or reads a file again. The payload holds:
 Documentation files (``copyright``, changelogs) differ per format and are
 added by each format's payload (:mod:`tap2pkg.deb.source`, :mod:`tap2pkg.rpm.source`).
 
-An included directory is read as it is, never followed out of: regular
-files, directories, and symbolic links that stay inside it (packaged as
-the file or directory they name). A link out of the tree, a dangling link,
-a link loop, a FIFO, a socket or a device is refused with one line
-(:class:`~tap2pkg.errors.IncludeNotFoundError`, exit 83), and so is a
-file name the text policy refuses or that is not UTF-8 (exit 86), all
-before anything is written. Files are opened without following a link
-and without blocking, so a file swapped for a FIFO cannot hang a build.
+Files are opened without following a link and without blocking, so a file
+swapped for a FIFO cannot hang a build.
 """
 
 from __future__ import annotations
@@ -42,25 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import (
-    AppFileNotFoundError,
-    IncludeNotFoundError,
-    InvalidOptionValueError,
-    UnknownAppTypeError,
-    UsageError,
-)
+from .errors import AppFileNotFoundError, IncludeNotFoundError, UnknownAppTypeError
+from .includes import SKIP_NAMES, SKIP_SUFFIXES, included_files
+from .includes import check_includes as check_includes  # settings.py imports it from here
+from .includes import check_output_dir as check_output_dir  # and builders.py this one
 from .runtime.kinds import TWISTD_OPTIONS
-from .spec import PackageSpec, check_installed_name
+from .spec import PackageSpec
 
 #: Distribution families the layout knows; templates get this as ``distro``.
 DISTROS = ("debian", "fedora")
-
-#: At most this many files come from one included directory (links inside it can multiply a tree).
-MAX_INCLUDED_FILES = 100_000
-
-#: Names never copied from the runtime or included code.
-_SKIP_NAMES = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache"})
-_SKIP_SUFFIXES = (".pyc", ".pyo")
 
 STUB_INIT = b'''"""tap2pkg as bundled in a package: only the runtime is here."""
 
@@ -181,130 +166,12 @@ def runtime_dir() -> Path:
     return Path(__file__).resolve().parent / "runtime"
 
 
-def check_includes(spec: PackageSpec) -> None:
-    """Read every ``--include`` as the build will; raise the error the first bad entry gives.
-
-    See the module docstring for what an included tree may hold.
-    """
-    for inc in spec.includes:
-        included_files(inc)
-
-
-def check_output_dir(spec: PackageSpec, output_dir: Path) -> None:
-    """Refuse an output directory inside (or equal to) an included directory: the package would hold
-    its own build (the source tree, earlier packages, the files being written)."""
-    out = Path(os.path.realpath(output_dir))
-    for inc in spec.includes:
-        root = Path(os.path.realpath(inc))
-        if out == root or root in out.parents:
-            raise UsageError(f"--include {inc} holds the output directory {output_dir}: the package would "
-                             "include its own build; choose an output directory outside it (-o ../dist)")
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
-
-
-def included_files(inc: Path) -> list[tuple[str, Path]]:
-    """One ``--include`` as (path under the library directory, real file to read), sorted.
-
-    A file gives itself; a directory gives every file in it, following only links that stay inside
-    it. Raises :class:`IncludeNotFoundError` (or, for a file name, :class:`InvalidOptionValueError`).
-    """
-    where = f"--include {inc}"
-    try:
-        st = os.stat(inc)  # the path the user named may be a link: it is followed
-    except FileNotFoundError:
-        if os.path.islink(inc):
-            raise IncludeNotFoundError(f"{where}: a symbolic link to {os.readlink(inc)!r}, which does not "
-                                       "exist; fix the link or drop it") from None
-        raise IncludeNotFoundError(f"{where}: no such file or directory; fix the path or drop it") from None
-    except OSError as exc:
-        raise IncludeNotFoundError(f"{where}: cannot read it ({exc.strerror}); fix the path or drop it") \
-            from None
-    root = Path(os.path.realpath(inc))
-    if stat.S_ISREG(st.st_mode):
-        found = [(root.name, root)]
-    elif stat.S_ISDIR(st.st_mode):
-        found = []
-        for rel, path in _walk_included(root, PurePosixPath(root.name), root, (root,), where):
-            found.append((rel, path))
-            if len(found) > MAX_INCLUDED_FILES:
-                raise IncludeNotFoundError(f"{where}: more than {MAX_INCLUDED_FILES} files; include only "
-                                           "the code the service needs")
-    else:
-        raise IncludeNotFoundError(f"{where}: {_kind(st.st_mode)}, not a file or directory; drop it")
-    for rel, _path in found:
-        _check_name(rel, where)
-    return found
-
-
-def _check_name(rel: str, where: str) -> None:
-    check_installed_name(rel, where)
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise InvalidOptionValueError(f"{where}: the file name {shown!r} is not UTF-8; rename the file "
-                                      "(fix --include)") from None
-
-
-def _walk_included(directory: Path, rel: PurePosixPath, root: Path, ancestors: tuple[Path, ...],
-                   where: str) -> Iterator[tuple[str, Path]]:
-    """(installed relative path, real path) of every file below ``directory`` (a real path in ``root``)."""
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError as exc:
-        raise IncludeNotFoundError(f"{where}: cannot read {rel} ({exc.strerror}); fix its permissions "
-                                   "or drop it") from None
-    for name in names:
-        if name in _SKIP_NAMES or name.endswith(_SKIP_SUFFIXES):
-            continue
-        path, shown = directory / name, rel / name
-        target = None
-        try:
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                target = os.readlink(path)
-                st = os.stat(path)
-                path = Path(os.path.realpath(path))
-                if path != root and root not in path.parents:
-                    raise IncludeNotFoundError(
-                        f"{where}: {shown} is a symbolic link to {target!r}, out of the included directory; "
-                        "replace it with the file it names or drop it")
-        except FileNotFoundError:
-            if target is None:
-                raise IncludeNotFoundError(f"{where}: {shown} vanished while it was read; build again "
-                                           "when the tree is not being changed") from None
-            raise IncludeNotFoundError(f"{where}: {shown} is a symbolic link to {target!r}, which does not "
-                                       "exist; fix the link or remove it") from None
-        except OSError as exc:
-            raise IncludeNotFoundError(f"{where}: cannot read {shown} ({exc.strerror}); fix it or "
-                                       "remove it") from None
-        if stat.S_ISDIR(st.st_mode):
-            if path in ancestors:
-                raise IncludeNotFoundError(f"{where}: {shown} is a symbolic link to a directory that holds "
-                                           "it, which would repeat forever; remove the link")
-            yield from _walk_included(path, shown, root, (*ancestors, path), where)
-        elif stat.S_ISREG(st.st_mode):
-            yield str(shown), path
-        else:
-            raise IncludeNotFoundError(f"{where}: {shown} is {_kind(st.st_mode)}; only regular files, "
-                                       "directories and links inside the tree can be packaged: remove it")
-
-
 def _tree_files(root: Path) -> Iterator[Path]:
     """Files under ``root`` (the bundled runtime), sorted, skipping caches."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_NAMES)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_NAMES)
         for fname in sorted(filenames):
-            if fname.endswith(_SKIP_SUFFIXES):
+            if fname.endswith(SKIP_SUFFIXES):
                 continue
             yield Path(dirpath) / fname
 

@@ -216,7 +216,7 @@ def build_companions_staged(prepared: Sequence[Prepared], stack: contextlib.Exit
     """Build the companions of every job's spec in its format (:func:`tap2pkg.companions.build_companions`)
     into a staging directory of its output directory, removed with ``stack`` if anything fails. Two app
     files of one project share their companions: built once per format and output directory."""
-    from ..payload import check_output_dir
+    from ..includes import check_output_dir
 
     for job in prepared:  # a bad output directory is refused before the (slow) companion builds
         check_output_dir(job.spec, job.output_dir)
