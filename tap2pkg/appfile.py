@@ -31,9 +31,21 @@ from typing import TYPE_CHECKING, Any
 
 from .runtime.errors import AppFileError, AppFileNotFoundError, UnsafeAppFileError, brief
 from .runtime.kinds import KINDS
+from .runtime.lazy import lazy_import
 
 if TYPE_CHECKING:
+    import json
+    import subprocess
+
+    from . import twisted_detect
+    from .runtime import persist, service
     from .runtime.service import Application
+else:  # imported on first use: a .tac is only parsed, so its build loads no runtime (see above)
+    json = lazy_import("json")
+    subprocess = lazy_import("subprocess")
+    twisted_detect = lazy_import("tap2pkg.twisted_detect")
+    persist = lazy_import("tap2pkg.runtime.persist")
+    service = lazy_import("tap2pkg.runtime.service")
 
 __all__ = ["AppInfo", "describe_kind", "inspect", "summarize"]
 
@@ -75,8 +87,6 @@ class AppInfo:
 
 def describe_kind(kind: str) -> str:
     """One line saying what a kind (or alias) of application file is, with its suffixes."""
-    from .runtime import persist
-
     canonical = persist.normalize_kind(kind)
     return f"{canonical} ({', '.join(KINDS[canonical])}): {_KIND_TEXT[canonical]}"
 
@@ -89,14 +99,10 @@ def inspect(path: PathLike, kind: str | None = None, *, search_path: Iterable[Pa
     cannot be read, parsed, or trusted. A Twisted application is never run,
     whatever ``execute_python`` says.
     """
-    from .twisted_detect import detect
-
     if kind != "python":  # "python" is canonical: the runtime is not needed to check it
-        from .runtime import persist
-
         kind = persist.detect_kind(path, kind)
         if kind != "python":
-            found = detect(_read(path), kind)
+            found = twisted_detect.detect(_read(path), kind)
             if found.runtime == "twisted":
                 return AppInfo(Path(path), kind, found.app_name, found.uid, found.gid, (), found.ports,
                                found.refs, "twisted", found.evidence, found.paths)
@@ -104,7 +110,7 @@ def inspect(path: PathLike, kind: str | None = None, *, search_path: Iterable[Pa
             app = persist.load(path, kind)
             return AppInfo(Path(path), kind, **summarize(app), evidence=found.evidence)
     if execute_python:
-        found = detect(_read(path), "python")
+        found = twisted_detect.detect(_read(path), "python")
         if found.runtime == "tapd":
             info = _run_python(path, search_path, timeout)
             info["paths"] = tuple(dict.fromkeys((*found.paths, *info["paths"])))
@@ -114,11 +120,10 @@ def inspect(path: PathLike, kind: str | None = None, *, search_path: Iterable[Pa
 
 def summarize(app: Application) -> dict[str, Any]:
     """The :class:`AppInfo` fields (but ``path`` and ``kind``) for a loaded application."""
-    from .runtime.service import walk
-
-    services = tuple((type(s).__name__, s.name) for s in walk(app) if s is not app)
+    below = [s for s in service.walk(app) if s is not app]
+    services = tuple((type(s).__name__, s.name) for s in below)
     # a listening server has a port; a client (ClientService) has a host too and listens on nothing
-    ports = sorted({port for port in (getattr(s, "port", None) for s in walk(app) if not hasattr(s, "host"))
+    ports = sorted({port for port in (getattr(s, "port", None) for s in below if not hasattr(s, "host"))
                     if isinstance(port, int) and not isinstance(port, bool) and port > 0})
     return {"app_name": app.name, "uid": app.uid, "gid": app.gid, "services": services,
             "ports": tuple(ports), "refs": tuple(sorted(set(_refs(app)))),
@@ -127,13 +132,10 @@ def summarize(app: Application) -> dict[str, Any]:
 
 def _paths(value: Any) -> Iterator[str]:
     """Every absolute filesystem path named inside ``value`` (a loaded application)."""
-    from .runtime.service import Persistable
-    from .twisted_detect import looks_like_path
-
     if isinstance(value, str):
-        if looks_like_path(value):
+        if twisted_detect.looks_like_path(value):
             yield value
-    elif isinstance(value, Persistable):
+    elif isinstance(value, service.Persistable):
         for item in value.persist_state().values():
             yield from _paths(item)
     elif isinstance(value, (list, tuple)):
@@ -146,13 +148,10 @@ def _paths(value: Any) -> Iterator[str]:
 
 def _refs(value: Any) -> Iterator[str]:
     """Every reference to the application's own code inside ``value``."""
-    from .runtime import persist
-    from .runtime.service import REGISTRY, Persistable, Ref, qualified_name
-
-    if isinstance(value, Ref):
-        if value.target not in REGISTRY:
+    if isinstance(value, service.Ref):
+        if value.target not in service.REGISTRY:
             yield value.target
-    elif isinstance(value, Persistable):
+    elif isinstance(value, service.Persistable):
         for item in value.persist_state().values():
             yield from _refs(item)
     elif isinstance(value, (list, tuple)):
@@ -162,9 +161,10 @@ def _refs(value: Any) -> Iterator[str]:
         for item in value.values():
             yield from _refs(item)
     elif callable(value) and hasattr(value, "__module__") and hasattr(value, "__qualname__"):
-        target = qualified_name(value)
+        target = service.qualified_name(value)
         module = target.partition(":")[0]
-        if target not in REGISTRY and module not in (persist.PYTHON_APP_MODULE, "__main__", "builtins"):
+        own = (persist.PYTHON_APP_MODULE, "__main__", "builtins")
+        if target not in service.REGISTRY and module not in own:
             yield target
 
 
@@ -177,8 +177,6 @@ def _read(path: PathLike) -> bytes:
 
 
 def _parse_python(path: PathLike) -> AppInfo:
-    from .twisted_detect import detect_python
-
     data = _read(path)
     try:
         module = ast.parse(data, filename=os.fspath(path))
@@ -198,14 +196,10 @@ def _parse_python(path: PathLike) -> AppInfo:
               and statement.target.id == "application" and statement.value is not None):
             value = statement.value
     if value is None:
-        from .runtime.persist import EXPECTED_APPLICATION
-
-        raise AppFileError(path, "no application defined", expected=EXPECTED_APPLICATION)
+        raise AppFileError(path, "no application defined", expected=persist.EXPECTED_APPLICATION)
     is_literal, literal_value = _literal(value, path)
     if is_literal:  # a literal is never an Application: this raises, naming what it is
-        from .runtime.persist import check_application
-
-        check_application(literal_value, path, value.lineno)
+        persist.check_application(literal_value, path, value.lineno)
     literal = _call_arguments(value, path)
     name = literal.get("name")
     uid, gid = literal.get("uid"), literal.get("gid")
@@ -217,7 +211,7 @@ def _parse_python(path: PathLike) -> AppInfo:
         if not (number is None or isinstance(number, str) or (type(number) is int and number >= 0)):
             raise AppFileError(path, f"the application's {what} must be a user or group name or number, "
                                f"got {brief(number)}", line=value.lineno)
-    found = detect_python(module)
+    found = twisted_detect.detect_python(module)
     return AppInfo(Path(path), "python", name, uid, gid, (), found.ports, (), found.runtime, found.evidence,
                    found.paths)
 
@@ -277,9 +271,6 @@ out.flush()
 
 
 def _run_python(path: PathLike, search_path: Iterable[PathLike], timeout: float) -> dict[str, Any]:
-    import json
-    import subprocess
-
     if not Path(path).is_file():
         raise AppFileNotFoundError(path, "cannot read the application file: no such file",
                                    expected="an existing, readable file; check the path")
