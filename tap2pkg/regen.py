@@ -3,13 +3,15 @@
 A build writes an editable source tree (the Debian ``<pkg>-<version>/``, the
 ``.spec`` and its sources). Each time it does, the text it generated is kept
 in a state file in the output directory, ``.tap2pkg/<format>-<tree>.json``,
-outside every source package. The next build into that directory compares
-three versions of every file: what was generated last time (the state), what
-is in the tree now (maybe edited by hand) and what is generated now.
+outside every source package (:mod:`tap2pkg.tree_state`). The next build
+into that directory compares three versions of every file: what was
+generated last time (the state), what is in the tree now (maybe edited by
+hand) and what is generated now.
 
 * A file the packager did not edit is regenerated; a file only they changed
-  is kept; a file both changed is merged three ways with ``git merge-file``,
-  the packager's lines kept where only they changed them.
+  is kept; a file both changed is merged three ways with ``git merge-file``
+  (:mod:`tap2pkg.merge`), the packager's lines kept where only they changed
+  them.
 * Where both changed the same lines, the file is left with conflict markers
   (``<<<<<<< edited`` ... ``>>>>>>> generated``) and the new generated text
   beside it as ``FILE.tap2pkg-new``; :class:`~tap2pkg.errors.MergeConflictError`
@@ -23,7 +25,8 @@ A new version or revision starts from the previous tree of the same package
 given as ``--from-tree``): the edits are carried as above and the format's
 changelog gets a new entry on top of the old ones. A version lower than the
 tree's last release is refused, compared by Debian's rules
-(:func:`compare_versions`, the rules of ``dpkg --compare-versions``).
+(:func:`~tap2pkg.debversion.compare_versions`, the rules of
+``dpkg --compare-versions``).
 
 What is a tree, where its changelog is and what its last release was is each
 format's business: ``tap2pkg.deb.source`` and ``tap2pkg.rpm.source`` each
@@ -32,33 +35,24 @@ give a :class:`TreeFormat` (``TREE_FORMAT``), found through :func:`tree_format`.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import importlib
-import json
 import os
-import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidVersionError, MergeConflictError, MissingToolError, OutputError
+from .debversion import compare_versions
+from .errors import InvalidVersionError, MergeConflictError, OutputError
+from .merge import files_with_markers, merge3
+from .tree_state import STATE_DIR, Files, State, settings_record, states
 
 if TYPE_CHECKING:
     from .spec import PackageSpec
 
-#: The directory of the state files, inside the output directory (not ``.tap2pkg-``: that is staging's).
-STATE_DIR = ".tap2pkg"
 #: What a conflicting file's new generated text is written beside it as.
 NEW_SUFFIX = ".tap2pkg-new"
-#: The labels of the conflict markers.
-OURS_LABEL, THEIRS_LABEL = "edited", "generated"
-_MARKER = re.compile(rf"^(<<<<<<< {OURS_LABEL}|>>>>>>> {THEIRS_LABEL})$", re.MULTILINE)
-
-#: A tree's files: relative path -> (content, mode).
-Files = dict[str, tuple[bytes, int]]
 
 #: The modules that give each format's :class:`TreeFormat` as ``TREE_FORMAT``.
 FORMAT_MODULES = {"deb": "tap2pkg.deb.source", "rpm": "tap2pkg.rpm.source"}
@@ -112,185 +106,6 @@ def tree_format(fmt: str) -> TreeFormat:
     module = importlib.import_module(FORMAT_MODULES[fmt])
     found: TreeFormat = module.TREE_FORMAT
     return found
-
-
-# --- versions ---------------------------------------------------------------------------------------
-
-def _order(char: str) -> int:
-    """dpkg's order of one character of a non-digit part: ``~`` first, then the end, letters, the rest."""
-    if char == "~":
-        return -1
-    if char.isalpha():
-        return ord(char)
-    return ord(char) + 256
-
-
-def _compare_part(a: str, b: str) -> int:
-    """dpkg's comparison of an upstream version or a revision (``verrevcmp``)."""
-    i = j = 0
-    while i < len(a) or j < len(b):
-        first_diff = 0
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
-            ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
-            bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
-            if ac != bc:
-                return -1 if ac < bc else 1
-            i += 1
-            j += 1
-        while i < len(a) and a[i] == "0":
-            i += 1
-        while j < len(b) and b[j] == "0":
-            j += 1
-        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
-            if not first_diff:
-                first_diff = (a[i] > b[j]) - (a[i] < b[j])
-            i += 1
-            j += 1
-        if i < len(a) and a[i].isdigit():
-            return 1
-        if j < len(b) and b[j].isdigit():
-            return -1
-        if first_diff:
-            return first_diff
-    return 0
-
-
-def _split_version(version: str) -> tuple[int, str, str]:
-    epoch, colon, rest = version.partition(":")
-    if not colon:
-        epoch, rest = "0", version
-    upstream, dash, revision = rest.rpartition("-")
-    if not dash:
-        upstream, revision = rest, ""
-    return int(epoch or 0), upstream, revision
-
-
-def compare_versions(a: str, b: str) -> int:
-    """-1, 0 or 1 as Debian version ``a`` is lower than, equal to or higher than ``b`` (dpkg's rules)."""
-    ea, ua, ra = _split_version(a)
-    eb, ub, rb = _split_version(b)
-    if ea != eb:
-        return -1 if ea < eb else 1
-    return _compare_part(ua, ub) or _compare_part(ra, rb)
-
-
-# --- the state file ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class State:
-    """What one build generated for one tree: its release, the settings it came from, every tracked file."""
-
-    format: str
-    name: str
-    #: the full version (``1.0-1``) the tree was generated for
-    version: str
-    #: the tree's directory, relative to the output directory (``.`` for the rpm spec directory)
-    tree: str
-    #: the settings the spec was made from (for a build ``--from-tree``)
-    settings: Mapping[str, Any]
-    files: Files
-
-    @staticmethod
-    def path(output_dir: Path, fmt: str, key: str) -> Path:
-        """The state file of tree ``key`` of format ``fmt`` in ``output_dir``."""
-        return output_dir / STATE_DIR / f"{fmt}-{key}.json"
-
-    def to_json(self) -> str:
-        """The state as the JSON text of its file."""
-        files = {}
-        for rel, (data, mode) in sorted(self.files.items()):
-            try:
-                files[rel] = {"mode": mode, "text": data.decode("utf-8")}
-            except UnicodeDecodeError:
-                files[rel] = {"mode": mode, "base64": base64.b64encode(data).decode()}
-        return json.dumps({"format": self.format, "name": self.name, "version": self.version,
-                           "tree": self.tree, "settings": dict(self.settings), "files": files}, indent=1)
-
-    @classmethod
-    def load(cls, path: Path) -> State | None:
-        """The state in ``path``; None when there is none. A damaged one is an :class:`OutputError`."""
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            files = {rel: (entry["text"].encode() if "text" in entry else base64.b64decode(entry["base64"]),
-                           int(entry["mode"])) for rel, entry in raw["files"].items()}
-            return cls(raw["format"], raw["name"], raw["version"], raw["tree"], raw["settings"], files)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise OutputError(f"{path}: not a tap2pkg state file ({exc}); remove it to treat the tree as "
-                              "edited everywhere") from None
-
-    def save(self, output_dir: Path) -> Path:
-        """Write the state into ``output_dir`` (atomically); its path."""
-        key = self.tree if self.tree != "." else self.name
-        path = self.path(output_dir, self.format, key)
-        path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(self.to_json())
-            os.fchmod(fh.fileno(), 0o644)
-        os.replace(tmp, path)
-        return path
-
-
-def states(output_dir: Path, fmt: str, name: str) -> list[State]:
-    """Every state of package ``name`` in ``output_dir`` whose tree is still there, highest release first."""
-    found = []
-    directory = output_dir / STATE_DIR
-    if directory.is_dir():
-        # a state's file is named after its tree, which starts with the package name: the states of
-        # other packages in a shared output directory are not read (a batch would read them all, each time)
-        for path in sorted(directory.glob(f"{fmt}-{name}*.json")):
-            state = State.load(path)
-            if state is not None and state.format == fmt and state.name == name \
-                    and (output_dir / state.tree).is_dir():
-                found.append(state)
-    import functools
-
-    def highest_first(a: State, b: State) -> int:
-        return compare_versions(b.version, a.version)
-
-    return sorted(found, key=functools.cmp_to_key(highest_first))
-
-
-def settings_record(settings: Mapping[str, Any], spec: PackageSpec) -> dict[str, Any]:
-    """The settings kept in the state: JSON values only, the spec's name, version and maintainer fixed."""
-    def plain(value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        if isinstance(value, Path):
-            return str(value.resolve())
-        return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
-
-    record = {key: plain(value) for key, value in settings.items() if key not in ("output_dir", "builder")}
-    record.update(name=spec.name, version=spec.version, revision=spec.revision, maintainer=spec.maintainer,
-                  app_file=str(spec.app_file.resolve()), app_file_name=spec.app_file_name)
-    if "include" in record:
-        record["include"] = [str(Path(p).resolve()) for p in record["include"]]
-    return record
-
-
-# --- merging ----------------------------------------------------------------------------------------
-
-def merge3(base: bytes, theirs: bytes, new: bytes) -> tuple[bytes, bool]:
-    """``git merge-file``: the changes from ``base`` to ``theirs`` and to ``new`` in one text, and
-    whether some overlapped (then the text holds conflict markers)."""
-    import shutil
-    import subprocess
-
-    if shutil.which("git") is None:
-        raise MissingToolError("git is not installed; it merges hand edits (apt-get install git)")
-    with tempfile.TemporaryDirectory(prefix="tap2pkg-merge-") as tmp:
-        paths = []
-        for name, data in (("edited", theirs), ("base", base), ("generated", new)):
-            path = Path(tmp) / name
-            path.write_bytes(data)
-            paths.append(str(path))
-        proc = subprocess.run(["git", "merge-file", "-p", "-L", OURS_LABEL, "-L", "last generated",
-                               "-L", THEIRS_LABEL, *paths], capture_output=True, check=False)
-    if proc.returncode < 0 or proc.returncode > 127:
-        raise MissingToolError(f"git merge-file failed: {proc.stderr.decode(errors='replace').strip()}")
-    return proc.stdout, proc.returncode > 0
 
 
 @dataclass(slots=True)
@@ -381,11 +196,6 @@ class Plan:
         return lines
 
 
-def _marked(files: Files) -> list[str]:
-    """The files that still hold this module's conflict markers."""
-    return sorted(rel for rel, (data, _m) in files.items() if _MARKER.search(data.decode(errors="replace")))
-
-
 def _tree_and_base(fmt: TreeFormat, spec: PackageSpec, output_dir: Path,
                    from_tree: Path | None) -> tuple[Path | None, State | None]:
     """The tree to carry edits from and the state it was generated with."""
@@ -437,7 +247,7 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
         return Plan(fmt.name, None, key_dir, orig, new, {}, edits, record, payload)
     theirs = fmt.tree_files(tree, [*new, *(state.files if state else {})])
     theirs = {rel: v for rel, v in theirs.items() if not rel.endswith(NEW_SUFFIX)}
-    marked = _marked(theirs)
+    marked = files_with_markers(theirs)
     if marked:
         raise MergeConflictError([f"{tree / rel}: still has conflict markers from an earlier run; resolve "
                                   f"them (and remove {rel}{NEW_SUFFIX}), then run again" for rel in marked])
@@ -533,7 +343,7 @@ def whole_tree(fmt_name: str, spec: PackageSpec, tree: Path) -> tuple[TreeEdits,
     payload = fmt.payload(spec)
     new = fmt.generated(payload)
     theirs = {rel: v for rel, v in fmt.tree_files(tree, new).items() if not rel.endswith(NEW_SUFFIX)}
-    marked = _marked(theirs)
+    marked = files_with_markers(theirs)
     if marked:
         raise MergeConflictError([f"{tree / rel}: still has conflict markers; resolve them, then build again"
                                   for rel in marked])
@@ -541,6 +351,5 @@ def whole_tree(fmt_name: str, spec: PackageSpec, tree: Path) -> tuple[TreeEdits,
                      frozenset(rel for rel in new if rel not in theirs)), payload
 
 
-__all__ = ["FORMAT_MODULES", "NEW_SUFFIX", "STATE_DIR", "Plan", "State", "TreeEdits", "TreeFormat",
-           "compare_versions", "from_tree_settings", "merge3", "plan", "settings_record", "states",
+__all__ = ["FORMAT_MODULES", "NEW_SUFFIX", "Plan", "TreeEdits", "TreeFormat", "from_tree_settings", "plan",
            "tree_format", "whole_tree"]

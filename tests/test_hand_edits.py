@@ -18,7 +18,8 @@ import pytest
 from tap2pkg.cli.tap2deb import main as tap2deb_main
 from tap2pkg.cli.tap2pkg import main as tap2pkg_main
 from tap2pkg.cli.tap2rpm import main as tap2rpm_main
-from tap2pkg.regen import NEW_SUFFIX, compare_versions
+from tap2pkg.debversion import compare_versions
+from tap2pkg.regen import NEW_SUFFIX
 
 ECHO = Path(__file__).parent / "data" / "echo"
 MAINTAINER = "Jane Doe <jane@example.org>"
@@ -361,7 +362,7 @@ def test_a_build_reads_only_its_own_packages_states_in_a_shared_output_directory
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A release directory holding many packages: each build reads its package's records, not all of
     them (a batch of 50 read 1,225 records of up to 250 KB each before)."""
-    from tap2pkg import regen
+    from tap2pkg import tree_state
 
     apps = []
     for name in ("echo", "echo2", "other", "zecho"):
@@ -370,15 +371,15 @@ def test_a_build_reads_only_its_own_packages_states_in_a_shared_output_directory
     common = ["--include", str(ECHO / "echoproto.py"), "-m", MAINTAINER, "-o", str(tmp_path / "out"),
               "--binary-only", "-u"]
     assert tap2pkg_main(["build", *apps, *common]) == 0
-    assert len(list((tmp_path / "out" / regen.STATE_DIR).glob("*.json"))) == 8  # 4 packages, 2 formats
+    assert len(list((tmp_path / "out" / tree_state.STATE_DIR).glob("*.json"))) == 8  # 4 packages, 2 formats
     loaded: list[str] = []
-    real_load = regen.State.load
+    real_load = tree_state.State.load
 
-    def counting_load(path: Path) -> regen.State | None:
+    def counting_load(path: Path) -> tree_state.State | None:
         loaded.append(path.name)
         return real_load(path)
 
-    monkeypatch.setattr(regen.State, "load", staticmethod(counting_load))
+    monkeypatch.setattr(tree_state.State, "load", staticmethod(counting_load))
     sub(tmp_path / "out" / "echo-1.0" / "debian" / "echo.default", r"\Z", "# a packager's note\n")
     assert tap2pkg_main(["build", apps[0], *common]) == 0
     # its own record per format, and at most a package whose name starts with its own (echo2)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .. import builders, regen
+from .. import builders, regen, tree_state
 from ..errors import MergeConflictError, UsageError
 from ..output import Staging
 from ..spec import PackageSpec
@@ -276,7 +276,7 @@ def _default_output_dir(settings: Mapping[str, Any], args: argparse.Namespace) -
         return Path(str(settings["output_dir"]))
     tree = getattr(args, "from_tree", None)
     if tree:  # beside the tree it starts from: its state is there
-        return Path(tree) if (Path(tree) / regen.STATE_DIR).is_dir() else Path(tree).parent
+        return Path(tree) if (Path(tree) / tree_state.STATE_DIR).is_dir() else Path(tree).parent
     return Path(".")
 
 

@@ -25,9 +25,10 @@ from typing import Any
 
 from ..errors import BuildToolError, MissingToolError, OutputError
 from ..payload import ROLES, Payload
-from ..regen import Files, TreeEdits, TreeFormat
+from ..regen import TreeEdits, TreeFormat
 from ..render import render
 from ..spec import PackageSpec
+from ..tree_state import Files
 from .archive import TarMember, compress, normalize_modes, tar_bytes
 from .licenses import license_paragraphs
 from .policy import DEFAULT_STANDARDS_VERSION, standards_version

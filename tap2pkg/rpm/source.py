@@ -27,9 +27,10 @@ from pathlib import Path, PurePosixPath
 
 from .. import __version__
 from ..payload import ROLES, Payload
-from ..regen import Files, TreeEdits, TreeFormat
+from ..regen import TreeEdits, TreeFormat
 from ..render import render, rpm_date
 from ..spec import PackageSpec
+from ..tree_state import Files
 from .deflate import gzip_pieces
 from .model import (
     FILE_CONFIG,

@@ -1,0 +1,134 @@
+"""The record of what a build generated for a source tree, kept in ``OUTPUT/.tap2pkg/``.
+
+Each build that writes an editable tree saves a :class:`State` beside it:
+``.tap2pkg/<format>-<tree>.json`` in the output directory (outside every
+source package), holding the release, the settings the spec was made from
+and the text of every tracked file it generated. The next build reads it as
+the base of its three-way merge (:mod:`tap2pkg.regen`); a build
+``--from-tree`` without an app file reads the settings back from it.
+
+A file's text is kept as UTF-8 where it is, as base64 where not. A damaged
+record is an :class:`~tap2pkg.errors.OutputError` that says how to go on.
+:func:`states` reads only the records of one package, even in an output
+directory shared by many.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .debversion import compare_versions
+from .errors import OutputError
+
+if TYPE_CHECKING:
+    from .spec import PackageSpec
+
+#: The directory of the state files, inside the output directory (not ``.tap2pkg-``: that is staging's).
+STATE_DIR = ".tap2pkg"
+
+#: A tree's files: relative path -> (content, mode).
+Files = dict[str, tuple[bytes, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What one build generated for one tree: its release, the settings it came from, every tracked file."""
+
+    format: str
+    name: str
+    #: the full version (``1.0-1``) the tree was generated for
+    version: str
+    #: the tree's directory, relative to the output directory (``.`` for the rpm spec directory)
+    tree: str
+    #: the settings the spec was made from (for a build ``--from-tree``)
+    settings: Mapping[str, Any]
+    files: Files
+
+    @staticmethod
+    def path(output_dir: Path, fmt: str, key: str) -> Path:
+        """The state file of tree ``key`` of format ``fmt`` in ``output_dir``."""
+        return output_dir / STATE_DIR / f"{fmt}-{key}.json"
+
+    def to_json(self) -> str:
+        """The state as the JSON text of its file."""
+        files = {}
+        for rel, (data, mode) in sorted(self.files.items()):
+            try:
+                files[rel] = {"mode": mode, "text": data.decode("utf-8")}
+            except UnicodeDecodeError:
+                files[rel] = {"mode": mode, "base64": base64.b64encode(data).decode()}
+        return json.dumps({"format": self.format, "name": self.name, "version": self.version,
+                           "tree": self.tree, "settings": dict(self.settings), "files": files}, indent=1)
+
+    @classmethod
+    def load(cls, path: Path) -> State | None:
+        """The state in ``path``; None when there is none. A damaged one is an :class:`OutputError`."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            files = {rel: (entry["text"].encode() if "text" in entry else base64.b64decode(entry["base64"]),
+                           int(entry["mode"])) for rel, entry in raw["files"].items()}
+            return cls(raw["format"], raw["name"], raw["version"], raw["tree"], raw["settings"], files)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise OutputError(f"{path}: not a tap2pkg state file ({exc}); remove it to treat the tree as "
+                              "edited everywhere") from None
+
+    def save(self, output_dir: Path) -> Path:
+        """Write the state into ``output_dir`` (atomically); its path."""
+        key = self.tree if self.tree != "." else self.name
+        path = self.path(output_dir, self.format, key)
+        path.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(self.to_json())
+            os.fchmod(fh.fileno(), 0o644)
+        os.replace(tmp, path)
+        return path
+
+
+def states(output_dir: Path, fmt: str, name: str) -> list[State]:
+    """Every state of package ``name`` in ``output_dir`` whose tree is still there, highest release first."""
+    found = []
+    directory = output_dir / STATE_DIR
+    if directory.is_dir():
+        # a state's file is named after its tree, which starts with the package name: the states of
+        # other packages in a shared output directory are not read (a batch would read them all, each time)
+        for path in sorted(directory.glob(f"{fmt}-{name}*.json")):
+            state = State.load(path)
+            if state is not None and state.format == fmt and state.name == name \
+                    and (output_dir / state.tree).is_dir():
+                found.append(state)
+    import functools
+
+    def highest_first(a: State, b: State) -> int:
+        return compare_versions(b.version, a.version)
+
+    return sorted(found, key=functools.cmp_to_key(highest_first))
+
+
+def settings_record(settings: Mapping[str, Any], spec: PackageSpec) -> dict[str, Any]:
+    """The settings kept in the state: JSON values only, the spec's name, version and maintainer fixed."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, Path):
+            return str(value.resolve())
+        return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+    record = {key: plain(value) for key, value in settings.items() if key not in ("output_dir", "builder")}
+    record.update(name=spec.name, version=spec.version, revision=spec.revision, maintainer=spec.maintainer,
+                  app_file=str(spec.app_file.resolve()), app_file_name=spec.app_file_name)
+    if "include" in record:
+        record["include"] = [str(Path(p).resolve()) for p in record["include"]]
+    return record
+
+
+__all__ = ["STATE_DIR", "Files", "State", "settings_record", "states"]
