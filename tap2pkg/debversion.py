@@ -6,7 +6,8 @@ non-digits then a run of digits: non-digits character by character, with
 ``~`` lower than anything (even the end, so ``1.0~rc1`` comes before
 ``1.0``), then the end, then letters, then everything else; digits as
 numbers. :mod:`tap2pkg.regen` orders a tree's releases by these rules and
-refuses a version lower than the last one.
+refuses a version lower than the last one; :mod:`tap2pkg.publish` keeps the
+newest versions of a repository by them.
 """
 
 from __future__ import annotations

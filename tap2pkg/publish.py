@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .debversion import compare_versions
 from .errors import AlreadyRunningError, BuildToolError, MissingToolError, OutputError, UsageError
 from .signing import SigningKey, clearsign, detach_sign, export_public_key, rpmsign
 from .verify.artifact import Artifact, read_artifact
@@ -208,13 +209,6 @@ def staged_directory(target: Path, option: str) -> Iterator[Path]:
 # -- versions and retention --------------------------------------------------------------------
 
 
-def _deb_compare(a: str, b: str) -> int:
-    if a == b:
-        return 0
-    lower = subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False).returncode == 0
-    return -1 if lower else 1
-
-
 def _rpm_compare(a: str, b: str) -> int:
     if a == b:
         return 0
@@ -299,7 +293,7 @@ def publish_apt(directory: Path, debs: Sequence[Artifact], key: SigningKey,
             _place(deb.path, pool / relative)
             added.append(str(Path("pool", options.component, relative)))
         present = {p: _deb_fields(p) for p in sorted(pool.rglob("*.deb"))}
-        removed = _prune({p: ((n, a), v) for p, (n, v, a) in present.items()}, options.keep, _deb_compare)
+        removed = _prune({p: ((n, a), v) for p, (n, v, a) in present.items()}, options.keep, compare_versions)
         for path in removed:
             path.unlink()
         architectures = sorted({*options.architectures, *(a for _n, _v, a in present.values())} - {"all"})
