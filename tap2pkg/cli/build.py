@@ -30,14 +30,25 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import builders, regen, tree_state
 from ..errors import MergeConflictError, UsageError
 from ..output import Staging
-from ..spec import PackageSpec
+from ..runtime.lazy import lazy_import
+from ..spec import PackageSpec, check_text
 from .common import ArgumentParser, add_version_option
 from .options import add_common_options, app_files, merged_settings, settings_from_args
+
+if TYPE_CHECKING:
+    from .. import companions as companions_module
+    from .. import includes, signing
+    from . import tap2rpm
+else:  # imported on first use: each serves some builds only, and tap2rpm imports this module
+    companions_module = lazy_import("tap2pkg.companions")  # for a project only: it imports packaging
+    includes = lazy_import("tap2pkg.includes")
+    signing = lazy_import("tap2pkg.signing")  # for --sign-key only
+    tap2rpm = lazy_import("tap2pkg.cli.tap2rpm")
 
 #: argparse dest -> settings key, for tap2pkg build's own options
 DESTS = {"name": "name", "revision": "revision", "distribution": "distribution",
@@ -86,9 +97,7 @@ def builder_and_options(settings: Mapping[str, object], fmt: str, args: argparse
     if sign_key is not None:
         if getattr(args, "unsigned", False):
             raise UsageError("--sign-key and -u/--unsigned contradict each other; give one")
-        from ..signing import find_key
-
-        find_key(sign_key)  # a missing key is one line before anything is built
+        signing.find_key(sign_key)  # a missing key is one line before anything is built
     options = builders.BuildOptions(source=not args.binary_only, binary=not args.source_only,
                                     compression=None if compression is None else str(compression),
                                     sign=not getattr(args, "unsigned", False), sign_key=sign_key)
@@ -110,15 +119,13 @@ def formats_of(value: Any) -> list[str]:
 
 
 def _plan(args: argparse.Namespace) -> list[Prepared]:
-    from .tap2rpm import DEFAULT_MAINTAINER
-
     jobs = []
     specs: list[PackageSpec] = []
     for app_file in app_files(args, single_options=("protocol", "name")):
         settings = merged_settings(args, app_file, DESTS)
         formats = formats_of(settings.get("format"))
         chosen = builders.choose(settings.get("builder"), formats)
-        default_maintainer = None if "deb" in formats else DEFAULT_MAINTAINER
+        default_maintainer = None if "deb" in formats else tap2rpm.DEFAULT_MAINTAINER
         spec = PackageSpec.from_settings(app_file, settings, default_maintainer=default_maintainer)
         specs.append(_one_package_each(specs, spec))
         for fmt in formats:  # each format's tree keeps its hand edits (tap2pkg.regen)
@@ -161,9 +168,7 @@ def run_builds(prog: str, args: argparse.Namespace, plan: Callable[[], list[Prep
         result.notes.extend(made.notes)
         summary["notes"] = list(result.notes)
         if job.spec.project is not None:  # the app's project and the requirements the archive lacks
-            from ..companions import requirement_entries
-
-            summary["requirements"] = requirement_entries(job.spec)
+            summary["requirements"] = companions_module.requirement_entries(job.spec)
         summaries += [summary, *made.entries]
         for line in [] if args.json or quiet else show(job, result, made):
             print(line)
@@ -216,10 +221,8 @@ def build_companions_staged(prepared: Sequence[Prepared], stack: contextlib.Exit
     """Build the companions of every job's spec in its format (:func:`tap2pkg.companions.build_companions`)
     into a staging directory of its output directory, removed with ``stack`` if anything fails. Two app
     files of one project share their companions: built once per format and output directory."""
-    from ..includes import check_output_dir
-
     for job in prepared:  # a bad output directory is refused before the (slow) companion builds
-        check_output_dir(job.spec, job.output_dir)
+        includes.check_output_dir(job.spec, job.output_dir)
     stages: dict[str, Staging] = {}
     done: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
     out: list[Companions] = []
@@ -232,12 +235,10 @@ def build_companions_staged(prepared: Sequence[Prepared], stack: contextlib.Exit
             out.append(Companions([], [f"companions {', '.join(p for p, _v in wanted)} ({job.fmt}): the "
                                        f"ones built with {done[job.fmt, key, wanted]}"]))
         else:
-            from ..companions import build_companions  # only for a project: it imports packaging
-
             if key not in stages:
                 stages[key] = stack.enter_context(Staging(Path(job.output_dir), option="-o/--output-dir"))
-            entries, notes = build_companions(job.spec, job.fmt, stages[key].path,
-                                              final_dir=Path(job.output_dir))
+            entries, notes = companions_module.build_companions(job.spec, job.fmt, stages[key].path,
+                                                                final_dir=Path(job.output_dir))
             done[job.fmt, key, wanted] = job.spec.name
             out.append(Companions(entries, notes, stages[key]))
     return out
@@ -286,8 +287,6 @@ def prepare(fmt: str, spec: PackageSpec, settings: Mapping[str, Any], args: argp
     chosen, options = builder_and_options(settings, fmt, args, builder=builder)
     message = getattr(args, "changelog_message", None)
     if message is not None:
-        from ..spec import check_text
-
         check_text("changelog message", message, option="--changelog-message")
     output_dir = _default_output_dir(settings, args)
     plan = regen.plan(fmt, spec, output_dir, settings, from_tree=getattr(args, "from_tree", None),

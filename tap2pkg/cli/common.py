@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import NoReturn
 
+from .. import __version__
 from ..runtime.errors import Tap2pkgError
 
 #: argparse's usage errors exit with this (EX_USAGE), like every :class:`UsageError`.
@@ -34,8 +35,6 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def add_version_option(parser: argparse.ArgumentParser, prog: str) -> None:
     """Add ``--version``: ``PROG (tap2pkg) VERSION``."""
-    from .. import __version__
-
     parser.add_argument("--version", action="version", version=f"{prog} (tap2pkg) {__version__}")
 
 

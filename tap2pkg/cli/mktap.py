@@ -22,11 +22,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ..runtime import persist
 from ..runtime.errors import UsageError
+from ..runtime.lazy import lazy_import
 from ..runtime.plugins import get_plugin, get_plugins
 from ..runtime.service import Application, walk
+
+if TYPE_CHECKING:
+    from .. import twisted_plugin
+else:  # imported on first use: only mktap --twisted needs it
+    twisted_plugin = lazy_import("tap2pkg.twisted_plugin")
 
 
 def _add_own_options(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:
@@ -135,8 +142,6 @@ def _split_output(args: argparse.Namespace) -> list[str]:
 
 def run_twisted(args: argparse.Namespace) -> int:
     """``mktap --twisted``: list the Twisted plugins, or write a .tac making a plugin's service."""
-    from .. import twisted_plugin
-
     if args.list:
         plugins = twisted_plugin.describe_plugins()
         print("Installed Twisted plugins (tap2pkg mktap --twisted PLUGIN --help for a plugin's options):")

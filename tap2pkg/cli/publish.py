@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from ..publish import DEFAULT_KEEP, PublishOptions, publish
+from ..publish import DEFAULT_KEEP, PublishOptions, is_source_rpm, publish
 from ..signing import find_key
+from ..verify.artifact import read_artifact  # tap2pkg.publish imports it too: nothing to defer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _default_name(paths: list[Path]) -> str:
-    from ..publish import is_source_rpm
-    from ..verify.artifact import read_artifact
-
     return read_artifact(next((p for p in paths if not is_source_rpm(p)), paths[0])).name
 
 

@@ -7,9 +7,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..runtime.errors import OutputError, UsageError
+from ..runtime.lazy import lazy_import
 from ..verify import (
     Artifact,
     Distro,
@@ -28,8 +29,20 @@ from ..verify import (
 from ..verify.appbuild import build_versions, is_app_file
 from ..verify.derived import VerifyImage, derive_image
 from ..verify.images import available_distros
-from ..verify.localrepo import repository_packages
+from ..verify.localrepo import publish_set, repository_packages
 from ..verify.report import ParallelProgress, Progress, RunResult
+
+if TYPE_CHECKING:
+    from concurrent import futures
+
+    from ..verify import repo
+    from . import build
+    from . import options as cli_options
+else:  # imported on first use: each for some runs only (an app file, --jobs, --from-repo)
+    futures = lazy_import("concurrent.futures")
+    repo = lazy_import("tap2pkg.verify.repo")
+    build = lazy_import("tap2pkg.cli.build")
+    cli_options = lazy_import("tap2pkg.cli.options")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,16 +154,13 @@ _FIXED_BY_VERIFY = {
 
 def build_settings(build_args: Sequence[str]) -> tuple[dict[str, Any], Path | None]:
     """The ``--build-arg`` options, parsed by ``tap2pkg build``'s parser: (settings, ``--config`` file)."""
-    from . import build
-    from .options import settings_from_args
-
     parser = _BuildArgParser(prog="tap2pkg build", add_help=False, allow_abbrev=False)
     build.add_arguments(parser)
     parsed = parser.parse_args(list(build_args))
     for dest, (flag, reason) in _FIXED_BY_VERIFY.items():
         if getattr(parsed, dest, None):
             raise UsageError(f"--build-arg: {flag} is not for verify ({reason}); drop it")
-    settings = settings_from_args(parsed, build.DESTS)
+    settings = cli_options.settings_from_args(parsed, build.DESTS)
     return settings, Path(parsed.config) if parsed.config else None
 
 
@@ -190,8 +200,6 @@ def _with_companions(packages: list[tuple[Artifact, Artifact | None, tuple[Artif
                      args: argparse.Namespace, workdir: Path) -> dict[str, Path]:
     """The repositories the packages install from: ``--from-repo``, else, when a package has companions,
     a signed repository of the services and their companions made for this run (one per format)."""
-    from ..verify.localrepo import publish_set
-
     given = _repositories(args)
     if given or not any(companions for _a, _o, companions in packages):
         return given
@@ -265,8 +273,6 @@ def _verify(
     repositories: dict[str, Path],
 ) -> list[RunResult]:
     """Every planned run (systemd, then sysvinit for a .deb), ``--jobs`` at a time; results in plan order."""
-    from concurrent.futures import ThreadPoolExecutor
-
     live = sys.stderr.isatty()
     progress: Any = (Progress(sys.stderr, live=live) if args.jobs == 1
                      else ParallelProgress(sys.stderr, live=live))
@@ -295,7 +301,7 @@ def _verify(
     if args.jobs == 1:
         runs = [one(task) for task in tasks]
     else:
-        pool = ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="verify")
+        pool = futures.ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="verify")
         try:
             runs = list(pool.map(one, tasks))
         except BaseException:
@@ -312,11 +318,9 @@ def _verify(
 
 def _repositories(args: argparse.Namespace) -> dict[str, Path]:
     """``--from-repo`` directories by the package format they hold."""
-    from ..verify.repo import repository_format
-
     found: dict[str, Path] = {}
     for directory in args.from_repo:
-        fmt = repository_format(directory)
+        fmt = repo.repository_format(directory)
         if fmt in found:
             raise UsageError(f"--from-repo {directory}: a second .{fmt} repository ({found[fmt]} is one); "
                              "give one apt and one yum directory at most")

@@ -20,13 +20,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import builders
 from ..config import merge_settings
 from ..errors import AppBuildError, Tap2pkgError
+from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
 from .artifact import Artifact, read_artifact
+
+if TYPE_CHECKING:
+    from .. import companions as companions_module
+else:  # imported on first use: only an app beside a Python project has companions (it imports packaging)
+    companions_module = lazy_import("tap2pkg.companions")
 
 APP_SUFFIXES = (".tac", ".py", ".tap", ".tas", ".tax")
 DEFAULT_MAINTAINER = "Tap2pkg Verify <verify@example.org>"
@@ -57,9 +63,7 @@ class BuiltVersions:
 
 def companion_packages(spec: PackageSpec, fmt: str, directory: Path) -> tuple[Artifact, ...]:
     """Build the companions of ``spec`` as ``fmt`` packages into ``directory``; the binary packages."""
-    from ..companions import build_companions
-
-    entries, _notes = build_companions(spec, fmt, directory)
+    entries, _notes = companions_module.build_companions(spec, fmt, directory)
     paths = [Path(a["path"]) for entry in entries for a in entry["artifacts"]]
     return tuple(read_artifact(p) for p in paths
                  if p.name.endswith(".deb") or (p.name.endswith(".rpm") and not p.name.endswith(".src.rpm")))

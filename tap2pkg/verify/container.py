@@ -21,9 +21,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..runtime.lazy import lazy_import
 from .errors import ImageBuildError
+
+if TYPE_CHECKING:
+    from docker import errors as docker_errors
+else:  # imported on first use: only verify/ imports docker, and only when a container is used
+    docker_errors = lazy_import("docker.errors")
 
 LABEL_CONTAINER = "tap2pkg.verify"
 #: Daily timers of the images' userland, masked in every container before it boots: at midnight
@@ -215,11 +221,9 @@ class VerifyContainer:
         """Remove the container (kept, stopped or not, with ``keep``)."""
         if self.keep:
             return
-        import docker.errors
-
         try:
             container = self.container or self.client.containers.get(self.name)
             container.remove(force=True, v=True)
-        except docker.errors.NotFound:
+        except docker_errors.NotFound:
             pass
         self.container = None

@@ -56,16 +56,22 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
 from ..dependency import Dependency
 from ..errors import Tap2pkgError
 from ..pydeps import dh_python_map
+from ..runtime.lazy import lazy_import
 from .artifact import Artifact
 from .errors import ImageBuildError
 from .images import LABEL_DISTRO, LABEL_METHOD, LABEL_RECIPE, Distro, containers_dir
+
+if TYPE_CHECKING:
+    from docker import errors as docker_errors
+else:  # imported on first use: only verify/ imports docker, and only when an engine is used
+    docker_errors = lazy_import("docker.errors")
 
 METHOD = "derived"
 LABEL_BASE = "tap2pkg.base"
@@ -332,8 +338,6 @@ def note_for(mode: str, installed: Iterable[str]) -> str:
 
 def _build(client: Any, distro: Distro, base: str, base_id: str, tag: str, mode: str,
            wanted: list[Wanted], network: str) -> Any:
-    import docker.errors
-
     recipe = containers_dir().joinpath(*RECIPE)
     words = sorted({w.recipe_word for w in wanted})  # python3dist(x) and python3dist(x) >= 1: one word
     requirements = ", ".join(w.requirement for w in wanted)
@@ -374,7 +378,7 @@ def _build(client: Any, distro: Distro, base: str, base_id: str, tag: str, mode:
         repository, name = tag.rsplit(":", 1)
         try:
             container.commit(repository=repository, tag=name, changes=changes)
-        except docker.errors.APIError as exc:
+        except docker_errors.APIError as exc:
             raise ImageBuildError(f"docker commit of {tag} failed: {exc}") from exc
         return client.images.get(tag)
     finally:
@@ -412,11 +416,9 @@ def _start(client: Any, image: str, command: list[str], network: str, files: dic
 
 
 def _image(client: Any, ref: str) -> Any:
-    import docker.errors
-
     try:
         return client.images.get(ref)
-    except docker.errors.ImageNotFound:
+    except docker_errors.ImageNotFound:
         return None
 
 

@@ -14,9 +14,19 @@ import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..runtime.lazy import lazy_import
 from .errors import EngineUnavailableError
+
+if TYPE_CHECKING:
+    from docker import context as docker_context
+    from docker import tls as docker_tls
+    from docker.utils import config as docker_config
+else:  # imported on first use: only verify/ imports docker, and only when an engine is used
+    docker_context = lazy_import("docker.context")
+    docker_tls = lazy_import("docker.tls")
+    docker_config = lazy_import("docker.utils.config")
 
 HOW_TO_START = (
     "start one with `bash ci/start-dockerd.sh` (or `sudo systemctl start docker`) or set DOCKER_HOST"
@@ -32,8 +42,6 @@ def _context_from_files(name: str) -> Any:
     """The context ``name`` as the docker command stores it (``contexts/meta/<sha256>/meta.json`` and its
     TLS files), or None. The SDK finds contexts only beside a ``config.json``, and else looks in the
     current directory; the docker command does not need the file."""
-    from docker.tls import TLSConfig
-
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = _config_dir() / "contexts" / "meta" / digest / "meta.json"
     try:
@@ -44,21 +52,20 @@ def _context_from_files(name: str) -> Any:
     ca, cert, key = (tls_dir / "ca.pem", tls_dir / "cert.pem", tls_dir / "key.pem")
     tls: Any = False
     if cert.is_file() and key.is_file():
-        tls = TLSConfig(client_cert=(str(cert), str(key)), ca_cert=str(ca) if ca.is_file() else None,
-                        verify=not endpoint.get("SkipTLSVerify", False))
+        tls = docker_tls.TLSConfig(client_cert=(str(cert), str(key)),
+                                   ca_cert=str(ca) if ca.is_file() else None,
+                                   verify=not endpoint.get("SkipTLSVerify", False))
     return SimpleNamespace(Name=name, Host=str(endpoint.get("Host", "")), TLSConfig=tls)
 
 
 def _context() -> Any:
     """The docker context to use when ``DOCKER_HOST`` is unset, or None for the default one."""
-    from docker.context import ContextAPI
-    from docker.utils.config import find_config_file
-
     name = os.environ.get("DOCKER_CONTEXT")
-    if name and name != "default" and find_config_file() is None:
+    if name and name != "default" and docker_config.find_config_file() is None:
         context = _context_from_files(name)
     else:
-        context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
+        context = (docker_context.ContextAPI.get_context(name) if name
+                   else docker_context.ContextAPI.get_current_context())
     if context is None:
         raise EngineUnavailableError(f"DOCKER_CONTEXT={name}: no such docker context "
                                      "(see `docker context ls`)")
@@ -80,7 +87,7 @@ def docker_host() -> str:
 
 def connect() -> Any:
     """Return a ``docker.DockerClient`` that answered a ping, or raise :class:`EngineUnavailableError`."""
-    try:
+    try:  # a probe: without the SDK, the error says how to install it
         import docker
     except ImportError as exc:
         raise EngineUnavailableError(

@@ -22,9 +22,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..runtime.lazy import lazy_import
 from .errors import ImageBuildError, ImageMissingError, UnknownDistroError
+
+if TYPE_CHECKING:
+    from docker import errors as docker_errors
+
+    from . import derived
+else:  # imported on first use: docker only when an engine is used; derived imports this module
+    docker_errors = lazy_import("docker.errors")
+    derived = lazy_import("tap2pkg.verify.derived")
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 LABEL_DISTRO = "tap2pkg.distro"
@@ -127,11 +136,9 @@ def build_command(distro: Distro) -> str:
 
 
 def _image_exists(client: Any, ref: str) -> bool:
-    import docker.errors
-
     try:
         client.images.get(ref)
-    except docker.errors.ImageNotFound:
+    except docker_errors.ImageNotFound:
         return False
     return True
 
@@ -209,20 +216,16 @@ def build_image(
 
 
 def _image_id(client: Any, ref: str) -> str:
-    import docker.errors
-
     try:
         return str(client.images.get(ref).id)
-    except docker.errors.ImageNotFound:
+    except docker_errors.ImageNotFound:
         return ""
 
 
 def _remove_quietly(client: Any, image_id: str) -> None:
-    import docker.errors
-
     try:
         client.images.remove(image_id)
-    except docker.errors.APIError:
+    except docker_errors.APIError:
         pass  # still used by a container or another tag: leave it
 
 
@@ -284,8 +287,6 @@ def _unmount_below(folder: Path) -> None:
 def _build_dockerfile(
     client: Any, distro: Distro, ref: str, labels: dict[str, str], log: Callable[[str], None] | None
 ) -> None:
-    import docker.errors
-
     folder = containers_dir() / str(distro.dockerfile)
     try:
         _image, lines = client.images.build(
@@ -297,7 +298,7 @@ def _build_dockerfile(
             # the host's network: engines started with --bridge=none have no other for RUN apt-get/dnf
             network_mode="host",
         )
-    except (docker.errors.BuildError, docker.errors.APIError) as exc:
+    except (docker_errors.BuildError, docker_errors.APIError) as exc:
         raise ImageBuildError(
             f"docker build of {folder} for {distro.name} failed: {exc}; without a registry "
             f"use `tap2pkg images build --offline` where a recipe exists"
@@ -325,8 +326,6 @@ class ImageInfo:
 
 def list_images(client: Any) -> list[ImageInfo]:
     """Every image tap2pkg built, with whether it matches the current recipe."""
-    from . import derived  # it builds on this module
-
     rows = []
     for image in client.images.list(filters={"label": LABEL_DISTRO}):
         labels = image.labels or {}

@@ -22,7 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..runtime.lazy import lazy_import
 from . import probes
 from .artifact import Artifact
 from .container import ExecResult, VerifyContainer
@@ -30,6 +32,11 @@ from .images import Distro
 from .leftovers import CleanSystem
 from .report import RunResult
 from .steps import ProgressSink, StepFailed, StepSkipped, _Runner
+
+if TYPE_CHECKING:
+    from . import repo
+else:  # imported on first use: only an install from a repository (--from-repo, or made for companions)
+    repo = lazy_import("tap2pkg.verify.repo")
 
 __all__ = ["ProgressSink", "StepFailed", "VerifyOptions", "verify_lifecycle"]
 
@@ -128,11 +135,9 @@ class _Lifecycle(_Runner):
     def install(self, artifact: Artifact, *, upgrade: bool) -> ExecResult:
         """Install ``artifact`` (from the published repository with ``--from-repo``) or fail the step."""
         if self.options.repository is not None:
-            from .repo import install_from_repo, pinned
-
-            what = pinned(artifact.family, artifact.name, artifact.version)
-            result = install_from_repo(self.box, artifact.family, self.options.repository, [what],
-                                       self.options.repository_key)
+            what = repo.pinned(artifact.family, artifact.name, artifact.version)
+            result = repo.install_from_repo(self.box, artifact.family, self.options.repository, [what],
+                                            self.options.repository_key)
             what += " from the repository"
             said = result.output.strip().splitlines()
             why = f": {said[0]}" if said else ""  # the package manager's first line says what went wrong
@@ -210,10 +215,8 @@ class _Lifecycle(_Runner):
         if self.fmt.base_dirs:  # part of the clean system the format's packages expect
             self.must(["mkdir", "-p", *self.fmt.base_dirs], "making the base directories")
         if self.options.repository is not None:  # part of the clean system: a user adds it first
-            from .repo import add_repository
-
-            configured = "; " + add_repository(self.box, self.new.family, self.options.repository,
-                                               self.options.repository_key)
+            configured = "; " + repo.add_repository(self.box, self.new.family, self.options.repository,
+                                                    self.options.repository_key)
         self.clean.record()
         return f"{len(self.clean.before)} paths{configured}"
 

@@ -27,9 +27,17 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import BuildToolError, MissingToolError
+from ..runtime.lazy import lazy_import
 from .artifact import Artifact, read_artifact
+
+if TYPE_CHECKING:
+    from .. import publish, signing
+else:  # imported on first use: only a service with companions gets a repository made for the run
+    publish = lazy_import("tap2pkg.publish")
+    signing = lazy_import("tap2pkg.signing")
 
 #: the user id of the key made for a run
 KEY_UID = "tap2pkg verify (made for one run) <verify@localhost>"
@@ -68,15 +76,12 @@ def _throwaway_home() -> Iterator[str]:
 def publish_set(artifacts: Sequence[Artifact], directory: Path) -> dict[str, Path]:
     """Publish ``artifacts`` (services and companions, both formats) into signed repositories under
     ``directory``: ``{family: repository}``, ``apt`` for .deb and ``yum`` for .rpm."""
-    from ..publish import PublishOptions, publish
-    from ..signing import find_key
-
     families = {a.family for a in artifacts}
     where = {"deb": directory / "apt", "rpm": directory / "yum"}
     with _throwaway_home() as uid:
-        key = find_key(uid)
+        key = signing.find_key(uid)
         # every version stays: the upgrade test installs the older build first
-        publish([a.path for a in artifacts], key, PublishOptions(NAME, keep=len(artifacts)),
+        publish.publish([a.path for a in artifacts], key, publish.PublishOptions(NAME, keep=len(artifacts)),
                 apt_dir=where["deb"] if "deb" in families else None,
                 rpm_dir=where["rpm"] if "rpm" in families else None)
     return {family: where[family] for family in sorted(families)}
