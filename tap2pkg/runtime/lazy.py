@@ -25,7 +25,7 @@ where it is probed: its ``ImportError`` is the answer.
 
 from __future__ import annotations
 
-import importlib
+import sys
 from typing import Any
 
 
@@ -39,8 +39,11 @@ class LazyModule:
 
     def __getattr__(self, attr: str) -> Any:
         # only names the proxy lacks come here: every read is the module's (sys.modules answers after
-        # the first import)
-        return getattr(importlib.import_module(self._name), attr)
+        # the first import). __import__ is what an import statement calls: `python -X importtime` and
+        # audit hooks report the module, as they did the function-level import it replaces
+        # (importlib.import_module loads it unseen by both)
+        __import__(self._name)
+        return getattr(sys.modules[self._name], attr)
 
     def __repr__(self) -> str:
         return f"<module {self._name!r}, imported on first use>"
