@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .addresses import check_factory as _check_factory
 from .addresses import host_text, port_number
 from .addresses import where as _where
 from .errors import ServiceUnavailableError
+from .lazy import lazy_import
 from .service import Service, persistable
+
+if TYPE_CHECKING:
+    import random
+else:  # imported on first use: most daemons never reconnect (tapd --chroot preloads it)
+    random = lazy_import("random")
 
 log = logging.getLogger("tap2pkg.internet")
 
@@ -113,7 +119,6 @@ class ClientService(Service):
                 self._waiters.remove(waiter)
 
     def _backoff(self, delay: float) -> float:
-        import random  # imported on first use: most daemons never reconnect (--chroot preloads it)
         return max(0.0, delay * (1 + random.uniform(-self.jitter, self.jitter)))
 
     async def start(self) -> None:

@@ -27,16 +27,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from . import privileges, sdnotify
 from .detach import StartupReport, daemonize, exit_with_signal
 from .errors import ConfigError, ServiceUnavailableError, Tap2pkgError, UsageError
+from .lazy import lazy_import
 from .logs import close_log, open_log, reopen_log
 from .options import parse_options, parse_plugin_options
 from .pidfile import NoPIDFile, PIDFile
@@ -45,10 +48,22 @@ from .reactors import Reactor, block_tls, get_reactor, tls_refusal
 if TYPE_CHECKING:
     import argparse
     import asyncio
+    import cProfile
     import socket
     from types import FrameType
 
+    from . import internet, kinds, persist
+    from . import plugins as plugins_module
+    from . import service as service_module
     from .service import Application
+else:  # imported on first use: asyncio once the options are read (see above), the rest when a run needs it
+    asyncio = lazy_import("asyncio")
+    cProfile = lazy_import("cProfile")
+    internet = lazy_import("tap2pkg.runtime.internet")
+    kinds = lazy_import("tap2pkg.runtime.kinds")
+    persist = lazy_import("tap2pkg.runtime.persist")
+    plugins_module = lazy_import("tap2pkg.runtime.plugins")
+    service_module = lazy_import("tap2pkg.runtime.service")
 
 try:
     from .. import __version__ as VERSION
@@ -159,9 +174,7 @@ class Runner:
         """The application from the app file, or the plugin wrapped in ``Application(PLUGIN)``."""
         options = self.options
         if options.plugin is not None:
-            from .plugins import get_plugins
-            from .service import Application
-            plugins = get_plugins()
+            plugins = plugins_module.get_plugins()
             maker = plugins.get(options.plugin)
             if maker is None:
                 known = ", ".join(sorted(plugins)) or "none"
@@ -169,12 +182,11 @@ class Runner:
                                  "an application file needs -y, -f, -s or -x)")
             service = maker.make_service(parse_plugin_options(maker.options_parser(), options.plugin,
                                                               options.plugin_args))
-            app = Application(options.plugin)
+            app = service_module.Application(options.plugin)
             if service.name is None:
                 service.set_name(options.plugin)
             service.set_service_parent(app)
             return app
-        from . import persist
         assert options.app_file is not None
         if persist.detect_kind(options.app_file, options.app_kind) != "python":
             # a .tap/.tas/.tax is data: loading it imports nothing and leaves sys.path alone
@@ -187,9 +199,10 @@ class Runner:
     def import_runtime(self, *, chroot: bool = False) -> None:
         """Import the modules this run needs later (importing them on first use could find an
         application's module of the same name, or nothing at all inside a chroot)."""
-        import importlib
-
-        from . import internet, service  # noqa: F401 -- what a .tac imports first
+        # what a .tac imports first; by name (a stand-in imports on its first read only), with __import__
+        # as the import statement did, so that python -X importtime still lists them
+        for name in ("tap2pkg.runtime.internet", "tap2pkg.runtime.service"):
+            __import__(name)
         self.reactor.loop_factory()  # asyncio, and uvloop or selectors: creates no loop
         names = [name for name, wanted in (("json", self.options.log_format == "json"),
                                            ("syslog", self.options.syslog),
@@ -237,7 +250,6 @@ class Runner:
     def run_loop(self, app: Application, identity: privileges.Identity, activated: list[socket.socket],
                  handler: logging.Handler, report: StartupReport, early: list[int]) -> int:
         """Create the event loop and run :meth:`serve` on it to the end; the signal that stopped it."""
-        import asyncio
         loop = self.reactor.loop_factory()()
         asyncio.set_event_loop(loop)
         try:
@@ -264,7 +276,6 @@ class Runner:
     async def serve(self, app: Application, identity: privileges.Identity, activated: list[socket.socket],
                     handler: logging.Handler, report: StartupReport, early: list[int]) -> int:
         """Bind, drop privileges, start, announce readiness, and run until a stop signal (returned)."""
-        import asyncio
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         received: list[int] = []
@@ -289,7 +300,6 @@ class Runner:
             on_stop(early_signal)
 
         if activated:
-            from . import internet
             internet.register_activated_sockets(activated)
             logger.info("socket activation: %d socket(s) from systemd", len(activated))
         try:
@@ -301,7 +311,6 @@ class Runner:
         except OSError as exc:
             raise ServiceUnavailableError(f"cannot start {app.process_name}: {exc.strerror or exc}") from None
         if activated:
-            from . import internet
             for sock in internet.unclaimed_activated_sockets():
                 logger.warning("socket activation: no service uses %s; it is ignored", sock.getsockname())
 
@@ -323,7 +332,6 @@ class Runner:
 
     async def stop_services(self, app: Application) -> None:
         """Stop the tree in reverse order, all of it within ``--shutdown-timeout`` seconds."""
-        import asyncio
         timeout = self.options.shutdown_timeout
         # each child gets an equal share, so one that hangs does not rob the others of theirs;
         # the outer bound is only a safety net
@@ -338,16 +346,14 @@ class Runner:
 
 def save_application(options: argparse.Namespace, app: Application) -> None:
     """Save a .tap/.tas/.tax application as ``<name>-shutdown.<ext>`` in the run directory."""
-    from . import persist
-    from .kinds import KINDS, SAVE_KINDS
     assert options.app_file is not None
     try:
         kind = persist.detect_kind(options.app_file, options.app_kind)
     except Tap2pkgError:
         return
-    if kind not in SAVE_KINDS:
+    if kind not in kinds.SAVE_KINDS:
         return
-    target = f"{app.process_name}-shutdown{KINDS[kind][0]}"
+    target = f"{app.process_name}-shutdown{kinds.KINDS[kind][0]}"
     try:
         persist.save(app, target, kind)
     except Tap2pkgError as exc:
@@ -362,7 +368,6 @@ def _profiling(path: str | None) -> Iterator[None]:
     if not path:
         yield
         return
-    import cProfile
     profiler = cProfile.Profile()
     profiler.enable()
     try:
@@ -399,13 +404,11 @@ def fail(exc: Exception, *, logged: bool, debug: bool, report: StartupReport | N
     else:
         print(f"tapd: error: {error}", file=sys.stderr)
         if debug:
-            import traceback
             traceback.print_exception(exc, file=sys.stderr)
     return error.exit_code
 
 
 def _ignore_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-    import asyncio
     if not isinstance(context.get("exception"), asyncio.CancelledError):
         loop.default_exception_handler(context)
 

@@ -44,12 +44,17 @@ from .addresses import check_factory as _check_factory
 from .addresses import host_text, port_number
 from .addresses import where as _where
 from .errors import PermissionDeniedError, ServiceUnavailableError, brief
+from .lazy import lazy_import
 from .service import Service, persistable
 
 if TYPE_CHECKING:
+    import ipaddress
+
     from .client import ClientService
     from .process import ProcessService
     from .timer import TimerService
+else:  # imported on first use: only socket activation needs it (tapd --chroot preloads it)
+    ipaddress = lazy_import("ipaddress")
 
 #: re-exported names, imported on first use so that a daemon that serves TCP does not load them
 _LAZY = {"ClientService": "client", "ProcessService": "process", "TimerService": "timer"}
@@ -57,7 +62,7 @@ _LAZY = {"ClientService": "client", "ProcessService": "process", "TimerService":
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
+        import importlib  # kept here: PEP 562 offers these public names on first use (see _LAZY)
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __package__), name)
         globals()[name] = value
         return value
@@ -101,7 +106,6 @@ def unclaimed_activated_sockets() -> list[socket.socket]:
 def _host_matches(interface: str, address: str) -> bool:
     if interface in ("", "0.0.0.0", "::"):
         return address in ("0.0.0.0", "::")
-    import ipaddress  # only socket activation needs it
     try:
         wanted = {ipaddress.ip_address(interface)}
     except ValueError:

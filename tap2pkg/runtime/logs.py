@@ -22,9 +22,17 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .errors import OutputError
+from .lazy import lazy_import
+
+if TYPE_CHECKING:
+    import json
+    import syslog
+else:  # imported on first use: only --log-format json and --syslog pay for them
+    json = lazy_import("json")
+    syslog = lazy_import("syslog")
 
 #: logging level -> syslog priority (also the journald ``<N>`` prefix)
 PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
@@ -68,9 +76,8 @@ class JSONFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__()
-        # imported here, not at module level (only --log-format json pays for it), and not at
-        # the first record either: that may come after --chroot, where the module is out of reach
-        import json
+        # the first read of json (its import) is here, not at the first record: that may come after
+        # --chroot, where the module is out of reach
         self._dumps = json.dumps
 
     def format(self, record: logging.LogRecord) -> str:
@@ -171,11 +178,9 @@ class SyslogHandler(logging.Handler):
 
     def __init__(self, ident: str) -> None:
         super().__init__()
-        import syslog  # only --syslog pays for it
         syslog.openlog(ident, syslog.LOG_PID | syslog.LOG_NDELAY, syslog.LOG_DAEMON)
 
     def emit(self, record: logging.LogRecord) -> None:
-        import syslog
         try:
             for line in self.format(record).splitlines() or [""]:
                 syslog.syslog(priority(record.levelno), line)
@@ -183,7 +188,6 @@ class SyslogHandler(logging.Handler):
             self.handleError(record)
 
     def close(self) -> None:
-        import syslog
         syslog.closelog()
         super().close()
 

@@ -20,10 +20,19 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import UsageError
+from .lazy import lazy_import
 from .reactors import REACTORS, describe_reactors
+
+if TYPE_CHECKING:
+    import shutil
+
+    from . import plugins as plugins_module
+else:  # imported on first use, by the help text only: shutil brings bz2 and lzma, plugins asyncio
+    shutil = lazy_import("shutil")
+    plugins_module = lazy_import("tap2pkg.runtime.plugins")
 
 #: the app-file option that was given -> the kind it forces (``-f`` goes by the file's suffix)
 FILE_OPTIONS = {"python": "python", "file": None, "source": "source", "xml": "xml"}
@@ -82,7 +91,6 @@ class _HelpFormatter(argparse.HelpFormatter):
         super().__init__(prog, width=0)  # the real width is set by format_help
 
     def format_help(self) -> str:
-        import shutil
         width = shutil.get_terminal_size().columns - 2  # as argparse.HelpFormatter sizes itself
         self._width = width
         self._max_help_position = min(24, max(width - 20, 2 * self._indent_increment))
@@ -96,8 +104,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
     def format_help(self) -> str:
-        from .plugins import get_plugins
-        plugins = get_plugins()
+        plugins = plugins_module.get_plugins()
         if not plugins:
             return super().format_help()
         width = max(len(name) for name in plugins)

@@ -36,7 +36,7 @@ import sys
 import traceback
 import types
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AppFileError,
@@ -49,7 +49,21 @@ from .errors import (
     clip,
 )
 from .kinds import ALIASES, KINDS, SAVE_KINDS, TWISTD_OPTIONS
+from .lazy import lazy_import
 from .service import REGISTRY, Application, Persistable, Ref, qualified_name
+
+if TYPE_CHECKING:
+    import ast
+    import pkgutil
+
+    from . import persist_pickle, persist_source, persist_xml, reactors
+else:  # imported on first use: a file loads only what its kind needs (the format modules import this one)
+    ast = lazy_import("ast")
+    pkgutil = lazy_import("pkgutil")
+    persist_pickle = lazy_import("tap2pkg.runtime.persist_pickle")
+    persist_source = lazy_import("tap2pkg.runtime.persist_source")
+    persist_xml = lazy_import("tap2pkg.runtime.persist_xml")
+    reactors = lazy_import("tap2pkg.runtime.reactors")
 
 log = logging.getLogger("tap2pkg.persist")
 
@@ -95,7 +109,6 @@ def ensure_registry() -> None:
     except ImportError:
         plugins = None
     if plugins is not None:
-        import pkgutil  # only the safe formats need the registry: .tac files do not pay for it
         prefix = "tap2pkg.runtime.plugins."
         names += [info.name for info in pkgutil.iter_modules(list(plugins.__path__), prefix)]
     for name in names:
@@ -161,14 +174,11 @@ def load(path: PathLike, kind: str | None = None, *, search_path: Iterable[PathL
     else:
         ensure_registry()
         if kind == "pickle":
-            from .persist_pickle import loads_pickle
-            value = loads_pickle(data, path)
+            value = persist_pickle.loads_pickle(data, path)
         elif kind == "source":
-            from .persist_source import loads_source
-            value = loads_source(data, path)
+            value = persist_source.loads_source(data, path)
         else:
-            from .persist_xml import loads_xml
-            value = loads_xml(data, path)
+            value = persist_xml.loads_xml(data, path)
         check_tree(value, path)
     return check_application(value, path)
 
@@ -284,9 +294,8 @@ def _load_python(path: PathLike, data: bytes) -> Application:
         for frame, lineno in traceback.walk_tb(exc.__traceback__):
             if frame.f_code.co_filename == filename:
                 line = lineno
-        from .reactors import tls_refusal
-        if tls_refusal(exc) is not None:  # ssl without tapd --tls: the message says what to do
-            raise AppFileError(path, str(tls_refusal(exc)), line=line) from None
+        if reactors.tls_refusal(exc) is not None:  # ssl without tapd --tls: the message says what to do
+            raise AppFileError(path, str(reactors.tls_refusal(exc)), line=line) from None
         if isinstance(exc, ImportError) and (exc.name or "").partition(".")[0] == "twisted":
             raise twisted_application(path, "python", line) from None
         hint = ""
@@ -301,7 +310,6 @@ def _load_python(path: PathLike, data: bytes) -> Application:
 
 def _assigned_at(data: bytes) -> int | None:
     """The line of the last module-level ``application = ...`` in Python source, if any."""
-    import ast
     line = None
     try:
         body = ast.parse(data).body
@@ -459,15 +467,12 @@ def save(app: Application, path: PathLike, kind: str | None = None) -> None:
     ensure_registry()
     tree = to_tree(app, path)
     if kind == "pickle":
-        from .persist_pickle import dumps_pickle
         # pickle a rebuilt copy: plain values only, so the file holds what .tas/.tax would
-        data = dumps_pickle(check_application(from_tree(tree, path), path), path)
+        data = persist_pickle.dumps_pickle(check_application(from_tree(tree, path), path), path)
     elif kind == "source":
-        from .persist_source import dumps_source
-        data = dumps_source(tree)
+        data = persist_source.dumps_source(tree)
     else:
-        from .persist_xml import dumps_xml
-        data = dumps_xml(tree)
+        data = persist_xml.dumps_xml(tree)
     write_atomically(path, data)
 
 

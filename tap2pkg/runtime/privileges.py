@@ -16,13 +16,17 @@ import os
 from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import PermissionDeniedError, UnknownUserError
+from .lazy import lazy_import
 
 if TYPE_CHECKING:
+    import grp
     import pwd
+else:  # imported on first use: only a user or group given with -u/-g or by the application needs them
+    grp = lazy_import("grp")
+    pwd = lazy_import("pwd")
 
 # Annotations are evaluated here (no ``from __future__ import annotations``): typing.NamedTuple
 # is much cheaper to create with real types than with strings, and tapd starts with it.
-# grp and pwd are imported only when a user or group is given.
 
 
 class Identity(NamedTuple):
@@ -50,7 +54,6 @@ def _brief(text: str) -> str:
 
 
 def _user(value: int | str) -> "pwd.struct_passwd | int":
-    import pwd
     text = str(value).strip()
     try:
         return pwd.getpwnam(text)
@@ -66,7 +69,6 @@ def _user(value: int | str) -> "pwd.struct_passwd | int":
 
 
 def _group(value: int | str) -> int:
-    import grp
     text = str(value).strip()
     try:
         return grp.getgrnam(text).gr_gid

@@ -22,11 +22,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import UsageError
+from .lazy import lazy_import
 
 if TYPE_CHECKING:
     import asyncio
+    import selectors
     from importlib.machinery import ModuleSpec
     from types import ModuleType
+else:  # imported on first use: not before tapd has read its options and kept ssl out (see above)
+    asyncio = lazy_import("asyncio")
+    selectors = lazy_import("selectors")
 
 #: the modules tapd keeps out of the process without ``--tls``
 TLS_MODULES = ("ssl", "_ssl")
@@ -94,7 +99,6 @@ class Reactor(NamedTuple):
                 return False
             return True
         if self.selector is not None:
-            import selectors
             return hasattr(selectors, self.selector)
         return True
 
@@ -105,7 +109,9 @@ class Reactor(NamedTuple):
 
     def loop_factory(self) -> "Callable[[], asyncio.AbstractEventLoop]":
         """A callable making a new event loop of this kind."""
-        import asyncio
+        # read first, whatever the kind: this call imports asyncio, as tapd needs before --chroot and
+        # before a .tac's directory goes on sys.path (Runner.import_runtime)
+        new_event_loop = asyncio.new_event_loop
         if self.name == "uvloop":
             try:
                 import uvloop
@@ -118,13 +124,12 @@ class Reactor(NamedTuple):
             new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
             return new_loop
         if self.selector is not None:
-            import selectors
             selector_class = getattr(selectors, self.selector, None)
             if selector_class is None:
                 raise UsageError(f"the {self.name} event loop is not available on this system "
                                  "(see --help-reactors)")
             return lambda: asyncio.SelectorEventLoop(selector_class())
-        return asyncio.new_event_loop
+        return new_event_loop
 
 
 REACTORS: dict[str, Reactor] = {

@@ -16,6 +16,14 @@ import os
 import socket
 import stat
 from collections.abc import Mapping, MutableMapping
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_import
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported on first use: tapd imports this module before it keeps ssl out
+    asyncio = lazy_import("asyncio")
 
 log = logging.getLogger("tapd")
 
@@ -64,7 +72,6 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
 
 async def run_watchdog(interval: float) -> None:
     """Send ``WATCHDOG=1`` every ``interval`` seconds until cancelled."""
-    import asyncio  # not at module level: tapd imports this module before it keeps ssl out
     while True:
         notify("WATCHDOG=1")
         await asyncio.sleep(interval)
