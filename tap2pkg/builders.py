@@ -37,10 +37,14 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import UsageError
 from .output import Staging
+from .runtime.lazy import lazy_import
 from .spec import PackageSpec
 
 if TYPE_CHECKING:
+    from . import payload
     from .regen import TreeEdits
+else:  # imported on first use: the front ends' --help asks the registry and builds nothing
+    payload = lazy_import("tap2pkg.payload")
 
 #: a format's payload type (:class:`tap2pkg.deb.source.DebPayload`, :class:`tap2pkg.rpm.source.RpmSources`)
 P = TypeVar("P")
@@ -165,11 +169,9 @@ class StagedBuilder:
 
     def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
         """Check ``options``, write into a staging directory inside ``output_dir``, publish, hash."""
-        from .payload import check_output_dir
-
         options = check_options(self, options)
         output_dir = Path(output_dir)
-        check_output_dir(spec, output_dir)
+        payload.check_output_dir(spec, output_dir)
         with Staging(output_dir, option="-o/--output-dir") as stage:
             try:
                 staged = self.write(spec, stage, options)
@@ -328,14 +330,12 @@ def build_together(jobs: Sequence[BuildJob]) -> list[BuildResult]:
     (through its builder's own staging) and every name in every directory is
     checked before the first one is moved into place.
     """
-    from .payload import check_output_dir
-
     built: list[tuple[Staging, BuildResult]] = []
     final: dict[Path, Path] = {}
     with contextlib.ExitStack() as stack:
         stages: dict[str, Staging] = {}
         for job in jobs:
-            check_output_dir(job.spec, job.output_dir)
+            payload.check_output_dir(job.spec, job.output_dir)
             key = os.path.realpath(job.output_dir)
             if key not in stages:
                 stages[key] = stack.enter_context(Staging(Path(job.output_dir), option="-o/--output-dir"))

@@ -24,9 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MissingToolError
+from .runtime.lazy import lazy_import
 
 if TYPE_CHECKING:
+    import shutil
+    import subprocess
+
     from .tree_state import Files
+else:  # imported on first use: only a tree with hand edits is merged
+    shutil = lazy_import("shutil")
+    subprocess = lazy_import("subprocess")
 
 #: The labels of the conflict markers.
 OURS_LABEL, THEIRS_LABEL = "edited", "generated"
@@ -36,9 +43,6 @@ _MARKER = re.compile(rf"^(<<<<<<< {OURS_LABEL}|>>>>>>> {THEIRS_LABEL})$", re.MUL
 def merge3(base: bytes, theirs: bytes, new: bytes) -> tuple[bytes, bool]:
     """``git merge-file``: the changes from ``base`` to ``theirs`` and to ``new`` in one text, and
     whether some overlapped (then the text holds conflict markers)."""
-    import shutil
-    import subprocess
-
     if shutil.which("git") is None:
         raise MissingToolError("git is not installed; it merges hand edits (apt-get install git)")
     with tempfile.TemporaryDirectory(prefix="tap2pkg-merge-") as tmp:

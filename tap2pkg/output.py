@@ -32,8 +32,15 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .errors import OutputError
+from .runtime.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import fcntl
+else:  # imported on first use: only publishing takes the directory's lock
+    fcntl = lazy_import("fcntl")
 
 #: The staging directories' name prefix (hidden; a leftover one is safe to delete when no build runs).
 STAGE_PREFIX = ".tap2pkg-"
@@ -160,8 +167,6 @@ def _make_dirs(output_dir: Path, option: str) -> list[Path]:
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` itself (no lock file is left behind)."""
-    import fcntl
-
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         with contextlib.suppress(OSError):  # a file system without locks: publish unlocked

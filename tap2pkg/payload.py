@@ -35,14 +35,22 @@ import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .errors import AppFileNotFoundError, IncludeNotFoundError, UnknownAppTypeError
 from .includes import SKIP_NAMES, SKIP_SUFFIXES, included_files
 from .includes import check_includes as check_includes  # settings.py imports it from here
 from .includes import check_output_dir as check_output_dir  # and builders.py this one
 from .runtime.kinds import TWISTD_OPTIONS
+from .runtime.lazy import lazy_import
 from .spec import PackageSpec
+
+if TYPE_CHECKING:
+    from . import launchers, render
+else:  # imported on first use: only making a payload renders templates or ships the Twisted launcher
+    launchers = lazy_import("tap2pkg.launchers")
+    render = lazy_import("tap2pkg.render")
 
 #: Distribution families the layout knows; templates get this as ``distro``.
 DISTROS = ("debian", "fedora")
@@ -183,12 +191,8 @@ def _code_mode(path: Path) -> int:
 def code_files(spec: PackageSpec, layout: Layout) -> list[PayloadFile]:
     """The launcher, the bundled runtime and its stub package (not for a Twisted app) and the included
     code, each read once."""
-    from . import __version__
-
     if spec.runtime == "twisted":
-        from .launchers import TWISTED_LAUNCHER
-
-        files = [PayloadFile(layout.launcher, 0o755, read_file(TWISTED_LAUNCHER, "launcher"),
+        files = [PayloadFile(layout.launcher, 0o755, read_file(launchers.TWISTED_LAUNCHER, "launcher"),
                              tree_path=f"lib/{PurePosixPath(layout.launcher).name}", role="launcher")]
         return files + include_files(spec, layout)
     files = [
@@ -290,21 +294,19 @@ class Payload:
     @classmethod
     def for_spec(cls, spec: PackageSpec, distro: str) -> Payload:
         """Read and render ``spec``'s package for ``distro``: each file read once, each template once."""
-        from .render import render, template_context
-
         check_runtime(spec)
         when = build_time(spec)
         if not spec.app_file.is_file():
             raise AppFileNotFoundError(spec.app_file, "no such file; give an existing app file")
         layout = Layout.for_spec(spec, distro)
-        context = template_context(spec, layout, when)
+        context = render.template_context(spec, layout, when)
         files = [PayloadFile(layout.app_path, 0o644, read_file(spec.app_file, "app"), conffile=True,
                              tree_path=spec.app_file_name, role="app"),
                  *code_files(spec, layout)]
         for role in SERVICE_ROLES:
             path = getattr(layout, role.place)
             if path is not None:
-                files.append(PayloadFile(path, role.mode, render(role.template, context).encode(),
+                files.append(PayloadFile(path, role.mode, render.render(role.template, context).encode(),
                                          conffile=path.startswith("/etc/"), role=role.name))
         return cls(spec, layout, when, context, tuple(sorted(files, key=lambda f: f.path)))
 

@@ -46,10 +46,15 @@ from typing import TYPE_CHECKING, Any
 from .debversion import compare_versions
 from .errors import InvalidVersionError, MergeConflictError, OutputError
 from .merge import files_with_markers, merge3
+from .runtime.lazy import lazy_import
 from .tree_state import STATE_DIR, Files, State, settings_record, states
 
 if TYPE_CHECKING:
+    import difflib
+
     from .spec import PackageSpec
+else:  # imported on first use: only --diff compares the tree with what would be generated
+    difflib = lazy_import("difflib")
 
 #: What a conflicting file's new generated text is written beside it as.
 NEW_SUFFIX = ".tap2pkg-new"
@@ -136,8 +141,6 @@ class Plan:
         when there is no tree yet (not thousands of added lines: the bundled runtime)."""
         if self.tree is None or not self.theirs:
             return f"Only in generated: {self.target} (no source tree there yet: a build writes it)\n"
-        import difflib
-
         label = self.tree.name
         out: list[str] = []
         for rel in sorted(set(self.generated) | set(self.theirs)):

@@ -36,8 +36,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .deb.licenses import MIT_TEXT
 from .runtime.kinds import TAPD_OPTIONS, TWISTD_OPTIONS
+from .runtime.lazy import lazy_import
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 
     from .payload import Layout
     from .spec import PackageSpec
+else:  # imported on first use: on a cache miss only, so a rebuild does not import Jinja2 (see above)
+    jinja2 = lazy_import("jinja2")
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -109,8 +113,6 @@ def wrap_lines(text: str, width: int = 79) -> str:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The shared environment (cached): strict, newline-keeping, no autoescape."""
-    import jinja2
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
@@ -170,8 +172,6 @@ def _cache_dir(home: str) -> tuple[Path, set[str]] | None:
 def _code_stamp() -> str:
     """What a rendered text depends on besides its context: the templates, and tap2pkg's own code
     (the filters, the context's classes and their properties)."""
-    from . import __version__
-
     parts = [__version__]
     for top in (TEMPLATES, Path(__file__).resolve().parent):
         for dirpath, dirnames, filenames in os.walk(top):

@@ -26,9 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from .debversion import compare_versions
 from .errors import OutputError
+from .runtime.lazy import lazy_import
 
 if TYPE_CHECKING:
+    import functools
+
     from .spec import PackageSpec
+else:  # imported on first use: only states() orders anything
+    functools = lazy_import("functools")
 
 #: The directory of the state files, inside the output directory (not ``.tap2pkg-``: that is staging's).
 STATE_DIR = ".tap2pkg"
@@ -106,7 +111,6 @@ def states(output_dir: Path, fmt: str, name: str) -> list[State]:
             if state is not None and state.format == fmt and state.name == name \
                     and (output_dir / state.tree).is_dir():
                 found.append(state)
-    import functools
 
     def highest_first(a: State, b: State) -> int:
         return compare_versions(b.version, a.version)

@@ -14,10 +14,26 @@ tree goes is refused before anything is built, never followed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..builders import BuildOptions, Staged, StagedBuilder, register
 from ..output import Staging
+from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
+
+if TYPE_CHECKING:
+    import shutil
+    import subprocess
+
+    from .. import signing
+    from . import dpkg, native, source
+else:  # imported on first use: the registry loads this module to list the builders, which builds nothing
+    shutil = lazy_import("shutil")
+    subprocess = lazy_import("subprocess")
+    signing = lazy_import("tap2pkg.signing")
+    dpkg = lazy_import("tap2pkg.deb.dpkg")
+    native = lazy_import("tap2pkg.deb.native")
+    source = lazy_import("tap2pkg.deb.source")
 
 #: Artifact kind of each file a Debian build writes, by the end of its name.
 _KINDS = ((".dsc", "source-package"), (".orig.tar.gz", "orig"), (".debian.tar.xz", "debian-tar"),
@@ -30,9 +46,6 @@ def artifact_kind(path: Path) -> str:
 
 
 def _signing_key_available() -> bool:
-    import shutil
-    import subprocess
-
     if shutil.which("debsign") is None or shutil.which("gpg") is None:
         return False
     proc = subprocess.run(["gpg", "--batch", "--list-secret-keys"], capture_output=True, check=False)
@@ -44,18 +57,14 @@ def _sign(files: list[Path], notes: list[str], key_name: str | None) -> None:
     changes = [f for f in targets if f.suffix == ".changes"]
     targets = changes or targets
     if key_name is not None:
-        from ..signing import debsign, find_key
-
         if targets:
-            debsign(targets, find_key(key_name))
+            signing.debsign(targets, signing.find_key(key_name))
         else:
             notes.append("nothing signed: a binary-only build has no .changes or .dsc; the .deb is signed "
                          "through the repository's Release file (tap2pkg publish)")
         return
     if not targets:
         return
-    import subprocess
-
     if not _signing_key_available():
         notes.append("not signed: debsign or a secret OpenPGP key is not available (use -u to say so)")
         return
@@ -77,36 +86,28 @@ def _staged(tree: Path, files: list[Path], notes: list[str], options: BuildOptio
 
 def write_native(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Staged:
     """The native builder's writer: the tree, the source package, the ``.deb`` written in Python."""
-    import shutil
-
-    from .native import build_native_deb
-    from .source import DebPayload, build_source_package, orig_tarball, write_source_tree
-
     stage.check_free(f"{spec.name}-{spec.version}", directory=True)
-    payload = options.payload_of(spec, DebPayload, DebPayload.for_spec)
-    tree = write_source_tree(payload, stage.path, options.edits)
+    payload = options.payload_of(spec, source.DebPayload, source.DebPayload.for_spec)
+    tree = source.write_source_tree(payload, stage.path, options.edits)
     files: list[Path] = []
     notes: list[str] = []
     if options.source:
         if shutil.which("dpkg-source"):
-            files += build_source_package(tree)
+            files += source.build_source_package(tree)
         else:
-            files.append(orig_tarball(tree))
+            files.append(source.orig_tarball(tree))
             notes.append("no .dsc: dpkg-source is not installed (apt-get install dpkg-dev)")
     if options.binary:
-        files.append(build_native_deb(tree, stage.path, compression=options.compression or "xz"))
+        files.append(native.build_native_deb(tree, stage.path, compression=options.compression or "xz"))
     return _staged(tree.root, files, notes, options)
 
 
 def write_dpkg(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Staged:
     """The dpkg builder's writer: the tree, then ``dpkg-buildpackage`` in it."""
-    from .dpkg import build_with_dpkg
-    from .source import DebPayload, write_source_tree
-
     stage.check_free(f"{spec.name}-{spec.version}", directory=True)
-    payload = options.payload_of(spec, DebPayload, DebPayload.for_spec)
-    tree = write_source_tree(payload, stage.path, options.edits)
-    files = build_with_dpkg(tree, source=options.source, binary=options.binary)
+    payload = options.payload_of(spec, source.DebPayload, source.DebPayload.for_spec)
+    tree = source.write_source_tree(payload, stage.path, options.edits)
+    files = dpkg.build_with_dpkg(tree, source=options.source, binary=options.binary)
     return _staged(tree.root, files, [], options)
 
 

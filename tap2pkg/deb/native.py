@@ -14,11 +14,18 @@ from __future__ import annotations
 import gzip
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..payload import PayloadFile, parent_dirs
 from ..render import fold_description, render
+from ..runtime.lazy import lazy_import
 from .archive import COMPRESSIONS, TarMember, ar_bytes, compress, tar_bytes
 from .source import DebPayload, SourceTree, python_depends
+
+if TYPE_CHECKING:
+    from . import tree as deb_tree
+else:  # imported on first use: tap2pkg.deb.tree imports this module
+    deb_tree = lazy_import("tap2pkg.deb.tree")
 
 #: What ``${misc:Depends}`` / ``${misc:Pre-Depends}`` expand to under debhelper 13
 #: for a package with a sysusers file, an init script and a unit.
@@ -90,10 +97,8 @@ def build_native_deb(tree: SourceTree, output_dir: Path, *, compression: str = "
     """Write ``<output_dir>/<pkg>_<version>-<rev>_all.deb`` for the package of ``tree``; return its path."""
     if compression not in ("xz", "gzip"):
         raise ValueError(f"unknown compression {compression!r}")
-    from .tree import read_debian_tree
-
     # the tree as it is on disk: a hand edit lands in the .deb, or is refused naming --builder dpkg
-    edited = read_debian_tree(tree)
+    edited = deb_tree.read_debian_tree(tree)
     epoch = tree.payload.core.build_time
     files = list(edited.files)
     dirs = parent_dirs([f.path for f in files])

@@ -21,17 +21,28 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BuildToolError, MissingToolError, OutputError
-from ..payload import ROLES, Payload
+from ..payload import ROLES, Payload, build_time
 from ..regen import TreeEdits, TreeFormat
 from ..render import render
+from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
 from ..tree_state import Files
 from .archive import TarMember, compress, normalize_modes, tar_bytes
 from .licenses import license_paragraphs
 from .policy import DEFAULT_STANDARDS_VERSION, standards_version
+
+if TYPE_CHECKING:
+    import shutil
+
+    from .. import tools
+    from . import tree as deb_tree
+else:  # imported on first use: deb/tree.py imports this module; the rest to run a tool or replace a tree
+    shutil = lazy_import("shutil")
+    tools = lazy_import("tap2pkg.tools")
+    deb_tree = lazy_import("tap2pkg.deb.tree")
 
 #: The Debian Policy version the generated packages follow (see :mod:`tap2pkg.deb.policy`).
 STANDARDS_VERSION = DEFAULT_STANDARDS_VERSION
@@ -148,8 +159,6 @@ def write_source_tree(payload: DebPayload, parent: Path, edits: TreeEdits | None
         if root.is_symlink() or not root.is_dir():
             raise OutputError(f"{root}: a file or link is where the source tree goes; it is left alone: "
                               "move it away")
-        import shutil
-
         shutil.rmtree(root)
     made: set[str] = set()
     for f in payload.core.tree_files():
@@ -192,14 +201,10 @@ def tool_env(tree: SourceTree) -> dict[str, str]:
 
 def run_tool(argv: list[str], *, cwd: Path, env: dict[str, str], what: str) -> str:
     """Run an external tool; raise :class:`BuildToolError` with its last output lines on failure."""
-    import shutil
-
-    from ..tools import run_tool_process
-
     if "/" not in argv[0] and shutil.which(argv[0]) is None:
         raise MissingToolError(f"{argv[0]} is not installed; install it (apt-get install dpkg-dev debhelper) "
                                f"or use --builder native")
-    proc = run_tool_process(argv, cwd=cwd, env=env)  # killed with its children if the build stops
+    proc = tools.run_tool_process(argv, cwd=cwd, env=env)  # killed with its children if the build stops
     if proc.returncode != 0:
         tail = " | ".join(proc.stdout.strip().splitlines()[-3:])
         raise BuildToolError(f"{what} failed in {cwd} (exit {proc.returncode}): {tail}")
@@ -249,27 +254,22 @@ def tree_files(root: Path, tracked: object = ()) -> Files:
 
 def build_leftover(rel: str, package: str) -> bool:
     """True for a path of a tree (relative to it) that debhelper leaves after a build: not an edit."""
-    from .tree import _BUILD_LEFTOVERS  # the one list, kept with the reader that skips them too
-
     inside = rel.removeprefix("debian/")
-    return inside != rel and (bool(_BUILD_LEFTOVERS.fullmatch(inside)) or inside == package
+    # debhelper's leftovers: the one list, kept with the reader that skips them too
+    return inside != rel and (bool(deb_tree._BUILD_LEFTOVERS.fullmatch(inside)) or inside == package
                               or inside.startswith(f"{package}/"))
 
 
 def last_version(files: Mapping[str, tuple[bytes, int]], spec: PackageSpec) -> str | None:
     """The version of the top entry of the tree's ``debian/changelog`` (None without one)."""
-    from .tree import changelog_version
-
     if _CHANGELOG not in files:
         return None
-    return changelog_version(files[_CHANGELOG][0].decode(errors="replace"), spec.name, _CHANGELOG)
+    return deb_tree.changelog_version(files[_CHANGELOG][0].decode(errors="replace"), spec.name, _CHANGELOG)
 
 
 def changelog_entry(spec: PackageSpec, message: str | None, not_before: int | None = None) -> str:
     """A new ``debian/changelog`` entry for ``spec``, dated at the build time (``SOURCE_DATE_EPOCH``), or
     at ``not_before`` when that is later (an entry must be newer than the one below it)."""
-    from ..payload import build_time
-
     when = build_time(spec) if not_before is None else max(build_time(spec), not_before)
     context: dict[str, Any] = {"spec": spec, "build_time": when}
     if message is not None:

@@ -19,12 +19,24 @@ signed by ``rpmsign --addsign`` before they are published
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..builders import BuildOptions, Staged, StagedBuilder, register
 from ..errors import MissingToolError
 from ..output import Staging
+from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
 from .rpmbuild import rpmbuild_available, rpmbuild_in_private_topdir
+
+if TYPE_CHECKING:
+    from .. import signing
+    from . import native as rpm_native
+    from . import source, specfile
+else:  # imported on first use: the registry loads this module to list the builders, which builds nothing
+    signing = lazy_import("tap2pkg.signing")
+    rpm_native = lazy_import("tap2pkg.rpm.native")
+    source = lazy_import("tap2pkg.rpm.source")
+    specfile = lazy_import("tap2pkg.rpm.specfile")
 
 #: rpmbuild's mode for (source, binary)
 _MODES = {(True, True): "-ba", (True, False): "-bs", (False, True): "-bb"}
@@ -33,16 +45,13 @@ _NO_SRPM = ("rpmbuild is not installed: no source RPM was made (the spec and its
 
 
 def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native: bool) -> Staged:
-    from .native import build_rpm
-    from .source import RpmSources, rpm_sources, write_sources
-
-    sources = options.payload_of(spec, RpmSources, rpm_sources)
+    sources = options.payload_of(spec, source.RpmSources, source.rpm_sources)
     # a native binary-only build never runs rpmbuild: do not look for it
     has_rpmbuild = rpmbuild_available() if (options.source or not native) else False
     if not has_rpmbuild and (not native or not options.binary):
         raise MissingToolError("rpmbuild is not installed; it is needed for the source RPM and "
                                "--builder rpmbuild; install rpm, or use --builder native --binary-only")
-    written = write_sources(sources, stage_dir, options.edits)
+    written = source.write_sources(sources, stage_dir, options.edits)
     made = [("spec" if path.name == sources.spec_name else "sources", path) for path in written]
     # PackageSpec's name, version and revision rules are stricter than rpm's
     label, epoch = f"{spec.name}-{spec.full_version}", sources.build_time
@@ -55,11 +64,9 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
     elif options.source:
         notes.append(_NO_SRPM)
     if native and options.binary:
-        from .specfile import read_spec_dir
-
         # the spec and sources as they are on disk: an edit lands, or is refused naming --builder rpmbuild
-        package = read_spec_dir(stage_dir, sources)
-        rpm = build_rpm(package, compressor=options.compression or "gzip")
+        package = specfile.read_spec_dir(stage_dir, sources)
+        rpm = rpm_native.build_rpm(package, compressor=options.compression or "gzip")
         binary_name = package.filename
         (stage_dir / binary_name).write_bytes(rpm)
     srpm = stage_dir / f"{label}.src.rpm"
@@ -68,10 +75,8 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
     if options.binary:
         made.append(("package", stage_dir / binary_name))
     if options.sign_key is not None:
-        from ..signing import find_key, rpmsign
-
-        rpmsign([path for kind, path in made if kind in ("package", "source-package")],
-                find_key(options.sign_key))
+        signing.rpmsign([path for kind, path in made if kind in ("package", "source-package")],
+                        signing.find_key(options.sign_key))
     return Staged(made, None, notes)
 
 

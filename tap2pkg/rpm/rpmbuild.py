@@ -17,14 +17,26 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import BuildToolError, MissingToolError, OutputError
+from ..runtime.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import fcntl
+    import shutil
+    import tempfile
+
+    from .. import tools
+else:  # imported on first use: rpm/build.py imports this module when the registry lists the builders
+    fcntl = lazy_import("fcntl")
+    shutil = lazy_import("shutil")
+    tempfile = lazy_import("tempfile")
+    tools = lazy_import("tap2pkg.tools")
 
 
 def rpmbuild_available() -> bool:
     """True when an ``rpmbuild`` executable is on ``PATH``."""
-    import shutil
-
     return shutil.which("rpmbuild") is not None
 
 
@@ -42,11 +54,9 @@ def rpmbuild_command(mode: str, spec_file: Path, topdir: Path, sourcedir: Path, 
 
 def run_rpmbuild(args: list[str], *, epoch: int, cwd: Path) -> None:
     """Run ``rpmbuild``; a failure becomes :class:`BuildToolError` with its last lines of output."""
-    from ..tools import run_tool_process
-
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), TZ="UTC", LC_ALL="C.UTF-8")
     try:  # killed with its children if the build stops
-        proc = run_tool_process(args, cwd=cwd, env=env, merge_output=False)
+        proc = tools.run_tool_process(args, cwd=cwd, env=env, merge_output=False)
     except FileNotFoundError:
         raise MissingToolError("rpmbuild is not installed; install the rpm package or use "
                                "--builder native --binary-only") from None
@@ -78,10 +88,6 @@ def _shared_base(tmp: Path) -> Path:
 @contextlib.contextmanager
 def private_topdir(label: str) -> Iterator[Path]:
     """A fixed, private ``_topdir`` for ``label`` (``name-version-release``), locked while in use."""
-    import fcntl
-    import shutil
-    import tempfile
-
     base = _shared_base(Path(tempfile.gettempdir()))
     lock_path = base / f"{label}.lock"
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
@@ -109,8 +115,6 @@ def normalize_sources(sourcedir: Path) -> None:
 
 def rpmbuild_in_private_topdir(mode: str, stage: Path, spec_name: str, label: str, epoch: int) -> None:
     """Run ``rpmbuild mode`` on ``stage/spec_name`` with copies of the sources; results land in ``stage``."""
-    import shutil
-
     with private_topdir(label) as top:
         sourcedir, outdir = top / "SOURCES", top / "OUT"
         sourcedir.mkdir()

@@ -24,11 +24,13 @@ import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..payload import ROLES, Payload
+from ..payload import ROLES, Payload, build_time
 from ..regen import TreeEdits, TreeFormat
-from ..render import render, rpm_date
+from ..render import render, rpm_date, wrap_lines
+from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
 from ..tree_state import Files
 from .deflate import gzip_pieces
@@ -42,6 +44,11 @@ from .model import (
     RpmFile,
     RpmPackage,
 )
+
+if TYPE_CHECKING:
+    import calendar
+else:  # imported on first use: only a new release over an existing spec reads its %changelog dates
+    calendar = lazy_import("calendar")
 
 DISTRO = "fedora"
 BUILDHOST = "localhost"
@@ -147,8 +154,6 @@ def changelog_time(epoch: int) -> int:
 
 
 def _description(spec: PackageSpec) -> str:
-    from ..render import wrap_lines
-
     text = spec.long_description.strip() or f"{spec.summary}, packaged by tap2rpm from {spec.app_file_name}."
     # a line starting with '%' would open a spec section (%files...), escaped or not
     return "\n".join(" " + line if line.startswith("%") else line for line in wrap_lines(text).split("\n"))
@@ -339,8 +344,6 @@ def last_version(files: Mapping[str, tuple[bytes, int]], spec: PackageSpec) -> s
 def changelog_entry(spec: PackageSpec, message: str, not_before: int | None = None) -> str:
     """A new ``%changelog`` entry for ``spec``, dated at the build time (``SOURCE_DATE_EPOCH``), or at
     ``not_before`` when that is later (rpm wants the entries in descending order of date)."""
-    from ..payload import build_time
-
     when = build_time(spec) if not_before is None else max(build_time(spec), not_before)
     return (f"* {rpm_date(when)} {spec_escape(spec.maintainer)} - {spec.full_version}\n"
             f"- {spec_escape(message)}\n")
@@ -353,8 +356,6 @@ _ENTRY_DATE = re.compile(
 
 def top_entry_time(entries: str) -> int | None:
     """The date of the top ``%changelog`` entry (noon UTC of its day; None when there is none rpm reads)."""
-    import calendar
-
     match = _ENTRY_DATE.search(entries)
     if match is None or match["month"] not in _MONTHS:
         return None
