@@ -33,9 +33,15 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UsageError
+from .runtime.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import tomllib
+else:  # imported on first use: only when there is a file to read, and most builds have none
+    tomllib = lazy_import("tomllib")
 
 #: key -> the Python type(s) its value must have; lists are lists of the inner type.
 KEYS: dict[str, tuple[type, ...]] = {
@@ -64,8 +70,6 @@ def read_settings(path: Path, *, required: bool = False) -> dict[str, Any]:
 
     A missing table gives ``{}`` (an error when ``required``, i.e. ``--config``).
     """
-    import tomllib  # only when there is a file to read: most builds have none
-
     raw = _read_bounded(path)
     try:
         text = raw.decode("utf-8")

@@ -45,11 +45,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ProjectError
+from .runtime.lazy import lazy_import
 
-if TYPE_CHECKING:  # packaging and email are imported where a project is read: a build without one
-    from email.message import Message  # never loads them
+if TYPE_CHECKING:
+    import tomllib
+    from email import parser as email_parser
+    from email.message import Message  # a type only (from_metadata's annotation): never imported to run
 
+    import build
+    import pyproject_hooks
+    from build import util as build_util
+    from packaging import requirements as packaging_requirements
+    from packaging import utils as packaging_utils
     from packaging.requirements import Requirement
+else:  # imported on first use, where a project is read: a build without one never loads packaging or email
+    tomllib = lazy_import("tomllib")
+    email_parser = lazy_import("email.parser")
+    build = lazy_import("build")
+    pyproject_hooks = lazy_import("pyproject_hooks")
+    build_util = lazy_import("build.util")
+    packaging_requirements = lazy_import("packaging.requirements")
+    packaging_utils = lazy_import("packaging.utils")
 
 #: The files that make a directory a Python project.
 PROJECT_FILES = ("pyproject.toml", "setup.py")
@@ -92,9 +108,7 @@ class Project:
     @property
     def normalized_name(self) -> str:
         """The PEP 503 form of the name (``pyyaml``), as indexes and packages compare it."""
-        from packaging.utils import canonicalize_name
-
-        return canonicalize_name(self.name)
+        return packaging_utils.canonicalize_name(self.name)
 
 
 def find_project(app_file: Path) -> Path | None:
@@ -142,8 +156,6 @@ def _read_cached(directory: Path, _stamp: int) -> Project:
 
 
 def _toml(path: Path) -> dict[str, Any]:
-    import tomllib
-
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -157,13 +169,11 @@ def _complete(table: dict[str, Any]) -> bool:
 
 
 def _requirements(values: Any, where: str) -> tuple[Requirement, ...]:
-    from packaging.requirements import InvalidRequirement, Requirement
-
     out = []
     for value in values or ():
         try:
-            out.append(Requirement(str(value)))
-        except InvalidRequirement as exc:
+            out.append(packaging_requirements.Requirement(str(value)))
+        except packaging_requirements.InvalidRequirement as exc:
             raise ProjectError(f"{where}: the requirement {value!r} is not valid ({exc}); fix it") from None
     return tuple(out)
 
@@ -199,16 +209,13 @@ def _homepage(urls: dict[str, str]) -> str:
 
 def _from_backend(directory: Path, backend: str, *, in_place: bool = False) -> Project:
     """The backend's metadata, from a copy of ``directory`` (``in_place``: a scratch directory of ours)."""
-    from build import BuildBackendException, BuildException
-    from build.util import project_wheel_metadata
-
     with contextlib.ExitStack() as stack:
         where = directory if in_place else stack.enter_context(project_copy(directory))
         try:
             with warnings.catch_warnings():  # the backend's own warnings are the project's business
                 warnings.simplefilter("ignore")
-                metadata = project_wheel_metadata(where, isolated=True, runner=_quiet_runner)
-        except (BuildBackendException, BuildException, OSError) as exc:
+                metadata = build_util.project_wheel_metadata(where, isolated=True, runner=_quiet_runner)
+        except (build.BuildBackendException, build.BuildException, OSError) as exc:
             last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
             hint = ""
             if not in_place and _git_above(directory):
@@ -227,8 +234,6 @@ def _git_above(directory: Path) -> bool:
 
 
 def _quiet_runner(cmd: Any, cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
-    import pyproject_hooks
-
     pyproject_hooks.quiet_subprocess_runner(cmd, cwd, {**BACKEND_ENV, **(extra_environ or {})})
 
 
@@ -305,11 +310,9 @@ def from_metadata(directory: Path, metadata: Any, source: str, backend: str = ""
 def read_sdist_metadata(unpacked: Path) -> Project:
     """The metadata of an sdist unpacked in a scratch directory: its ``PKG-INFO`` when it lists the
     requirements for sure (metadata 2.2+ not marking them dynamic), else the build backend's, run there."""
-    from email.parser import Parser
-
     pkg_info = unpacked / "PKG-INFO"
     if pkg_info.is_file():
-        message = Parser().parsestr(pkg_info.read_text(encoding="utf-8", errors="replace"))
+        message = email_parser.Parser().parsestr(pkg_info.read_text(encoding="utf-8", errors="replace"))
         version = tuple(int(p) for p in str(message.get("Metadata-Version", "1.0")).split(".")[:2]
                         if p.isdigit())
         dynamic = {str(d).lower() for d in message.get_all("Dynamic") or ()}

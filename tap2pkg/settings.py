@@ -24,10 +24,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import AppFileNotFoundError, InvalidOptionValueError, UsageError
+from .runtime.lazy import lazy_import
 
 if TYPE_CHECKING:
+    from packaging import utils as packaging_utils
+
+    from . import appfile, payload, pydeps
+    from . import companions as companions_module
+    from . import dependency as dependency_module
+    from . import project as project_module
+    from . import spec as spec_module
     from .appfile import AppInfo
     from .spec import PackageSpec
+else:  # imported on first use: spec.py calls this module (a cycle); a project's readers only for a project
+    packaging_utils = lazy_import("packaging.utils")
+    appfile = lazy_import("tap2pkg.appfile")
+    payload = lazy_import("tap2pkg.payload")
+    pydeps = lazy_import("tap2pkg.pydeps")
+    companions_module = lazy_import("tap2pkg.companions")
+    dependency_module = lazy_import("tap2pkg.dependency")
+    project_module = lazy_import("tap2pkg.project")
+    spec_module = lazy_import("tap2pkg.spec")
 
 #: The latest build time every format can hold: RPM stores 32-bit unsigned times, and its changelog
 #: entry is dated noon of the build's day (so the last day must end before 2**32 - 1 + 12 h).
@@ -120,10 +137,6 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
     Every included path is read as the build will read it, so a bad one fails
     before anything is written.
     """
-    from . import appfile
-    from .payload import check_includes
-    from .spec import kind_for
-
     if package_format not in NAME_KEYS:
         raise UsageError(f"package format {package_format!r} is unknown; use deb, rpm or None (both)")
     app_file = Path(app_file)
@@ -133,7 +146,7 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
                 else "is not a regular file; give an app file" if app_file.exists()
                 else "no such file; give an existing app file")
         raise AppFileNotFoundError(app_file, f"{what} (APPFILE or -t/--tapfile)")
-    kind = kind_for(app_file, settings.get("type"))
+    kind = spec_module.kind_for(app_file, settings.get("type"))
     info = appfile.inspect(app_file, kind)
     maintainer = settings.get("maintainer") or maintainer_from_environment(env) or default_maintainer
     if not maintainer:
@@ -217,7 +230,7 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
         # the services inspection found (a unit waits for network-online.target only for a client)
         app_info={"services": info.services},
     )
-    check_includes(spec)
+    payload.check_includes(spec)
     return spec
 
 
@@ -225,25 +238,19 @@ def _project(app_file: Path, settings: Mapping[str, Any],
              notes: list[str]) -> tuple[Any, list[Any], list[Any]]:
     """The app's project (``--project``, else one beside the app file), its resolved requirements and
     the companions the set needs; (None, [], []) without a project."""
-    from .project import find_project, read_project
-
     given = settings.get("project")
-    directory = Path(given) if given else find_project(app_file)
+    directory = Path(given) if given else project_module.find_project(app_file)
     if directory is None:  # no project: companions, pydeps and packaging are never imported
         return None, [], []
-    from .companions import SdistIndex, plan
-    from .pydeps import Resolver, Target
-
-    project = read_project(directory)
+    project = project_module.read_project(directory)
     notes.append(f"project {project.name} {project.version} in {project.path} (read from {project.source})"
                  + ("" if given else "; found beside the app file (--project to choose another)"))
-    from packaging.utils import canonicalize_name
-
-    resolver = Resolver(Target(extras=frozenset(settings.get("extra") or ())),
-                        index=SdistIndex(),
-                        skip=frozenset(canonicalize_name(n) for n in settings.get("skip_requirement") or ()),
-                        origin=f"the project {project.name} ({project.path})")
-    requirements, companions = plan(project, resolver)
+    resolver = pydeps.Resolver(pydeps.Target(extras=frozenset(settings.get("extra") or ())),
+                               index=companions_module.SdistIndex(),
+                               skip=frozenset(packaging_utils.canonicalize_name(n)
+                                              for n in settings.get("skip_requirement") or ()),
+                               origin=f"the project {project.name} ({project.path})")
+    requirements, companions = companions_module.plan(project, resolver)
     for companion in companions[1:]:
         notes.append(f"companion {companion.package} {companion.version} ({companion.role}) from "
                      f"{companion.source.name}")
@@ -252,18 +259,15 @@ def _project(app_file: Path, settings: Mapping[str, Any],
 
 def _exact(companion: Any) -> Any:
     """``python3-x (= 1.0-1)``: the service's relation to a companion."""
-    from .dependency import Dependency, Relation
-    from .pydeps import debian_version
-
-    return Dependency((Relation(companion.package, "eq", f"{debian_version(companion.version)}-1",
-                                rpm_version=f"{companion.version}-1"),))
+    return dependency_module.Dependency((dependency_module.Relation(
+        companion.package, "eq", f"{pydeps.debian_version(companion.version)}-1",
+        rpm_version=f"{companion.version}-1"),))
 
 
 def _names(dependency: Any, package: str) -> bool:
     """Whether a ``--depends`` value (text or parsed) names ``package``."""
-    from .dependency import Dependency
-
-    parsed = dependency if isinstance(dependency, Dependency) else Dependency.parse(str(dependency).strip())
+    parsed = (dependency if isinstance(dependency, dependency_module.Dependency)
+              else dependency_module.Dependency.parse(str(dependency).strip()))
     return any(relation.name == package for relation in parsed.alternatives)
 
 

@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .dependency import Dependency
 from .errors import (
@@ -34,6 +34,14 @@ from .errors import (
     UsageError,
 )
 from .runtime.kinds import KINDS, kind_by_name, kind_by_suffix
+from .runtime.lazy import lazy_import
+
+if TYPE_CHECKING:
+    from . import config
+    from . import settings as settings_module
+else:  # imported on first use: settings.py imports this module (a cycle); config only in from_app_file
+    config = lazy_import("tap2pkg.config")
+    settings_module = lazy_import("tap2pkg.settings")
 
 #: App file kinds (the runtime's one table, :mod:`tap2pkg.runtime.kinds`).
 APP_KINDS = tuple(KINDS)
@@ -225,10 +233,8 @@ class PackageSpec:
         ``compression``, ``output_dir``) call :func:`tap2pkg.config.merge_settings`
         and :meth:`from_settings` themselves.
         """
-        from .config import merge_settings
-
-        merged = merge_settings(Path(app_file), settings,
-                                None if config_file is None else Path(config_file))
+        merged = config.merge_settings(Path(app_file), settings,
+                                       None if config_file is None else Path(config_file))
         return cls.from_settings(app_file, merged, env=env, default_maintainer=default_maintainer,
                                  package_format=package_format)
 
@@ -241,10 +247,9 @@ class PackageSpec:
         See :func:`tap2pkg.settings.spec_from_settings`: the app file is inspected without running
         it, the maintainer and the build time may come from ``env`` (default ``os.environ``).
         """
-        from .settings import spec_from_settings
-
-        return spec_from_settings(cls, app_file, settings, env=env, default_maintainer=default_maintainer,
-                                  package_format=package_format)
+        return settings_module.spec_from_settings(cls, app_file, settings, env=env,
+                                                  default_maintainer=default_maintainer,
+                                                  package_format=package_format)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

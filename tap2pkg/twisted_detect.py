@@ -35,8 +35,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .runtime.lazy import lazy_import
+
 if TYPE_CHECKING:
+    from . import twisted_saved
     from .twisted_saved import SavedObject
+else:  # imported on first use: the mirrors of saved files; inspecting a .tac (the common case) skips them
+    twisted_saved = lazy_import("tap2pkg.twisted_saved")
 
 __all__ = ["Detection", "detect", "detect_python", "looks_like_path"]
 
@@ -104,15 +109,12 @@ def detect(data: bytes, kind: str) -> Detection:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return Detection("tapd", "not parseable as Python")
         return detect_python(module)
-    # the mirrors are loaded only here: inspecting a .tac (the common case) does not pay for them
-    from .twisted_saved import mirror_pickle, mirror_source, mirror_xml
-
     if kind == "pickle":
-        return _detect_saved(*mirror_pickle(data), "pickle")
+        return _detect_saved(*twisted_saved.mirror_pickle(data), "pickle")
     if kind == "source":
-        return _detect_saved(*mirror_source(data), "AOT source")
+        return _detect_saved(*twisted_saved.mirror_source(data), "AOT source")
     if kind == "xml":
-        return _detect_saved(*mirror_xml(data), "XML")
+        return _detect_saved(*twisted_saved.mirror_xml(data), "XML")
     raise ValueError(f"unknown application file kind {kind!r}")
 
 
@@ -256,13 +258,11 @@ def _detect_saved(root: Any, names: list[str], form: str) -> Detection:
     twisted = next((n for n in names if n.startswith("twisted.")), None)
     if twisted is None:
         return Detection("tapd", f"its {form} names no twisted class")
-    from .twisted_saved import SavedObject, resolve, walk
-
-    values = list(walk(root))
-    name, uid, gid = _application_fields(resolve(root), values)
+    values = list(twisted_saved.walk(root))
+    name, uid, gid = _application_fields(twisted_saved.resolve(root), values)
     ports: set[int] = set()
     for value in values:
-        if isinstance(value, SavedObject):
+        if isinstance(value, twisted_saved.SavedObject):
             ports.update(_object_ports(value))
     paths = _unique(v for v in values if isinstance(v, str) and looks_like_path(v))
     refs = _unique(n.rpartition(".")[0] + ":" + n.rpartition(".")[2] for n in names
@@ -279,31 +279,30 @@ def _user(value: Any) -> _User:
 
 
 def _application_fields(root: Any, values: list[Any]) -> tuple[str | None, _User, _User]:
-    from .twisted_saved import SavedObject, resolve, state_of
-
-    state = state_of(root)
-    if isinstance(root, SavedObject) and root.cls == _OLD_APPLICATION:
+    state = twisted_saved.state_of(root)
+    if isinstance(root, twisted_saved.SavedObject) and root.cls == _OLD_APPLICATION:
         name = state.get("name")
         return name if isinstance(name, str) else None, _user(state.get("uid")), _user(state.get("gid"))
-    cache = resolve(state.get("_adapterCache"))  # Application() is a Componentized with adapters
+    # Application() is a Componentized with adapters
+    cache = twisted_saved.resolve(state.get("_adapterCache"))
     cache = cache if isinstance(cache, dict) else {}
-    service = state_of(resolve(cache.get(_IFACE["service"]) or cache.get(_IFACE["collection"])))
-    process = state_of(resolve(cache.get(_IFACE["process"])))
+    service = twisted_saved.state_of(twisted_saved.resolve(cache.get(_IFACE["service"])
+                                                           or cache.get(_IFACE["collection"])))
+    process = twisted_saved.state_of(twisted_saved.resolve(cache.get(_IFACE["process"])))
     name = service.get("name")
     if not isinstance(name, str):  # sob.Persistent keeps the name too
-        name = next((state_of(v).get("name") for v in values
-                     if isinstance(v, SavedObject) and v.cls == "twisted.persisted.sob.Persistent"), None)
+        name = next((twisted_saved.state_of(v).get("name") for v in values
+                     if isinstance(v, twisted_saved.SavedObject)
+                     and v.cls == "twisted.persisted.sob.Persistent"), None)
     return name if isinstance(name, str) else None, _user(process.get("uid")), _user(process.get("gid"))
 
 
 def _object_ports(value: SavedObject) -> Iterator[int]:
-    from .twisted_saved import resolve, state_of
-
-    state = state_of(value)
+    state = twisted_saved.state_of(value)
     if value.cls in _SERVER_CLASSES:
-        args = resolve(state.get("args"))
+        args = twisted_saved.resolve(state.get("args"))
         if isinstance(args, (tuple, list)) and args:
-            port = _valid_port(resolve(args[0]))
+            port = _valid_port(twisted_saved.resolve(args[0]))
             if port is not None:
                 yield port
     elif value.cls in _ENDPOINT_CLASSES:
@@ -312,10 +311,10 @@ def _object_ports(value: SavedObject) -> Iterator[int]:
             yield port
     elif value.cls == _OLD_APPLICATION:
         for key in ("tcpPorts", "sslPorts", "udpPorts"):
-            entries = resolve(state.get(key))
+            entries = twisted_saved.resolve(state.get(key))
             for entry in entries if isinstance(entries, list) else ():
-                entry = resolve(entry)
+                entry = twisted_saved.resolve(entry)
                 if isinstance(entry, tuple) and entry:
-                    port = _valid_port(resolve(entry[0]))
+                    port = _valid_port(twisted_saved.resolve(entry[0]))
                     if port is not None:
                         yield port

@@ -24,10 +24,16 @@ raises :class:`~tap2pkg.errors.MissingToolError` saying how to install it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import MissingToolError, Tap2pkgError, UsageError
+from .runtime.lazy import lazy_import
+
+if TYPE_CHECKING:
+    from twisted.python import usage
+else:  # imported on first use: Twisted only when asked (installed_plugins probes for it first)
+    usage = lazy_import("twisted.python.usage")
 
 __all__ = ["check_options", "find_plugin", "installed_plugins", "render_tac"]
 
@@ -36,7 +42,7 @@ INSTALL_HINT = "install Twisted (pip install twisted, or apt-get install python3
 
 def installed_plugins() -> dict[str, Any]:
     """The installed Twisted plugins by ``tapname`` (for a name given twice, the last, as in twistd)."""
-    try:
+    try:  # a probe, kept here: Twisted is optional, and its ImportError is the answer
         from twisted.application.service import IServiceMaker
         from twisted.plugin import getPlugins
     except ImportError as exc:
@@ -67,8 +73,6 @@ def check_options(maker: Any, arguments: Sequence[str]) -> None:
     A usage error is the plugin's own message on one line (:class:`UsageError`, exit 64); any other
     failure of the plugin's parser is a :class:`Tap2pkgError` naming the plugin.
     """
-    from twisted.python import usage
-
     name = maker.tapname
     try:
         options = maker.options()

@@ -35,15 +35,26 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..dependency import Dependency
-from ..errors import BuildToolError, ProjectError
+from ..errors import BuildToolError, InvalidOptionValueError, ProjectError
 from ..project import Project, read_sdist_metadata
 from ..pydeps import Resolved, Resolver, companion_package
+from ..runtime.lazy import lazy_import
+
+if TYPE_CHECKING:
+    from packaging import version as packaging_version
+
+    from .. import settings
+    from .. import spec as spec_module
+else:  # imported on first use: settings.py imports this package (settings and spec here would be a cycle)
+    packaging_version = lazy_import("packaging.version")
+    settings = lazy_import("tap2pkg.settings")
+    spec_module = lazy_import("tap2pkg.spec")
 
 #: Where fetched sdists are kept between builds.
 CACHE_ENV = "TAP2PKG_CACHE_DIR"
@@ -83,21 +94,16 @@ class Companion:
 
     def __post_init__(self) -> None:
         """Validated once: the metadata comes from someone else's project (an sdist from the index)."""
-        from packaging.version import InvalidVersion, Version
-
-        from ..errors import InvalidOptionValueError
-        from ..spec import check_text
-
         where = f"the metadata of the project {self.name!r}"
         try:
-            Version(self.version)
-        except InvalidVersion:
+            packaging_version.Version(self.version)
+        except packaging_version.InvalidVersion:
             raise ProjectError(f"{where}: its version {self.version!r} is not a PEP 440 version; fix the "
                                "project, or skip the requirement (--skip-requirement)") from None
         try:
             for label, value in (("name", self.name), ("summary", self.summary), ("license", self.license),
                                  ("homepage", self.homepage)):
-                check_text(label, value, option=where)
+                spec_module.check_text(label, value, option=where)
         except InvalidOptionValueError as exc:
             raise ProjectError(str(exc)) from None
 
@@ -110,9 +116,7 @@ class Companion:
     def license_name(self) -> str:
         """The license as one word (an SPDX name); :data:`~tap2pkg.settings.LICENSE_NOT_GIVEN` when the
         metadata gives none, or gives a text rather than a name. Nothing is invented."""
-        from ..settings import LICENSE_NOT_GIVEN
-
-        return self.license if self.license and " " not in self.license else LICENSE_NOT_GIVEN
+        return self.license if self.license and " " not in self.license else settings.LICENSE_NOT_GIVEN
 
     @property
     def url(self) -> str:

@@ -31,11 +31,20 @@ import tempfile
 from collections.abc import Iterable
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BuildToolError, MissingToolError, ProjectError
 from ..project import backend_environment, project_copy
+from ..runtime.lazy import lazy_import
 from . import Companion, companion_entry, requirement_entries, unpack
+
+if TYPE_CHECKING:
+    from .. import settings, tools
+    from ..deb import policy
+else:  # imported on first use: settings.py imports this package (a cycle); tools and policy when building
+    settings = lazy_import("tap2pkg.settings")
+    tools = lazy_import("tap2pkg.tools")
+    policy = lazy_import("tap2pkg.deb.policy")
 
 __all__ = ["build_deb", "build_set", "requirement_entries", "sdist_of", "stdeb_failure"]
 
@@ -62,14 +71,12 @@ def _run(command: list[str], cwd: Path, what: str, *, system: bool = False,
     """Run a build tool in its own process group, so it (and what it started) stops with us
     (:func:`tap2pkg.tools.run_tool_process`); its output, stderr merged in, is ``stdout``. With ``what``,
     a failure is a :class:`BuildToolError` saying ``what`` failed, with the tool's last lines."""
-    from ..tools import run_tool_process
-
     env = dict(env or os.environ)
     if system:  # a Debian build runs the distribution's python3 (dh-python's), not the first on PATH
         env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
     tool = Path(command[0]).name
     try:
-        done = run_tool_process(command, cwd=cwd, env=env, timeout=TOOL_TIMEOUT)
+        done = tools.run_tool_process(command, cwd=cwd, env=env, timeout=TOOL_TIMEOUT)
     except FileNotFoundError:
         package = TOOL_PACKAGES.get(tool, tool)
         raise MissingToolError(f"{tool} is not installed; building companion packages needs it "
@@ -180,8 +187,6 @@ def build_set(spec: Any, output_dir: Path, *, skip: Iterable[Path] = ()) -> tupl
 
 def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[str],
                distribution: str = "unstable") -> None:
-    from ..deb.policy import standards_version
-
     control = debian / "control"
     text = control.read_text(encoding="utf-8")
     # stdeb copies the project's metadata (its long description, an author) into the control file;
@@ -214,7 +219,7 @@ def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[
         notes.append(f"{companion.package}: stdeb wrote no debian/copyright; one naming the project's "
                      "license (or that it is not given) was added")
     # stdeb claims its own Policy version; the target release's lintian knows another
-    wanted_policy = standards_version(distribution)
+    wanted_policy = policy.standards_version(distribution)
     text = re.sub(r"^Standards-Version: .*$", f"Standards-Version: {wanted_policy}", text, flags=re.MULTILINE)
     backend = (companion.backend or "setuptools").split(".")[0].split(":")[0]
     wanted = ["dh-python", "pybuild-plugin-pyproject",
@@ -238,20 +243,16 @@ def _fix_stdeb(debian: Path, companion: Companion, maintainer: str, notes: list[
 
 def _write_copyright(debian: Path, companion: Companion) -> None:
     """``debian/copyright`` in the machine-readable format: the project's license, or that it is not given."""
-    from ..settings import LICENSE_NOT_GIVEN
-
     license_name = companion.license_name
     (debian / "copyright").write_text(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
         f"Upstream-Name: {companion.name}\n\nFiles: *\nCopyright: the {companion.name} authors\n"
-        f"License: {license_name}\n" + ("" if license_name != LICENSE_NOT_GIVEN else
+        f"License: {license_name}\n" + ("" if license_name != settings.LICENSE_NOT_GIVEN else
                                         " The project's metadata does not give its license.\n"))
 
 
 def _pybuild_debian(debian: Path, companion: Companion, source: str, maintainer: str,
                     distribution: str) -> None:
-    from ..deb.policy import standards_version
-
     backend = (companion.backend or "setuptools").split(".")[0].split(":")[0]
     (debian / "source").mkdir(parents=True)
     (debian / "source" / "format").write_text("3.0 (quilt)\n")
@@ -259,7 +260,7 @@ def _pybuild_debian(debian: Path, companion: Companion, source: str, maintainer:
         f"Source: {source}\nMaintainer: {maintainer}\nSection: python\nPriority: optional\n"
         f"Build-Depends: debhelper-compat (= 13), dh-python, pybuild-plugin-pyproject, python3-all, "
         f"{BACKEND_BUILD_DEPENDS.get(backend, 'python3-setuptools')}\n"
-        f"Standards-Version: {standards_version(distribution)}\n"
+        f"Standards-Version: {policy.standards_version(distribution)}\n"
         + (f"Homepage: {companion.url}\n" if companion.url else "")
         + f"\nPackage: {companion.package}\nArchitecture: all\n"
         f"Depends: ${{misc:Depends}}, ${{python3:Depends}}\nDescription: {companion.synopsis}\n"

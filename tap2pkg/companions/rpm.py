@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -35,8 +35,14 @@ from packaging.utils import canonicalize_name
 from ..dependency import Relation
 from ..pydeps import Target, relations
 from ..rpm.source import spec_escape
+from ..runtime.lazy import lazy_import
 from . import Companion, companion_entry
 from .debian import _run, sdist_of
+
+if TYPE_CHECKING:
+    import tomllib
+else:  # imported on first use: only to read an sdist's pyproject.toml
+    tomllib = lazy_import("tomllib")
 
 #: PEP 517's default build requirement of a project that declares none (a setup.py-only one).
 DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
@@ -91,8 +97,6 @@ rm -rf %{{buildroot}}%{{python3_sitelib}}/bin %{{buildroot}}%{{_bindir}}
 def build_requires(sdist: Path) -> tuple[str, ...]:
     """The ``[build-system] requires`` of ``sdist``'s ``pyproject.toml`` as RPM relations
     (``python3dist(setuptools) >= 61``); PEP 517's default when it declares none."""
-    import tomllib
-
     wanted: list[str] = list(DEFAULT_BUILD_REQUIRES)
     with tarfile.open(sdist) as tar:
         member = next((m for m in tar.getmembers() if m.isfile() and m.name.count("/") == 1
