@@ -183,7 +183,7 @@ def measure_builds(runs: int, batch: int, *, tool: str, flag: str, fmt: str, slo
             out = fresh(work / "out" / name)
             if name == "nfpm":
                 seconds = nfpm_run(configs[0], out)
-            elif name == "cold":  # a first build: no rendered text is cached yet
+            elif name == "cold":  # a first build: no template is compiled yet
                 seconds = timed(build_command(tool, flag, apps[:1], out, "native"), fresh(work / "cache"))
             elif name in commands:
                 seconds = timed(commands[name])
@@ -237,10 +237,10 @@ def nfpm_section(rows: list[Comparison], m: dict[str, float], command: str, *, t
         f"tap2pkg is pip-installed from a copy of this checkout into a venv of its own, as a user has it. "
         f"{setup} Every process runs with its bytecode compiled (as installed) and `SOURCE_DATE_EPOCH` "
         "set; the first round is not counted, so the one per-user cache "
-        "(`~/.cache/tap2pkg/rendered`: the text each template rendered, kept because without it a single "
-        ".deb build imports Jinja2 and compiles its templates, over its 5x target: the rows with an "
-        "empty cache) is warm except in the row that gives "
-        "it an empty one; every batch starts with an empty cache. Every build renders each template "
+        "(`~/.cache/tap2pkg/jinja2`: Jinja2's compiled templates, kept because without it a single .deb "
+        "build compiles every template, over its 5x target: the rows with an empty cache) is warm "
+        "except in the row that gives it an empty one; every batch starts with an empty cache. Every "
+        "build renders each template "
         "once and reads each file once; no compressed output is kept between calls (within one call, "
         "deflated pieces of the shared runtime are).",
         "",

@@ -12,22 +12,17 @@ The context every template gets comes from :func:`template_context`: the
 pieces. Each template is rendered once per build, by the payload
 (:class:`~tap2pkg.payload.Payload` and each format's payload).
 
-:func:`render` keeps what it rendered in a per-user cache
-(``$XDG_CACHE_HOME/tap2pkg/rendered``), keyed by the template, the whole
-context and the stamps of the templates and of tap2pkg's own code, so a
-rebuild of the same package does not import Jinja2. It is the one cache a
-build keeps on disk, because importing Jinja2 and compiling the templates
-would put a single ``tap2deb`` build over its target in ``BENCHMARKS.md`` (at
-most 5 times nfpm's time; the rows "with an empty tap2pkg cache"). Its
-entries are listed once per process, so a miss opens no file. The cached
-text is exactly what Jinja2 rendered; deleting the cache is always safe and
-an unwritable one only costs time.
+Jinja2 keeps the templates it compiled in a per-user bytecode cache
+(``$XDG_CACHE_HOME/tap2pkg/jinja2``, Jinja2's own ``FileSystemBytecodeCache``,
+keyed by each template's source), so a build compiles only the templates that
+changed since the last one. It is the one cache a build keeps on disk:
+without it a single ``tap2deb`` build compiles every template (the rows "with
+an empty tap2pkg cache" in ``BENCHMARKS.md``). Deleting it is always safe; an
+unwritable one only costs time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import shlex
 import textwrap
@@ -36,7 +31,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
 from .deb.licenses import MIT_TEXT
 from .runtime.kinds import TAPD_OPTIONS, TWISTD_OPTIONS
 from .runtime.lazy import lazy_import
@@ -48,7 +42,7 @@ if TYPE_CHECKING:
 
     from .payload import Layout
     from .spec import PackageSpec
-else:  # imported on first use: on a cache miss only, so a rebuild does not import Jinja2 (see above)
+else:  # imported on first use: only rendering needs it (tapd, verify and --help never load it)
     jinja2 = lazy_import("jinja2")
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -112,7 +106,7 @@ def wrap_lines(text: str, width: int = 79) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The shared environment (cached): strict, newline-keeping, no autoescape."""
+    """The shared environment (cached): strict, newline-keeping, no autoescape, bytecode kept."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
@@ -120,6 +114,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=_bytecode_cache(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")),
     )
     env.filters.update(
         fold_description=fold_description,
@@ -132,80 +127,19 @@ def environment() -> jinja2.Environment:
     return env
 
 
-#: rendered texts kept at most; past it the older half is dropped (checked once per process)
-CACHE_ENTRIES = 4096
-
-
-def render(template: str, context: Mapping[str, Any]) -> str:
-    """Render ``template`` (a path under ``templates/``) with ``context``; cached, see the module docs."""
-    cache = _cache_dir(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
-    # The dataclasses in a context (spec, layout, sources) repr every field, so the repr says
-    # everything a template sees; an object without a faithful repr only misses, never hits wrongly.
-    key = f"{_code_stamp()}\n{template}\n{sorted(context.items())!r}"
-    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
-    if cache is not None and digest in cache[1]:  # a miss opens no file: the new packages of a batch
-        try:
-            return (cache[0] / digest).read_bytes().decode("utf-8", "surrogateescape")
-        except OSError:
-            pass
-    text = environment().get_template(template).render(context)
-    if cache is not None:
-        _store(cache[0] / digest, text.encode("utf-8", "surrogateescape"))
-        cache[1].add(digest)
-    return text
-
-
-@lru_cache(maxsize=4)
-def _cache_dir(home: str) -> tuple[Path, set[str]] | None:
-    """``<home>/tap2pkg/rendered`` and the names of its entries, listed, created and pruned once per
-    process (an entry another process adds meanwhile is missed); None when it cannot be written."""
-    base = Path(home) / "tap2pkg" / "rendered"
+def _bytecode_cache(home: str) -> jinja2.BytecodeCache | None:
+    """Jinja2's bytecode cache in ``<home>/tap2pkg/jinja2``; None when it cannot be created."""
+    base = Path(home) / "tap2pkg" / "jinja2"
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    names = _prune(base)
-    return (base, names) if os.access(base, os.W_OK) else None
+    return jinja2.FileSystemBytecodeCache(str(base)) if os.access(base, os.W_OK) else None
 
 
-@lru_cache(maxsize=1)
-def _code_stamp() -> str:
-    """What a rendered text depends on besides its context: the templates, and tap2pkg's own code
-    (the filters, the context's classes and their properties)."""
-    parts = [__version__]
-    for top in (TEMPLATES, Path(__file__).resolve().parent):
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", "runtime"))
-            for name in sorted(filenames):
-                if top == TEMPLATES or name.endswith(".py"):
-                    st = os.stat(os.path.join(dirpath, name))
-                    parts.append(f"{dirpath}/{name} {st.st_mtime_ns} {st.st_size}")
-    return "\n".join(parts)
-
-
-def _prune(base: Path) -> set[str]:
-    """Keep ``base`` under :data:`CACHE_ENTRIES` entries, dropping the older half past it; the names kept."""
-    try:
-        entries = list(os.scandir(base))
-        if len(entries) > CACHE_ENTRIES:
-            entries.sort(key=lambda e: e.stat().st_mtime_ns)
-            for entry in entries[: len(entries) - CACHE_ENTRIES // 2]:
-                os.unlink(entry.path)
-            entries = entries[len(entries) - CACHE_ENTRIES // 2:]
-        return {entry.name for entry in entries}
-    except OSError:
-        return set()
-
-
-def _store(path: Path, data: bytes) -> None:
-    """Write a cache entry atomically; a cache that cannot be written only costs time."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+def render(template: str, context: Mapping[str, Any]) -> str:
+    """Render ``template`` (a path under ``templates/``) with ``context``."""
+    return environment().get_template(template).render(context)
 
 
 def tapd_arguments(spec: PackageSpec, layout: Layout, *, daemon: bool) -> list[str]:

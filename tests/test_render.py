@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,36 +118,47 @@ def test_init_script_uses_start_stop_daemon_with_chuid() -> None:
         assert action in init
 
 
-def test_a_rebuild_reads_the_rendered_text_back_without_jinja(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """``XDG_CACHE_HOME`` for a new environment (as a new process gets), and none left behind after."""
     import tap2pkg.render as render_module
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    render_module.environment.cache_clear()
+    yield tmp_path
+    render_module.environment.cache_clear()
+
+
+def _new_process() -> None:
+    """What a new tap2deb process starts with: a new environment, no template compiled in memory."""
+    import tap2pkg.render as render_module
+
+    render_module.environment.cache_clear()
+
+
+def test_a_rebuild_loads_the_compiled_templates_instead_of_compiling_them(
+        cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = render_service_files(spec(source_date_epoch=1700000000))
+    assert list((cache_home / "tap2pkg" / "jinja2").iterdir())
 
-    def no_jinja() -> None:
-        raise AssertionError("rendered again instead of read from the cache")
+    def no_compiling(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compiled again instead of loaded from the bytecode cache")
 
-    monkeypatch.setattr(render_module, "environment", no_jinja)
+    _new_process()
+    monkeypatch.setattr(jinja2.Environment, "compile", no_compiling)
+    # the cache holds templates, not texts: another context renders from the same bytecode
     assert render_service_files(spec(source_date_epoch=1700000000)) == first
-    with pytest.raises(AssertionError):  # another context is another entry
-        render_service_files(spec(source_date_epoch=1700000000, user="other"))
+    assert render_service_files(spec(source_date_epoch=1700000000, user="other")) != first
 
 
-def test_an_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "tap2pkg").write_text("not a directory")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+def test_an_unwritable_cache_only_costs_time(cache_home: Path) -> None:
+    (cache_home / "tap2pkg").write_text("not a directory")
     assert render_service_files(spec(source_date_epoch=1700000000))["unit"].startswith("[Unit]")
 
 
-def test_an_entry_removed_while_a_build_runs_is_rendered_again(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cache's entries are listed once per process; one deleted since (the cache cleared by hand)
-    is rendered again, not an error."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+def test_a_damaged_cache_entry_is_compiled_again(cache_home: Path) -> None:
     first = render_service_files(spec(source_date_epoch=1700000000))
-    entries = list((tmp_path / "tap2pkg" / "rendered").iterdir())
-    assert entries
-    for entry in entries:
-        entry.unlink()
+    for entry in (cache_home / "tap2pkg" / "jinja2").iterdir():
+        entry.write_bytes(b"not bytecode")
+    _new_process()
     assert render_service_files(spec(source_date_epoch=1700000000)) == first
