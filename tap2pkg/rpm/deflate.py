@@ -4,7 +4,8 @@ A batch of packages carries the same bundled runtime many times over. Each
 large piece (a file's data) is deflated on its own, ending with a full flush
 (byte-aligned, no back-references across the boundary), and cached by
 content; the small pieces between them (archive headers) are compressed
-fresh. Concatenated, the pieces form one valid deflate stream (the technique
+fresh, by one stream that is fully flushed wherever a cached piece goes in.
+Concatenated, the pieces form one valid deflate stream (the technique
 ``pigz`` uses), wrapped as a single gzip member with the CRC-32 and size of
 the whole input. The output depends only on the input, never on the cache.
 
@@ -53,18 +54,20 @@ def gzip_pieces(pieces: Iterable[bytes], level: int = 6) -> bytes:
     out: list[bytes] = []
     pending: list[bytes] = []
     crc = size = 0
+    # the small pieces go through one stream, fully flushed before each cached piece (a full flush
+    # also forgets the history, so no back-reference crosses it); one compressor, not one per run
+    fresh = zlib.compressobj(level, zlib.DEFLATED, -15)
     for piece in pieces:
         crc = zlib.crc32(piece, crc)
         size += len(piece)
         if len(piece) >= CACHE_MIN:
             if pending:
-                out.append(_deflate(b"".join(pending), level))
+                out.append(fresh.compress(b"".join(pending)) + fresh.flush(zlib.Z_FULL_FLUSH))
                 pending = []
             out.append(_cached_deflate(piece, level))
         elif piece:
             pending.append(piece)
-    last = zlib.compressobj(level, zlib.DEFLATED, -15)
-    out.append(last.compress(b"".join(pending)) + last.flush(zlib.Z_FINISH))
+    out.append(fresh.compress(b"".join(pending)) + fresh.flush(zlib.Z_FINISH))
     xfl = 2 if level == 9 else 4 if level == 1 else 0
     head = b"\x1f\x8b\x08\x00" + struct.pack("<I", 0) + bytes([xfl, 255])
     return head + b"".join(out) + struct.pack("<II", crc, size & 0xFFFFFFFF)
