@@ -14,15 +14,18 @@ pieces. Each template is rendered once per build, by the payload
 
 Jinja2 keeps the templates it compiled in a per-user bytecode cache
 (``$XDG_CACHE_HOME/tap2pkg/jinja2``, Jinja2's own ``FileSystemBytecodeCache``,
-keyed by each template's source), so a build compiles only the templates that
-changed since the last one. It is the one cache a build keeps on disk:
+keyed by each template's source, in a private directory per Jinja2 version and
+compile options), so a build compiles only the templates that changed since
+the last one. It is the one cache a build keeps on disk:
 without it a single ``tap2deb`` build compiles every template (the rows "with
 an empty tap2pkg cache" in ``BENCHMARKS.md``). Deleting it is always safe; an
-unwritable one only costs time.
+unwritable, damaged or shared one only costs time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shlex
 import textwrap
@@ -114,7 +117,6 @@ def environment() -> jinja2.Environment:
         autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
-        bytecode_cache=_bytecode_cache(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")),
     )
     env.filters.update(
         fold_description=fold_description,
@@ -124,17 +126,41 @@ def environment() -> jinja2.Environment:
         systemd_text=systemd_text,
         wrap_lines=wrap_lines,
     )
+    env.bytecode_cache = _bytecode_cache(env, os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
     return env
 
 
-def _bytecode_cache(home: str) -> jinja2.BytecodeCache | None:
-    """Jinja2's bytecode cache in ``<home>/tap2pkg/jinja2``; None when it cannot be created."""
-    base = Path(home) / "tap2pkg" / "jinja2"
+def _bytecode_cache(env: jinja2.Environment, home: str) -> jinja2.BytecodeCache | None:
+    """Jinja2's bytecode cache under ``<home>/tap2pkg/jinja2``, one directory per Jinja2 version and
+    compile options (Jinja2 keys an entry by the template's source only); None when the directory
+    cannot be made, or is not the user's own and private (the cache holds code that runs).
+
+    A damaged entry is compiled again and a failed write (a full disk, the directory deleted
+    meanwhile) is skipped: the cache only ever saves time.
+    """
+
+    class Forgiving(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # noqa: BLE001 -- any damage (a cut or garbled entry) means: compile it
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    options = (jinja2.__version__, env.keep_trailing_newline, env.autoescape, env.trim_blocks,
+               env.lstrip_blocks)
+    base = Path(home) / "tap2pkg" / "jinja2" / hashlib.sha256(repr(options).encode()).hexdigest()[:16]
     try:
-        base.mkdir(parents=True, exist_ok=True)
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.stat(base)
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(str(base)) if os.access(base, os.W_OK) else None
+    if st.st_uid != os.getuid() or st.st_mode & 0o077 or not os.access(base, os.W_OK):
+        return None
+    return Forgiving(str(base))
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:

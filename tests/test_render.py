@@ -136,10 +136,14 @@ def _new_process() -> None:
     render_module.environment.cache_clear()
 
 
+def _entries(cache_home: Path) -> list[Path]:
+    return [p for p in (cache_home / "tap2pkg" / "jinja2").rglob("*") if p.is_file()]
+
+
 def test_a_rebuild_loads_the_compiled_templates_instead_of_compiling_them(
         cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = render_service_files(spec(source_date_epoch=1700000000))
-    assert list((cache_home / "tap2pkg" / "jinja2").iterdir())
+    assert _entries(cache_home)
 
     def no_compiling(*args: object, **kwargs: object) -> None:
         raise AssertionError("compiled again instead of loaded from the bytecode cache")
@@ -156,9 +160,36 @@ def test_an_unwritable_cache_only_costs_time(cache_home: Path) -> None:
     assert render_service_files(spec(source_date_epoch=1700000000))["unit"].startswith("[Unit]")
 
 
-def test_a_damaged_cache_entry_is_compiled_again(cache_home: Path) -> None:
+@pytest.mark.parametrize("damage", [b"not bytecode", b"", None, b"\x80garbled"],
+                         ids=["garbage", "empty", "cut after the header", "garbled after the header"])
+def test_a_damaged_cache_entry_is_compiled_again(cache_home: Path, damage: bytes | None) -> None:
+    from jinja2.bccache import bc_magic
+
     first = render_service_files(spec(source_date_epoch=1700000000))
-    for entry in (cache_home / "tap2pkg" / "jinja2").iterdir():
-        entry.write_bytes(b"not bytecode")
+    for entry in _entries(cache_home):  # None: Jinja2's header and nothing after it
+        entry.write_bytes(bc_magic if damage is None else damage if not damage.startswith(b"\x80")
+                          else bc_magic + damage)
     _new_process()
     assert render_service_files(spec(source_date_epoch=1700000000)) == first
+
+
+def test_a_cache_deleted_while_a_build_runs_only_costs_time(cache_home: Path) -> None:
+    import shutil
+
+    import tap2pkg.render as render_module
+
+    render_module.environment()  # the process has its cache; nothing is compiled yet
+    shutil.rmtree(cache_home / "tap2pkg")
+    assert render_service_files(spec(source_date_epoch=1700000000))["unit"].startswith("[Unit]")
+
+
+def test_a_cache_others_may_write_is_not_used(cache_home: Path) -> None:
+    """The cache holds code that runs: a directory that is not private is left alone."""
+    import tap2pkg.render as render_module
+
+    render_module.environment()
+    (folder,) = (cache_home / "tap2pkg" / "jinja2").iterdir()
+    folder.chmod(0o777)
+    _new_process()
+    render_service_files(spec(source_date_epoch=1700000000))
+    assert _entries(cache_home) == []
