@@ -16,6 +16,7 @@ directory shared by many.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import tempfile
@@ -26,14 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from .debversion import compare_versions
 from .errors import OutputError
-from .runtime.lazy import lazy_import
 
 if TYPE_CHECKING:
-    import functools
-
     from .spec import PackageSpec
-else:  # imported on first use: only states() orders anything
-    functools = lazy_import("functools")
 
 #: The directory of the state files, inside the output directory (not ``.tap2pkg-``: that is staging's).
 STATE_DIR = ".tap2pkg"
