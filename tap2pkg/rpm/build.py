@@ -26,16 +26,16 @@ from ..errors import MissingToolError
 from ..output import Staging
 from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
+from . import native as rpm_native
+from . import source
 from .rpmbuild import rpmbuild_available, rpmbuild_in_private_topdir
 
+# the package's __init__ has imported native and source already; these two load only when used
 if TYPE_CHECKING:
     from .. import signing
-    from . import native as rpm_native
-    from . import source, specfile
+    from . import specfile
 else:  # imported on first use: the registry loads this module to list the builders, which builds nothing
     signing = lazy_import("tap2pkg.signing")
-    rpm_native = lazy_import("tap2pkg.rpm.native")
-    source = lazy_import("tap2pkg.rpm.source")
     specfile = lazy_import("tap2pkg.rpm.specfile")
 
 #: rpmbuild's mode for (source, binary)
