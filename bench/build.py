@@ -52,10 +52,11 @@ def nfpm_config(app: Path, workdir: Path) -> Path:
     }, contents, scripts)
 
 
-def measure(runs: int, batch: int) -> dict[str, float]:
-    """Wall times (seconds): the medians of single builds and of the batch rounds."""
+def measure(runs: int, batch: int, baseline: Path | None = None) -> dict[str, float]:
+    """Wall times (seconds): the medians of single builds and of the batch rounds (with
+    ``baseline``'s too)."""
     return measure_builds(runs, batch, tool="tap2deb", flag="-u", fmt="deb", slow="dpkg",
-                                nfpm_config=nfpm_config)
+                          nfpm_config=nfpm_config, baseline=baseline)
 
 
 def comparisons(m: dict[str, float]) -> list[Comparison]:
@@ -69,7 +70,7 @@ def comparisons(m: dict[str, float]) -> list[Comparison]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table; write BENCHMARKS.md unless ``--quick``."""
     return nfpm_bench_main(
-        argv, script="bench/build.py", tool="tap2deb", section="build-deb",
+        argv, script="bench/build.py", tool="tap2deb", one="one .deb", section="build-deb",
         title="tap2deb vs nfpm: one app packaged as a .deb", measure=measure, comparisons=comparisons,
         setup=lambda nfpm: f"tap2deb runs with `--binary-only` (nfpm makes no source package) and still "
         f"writes the editable source tree; nfpm {nfpm} gets a config with the same files, modes, conffiles, "

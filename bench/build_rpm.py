@@ -113,9 +113,9 @@ def nfpm_config(app: Path, workdir: Path) -> Path:
     }, contents, scripts)
 
 
-def measure(runs: int, batch: int) -> dict[str, float]:
-    """Wall times (seconds): the medians of single builds and of the batch rounds, one rpmbuild batch,
-    and what start-up is made of."""
+def measure(runs: int, batch: int, baseline: Path | None = None) -> dict[str, float]:
+    """Wall times (seconds): the medians of single builds and of the batch rounds (with ``baseline``'s
+    too), one rpmbuild batch, and what start-up is made of."""
     python = str(installed_tap2pkg() / "python")  # -P: the installed tap2pkg, not this directory's
     m = measure_builds(runs, batch, tool="tap2rpm", flag="-q", fmt="rpm", slow="rpmbuild", slow_batch=True,
                        nfpm_config=nfpm_config, commands={
@@ -123,7 +123,7 @@ def measure(runs: int, batch: int) -> dict[str, float]:
                            "imports": [python, "-P", "-c", f"import {BUILD_MODULES}"],
                            "python": [python, "-P", "-c", "pass"],  # the interpreter alone
                            "stdlib": stdlib_import(python),
-                       })
+                       }, baseline=baseline)
     return {**m, **dataclass_creation(runs)}
 
 
@@ -153,7 +153,7 @@ def comparisons(m: dict[str, float]) -> list[Comparison]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table; write BENCHMARKS.md unless ``--quick``."""
     return nfpm_bench_main(
-        argv, script="bench/build_rpm.py", tool="tap2rpm", section="build-rpm",
+        argv, script="bench/build_rpm.py", tool="tap2rpm", one="one RPM", section="build-rpm",
         title="tap2rpm vs nfpm: one app packaged as an RPM", measure=measure, comparisons=comparisons,
         setup=lambda nfpm: f"tap2rpm runs with `--binary-only` (nfpm makes no SRPM); nfpm {nfpm} gets a "
         "config with the same files, modes, owners, config flags, requires and scriptlets.")

