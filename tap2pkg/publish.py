@@ -31,29 +31,25 @@ the new repository is written aside (a hidden sibling directory, the existing
 files hard-linked, never written to), then exchanged with the old one in one
 ``renameat2(RENAME_EXCHANGE)``; a publish killed at any point leaves the
 previous repository intact and valid, and the next one cleans up. A lock
-beside the directory refuses a second publish running at the same time.
+beside the directory refuses a second publish running at the same time
+(:mod:`tap2pkg.atomic_dir`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
-import errno
-import fcntl
 import functools
 import gzip
 import os
 import re
-import secrets
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic_dir import staged_directory
 from .debversion import compare_versions
-from .errors import AlreadyRunningError, BuildToolError, MissingToolError, OutputError, UsageError
+from .errors import BuildToolError, MissingToolError, UsageError
 from .signing import SigningKey, clearsign, detach_sign, export_public_key, rpmsign
 from .verify.artifact import Artifact, read_artifact
 
@@ -116,94 +112,6 @@ def _run(argv: Sequence[str], what: str, *, cwd: Path | None = None) -> str:
         last = (proc.stderr or proc.stdout).strip().splitlines()
         raise BuildToolError(f"{what} failed (exit {proc.returncode}): {last[-1] if last else 'no output'}")
     return proc.stdout
-
-
-# -- atomic replacement of a directory ---------------------------------------------------------
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two directories in one step (Linux ``renameat2``); False where the system cannot."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
-
-
-def _aside(target: Path, what: str) -> Path:
-    return target.with_name(f".{target.name}.{what}-{os.getpid()}-{secrets.token_hex(3)}")
-
-
-def _recover(target: Path) -> None:
-    """Undo what a killed publish left: staging copies, or a repository moved aside (fallback swap)."""
-    for leftover in target.parent.glob(f".{target.name}.new-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    olds = sorted(target.parent.glob(f".{target.name}.old-*"))
-    if olds and not target.exists():
-        olds.pop().rename(target)
-    for old in olds:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _link_tree(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` with hard links (files are replaced, never written to)."""
-    shutil.copytree(source, target, symlinks=True, copy_function=_link_or_copy)
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-@contextlib.contextmanager
-def staged_directory(target: Path, option: str) -> Iterator[Path]:
-    """Yield a private copy of ``target`` (empty when new); on success it replaces ``target`` atomically."""
-    target = target.absolute()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        lock = (target.parent / f".{target.name}.lock").open("a")
-    except OSError as exc:
-        raise OutputError(f"{option} {target}: cannot write there ({exc.strerror})") from exc
-    with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AlreadyRunningError(f"{option} {target}: another tap2pkg publish is updating it; "
-                                      "wait for it to finish") from None
-        _recover(target)
-        if target.exists() and not target.is_dir():
-            raise OutputError(f"{option} {target}: not a directory; give the repository's directory")
-        stage = _aside(target, "new")
-        try:
-            if target.exists():
-                _link_tree(target, stage)
-            else:
-                stage.mkdir()
-            yield stage
-            if not target.exists():
-                stage.rename(target)
-            elif _exchange(stage, target):
-                shutil.rmtree(stage)  # now the previous repository
-            else:
-                old = _aside(target, "old")
-                target.rename(old)
-                stage.rename(target)
-                shutil.rmtree(old)
-        except OSError as exc:
-            raise OutputError(f"{option} {target}: cannot write the repository ({exc.strerror}); "
-                              "the previous one is unchanged") from exc
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
 
 
 # -- versions and retention --------------------------------------------------------------------

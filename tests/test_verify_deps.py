@@ -20,19 +20,13 @@ import pytest
 from tap2pkg.pydeps import DH_PYTHON_FALLBACK
 from tap2pkg.verify import DISTROS, VerifyContainer, VerifyOptions, build_image, read_artifact
 from tap2pkg.verify import derived as derived_mod
+from tap2pkg.verify import missing as missing_mod
 from tap2pkg.verify.artifact import Artifact
-from tap2pkg.verify.derived import (
-    Wanted,
-    deb_dependencies,
-    debian_names,
-    derive_image,
-    derived_tag,
-    is_current,
-    missing_dependencies,
-)
+from tap2pkg.verify.derived import derive_image, derived_tag, is_current
 from tap2pkg.verify.errors import ImageBuildError
 from tap2pkg.verify.images import list_images, remove_images
 from tap2pkg.verify.lifecycle import verify_lifecycle
+from tap2pkg.verify.missing import Wanted, deb_dependencies, debian_names, missing_dependencies
 from tap2pkg.verify.report import PASS
 
 ECHO = Path(__file__).resolve().parents[1] / "examples" / "echo"
@@ -126,7 +120,7 @@ def test_rpm_requires_map_to_debian_packages_through_dh_python_first(
 
 
 def test_without_dh_python_a_python_dist_maps_to_the_guesses(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(derived_mod, "dh_python_map", dict)
+    monkeypatch.setattr(missing_mod, "dh_python_map", dict)
     assert debian_names("python3dist(attrs)") == ("python3-attrs",)
 
 

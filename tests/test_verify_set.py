@@ -24,7 +24,8 @@ from tap2pkg.publish import PublishOptions, publish
 from tap2pkg.signing import find_key
 from tap2pkg.verify import DISTROS, VerifyContainer, read_artifact
 from tap2pkg.verify.artifact import Artifact
-from tap2pkg.verify.derived import derive_image, missing_dependencies
+from tap2pkg.verify.derived import derive_image
+from tap2pkg.verify.missing import missing_dependencies
 from tap2pkg.verify.repo import install_from_repo, pinned
 
 pytestmark = [
