@@ -42,7 +42,7 @@ from .artifact import Artifact
 from .errors import ImageBuildError
 from .images import LABEL_DISTRO, LABEL_METHOD, LABEL_RECIPE, Distro, containers_dir
 from .missing import Wanted, install_mode, missing_dependencies
-from .throwaway import INBOX, _start
+from .throwaway import INBOX, start
 
 if TYPE_CHECKING:
     from docker import errors as docker_errors
@@ -160,7 +160,7 @@ def _build(client: Any, distro: Distro, base: str, base_id: str, tag: str, mode:
     recipe = containers_dir().joinpath(*RECIPE)
     words = sorted({w.recipe_word for w in wanted})  # python3dist(x) and python3dist(x) >= 1: one word
     requirements = ", ".join(w.requirement for w in wanted)
-    container = _start(client, base, ["sh", f"{INBOX}/install-deps.sh", mode, *words], network,
+    container = start(client, base, ["sh", f"{INBOX}/install-deps.sh", mode, *words], network,
                        {"install-deps.sh": recipe.read_bytes()})
     try:
         code = int(container.wait()["StatusCode"])

@@ -19,7 +19,7 @@ INBOX = "/tmp/tap2pkg-deps"
 def run_once(client: Any, image: str, command: list[str], *, network: str,
              files: dict[str, bytes] | None = None) -> tuple[int, str]:
     """Run ``command`` in a throw-away container of ``image`` (``files`` put in :data:`INBOX`)."""
-    container = _start(client, image, command, network, files or {})
+    container = start(client, image, command, network, files or {})
     try:
         code = int(container.wait()["StatusCode"])
         return code, container.logs().decode(errors="replace")
@@ -27,7 +27,9 @@ def run_once(client: Any, image: str, command: list[str], *, network: str,
         container.remove(force=True)
 
 
-def _start(client: Any, image: str, command: list[str], network: str, files: dict[str, bytes]) -> Any:
+def start(client: Any, image: str, command: list[str], network: str, files: dict[str, bytes]) -> Any:
+    """A started container of ``image`` running ``command`` (``files`` put in :data:`INBOX` first); the
+    caller waits for it and removes it. If it cannot be started, it is removed here."""
     # no labels: a committed image would pass them on to every container made from it
     container = client.containers.create(image, command, network_mode=network)
     try:
