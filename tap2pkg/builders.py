@@ -26,10 +26,8 @@ failure, a full disk or a signal leaves the output directory as it was.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -311,50 +309,6 @@ def compression_help(fmt: str) -> str:
     """The ``--compression`` help text of format ``fmt``, from the registry."""
     choices = format_compressions(fmt)
     return f"payload compression of the native .{fmt}: {choices[0]} (default) or {' or '.join(choices[1:])}"
-
-
-@dataclass(frozen=True, slots=True)
-class BuildJob:
-    """One package to build in :func:`build_together`."""
-
-    spec: PackageSpec
-    output_dir: Path
-    builder: Builder
-    options: BuildOptions
-
-
-def build_together(jobs: Sequence[BuildJob]) -> list[BuildResult]:
-    """Build every job aside, then publish them all at once: if one fails, no output directory changes.
-
-    Each output directory gets one staging directory; each job builds into it
-    (through its builder's own staging) and every name in every directory is
-    checked before the first one is moved into place.
-    """
-    built: list[tuple[Staging, BuildResult]] = []
-    final: dict[Path, Path] = {}
-    with contextlib.ExitStack() as stack:
-        stages: dict[str, Staging] = {}
-        for job in jobs:
-            payload.check_output_dir(job.spec, job.output_dir)
-            key = os.path.realpath(job.output_dir)
-            if key not in stages:
-                stages[key] = stack.enter_context(Staging(Path(job.output_dir), option="-o/--output-dir"))
-            stage = stages[key]
-            built.append((stage, job.builder.build(job.spec, stage.path, job.options)))
-        staged = {key: [p for owner, result in built if owner is stage for p in _published(result)]
-                  for key, stage in stages.items()}
-        for key, stage in stages.items():
-            for path in staged[key]:
-                stage.check_free(path.name, directory=path.is_dir())
-        for key, stage in stages.items():
-            final.update(zip(staged[key], stage.publish(staged[key]), strict=True))
-    return [replace(result, artifacts=[replace(a, path=final[a.path]) for a in result.artifacts],
-                    source_tree=final[result.source_tree] if result.source_tree is not None else None)
-            for _stage, result in built]
-
-
-def _published(result: BuildResult) -> list[Path]:
-    return ([result.source_tree] if result.source_tree is not None else []) + result.paths()
 
 
 def build(spec: PackageSpec, output_dir: Path, fmt: str, builder: str | None = None,

@@ -3,11 +3,14 @@
 Each tool runs in a process group of its own. When the build stops early (an
 error, Ctrl-C, SIGTERM, SIGHUP) the whole group is killed and waited for
 before the caller removes the directory the tool worked in, so no tool (nor a
-``make`` or ``dh`` it started) is left writing there.
+``make`` or ``dh`` it started) is left writing there. A tool started on
+another thread (a batch builds on several) is killed from the thread that
+stops the build, with :func:`kill_running`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +20,9 @@ from pathlib import Path
 
 #: How long to wait for a killed tool's children to go.
 _KILL_WAIT = 5.0
+
+#: The tools running now, on any thread (a batch builds on several: :mod:`tap2pkg.batch`).
+_running: set[subprocess.Popen[str]] = set()
 
 
 def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merge_output: bool = True,
@@ -29,12 +35,28 @@ def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merg
     with subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, text=True,
                           start_new_session=True) as proc:
+        _running.add(proc)
         try:
             out, err = proc.communicate(timeout=timeout)
         except BaseException:
             _kill_group(proc)
             raise
+        finally:
+            _running.discard(proc)
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def kill_running() -> None:
+    """Kill the process group of every tool running now, on any thread, and wait (a little) until each
+    has gone: the build is stopping. The thread that started a tool sees it end as killed."""
+    procs = list(_running)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + _KILL_WAIT
+    for proc in procs:
+        while time.monotonic() < deadline and _group_alive(proc.pid):
+            time.sleep(0.01)
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

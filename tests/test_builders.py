@@ -115,19 +115,3 @@ def test_help_texts_come_from_the_registry() -> None:
     assert builders.builder_help("deb") == ("native (default): the .deb written in Python; "
                                             "dpkg: dpkg-buildpackage in the emitted source tree")
     assert builders.compression_help("rpm") == "payload compression of the native .rpm: gzip (default) or xz"
-
-
-def test_build_together_publishes_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "keep.txt").write_text("not ours")
-    jobs = [builders.BuildJob(echo_spec(), tmp_path, builders.get(fmt), BuildOptions(source=False))
-            for fmt in ("deb", "rpm")]
-    results = builders.build_together(jobs)
-    assert [r.paths("package")[0].name for r in results] == list(PACKAGE_NAMES.values())
-    assert all(p.parent == tmp_path and p.is_file() for r in results for p in r.paths())
-    # the second job failing leaves the directory as the first call left it
-    before = sorted(p.name for p in tmp_path.iterdir())
-    monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(Exception, match="rpmbuild"):
-        builders.build_together([jobs[0], builders.BuildJob(echo_spec(), tmp_path / "new",
-                                                            builders.get("rpm", "rpmbuild"), BuildOptions())])
-    assert sorted(p.name for p in tmp_path.iterdir()) == before

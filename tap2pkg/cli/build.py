@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import builders, regen, tree_state
+from .. import batch, builders, regen, tree_state
 from ..errors import MergeConflictError, UsageError
 from ..output import Staging
 from ..runtime.lazy import lazy_import
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 *(f"tap2pkg build: {e['format']}: wrote {a['path']}"
                   for e in made.entries for a in e["artifacts"])]
 
-    return run_builds("tap2pkg build", args, lambda: _plan(args), show, build=build_together)
+    return run_builds("tap2pkg build", args, lambda: _plan(args), show, build=build_together(args))
 
 
 def run_builds(prog: str, args: argparse.Namespace, plan: Callable[[], list[Prepared]],
@@ -157,7 +157,7 @@ def run_builds(prog: str, args: argparse.Namespace, plan: Callable[[], list[Prep
         if getattr(args, "diff", False):
             return show_diffs(prepared)
         check_conflicts(prepared)
-        results, companions = build_with_companions(prepared, build or build_each)
+        results, companions = build_with_companions(prepared, build or build_each(args))
     except MergeConflictError as exc:
         for line in exc.lines:
             print(f"{prog}: error: {line}", file=sys.stderr)
@@ -381,13 +381,21 @@ def _finish(job: Prepared, result: builders.BuildResult) -> builders.BuildResult
     return result
 
 
-def build_each(jobs: Sequence[Prepared]) -> list[builders.BuildResult]:
-    """Build the prepared packages one by one, each published when built."""
-    return [_finish(job, job.builder.build(job.spec, job.output_dir, job.options)) for job in jobs]
+def build_each(args: argparse.Namespace) -> Callable[[Sequence[Prepared]], list[builders.BuildResult]]:
+    """Build the prepared packages ``--jobs`` at a time, each published in order when built
+    (:func:`batch.build_in_order`)."""
+    workers = batch.job_count(getattr(args, "jobs", None))
+    return lambda jobs: batch.build_in_order(_jobs(jobs), workers=workers,
+                                             finish=lambda i, result: _finish(jobs[i], result))
 
 
-def build_together(jobs: Sequence[Prepared]) -> list[builders.BuildResult]:
-    """Build the prepared packages aside and publish them all at the end (:func:`builders.build_together`)."""
-    results = builders.build_together([builders.BuildJob(p.spec, p.output_dir, p.builder, p.options)
-                                       for p in jobs])
-    return [_finish(job, result) for job, result in zip(jobs, results, strict=True)]
+def build_together(args: argparse.Namespace) -> Callable[[Sequence[Prepared]], list[builders.BuildResult]]:
+    """Build the prepared packages aside, ``--jobs`` at a time, and publish them all at the end
+    (:func:`batch.build_together`)."""
+    workers = batch.job_count(getattr(args, "jobs", None))
+    return lambda jobs: [_finish(job, result) for job, result in
+                         zip(jobs, batch.build_together(_jobs(jobs), workers=workers), strict=True)]
+
+
+def _jobs(prepared: Sequence[Prepared]) -> list[batch.BuildJob]:
+    return [batch.BuildJob(p.spec, p.output_dir, p.builder, p.options) for p in prepared]

@@ -71,8 +71,21 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     only.add_argument("--source-only", action="store_true", help="only the source package")
     only.add_argument("--binary-only", action="store_true", help="only the binary package")
     parser.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    parser.add_argument("-j", "--jobs", type=_job_count, metavar="N",
+                        help="build N packages at a time, on threads (default: one per processor); "
+                        "the packages and what is printed do not change")
     parser.add_argument("--config", metavar="FILE.toml", help="read [tool.tap2pkg] settings from this file")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _job_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: build at least 1 package at a time")
+    return value
 
 
 def add_deb_options(parser: argparse.ArgumentParser) -> None:

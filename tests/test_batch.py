@@ -1,0 +1,223 @@
+"""Several packages in one call, built side by side on threads (``--jobs``): the same packages, published
+in the order given (or all together), and nothing left behind when one fails or the call is stopped."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from test_builders import PACKAGE_NAMES, echo_spec
+from test_cli_robustness import BIN, EPOCH, MAINTAINER, command, one_error, running, snapshot
+
+from tap2pkg import batch, builders, tools
+from tap2pkg.builders import BuildOptions, BuildResult
+from tap2pkg.errors import OutputError
+from tap2pkg.spec import PackageSpec
+
+ECHO = Path(__file__).parent / "data" / "echo"
+
+
+def apps(directory: Path, count: int) -> list[Path]:
+    """``count`` copies of the echo app, named so that their order is their packages' order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i in range(count):
+        app = directory / f"echo{i:02d}.tac"
+        shutil.copy(ECHO / "echo.tac", app)
+        made.append(app)
+    return made
+
+
+def digests(directory: Path, pattern: str) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.glob(pattern))}
+
+
+def leftovers(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if p.name.startswith(".tap2pkg-")]
+
+
+@pytest.mark.parametrize("tool, pattern", [("tap2deb", "*.deb"), ("tap2rpm", "*.rpm")])
+def test_the_packages_are_the_same_whatever_the_number_of_jobs(tmp_path: Path, tool: str,
+                                                                pattern: str) -> None:
+    files = apps(tmp_path / "apps", 4)
+    built = {}
+    for jobs in ("1", "3"):
+        out = tmp_path / f"out-{jobs}"
+        proc = command(tool, *files, "--include", ECHO / "echoproto.py", "-m", MAINTAINER, "-o", out,
+                       "--binary-only", "-u", "--jobs", jobs)
+        assert proc.returncode == 0, proc.stderr
+        built[jobs] = (digests(out, pattern), proc.stdout.replace(str(out), "OUT"), proc.stderr)
+        assert not leftovers(out)
+    assert len(built["1"][0]) == 4
+    assert built["1"] == built["3"]  # same bytes, and the same lines in the same order
+
+
+@pytest.mark.parametrize("tool", ["tap2deb", "tap2rpm", "tap2pkg build"])
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_jobs_must_be_a_positive_whole_number(tmp_path: Path, tool: str, value: str) -> None:
+    proc = command(tool, ECHO / "echo.tac", "-m", MAINTAINER, "-o", tmp_path / "out", "--jobs", value)
+    one_error(proc, 64, "-j/--jobs", "at least 1")
+    assert not (tmp_path / "out").exists()
+
+
+@dataclass(frozen=True)
+class FailingOne:
+    """The native .deb builder, except that the package named ``fails`` fails after ``wait`` is set (or
+    a short time): with two threads, the packages after it are built by then."""
+
+    fails: str
+    wait: threading.Event
+    format: str = "deb"
+    name: str = "native"
+    help: str = "the native builder, failing for one package"
+    compressions: tuple[str, ...] = ("xz",)
+
+    def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
+        if spec.name == self.fails:
+            self.wait.wait(timeout=0.5)
+            raise OutputError(f"{spec.name}: no space left on device")
+        return builders.get("deb").build(spec, output_dir, options)
+
+
+def specs(names: list[str]) -> list[PackageSpec]:
+    base = echo_spec()
+    return [PackageSpec(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, "name": n})
+            for n in names]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_in_order_the_packages_before_a_failure_are_published_and_none_after(tmp_path: Path,
+                                                                              workers: int) -> None:
+    names = ["first", "second", "third", "fourth"]
+    last_done = threading.Event()
+    builder = FailingOne("second", last_done)
+    finished: list[int] = []
+
+    def finish(index: int, result: BuildResult) -> BuildResult:
+        finished.append(index)
+        return result
+
+    original = builder.build
+
+    def build(spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
+        result = original(spec, output_dir, options)
+        if spec.name == "fourth":
+            last_done.set()
+        return result
+
+    object.__setattr__(builder, "build", build)
+    jobs = [batch.BuildJob(spec, tmp_path, builder, BuildOptions(source=False)) for spec in specs(names)]
+    with pytest.raises(OutputError, match="second: no space"):
+        batch.build_in_order(jobs, workers=workers, finish=finish)
+    assert finished == [0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first-1.0", "first_1.0-1_all.deb"]
+    # with two threads the third and fourth were built aside before the failure showed, then dropped
+    assert last_done.is_set() == (workers == 2)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_together_publishes_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           workers: int) -> None:
+    (tmp_path / "keep.txt").write_text("not ours")
+    jobs = [batch.BuildJob(echo_spec(), tmp_path, builders.get(fmt), BuildOptions(source=False))
+            for fmt in ("deb", "rpm")]
+    results = batch.build_together(jobs, workers=workers)
+    assert [r.paths("package")[0].name for r in results] == list(PACKAGE_NAMES.values())
+    assert all(p.parent == tmp_path and p.is_file() for r in results for p in r.paths())
+    # the second job failing leaves the directory as the first call left it
+    before = sorted(p.name for p in tmp_path.iterdir())
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(Exception, match="rpmbuild"):
+        batch.build_together([jobs[0], batch.BuildJob(echo_spec(), tmp_path / "new",
+                                                      builders.get("rpm", "rpmbuild"), BuildOptions())],
+                             workers=workers)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_tool_running_on_another_thread_is_killed_when_the_build_stops(tmp_path: Path) -> None:
+    done: list[subprocess.CompletedProcess[str]] = []
+    worker = threading.Thread(target=lambda: done.append(
+        tools.run_tool_process(["sh", "-c", "sleep 60 & sleep 60"], cwd=tmp_path, env=os.environ)))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not tools._running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    tools.kill_running()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and time.monotonic() - started < 5
+    assert done[0].returncode == -signal.SIGKILL
+    assert not tools._running
+
+
+def test_stopping_a_batch_keeps_the_packages_published_in_order_and_nothing_else(tmp_path: Path) -> None:
+    files = apps(tmp_path / "apps", 40)
+    out = tmp_path / "out"
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    argv = [str(BIN / "tap2deb"), *map(str, files), "--include", str(ECHO / "echoproto.py"), "-m", MAINTAINER,
+            "-o", str(out), "--binary-only", "-u", "--jobs", "2"]
+    with running(argv, env) as proc:
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*.deb")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _stdout, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "tap2deb: interrupted (SIGTERM)"
+    published = sorted(p.name for p in out.glob("*.deb"))
+    assert 1 <= len(published) < len(files)
+    assert published == [f"echo{i:02d}_1.0-1_all.deb" for i in range(len(published))]  # a prefix
+    trees = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert trees == [f"echo{i:02d}-1.0" for i in range(len(published))]
+    assert not leftovers(out)
+
+
+def test_a_signal_stops_the_tools_of_every_thread_without_waiting_for_them(tmp_path: Path) -> None:
+    # a dpkg-buildpackage that would take a minute: the call must stop it, not wait for it
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    tool = shims / "dpkg-buildpackage"
+    tool.write_text('#!/bin/sh\nmkdir -p debian/.debhelper\nexec sh -c "sleep 60" "$PWD"\n')
+    tool.chmod(0o755)
+    files = apps(tmp_path / "apps", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("not ours")
+    before = snapshot(out)
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH, PATH=f"{shims}:{os.environ['PATH']}")
+    argv = [str(BIN / "tap2deb"), *map(str, files), "--include", str(ECHO / "echoproto.py"), "-m", MAINTAINER,
+            "-o", str(out), "--builder", "dpkg", "-u", "--jobs", "2"]
+    with running(argv, env) as proc:
+        deadline = time.monotonic() + 60
+        # both tools have started, each on its own thread
+        while len(list(out.glob(".*/.*/echo0?-1.0/debian/.debhelper"))) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        assert len(list(out.glob(".*/.*/echo0?-1.0/debian/.debhelper"))) == 2, "both tools never ran at once"
+        proc.send_signal(signal.SIGTERM)
+        _stdout, err = proc.communicate(timeout=20)  # long before the tools would have ended
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == ["tap2deb: interrupted (SIGTERM)"]
+    assert snapshot(out) == before
+    assert not subprocess.run(["pgrep", "-f", str(out)], capture_output=True, check=False).stdout
+
+
+def test_one_app_file_starts_no_thread(tmp_path: Path) -> None:
+    code = ("import sys, threading; from tap2pkg.cli.tap2deb import main; rc = main(sys.argv[1:]); "
+            "print(threading.active_count(), 'concurrent.futures' in sys.modules); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, str(ECHO / "echo.tac"), "--include",
+                           str(ECHO / "echoproto.py"), "-m", MAINTAINER, "-o", str(tmp_path), "--binary-only",
+                           "-u", "--jobs", "4"], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, SOURCE_DATE_EPOCH=EPOCH))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "1 False"
