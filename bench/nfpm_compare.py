@@ -41,6 +41,7 @@ from bench.common import (
     rewrite_section,
 )
 from bench.venvs import ensure_venv, installed_baseline, installed_tap2pkg, python_package_version
+from tap2pkg.batch import usable_cpus
 
 if TYPE_CHECKING:
     from tap2pkg.spec import PackageSpec
@@ -125,12 +126,13 @@ def write_nfpm_config(app: Path, workdir: Path, config: dict[str, object],
 
 
 def build_command(tool: str, flag: str, apps: Sequence[Path], outdir: Path, builder: str,
-                  bin_dir: Path | None = None) -> list[str]:
-    """The ``tool`` (tap2deb, tap2rpm) call that builds ``apps``, binary packages only, with ``builder``;
-    the tool of venv ``bin_dir`` (default: this checkout's, :func:`installed_tap2pkg`)."""
+                  bin_dir: Path | None = None, *extra: str) -> list[str]:
+    """The ``tool`` (tap2deb, tap2rpm) call that builds ``apps``, binary packages only, with ``builder``
+    (and ``extra`` options); the tool of venv ``bin_dir`` (default: this checkout's,
+    :func:`installed_tap2pkg`)."""
     return [str((bin_dir or installed_tap2pkg()) / tool), *map(str, apps),
             "--include", str(APP_DIR / "echoproto.py"), "-m", MAINTAINER, "-o", str(outdir),
-            "--builder", builder, "--binary-only", flag]
+            "--builder", builder, "--binary-only", flag, *extra]
 
 
 def alternating_batches(*batches: Callable[[], float], rounds: int = BATCH_ROUNDS) -> list[float]:
@@ -176,6 +178,10 @@ def measure_builds(runs: int, batch: int, *, tool: str, flag: str, fmt: str, slo
         return timed(build_command(tool, flag, apps, fresh(work / "out" / "batch-native"), "native"),
                      fresh(work / "cache"))
 
+    def one_job_batch() -> float:  # the same call on one thread (--jobs 1)
+        return timed(build_command(tool, flag, apps, fresh(work / "out" / "batch-one-job"), "native", None,
+                                   "--jobs", "1"), fresh(work / "cache"))
+
     def nfpm_batch() -> float:  # nfpm builds one package per call, all into one directory
         out = fresh(work / "out" / "batch-nfpm")
         return sum(nfpm_run(config, out) for config in configs)
@@ -205,11 +211,9 @@ def measure_builds(runs: int, batch: int, *, tool: str, flag: str, fmt: str, slo
             if run:
                 single[name].append(seconds)
     m = {name: median(times) for name, times in single.items()}
-    if baseline:
-        m["native_batch"], m["nfpm_batch"], m["baseline_batch"] = alternating_batches(
-            native_batch, nfpm_batch, baseline_batch)
-    else:
-        m["native_batch"], m["nfpm_batch"] = alternating_batches(native_batch, nfpm_batch)
+    batches = {"native_batch": native_batch, "nfpm_batch": nfpm_batch, "one_job_batch": one_job_batch,
+               **({"baseline_batch": baseline_batch} if baseline else {})}
+    m.update(zip(batches, alternating_batches(*batches.values()), strict=True))
     if slow_batch:
         out = fresh(work / "out" / f"batch-{slow}")
         m[f"{slow}_batch"] = timed(build_command(tool, flag, apps, out, slow), fresh(work / "cache"))
@@ -233,6 +237,9 @@ def build_rows(m: dict[str, float], *, tool: str, one: str, slow: str, slow_targ
         Comparison(f"batch of {n}: time per package (one {tool} call vs {n} nfpm calls)",
                    ms(m["native_batch"] / n), ms(m["nfpm_batch"] / n), format_ratio(per_pkg),
                    f"<= {BATCH_TARGET:g}x", per_pkg <= BATCH_TARGET),
+        Comparison(f"  the same, on one thread ({tool} --jobs 1)", ms(m["one_job_batch"] / n),
+                   ms(m["nfpm_batch"] / n), format_ratio(ratio(m["one_job_batch"], m["nfpm_batch"])),
+                   "-", None),
         Comparison(f"{one}, {tool} --builder {slow} (median)", ms(m[slow]), "-", "-", "-", None),
         Comparison(f"speed-up of native over {slow}, {one} per call", f"{speedup:.1f}x", "-", "-",
                    f">= {slow_target:g}x", speedup >= slow_target),
@@ -283,7 +290,10 @@ def nfpm_section(rows: list[Comparison], m: dict[str, float], command: str, *, t
         "",
         f"Measured {when} with `{command}`: the echo app of `tests/data/echo/` built {int(m['runs'])} "
         f"times by each tool (median wall time of the whole process, alternating order), then a batch "
-        f"of {int(m['batch'])} copies, {BATCH_ROUNDS} times each, alternating (the median of the rounds). "
+        f"of {int(m['batch'])} copies, {BATCH_ROUNDS} times each, alternating (the median of the rounds): "
+        f"one call, which builds {usable_cpus()} packages at a time on this machine (`--jobs`, default one "
+        "per processor; a row gives the same call on one thread), against one nfpm call per package, one "
+        "after the other. "
         f"tap2pkg is pip-installed from a copy of this checkout into a venv of its own, as a user has it. "
         f"{setup} Every process runs with its bytecode compiled (as installed) and `SOURCE_DATE_EPOCH` "
         "set; the first round is not counted, so the one per-user cache "
