@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
                 *(f"tap2pkg build: {e['format']}: wrote {a['path']}"
                   for e in made.entries for a in e["artifacts"])]
 
-    return run_builds("tap2pkg build", args, lambda: _plan(args), show, build=build_together(args))
+    together = build_batch(args, together=True)  # every format of every app published at once, at the end
+    return run_builds("tap2pkg build", args, lambda: _plan(args), show, build=together)
 
 
 def run_builds(prog: str, args: argparse.Namespace, plan: Callable[[], list[Prepared]],
@@ -157,7 +158,7 @@ def run_builds(prog: str, args: argparse.Namespace, plan: Callable[[], list[Prep
         if getattr(args, "diff", False):
             return show_diffs(prepared)
         check_conflicts(prepared)
-        results, companions = build_with_companions(prepared, build or build_each(args))
+        results, companions = build_with_companions(prepared, build or build_batch(args))
     except MergeConflictError as exc:
         for line in exc.lines:
             print(f"{prog}: error: {line}", file=sys.stderr)
@@ -381,21 +382,16 @@ def _finish(job: Prepared, result: builders.BuildResult) -> builders.BuildResult
     return result
 
 
-def build_each(args: argparse.Namespace) -> Callable[[Sequence[Prepared]], list[builders.BuildResult]]:
-    """Build the prepared packages ``--jobs`` at a time, each published in order when built
-    (:func:`batch.build_in_order`)."""
+def build_batch(args: argparse.Namespace, *, together: bool = False,
+                ) -> Callable[[Sequence[Prepared]], list[builders.BuildResult]]:
+    """Build the prepared packages ``--jobs`` at a time (:mod:`tap2pkg.batch`), each published in order
+    as it is built or, ``together``, all at the end."""
     workers = batch.job_count(getattr(args, "jobs", None))
-    return lambda jobs: batch.build_in_order(_jobs(jobs), workers=workers,
-                                             finish=lambda i, result: _finish(jobs[i], result))
 
-
-def build_together(args: argparse.Namespace) -> Callable[[Sequence[Prepared]], list[builders.BuildResult]]:
-    """Build the prepared packages aside, ``--jobs`` at a time, and publish them all at the end
-    (:func:`batch.build_together`)."""
-    workers = batch.job_count(getattr(args, "jobs", None))
-    return lambda jobs: [_finish(job, result) for job, result in
-                         zip(jobs, batch.build_together(_jobs(jobs), workers=workers), strict=True)]
-
-
-def _jobs(prepared: Sequence[Prepared]) -> list[batch.BuildJob]:
-    return [batch.BuildJob(p.spec, p.output_dir, p.builder, p.options) for p in prepared]
+    def build(prepared: Sequence[Prepared]) -> list[builders.BuildResult]:
+        jobs = [batch.BuildJob(p.spec, p.output_dir, p.builder, p.options) for p in prepared]
+        if together:
+            built = batch.build_together(jobs, workers=workers)
+            return [_finish(job, result) for job, result in zip(prepared, built, strict=True)]
+        return batch.build_in_order(jobs, workers=workers, finish=lambda i, done: _finish(prepared[i], done))
+    return build
