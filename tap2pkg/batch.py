@@ -33,10 +33,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import tools
+from . import output, tools
 from .builders import Builder, BuildOptions, BuildResult
-from .errors import UsageError
-from .output import Staging
+from .errors import Tap2pkgError, UsageError
 from .runtime.lazy import lazy_import
 from .spec import PackageSpec
 
@@ -90,15 +89,19 @@ def _building(jobs: Sequence[BuildJob], into: Sequence[Path], workers: int,
         yield [functools.partial(job.builder.build, job.spec, path, job.options)
                for job, path in zip(jobs, into, strict=True)]
         return
-    pool = futures.ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="tap2pkg-build")
-    started = [pool.submit(job.builder.build, job.spec, path, job.options)
-               for job, path in zip(jobs, into, strict=True)]
+    # the build threads never take a signal: the main thread does, and holds them while it publishes
+    pool = futures.ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="tap2pkg-build",
+                                      initializer=output.never_take_signals)
+    started: list[futures.Future[BuildResult]] = []
     try:
+        for job, path in zip(jobs, into, strict=True):
+            started.append(pool.submit(job.builder.build, job.spec, path, job.options))
         yield [future.result for future in started]
     except BaseException:
         for future in started:
             future.cancel()  # the ones no thread has taken yet
-        tools.kill_running()  # a dpkg-source or rpmbuild on another thread stops now, not when done
+        with tools.stopping():  # a dpkg-source or rpmbuild on another thread stops now, none starts
+            pool.shutdown(wait=True)
         raise
     finally:
         pool.shutdown(wait=True)
@@ -111,19 +114,29 @@ def build_in_order(jobs: Sequence[BuildJob], *, workers: int = 1,
     ``finish(i, result)`` runs after job ``i`` is published. The first failure, in job order, is
     raised: the jobs before it stay published, the others are not."""
     results: list[BuildResult] = []
-    if workers <= 1 or len(jobs) <= 1:  # one at a time: each builder publishes its own, as it ends
+    if workers <= 1 or len(jobs) <= 1 or _signing(jobs):  # one at a time: each publishes its own
         for index, job in enumerate(jobs):
             results.append(finish(index, job.builder.build(job.spec, Path(job.output_dir), job.options)))
         return results
+    refused: Tap2pkgError | None = None
     with contextlib.ExitStack() as stack:
-        for job in jobs:
-            payload.check_output_dir(job.spec, job.output_dir)
-        stages = [stack.enter_context(Staging(Path(job.output_dir), option=OPTION)) for job in jobs]
-        getters = stack.enter_context(_building(jobs, [stage.path for stage in stages], workers))
+        stages: list[output.Staging] = []
+        with output.signals_held():  # each staging directory is in the stack before a signal can act
+            for job in jobs:
+                try:
+                    payload.check_output_dir(job.spec, job.output_dir)
+                    stages.append(stack.enter_context(output.Staging(Path(job.output_dir), option=OPTION)))
+                except Tap2pkgError as exc:  # as one at a time: the jobs before it are built, then it fails
+                    refused = exc
+                    break
+        started = jobs[:len(stages)]
+        getters = stack.enter_context(_building(started, [stage.path for stage in stages], workers))
         for index, (stage, get) in enumerate(zip(stages, getters, strict=True)):
             result = get()
             paths = _published(result)
             results.append(finish(index, _moved(result, dict(zip(paths, stage.publish(paths), strict=True)))))
+    if refused is not None:
+        raise refused
     return results
 
 
@@ -136,13 +149,15 @@ def build_together(jobs: Sequence[BuildJob], *, workers: int = 1) -> list[BuildR
     checked before the first one is moved into place.
     """
     final: dict[Path, Path] = {}
+    workers = 1 if _signing(jobs) else workers
     with contextlib.ExitStack() as stack:
-        stages: dict[str, Staging] = {}
-        for job in jobs:
-            payload.check_output_dir(job.spec, job.output_dir)
-            key = os.path.realpath(job.output_dir)
-            if key not in stages:
-                stages[key] = stack.enter_context(Staging(Path(job.output_dir), option=OPTION))
+        stages: dict[str, output.Staging] = {}
+        with output.signals_held():  # each staging directory is in the stack before a signal can act
+            for job in jobs:
+                payload.check_output_dir(job.spec, job.output_dir)
+                key = os.path.realpath(job.output_dir)
+                if key not in stages:
+                    stages[key] = stack.enter_context(output.Staging(Path(job.output_dir), option=OPTION))
         owners = [stages[os.path.realpath(job.output_dir)] for job in jobs]
         with _building(jobs, [stage.path for stage in owners], workers) as getters:
             results = [get() for get in getters]
@@ -155,6 +170,12 @@ def build_together(jobs: Sequence[BuildJob], *, workers: int = 1) -> list[BuildR
         for key, stage in stages.items():
             final.update(zip(staged[key], stage.publish(staged[key]), strict=True))
     return [_moved(result, final) for result in results]
+
+
+def _signing(jobs: Sequence[BuildJob]) -> bool:
+    """Whether a job signs: gpg may ask for a passphrase, and a signing tool cannot be stopped from
+    another thread, so such a call builds one package at a time."""
+    return any(job.builder.signs(job.options) for job in jobs)
 
 
 def _published(result: BuildResult) -> list[Path]:

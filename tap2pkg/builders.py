@@ -140,6 +140,9 @@ class Builder(Protocol):
     def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
         """Build ``spec`` into ``output_dir``; every artifact is published there when it returns."""
 
+    def signs(self, options: BuildOptions) -> bool:
+        """Whether a build with ``options`` runs a signing tool (which may ask for a passphrase)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Staged:
@@ -164,6 +167,8 @@ class StagedBuilder:
     help: str
     compressions: tuple[str, ...]
     write: Writer
+    #: whether a build with these options signs: the format's rule (default: only with ``--sign-key``)
+    signing: Callable[[BuildOptions], bool] = lambda options: options.sign_key is not None
 
     def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
         """Check ``options``, write into a staging directory inside ``output_dir``, publish, hash."""
@@ -186,6 +191,10 @@ class StagedBuilder:
             notes.append(f"--compression {options.compression} is not applied by the {self.name} builder "
                          "(its tool chooses); use --builder native to choose it")
         return BuildResult(spec, self.format, self.name, artifacts, source_tree, notes)
+
+    def signs(self, options: BuildOptions) -> bool:
+        """Whether a build with ``options`` runs a signing tool (:attr:`signing`)."""
+        return self.signing(options)
 
 
 def sha256(path: Path) -> str:

@@ -67,7 +67,8 @@ class Staging:
     def __enter__(self) -> Staging:
         self._created = _make_dirs(self.output_dir, self.option)
         try:
-            self._path = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.output_dir))
+            with signals_held():  # a signal between making the directory and noting it would leave it
+                self._path = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.output_dir))
         except OSError as exc:
             self._remove_created()
             raise self.error(exc) from None
@@ -88,7 +89,10 @@ class Staging:
 
     def error(self, exc: OSError) -> OutputError:
         """The one-line error for ``exc``, met writing the build (a full disk, a read-only file system)."""
-        return OutputError(f"{self.option} {self.output_dir}: cannot write the build there "
+        shown = self.output_dir  # a staging directory inside another is named by the other's directory
+        while shown.name.startswith(STAGE_PREFIX):
+            shown = shown.parent
+        return OutputError(f"{self.option} {shown}: cannot write the build there "
                            f"({exc.strerror or exc}); free some space or choose a writable directory")
 
     def check_free(self, name: str, *, directory: bool) -> None:
@@ -111,7 +115,7 @@ class Staging:
     def publish(self, paths: Sequence[Path]) -> list[Path]:
         """Move ``paths`` (entries of the staging directory) into the output directory; their new paths."""
         moved: list[Path] = []
-        with _signals_held(), _locked(self.output_dir):
+        with signals_held(), _locked(self.output_dir):
             plan = []
             for src in paths:
                 is_dir = stat.S_ISDIR(os.lstat(src).st_mode)
@@ -177,10 +181,16 @@ def _locked(directory: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Hold back SIGINT, SIGTERM and SIGHUP: they arrive once the block is done."""
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def never_take_signals() -> None:
+    """Block SIGINT, SIGTERM and SIGHUP in the calling thread for good: a build thread calls it, so that
+    they reach the main thread, which holds them while it publishes (:func:`signals_held`)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)

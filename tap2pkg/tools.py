@@ -5,7 +5,7 @@ error, Ctrl-C, SIGTERM, SIGHUP) the whole group is killed and waited for
 before the caller removes the directory the tool worked in, so no tool (nor a
 ``make`` or ``dh`` it started) is left writing there. A tool started on
 another thread (a batch builds on several) is killed from the thread that
-stops the build, with :func:`kill_running`.
+stops the build, with :func:`stopping`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,23 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 #: How long to wait for a killed tool's children to go.
 _KILL_WAIT = 5.0
 
-#: The tools running now, on any thread (a batch builds on several: :mod:`tap2pkg.batch`).
+#: The tools running now, on any thread (a batch builds on several: :mod:`tap2pkg.batch`), and whether
+#: the build is stopping (no tool may start then); both under the lock.
 _running: set[subprocess.Popen[str]] = set()
+_stopping = False
+_lock = threading.Lock()
+
+
+class Stopped(Exception):
+    """Raised on a build thread that would start a tool while the build stops (the main thread says why)."""
 
 
 def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merge_output: bool = True,
@@ -32,31 +40,46 @@ def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merg
     Raises :class:`FileNotFoundError` when the program does not exist, and
     :class:`subprocess.TimeoutExpired` (its process group killed) when it runs past ``timeout`` seconds.
     """
-    with subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, text=True,
-                          start_new_session=True) as proc:
+    with _lock:
+        if _stopping:
+            raise Stopped(f"{argv[0]} not started: the build is stopping")
+        proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, text=True, start_new_session=True,
+                                stderr=subprocess.STDOUT if merge_output else subprocess.PIPE)
         _running.add(proc)
+    with proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except BaseException:
             _kill_group(proc)
             raise
         finally:
-            _running.discard(proc)
+            with _lock:
+                _running.discard(proc)
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def kill_running() -> None:
-    """Kill the process group of every tool running now, on any thread, and wait (a little) until each
-    has gone: the build is stopping. The thread that started a tool sees it end as killed."""
-    procs = list(_running)
-    for proc in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    deadline = time.monotonic() + _KILL_WAIT
-    for proc in procs:
-        while time.monotonic() < deadline and _group_alive(proc.pid):
-            time.sleep(0.01)
+@contextlib.contextmanager
+def stopping() -> Iterator[None]:
+    """While the build stops: every tool running now, on any thread, is killed with its process group
+    (waited for a little, until each has gone), and one another thread would start is refused
+    (:class:`Stopped`), until the block ends. The thread that started a tool sees it end as killed."""
+    global _stopping
+    with _lock:
+        _stopping = True
+        procs = list(_running)
+    try:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + _KILL_WAIT
+        for proc in procs:
+            while time.monotonic() < deadline and _group_alive(proc.pid):
+                time.sleep(0.01)
+        yield
+    finally:
+        with _lock:
+            _stopping = False
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

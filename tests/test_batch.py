@@ -3,6 +3,7 @@ in the order given (or all together), and nothing left behind when one fails or 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -11,8 +12,10 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_builders import PACKAGE_NAMES, echo_spec
@@ -21,6 +24,7 @@ from test_cli_robustness import BIN, EPOCH, MAINTAINER, command, one_error, runn
 from tap2pkg import batch, builders, tools
 from tap2pkg.builders import BuildOptions, BuildResult
 from tap2pkg.errors import OutputError
+from tap2pkg.output import Staging
 from tap2pkg.spec import PackageSpec
 
 ECHO = Path(__file__).parent / "data" / "echo"
@@ -87,6 +91,30 @@ class FailingOne:
             raise OutputError(f"{spec.name}: no space left on device")
         return builders.get("deb").build(spec, output_dir, options)
 
+    def signs(self, options: BuildOptions) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class Recording:
+    """The native .deb builder, noting on which thread each build ran and which signals it blocked."""
+
+    seen: list[tuple[str, set[int]]]
+    sign: bool = False
+    format: str = "deb"
+    name: str = "native"
+    help: str = "the native builder, noting its threads"
+    compressions: tuple[str, ...] = ("xz",)
+
+    def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self.seen.append((threading.current_thread().name, set(blocked)))
+        time.sleep(0.05)  # long enough for the other threads to take the other jobs
+        return builders.get("deb").build(spec, output_dir, options)
+
+    def signs(self, options: BuildOptions) -> bool:
+        return self.sign
+
 
 def specs(names: list[str]) -> list[PackageSpec]:
     base = echo_spec()
@@ -152,11 +180,89 @@ def test_a_tool_running_on_another_thread_is_killed_when_the_build_stops(tmp_pat
     while not tools._running and time.monotonic() < deadline:
         time.sleep(0.01)
     started = time.monotonic()
-    tools.kill_running()
-    worker.join(timeout=10)
-    assert not worker.is_alive() and time.monotonic() - started < 5
+    with tools.stopping():
+        worker.join(timeout=10)
+        assert not worker.is_alive() and time.monotonic() - started < 5
+        # while the build stops, a thread that gets to its tool only now does not start it
+        with pytest.raises(tools.Stopped, match="sh not started"):
+            tools.run_tool_process(["sh", "-c", "exit 0"], cwd=tmp_path, env=os.environ)
     assert done[0].returncode == -signal.SIGKILL
     assert not tools._running
+    assert tools.run_tool_process(["sh", "-c", "exit 0"], cwd=tmp_path, env=os.environ).returncode == 0
+
+
+def test_build_threads_leave_signals_to_the_main_thread(tmp_path: Path) -> None:
+    seen: list[tuple[str, set[int]]] = []
+    jobs = [batch.BuildJob(spec, tmp_path, Recording(seen), BuildOptions(source=False))
+            for spec in specs(["first", "second", "third"])]
+    batch.build_in_order(jobs, workers=2)
+    assert {name.startswith("tap2pkg-build") for name, _blocked in seen} == {True}
+    assert len({name for name, _blocked in seen}) == 2
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    assert all(held <= blocked for _name, blocked in seen)
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_a_call_that_signs_builds_one_package_at_a_time(tmp_path: Path, together: bool) -> None:
+    seen: list[tuple[str, set[int]]] = []
+    jobs = [batch.BuildJob(spec, tmp_path, Recording(seen, sign=True), BuildOptions(source=False))
+            for spec in specs(["first", "second"])]
+    if together:
+        batch.build_together(jobs, workers=4)
+    else:
+        batch.build_in_order(jobs, workers=4)
+    assert [name for name, _blocked in seen] == ["MainThread", "MainThread"]
+
+
+def test_the_deb_builders_sign_unless_told_not_to() -> None:
+    native, dpkg, rpm = builders.get("deb"), builders.get("deb", "dpkg"), builders.get("rpm")
+    # without -u the front ends ask to sign (sign=True); the .dsc and .changes are what debsign signs
+    assert native.signs(BuildOptions(sign=True)) and not native.signs(BuildOptions(sign=True, source=False))
+    assert not native.signs(BuildOptions(sign=False))
+    assert dpkg.signs(BuildOptions(sign=True, source=False)) and not dpkg.signs(BuildOptions(sign=False))
+    assert not rpm.signs(BuildOptions(sign=True)) and rpm.signs(BuildOptions(sign_key="ABCD"))
+    assert native.signs(BuildOptions(sign=False, source=False, sign_key="ABCD"))
+
+
+def test_a_stop_while_jobs_are_handed_out_leaves_nothing(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    submit = futures.ThreadPoolExecutor.submit
+    calls: list[int] = []
+
+    def interrupted(self: futures.ThreadPoolExecutor, *args: Any, **kwargs: Any) -> futures.Future[Any]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return submit(self, *args, **kwargs)
+
+    monkeypatch.setattr(futures.ThreadPoolExecutor, "submit", interrupted)
+    threads = threading.active_count()
+    jobs = [batch.BuildJob(spec, tmp_path, builders.get("deb"), BuildOptions(source=False))
+            for spec in specs(["first", "second", "third", "fourth"])]
+    with pytest.raises(KeyboardInterrupt):
+        batch.build_in_order(jobs, workers=2)
+    assert threading.active_count() == threads  # every build thread has ended
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_output_directory_that_cannot_be_made_fails_in_its_turn(tmp_path: Path, workers: int) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    dirs = [tmp_path / "a", tmp_path / "b", tmp_path / "file" / "c", tmp_path / "d"]
+    jobs = [batch.BuildJob(spec, out, builders.get("deb"), BuildOptions(source=False))
+            for spec, out in zip(specs(["first", "second", "third", "fourth"]), dirs, strict=True)]
+    with pytest.raises(OutputError, match="file/c"):
+        batch.build_in_order(jobs, workers=workers)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["first-1.0", "first_1.0-1_all.deb"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["second-1.0", "second_1.0-1_all.deb"]
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_write_error_names_the_output_directory_not_a_staging_one(tmp_path: Path) -> None:
+    option = "-o/--output-dir"
+    with Staging(tmp_path, option=option) as outer, Staging(outer.path, option=option) as inner:
+        message = str(inner.error(OSError(errno.EFBIG, "File too large")))
+    assert message.startswith(f"-o/--output-dir {tmp_path}: cannot write the build there (File too large)")
 
 
 def test_stopping_a_batch_keeps_the_packages_published_in_order_and_nothing_else(tmp_path: Path) -> None:

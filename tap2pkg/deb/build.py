@@ -111,8 +111,18 @@ def write_dpkg(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Stag
     return _staged(tree.root, files, [], options)
 
 
-NATIVE = StagedBuilder("deb", "native", "the .deb written in Python", ("xz", "gzip"), write_native)
-DPKG = StagedBuilder("deb", "dpkg", "dpkg-buildpackage in the emitted source tree", (), write_dpkg)
+def _signs_dsc(options: BuildOptions) -> bool:  # the native writer signs the .dsc of a source package
+    return options.sign_key is not None or (options.sign and options.source)
+
+
+def _signs_changes(options: BuildOptions) -> bool:  # dpkg-buildpackage always makes a .changes
+    return options.sign_key is not None or options.sign
+
+
+NATIVE = StagedBuilder("deb", "native", "the .deb written in Python", ("xz", "gzip"), write_native,
+                       _signs_dsc)
+DPKG = StagedBuilder("deb", "dpkg", "dpkg-buildpackage in the emitted source tree", (), write_dpkg,
+                     _signs_changes)
 
 register(NATIVE)
 register(DPKG)
