@@ -2,25 +2,26 @@
 
 A call with several app files (or formats) builds up to ``--jobs`` packages at
 a time, each on a thread of its own (default: as many as the processors this
-process may use). Python runs one thread at a time, but xz, zlib, hashing and
-file I/O let go of it, so one package is compressed while the next one is
-rendered and archived. Every package is the same, byte for byte, whatever the
-number of jobs, and so is what the output directory gets:
+process may use). Python runs one thread at a time, but xz, zlib, hashing,
+file I/O and the build tools let go of it, so one package is compressed while
+the next one is rendered and archived. Every package is the same, byte for
+byte, whatever the number of jobs, and so is what the output directory gets:
 
-* :func:`build_in_order` (``tap2deb``, ``tap2rpm``): a package is published as
-  soon as it and every package before it are built. The first failure, in the
-  order given, ends the call: the packages before it are published, it and
-  those after it are not (what was built of them aside is removed).
-* :func:`build_together` (``tap2pkg build``): every package is built aside,
-  every name checked, then all are published; one failure publishes none.
+* :func:`build_in_order` (``tap2deb``, ``tap2rpm``): each builder publishes its
+  package as a single build does, but waits for its turn: the one before it
+  published. The first failure, in the order given, ends the call: the
+  packages before it are published, it and those after it are not (their
+  staging directories are removed).
+* :func:`build_together` (``tap2pkg build``): every package is built into a
+  staging directory of its output directory, every name checked, then the main
+  thread publishes them all; one failure publishes none.
 
-One job at a time, each builder publishes its package as it ends, as a single
-build does. With more, each job builds into a staging directory of its output
-directory (:class:`~tap2pkg.output.Staging`) and the main thread publishes.
-When the call stops early (an error, Ctrl-C, SIGTERM), the jobs not started are
-dropped, the build tools running on other threads are killed with their
-process groups (:func:`tap2pkg.tools.kill_running`) and every thread is waited
-for before the staging directories are removed.
+Build threads never take a signal; the main thread does. When the call stops
+early (an error, Ctrl-C, SIGTERM), the jobs not started are dropped, no job
+publishes any more, the build tools running on other threads are killed with
+their process groups and none starts (:func:`tap2pkg.tools.stopping`), and
+every thread is waited for before anything is removed. A call that signs
+builds one package at a time: gpg may ask for a passphrase.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,17 +37,19 @@ from typing import TYPE_CHECKING
 
 from . import output, tools
 from .builders import Builder, BuildOptions, BuildResult
-from .errors import Tap2pkgError, UsageError
+from .errors import UsageError
 from .runtime.lazy import lazy_import
 from .spec import PackageSpec
 
 if TYPE_CHECKING:
+    import threading
     from concurrent import futures
 
     from . import payload
 else:  # imported on first use: one package needs no thread, and --help builds nothing
     futures = lazy_import("concurrent.futures")
     payload = lazy_import("tap2pkg.payload")
+    threading = lazy_import("threading")
 
 #: what the staging directories' messages call the output directory
 OPTION = "-o/--output-dir"
@@ -78,28 +82,70 @@ def job_count(given: object) -> int:
     return given
 
 
+class Skipped(Exception):
+    """A job of :func:`build_in_order` that was not published: one before it failed, or the call stops."""
+
+
+class _Turns:
+    """Publishing in job order: job ``i`` publishes once job ``i - 1`` has; none after ``last`` does."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._next = 0
+        self._last = sys.maxsize
+
+    def wait(self, index: int) -> None:
+        """Return when job ``index`` may publish; :class:`Skipped` when it never will."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._next == index or index > self._last)
+            if index > self._last:
+                raise Skipped(f"job {index + 1} not published: the call stops")
+
+    def published(self, index: int) -> None:
+        with self._changed:
+            self._next = index + 1
+            self._changed.notify_all()
+
+    def stop_after(self, index: int) -> None:
+        """No job after ``index`` publishes (-1: none does any more)."""
+        with self._changed:
+            self._last = min(self._last, index)
+            self._changed.notify_all()
+
+
+def _in_turn(job: BuildJob, index: int, turns: _Turns) -> BuildResult:
+    """Build ``job`` (number ``index``), publishing in its turn."""
+    options = replace(job.options, publish_turn=functools.partial(turns.wait, index))
+    try:
+        result = job.builder.build(job.spec, Path(job.output_dir), options)
+    except BaseException:
+        turns.stop_after(index)
+        raise
+    turns.published(index)
+    return result
+
+
 @contextlib.contextmanager
-def _building(jobs: Sequence[BuildJob], into: Sequence[Path], workers: int,
-              ) -> Iterator[list[Callable[[], BuildResult]]]:
-    """One getter per job, in order, each giving the job's result built into ``into[i]`` (or raising its
-    error). With one worker a getter builds when called; with more, every job is started on a pool
-    of ``workers`` threads at once and a getter waits for its own. On leaving, early or not, nothing
-    of the builds is still running."""
-    if workers <= 1 or len(jobs) <= 1:
-        yield [functools.partial(job.builder.build, job.spec, path, job.options)
-               for job, path in zip(jobs, into, strict=True)]
+def _building(calls: Sequence[Callable[[], BuildResult]], workers: int,
+              stop: Callable[[], None] = lambda: None) -> Iterator[list[Callable[[], BuildResult]]]:
+    """One getter per call, in order, each giving the call's result (or raising its error). With one
+    worker a getter makes its call; with more, every call is started on a pool of ``workers`` threads
+    at once and a getter waits for its own. Leaving early runs ``stop`` first. On leaving, nothing
+    started here is still running."""
+    if workers <= 1 or len(calls) <= 1:
+        yield list(calls)
         return
     # the build threads never take a signal: the main thread does, and holds them while it publishes
-    pool = futures.ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="tap2pkg-build",
-                                      initializer=output.never_take_signals)
+    pool = futures.ThreadPoolExecutor(min(workers, len(calls)), "tap2pkg-build", output.never_take_signals)
     started: list[futures.Future[BuildResult]] = []
     try:
-        for job, path in zip(jobs, into, strict=True):
-            started.append(pool.submit(job.builder.build, job.spec, path, job.options))
+        for call in calls:
+            started.append(pool.submit(call))
         yield [future.result for future in started]
     except BaseException:
         for future in started:
             future.cancel()  # the ones no thread has taken yet
+        stop()
         with tools.stopping():  # a dpkg-source or rpmbuild on another thread stops now, none starts
             pool.shutdown(wait=True)
         raise
@@ -113,31 +159,13 @@ def build_in_order(jobs: Sequence[BuildJob], *, workers: int = 1,
     """Build every job (``workers`` at a time) and publish each, in order, as soon as it is built;
     ``finish(i, result)`` runs after job ``i`` is published. The first failure, in job order, is
     raised: the jobs before it stay published, the others are not."""
-    results: list[BuildResult] = []
     if workers <= 1 or len(jobs) <= 1 or _signing(jobs):  # one at a time: each publishes its own
-        for index, job in enumerate(jobs):
-            results.append(finish(index, job.builder.build(job.spec, Path(job.output_dir), job.options)))
-        return results
-    refused: Tap2pkgError | None = None
-    with contextlib.ExitStack() as stack:
-        stages: list[output.Staging] = []
-        with output.signals_held():  # each staging directory is in the stack before a signal can act
-            for job in jobs:
-                try:
-                    payload.check_output_dir(job.spec, job.output_dir)
-                    stages.append(stack.enter_context(output.Staging(Path(job.output_dir), option=OPTION)))
-                except Tap2pkgError as exc:  # as one at a time: the jobs before it are built, then it fails
-                    refused = exc
-                    break
-        started = jobs[:len(stages)]
-        getters = stack.enter_context(_building(started, [stage.path for stage in stages], workers))
-        for index, (stage, get) in enumerate(zip(stages, getters, strict=True)):
-            result = get()
-            paths = _published(result)
-            results.append(finish(index, _moved(result, dict(zip(paths, stage.publish(paths), strict=True)))))
-    if refused is not None:
-        raise refused
-    return results
+        return [finish(index, job.builder.build(job.spec, Path(job.output_dir), job.options))
+                for index, job in enumerate(jobs)]
+    turns = _Turns()
+    calls = [functools.partial(_in_turn, job, index, turns) for index, job in enumerate(jobs)]
+    with _building(calls, workers, stop=lambda: turns.stop_after(-1)) as getters:
+        return [finish(index, get()) for index, get in enumerate(getters)]
 
 
 def build_together(jobs: Sequence[BuildJob], *, workers: int = 1) -> list[BuildResult]:
@@ -159,7 +187,9 @@ def build_together(jobs: Sequence[BuildJob], *, workers: int = 1) -> list[BuildR
                 if key not in stages:
                     stages[key] = stack.enter_context(output.Staging(Path(job.output_dir), option=OPTION))
         owners = [stages[os.path.realpath(job.output_dir)] for job in jobs]
-        with _building(jobs, [stage.path for stage in owners], workers) as getters:
+        calls = [functools.partial(job.builder.build, job.spec, stage.path, job.options)
+                 for job, stage in zip(jobs, owners, strict=True)]
+        with _building(calls, workers) as getters:
             results = [get() for get in getters]
         staged = {key: [p for owner, result in zip(owners, results, strict=True) if owner is stage
                         for p in _published(result)]

@@ -83,6 +83,8 @@ class BuildOptions:
     sign_key: str | None = None
     #: the format's payload as the plan rendered it (:attr:`tap2pkg.regen.Plan.payload`); None: render it
     payload: object = None
+    #: called right before publishing, which waits for it: a batch publishes in order (:mod:`tap2pkg.batch`)
+    publish_turn: Callable[[], None] | None = None
 
     def payload_of(self, spec: PackageSpec, kind: type[P], make: Callable[[PackageSpec], P]) -> P:
         """The payload rendered for ``spec`` already, or ``make(spec)``: each build renders once."""
@@ -181,6 +183,8 @@ class StagedBuilder:
             except OSError as exc:
                 raise stage.error(exc) from None
             tree = [staged.source_tree] if staged.source_tree is not None else []
+            if options.publish_turn is not None:
+                options.publish_turn()
             final = stage.publish([*tree, *(path for _kind, path in staged.artifacts)])
         source_tree = final[0] if tree else None
         published = final[len(tree):]
