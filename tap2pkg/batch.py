@@ -115,9 +115,17 @@ class _Turns:
 
 def _in_turn(job: BuildJob, index: int, turns: _Turns) -> BuildResult:
     """Build ``job`` (number ``index``), publishing in its turn."""
-    options = replace(job.options, publish_turn=functools.partial(turns.wait, index))
+    waited: list[bool] = []
+
+    def wait_turn() -> None:
+        turns.wait(index)
+        waited.append(True)
+
     try:
+        options = replace(job.options, publish_turn=wait_turn)
         result = job.builder.build(job.spec, Path(job.output_dir), options)
+        if not waited:  # a builder of the library's user that publishes without asking: the turns go on
+            turns.wait(index)
     except BaseException:
         turns.stop_after(index)
         raise

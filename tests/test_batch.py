@@ -332,3 +332,34 @@ def test_one_app_file_starts_no_thread(tmp_path: Path) -> None:
                           env=dict(os.environ, SOURCE_DATE_EPOCH=EPOCH))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "1 False"
+
+
+@dataclass(frozen=True)
+class Unstaged:
+    """A builder of the library's user that publishes by itself, never asking for its turn."""
+
+    format: str = "deb"
+    name: str = "unstaged"
+    help: str = "publishes by itself"
+    compressions: tuple[str, ...] = ()
+
+    def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
+        if spec.name == "first":
+            time.sleep(0.05)  # the second ends first, the first before the third asks for its turn
+        return BuildResult(spec, self.format, self.name, [])
+
+    def signs(self, options: BuildOptions) -> bool:
+        return False
+
+
+def test_a_builder_that_never_asks_for_its_turn_does_not_stop_the_others(tmp_path: Path) -> None:
+    first, second, third = specs(["first", "second", "third"])
+    jobs = [batch.BuildJob(first, tmp_path, Unstaged(), BuildOptions()),
+            batch.BuildJob(second, tmp_path, Unstaged(), BuildOptions()),
+            batch.BuildJob(third, tmp_path, builders.get("deb"), BuildOptions(source=False))]  # asks
+    done: list[list[BuildResult]] = []
+    worker = threading.Thread(target=lambda: done.append(batch.build_in_order(jobs, workers=2)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the batch waits for a turn that never comes"
+    assert [r.spec.name for r in done[0]] == ["first", "second", "third"]
