@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import output, tools
-from .builders import Builder, BuildOptions, BuildResult
+from .builders import Builder, BuildOptions, BuildResult, StagedBuilder
 from .errors import UsageError
 from .runtime.lazy import lazy_import
 from .spec import PackageSpec
@@ -114,23 +114,13 @@ class _Turns:
 
 
 def _in_turn(job: BuildJob, index: int, turns: _Turns) -> BuildResult:
-    """Build ``job`` (number ``index``), publishing in its turn."""
-    waited: list[bool] = []
-
-    def wait_turn() -> None:
-        turns.wait(index)
-        waited.append(True)
-
+    """Build ``job`` (number ``index``), publishing in its turn; the main thread ends the turn."""
     try:
-        options = replace(job.options, publish_turn=wait_turn)
-        result = job.builder.build(job.spec, Path(job.output_dir), options)
-        if not waited:  # a builder of the library's user that publishes without asking: the turns go on
-            turns.wait(index)
+        options = replace(job.options, publish_turn=functools.partial(turns.wait, index))
+        return job.builder.build(job.spec, Path(job.output_dir), options)
     except BaseException:
         turns.stop_after(index)
         raise
-    turns.published(index)
-    return result
 
 
 @contextlib.contextmanager
@@ -155,10 +145,20 @@ def _building(calls: Sequence[Callable[[], BuildResult]], workers: int,
             future.cancel()  # the ones no thread has taken yet
         stop()
         with tools.stopping():  # a dpkg-source or rpmbuild on another thread stops now, none starts
-            pool.shutdown(wait=True)
+            _wait_for(pool)
         raise
-    finally:
-        pool.shutdown(wait=True)
+    pool.shutdown(wait=True)
+
+
+def _wait_for(pool: futures.ThreadPoolExecutor) -> None:
+    """Wait until every thread of ``pool`` has ended, through any further signal (the first one is
+    being handled: the call ends as soon as its threads have)."""
+    while True:
+        try:
+            pool.shutdown(wait=True)
+            return
+        except BaseException:  # noqa: BLE001 - a second Ctrl-C must not leave threads writing
+            continue
 
 
 def build_in_order(jobs: Sequence[BuildJob], *, workers: int = 1,
@@ -167,13 +167,17 @@ def build_in_order(jobs: Sequence[BuildJob], *, workers: int = 1,
     """Build every job (``workers`` at a time) and publish each, in order, as soon as it is built;
     ``finish(i, result)`` runs after job ``i`` is published. The first failure, in job order, is
     raised: the jobs before it stay published, the others are not."""
-    if workers <= 1 or len(jobs) <= 1 or _signing(jobs):  # one at a time: each publishes its own
+    if workers <= 1 or len(jobs) <= 1 or not _side_by_side(jobs):  # one at a time: each publishes its own
         return [finish(index, job.builder.build(job.spec, Path(job.output_dir), job.options))
                 for index, job in enumerate(jobs)]
     turns = _Turns()
     calls = [functools.partial(_in_turn, job, index, turns) for index, job in enumerate(jobs)]
+    results = []
     with _building(calls, workers, stop=lambda: turns.stop_after(-1)) as getters:
-        return [finish(index, get()) for index, get in enumerate(getters)]
+        for index, get in enumerate(getters):
+            results.append(finish(index, get()))
+            turns.published(index)  # the next one publishes once this one is recorded, as one at a time
+    return results
 
 
 def build_together(jobs: Sequence[BuildJob], *, workers: int = 1) -> list[BuildResult]:
@@ -185,7 +189,7 @@ def build_together(jobs: Sequence[BuildJob], *, workers: int = 1) -> list[BuildR
     checked before the first one is moved into place.
     """
     final: dict[Path, Path] = {}
-    workers = 1 if _signing(jobs) else workers
+    workers = workers if _side_by_side(jobs) else 1
     with contextlib.ExitStack() as stack:
         stages: dict[str, output.Staging] = {}
         with output.signals_held():  # each staging directory is in the stack before a signal can act
@@ -210,10 +214,11 @@ def build_together(jobs: Sequence[BuildJob], *, workers: int = 1) -> list[BuildR
     return [_moved(result, final) for result in results]
 
 
-def _signing(jobs: Sequence[BuildJob]) -> bool:
-    """Whether a job signs: gpg may ask for a passphrase, and a signing tool cannot be stopped from
-    another thread, so such a call builds one package at a time."""
-    return any(job.builder.signs(job.options) for job in jobs)
+def _side_by_side(jobs: Sequence[BuildJob]) -> bool:
+    """Whether the jobs may build side by side: every builder is a :class:`~tap2pkg.builders.StagedBuilder`
+    (it publishes in its turn) and none signs (gpg may ask for a passphrase, and a signing tool cannot
+    be stopped from another thread)."""
+    return all(isinstance(job.builder, StagedBuilder) and not job.builder.signs(job.options) for job in jobs)
 
 
 def _published(result: BuildResult) -> list[Path]:

@@ -11,6 +11,7 @@ stops the build, with :func:`stopping`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -40,7 +41,7 @@ def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merg
     Raises :class:`FileNotFoundError` when the program does not exist, and
     :class:`subprocess.TimeoutExpired` (its process group killed) when it runs past ``timeout`` seconds.
     """
-    with _lock:
+    with _lock, _signals_open():
         if _stopping:
             raise Stopped(f"{argv[0]} not started: the build is stopping")
         proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
@@ -57,6 +58,34 @@ def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merg
             with _lock:
                 _running.discard(proc)
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+#: the signals a build thread blocks (:func:`tap2pkg.output.never_take_signals`), open again for its tools
+_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextlib.contextmanager
+def _signals_open() -> Iterator[None]:
+    """Unblock SIGINT, SIGTERM and SIGHUP in this thread for the block: a tool started from a build
+    thread gets them as from the main thread (a child inherits its parent thread's mask)."""
+    old = signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def wait_for_lock(fd: int) -> None:
+    """Take an exclusive ``flock`` on ``fd``, waiting for another process that holds it; :class:`Stopped`
+    when the build stops meanwhile (a build thread takes no signal that could end the wait)."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if _stopping:
+                raise Stopped("the build is stopping") from None
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -86,12 +86,17 @@ class State:
         """Write the state into ``output_dir`` (atomically); its path."""
         key = self.tree if self.tree != "." else self.name
         path = self.path(output_dir, self.format, key)
-        path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(self.to_json())
-            os.fchmod(fh.fileno(), 0o644)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.to_json())
+                os.fchmod(fh.fileno(), 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise OutputError(f"{path.parent}: cannot record how the tree was generated "
+                              f"({exc.strerror or exc}); the package is built, but the next build will not "
+                              f"merge hand edits: make {path.parent} a writable directory") from None
         return path
 
 

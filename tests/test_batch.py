@@ -4,6 +4,7 @@ in the order given (or all together), and nothing left behind when one fails or 
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 import shutil
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 from concurrent import futures
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ import pytest
 from test_builders import PACKAGE_NAMES, echo_spec
 from test_cli_robustness import BIN, EPOCH, MAINTAINER, command, one_error, running, snapshot
 
-from tap2pkg import batch, builders, tools
-from tap2pkg.builders import BuildOptions, BuildResult
+from tap2pkg import batch, builders, output, tools
+from tap2pkg.builders import BuildOptions, BuildResult, Staged, StagedBuilder
+from tap2pkg.deb.build import write_native
 from tap2pkg.errors import OutputError
 from tap2pkg.output import Staging
 from tap2pkg.spec import PackageSpec
@@ -73,47 +75,34 @@ def test_jobs_must_be_a_positive_whole_number(tmp_path: Path, tool: str, value: 
     assert not (tmp_path / "out").exists()
 
 
-@dataclass(frozen=True)
-class FailingOne:
-    """The native .deb builder, except that the package named ``fails`` fails after ``wait`` is set (or
-    a short time): with two threads, the packages after it are built by then."""
+def failing_one(fails: str, wait: threading.Event, built: threading.Event) -> StagedBuilder:
+    """The native .deb builder, except that the package named ``fails`` fails once ``wait`` is set (or
+    after a short time), and ``built`` is set when the package named "fourth" is built aside: with two
+    threads, the packages after the failing one are built by then."""
 
-    fails: str
-    wait: threading.Event
-    format: str = "deb"
-    name: str = "native"
-    help: str = "the native builder, failing for one package"
-    compressions: tuple[str, ...] = ("xz",)
-
-    def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
-        if spec.name == self.fails:
-            self.wait.wait(timeout=0.5)
+    def write(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Staged:
+        if spec.name == fails:
+            wait.wait(timeout=0.5)
             raise OutputError(f"{spec.name}: no space left on device")
-        return builders.get("deb").build(spec, output_dir, options)
+        staged = write_native(spec, stage, options)
+        if spec.name == "fourth":
+            built.set()
+        return staged
 
-    def signs(self, options: BuildOptions) -> bool:
-        return False
+    return StagedBuilder("deb", "native", "the native builder, failing for one package", ("xz",), write)
 
 
-@dataclass(frozen=True)
-class Recording:
+def recording(seen: list[tuple[str, set[int]]], *, sign: bool = False) -> StagedBuilder:
     """The native .deb builder, noting on which thread each build ran and which signals it blocked."""
 
-    seen: list[tuple[str, set[int]]]
-    sign: bool = False
-    format: str = "deb"
-    name: str = "native"
-    help: str = "the native builder, noting its threads"
-    compressions: tuple[str, ...] = ("xz",)
-
-    def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
+    def write(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Staged:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-        self.seen.append((threading.current_thread().name, set(blocked)))
+        seen.append((threading.current_thread().name, set(blocked)))
         time.sleep(0.05)  # long enough for the other threads to take the other jobs
-        return builders.get("deb").build(spec, output_dir, options)
+        return write_native(spec, stage, options)
 
-    def signs(self, options: BuildOptions) -> bool:
-        return self.sign
+    return StagedBuilder("deb", "native", "the native builder, noting its threads", ("xz",), write,
+                         lambda options: sign)
 
 
 def specs(names: list[str]) -> list[PackageSpec]:
@@ -127,27 +116,13 @@ def test_in_order_the_packages_before_a_failure_are_published_and_none_after(tmp
                                                                               workers: int) -> None:
     names = ["first", "second", "third", "fourth"]
     last_done = threading.Event()
-    builder = FailingOne("second", last_done)
+    builder = failing_one("second", last_done, last_done)
     finished: list[int] = []
 
     def finish(index: int, result: BuildResult) -> BuildResult:
         finished.append(index)
         return result
 
-    original = builder.build
-
-    def build(spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
-        turn = options.publish_turn
-        if spec.name == "fourth" and turn is not None:  # built aside: now it waits for its turn
-
-            def reached() -> None:
-                last_done.set()
-                turn()
-
-            options = replace(options, publish_turn=reached)
-        return original(spec, output_dir, options)
-
-    object.__setattr__(builder, "build", build)
     jobs = [batch.BuildJob(spec, tmp_path, builder, BuildOptions(source=False)) for spec in specs(names)]
     with pytest.raises(OutputError, match="second: no space"):
         batch.build_in_order(jobs, workers=workers, finish=finish)
@@ -198,7 +173,7 @@ def test_a_tool_running_on_another_thread_is_killed_when_the_build_stops(tmp_pat
 
 def test_build_threads_leave_signals_to_the_main_thread(tmp_path: Path) -> None:
     seen: list[tuple[str, set[int]]] = []
-    jobs = [batch.BuildJob(spec, tmp_path, Recording(seen), BuildOptions(source=False))
+    jobs = [batch.BuildJob(spec, tmp_path, recording(seen), BuildOptions(source=False))
             for spec in specs(["first", "second", "third"])]
     batch.build_in_order(jobs, workers=2)
     assert {name.startswith("tap2pkg-build") for name, _blocked in seen} == {True}
@@ -210,7 +185,7 @@ def test_build_threads_leave_signals_to_the_main_thread(tmp_path: Path) -> None:
 @pytest.mark.parametrize("together", [False, True])
 def test_a_call_that_signs_builds_one_package_at_a_time(tmp_path: Path, together: bool) -> None:
     seen: list[tuple[str, set[int]]] = []
-    jobs = [batch.BuildJob(spec, tmp_path, Recording(seen, sign=True), BuildOptions(source=False))
+    jobs = [batch.BuildJob(spec, tmp_path, recording(seen, sign=True), BuildOptions(source=False))
             for spec in specs(["first", "second"])]
     if together:
         batch.build_together(jobs, workers=4)
@@ -336,30 +311,84 @@ def test_one_app_file_starts_no_thread(tmp_path: Path) -> None:
 
 @dataclass(frozen=True)
 class Unstaged:
-    """A builder of the library's user that publishes by itself, never asking for its turn."""
+    """A builder of the library's user that publishes by itself: it never asks for its turn."""
 
+    threads: list[str]
     format: str = "deb"
     name: str = "unstaged"
     help: str = "publishes by itself"
     compressions: tuple[str, ...] = ()
 
     def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
-        if spec.name == "first":
-            time.sleep(0.05)  # the second ends first, the first before the third asks for its turn
+        self.threads.append(threading.current_thread().name)
         return BuildResult(spec, self.format, self.name, [])
 
     def signs(self, options: BuildOptions) -> bool:
         return False
 
 
-def test_a_builder_that_never_asks_for_its_turn_does_not_stop_the_others(tmp_path: Path) -> None:
+def test_a_builder_that_publishes_by_itself_builds_one_package_at_a_time(tmp_path: Path) -> None:
+    threads: list[str] = []
     first, second, third = specs(["first", "second", "third"])
-    jobs = [batch.BuildJob(first, tmp_path, Unstaged(), BuildOptions()),
-            batch.BuildJob(second, tmp_path, Unstaged(), BuildOptions()),
-            batch.BuildJob(third, tmp_path, builders.get("deb"), BuildOptions(source=False))]  # asks
-    done: list[list[BuildResult]] = []
-    worker = threading.Thread(target=lambda: done.append(batch.build_in_order(jobs, workers=2)), daemon=True)
+    jobs = [batch.BuildJob(first, tmp_path, Unstaged(threads), BuildOptions()),
+            batch.BuildJob(second, tmp_path, Unstaged(threads), BuildOptions()),
+            batch.BuildJob(third, tmp_path, builders.get("deb"), BuildOptions(source=False))]
+    results = batch.build_in_order(jobs, workers=2)
+    assert [r.spec.name for r in results] == ["first", "second", "third"]
+    assert threads == ["MainThread", "MainThread"]  # its order could not be kept on threads
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failure_to_record_a_package_publishes_none_after_it(tmp_path: Path, workers: int) -> None:
+    def finish(index: int, result: BuildResult) -> BuildResult:
+        if index == 1:
+            raise OutputError("cannot record the second")
+        return result
+
+    jobs = [batch.BuildJob(spec, tmp_path, builders.get("deb"), BuildOptions(source=False))
+            for spec in specs(["first", "second", "third", "fourth"])]
+    with pytest.raises(OutputError, match="cannot record the second"):
+        batch.build_in_order(jobs, workers=workers, finish=finish)
+    assert sorted(p.name for p in tmp_path.glob("*.deb")) == ["first_1.0-1_all.deb", "second_1.0-1_all.deb"]
+    assert not leftovers(tmp_path)
+
+
+def test_a_wait_for_another_builds_lock_ends_when_the_build_stops(tmp_path: Path) -> None:
+    lock = tmp_path / "x.lock"
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another build holds it
+    waiter = os.open(lock, os.O_RDWR)
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            tools.wait_for_lock(waiter)
+        except tools.Stopped as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=wait)
     worker.start()
-    worker.join(timeout=20)
-    assert not worker.is_alive(), "the batch waits for a turn that never comes"
-    assert [r.spec.name for r in done[0]] == ["first", "second", "third"]
+    time.sleep(0.2)
+    assert worker.is_alive()  # still waiting
+    with tools.stopping():
+        worker.join(timeout=5)
+    assert not worker.is_alive() and raised
+    os.close(holder)
+    tools.wait_for_lock(waiter)  # free now: taken at once
+    os.close(waiter)
+
+
+def test_a_tool_started_from_a_build_thread_can_take_signals(tmp_path: Path) -> None:
+    masks: list[int] = []
+
+    def run() -> None:
+        output.never_take_signals()
+        done = tools.run_tool_process(["sh", "-c", "grep SigBlk /proc/self/status"], cwd=tmp_path,
+                                      env=os.environ)
+        masks.append(int(done.stdout.split()[-1], 16))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=10)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        assert not masks[0] & (1 << (signum - 1)), f"{signum} blocked in the tool"

@@ -23,13 +23,11 @@ from ..errors import BuildToolError, MissingToolError, OutputError
 from ..runtime.lazy import lazy_import
 
 if TYPE_CHECKING:
-    import fcntl
     import shutil
     import tempfile
 
     from .. import tools
 else:  # imported on first use: rpm/build.py imports this module when the registry lists the builders
-    fcntl = lazy_import("fcntl")
     shutil = lazy_import("shutil")
     tempfile = lazy_import("tempfile")
     tools = lazy_import("tap2pkg.tools")
@@ -94,7 +92,7 @@ def private_topdir(label: str) -> Iterator[Path]:
     with open(fd, "w") as lock:
         if os.fstat(fd).st_uid == os.getuid():
             os.fchmod(fd, 0o666)  # another build user may wait on it too
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        tools.wait_for_lock(lock.fileno())  # another build of the same label: wait, unless the build stops
         top = base / label
         if top.is_symlink() or (top.exists() and top.stat().st_uid != os.getuid()):
             raise OutputError(f"{top} belongs to another user (a build that stopped); remove it")
