@@ -190,6 +190,17 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+@contextlib.contextmanager
+def signals_open() -> Iterator[None]:
+    """Unblock SIGINT, SIGTERM and SIGHUP in the calling thread for the block: a process a build thread
+    starts there gets them as one the main thread starts (a child inherits its thread's mask)."""
+    old = signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def never_take_signals() -> None:
     """Block SIGINT, SIGTERM and SIGHUP in the calling thread for good: a build thread calls it, so that
     they reach the main thread, which holds them while it publishes (:func:`signals_held`)."""

@@ -17,8 +17,10 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+
+from . import output
 
 #: How long to wait for a killed tool's children to go.
 _KILL_WAIT = 5.0
@@ -41,7 +43,7 @@ def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merg
     Raises :class:`FileNotFoundError` when the program does not exist, and
     :class:`subprocess.TimeoutExpired` (its process group killed) when it runs past ``timeout`` seconds.
     """
-    with _lock, _signals_open():
+    with _lock, output.signals_open():  # a tool started from a build thread takes signals all the same
         if _stopping:
             raise Stopped(f"{argv[0]} not started: the build is stopping")
         proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
@@ -58,21 +60,6 @@ def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merg
             with _lock:
                 _running.discard(proc)
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
-#: the signals a build thread blocks (:func:`tap2pkg.output.never_take_signals`), open again for its tools
-_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-
-@contextlib.contextmanager
-def _signals_open() -> Iterator[None]:
-    """Unblock SIGINT, SIGTERM and SIGHUP in this thread for the block: a tool started from a build
-    thread gets them as from the main thread (a child inherits its parent thread's mask)."""
-    old = signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def wait_for_lock(fd: int) -> None:
@@ -98,13 +85,7 @@ def stopping() -> Iterator[None]:
         _stopping = True
         procs = list(_running)
     try:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        deadline = time.monotonic() + _KILL_WAIT
-        for proc in procs:
-            while time.monotonic() < deadline and _group_alive(proc.pid):
-                time.sleep(0.01)
+        _kill_groups([proc.pid for proc in procs])  # each thread that started one reaps its own
         yield
     finally:
         with _lock:
@@ -112,15 +93,20 @@ def stopping() -> Iterator[None]:
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
-    """Kill ``proc``'s process group and wait (a little) until every member has gone."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    """Kill ``proc``'s process group, reap ``proc`` and wait (a little) until every member has gone."""
+    _kill_groups([proc.pid], reap=proc.wait)
+
+
+def _kill_groups(pgids: list[int], *, reap: Callable[[], object] = lambda: None) -> None:
+    """Kill the process groups ``pgids``, ``reap``, then wait (a little) until every member has gone."""
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    reap()
     deadline = time.monotonic() + _KILL_WAIT
-    while time.monotonic() < deadline and _group_alive(proc.pid):
-        time.sleep(0.01)
+    for pgid in pgids:
+        while time.monotonic() < deadline and _group_alive(pgid):
+            time.sleep(0.01)
 
 
 def _group_alive(pgid: int) -> bool:
