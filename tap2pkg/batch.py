@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING
 
 from . import output, tools
 from .builders import Builder, BuildOptions, BuildResult, StagedBuilder
-from .errors import UsageError
 from .runtime.lazy import lazy_import
 from .spec import PackageSpec
 
@@ -73,13 +72,9 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def job_count(given: object) -> int:
-    """``--jobs`` checked: a whole number of at least 1; None (not given): :func:`usable_cpus`."""
-    if given is None:
-        return usable_cpus()
-    if isinstance(given, bool) or not isinstance(given, int) or given < 1:
-        raise UsageError(f"--jobs {given}: build at least 1 package at a time (default: one per processor)")
-    return given
+def job_count(given: int | None) -> int:
+    """``--jobs`` (checked by its option's type): None, not given, is :func:`usable_cpus`."""
+    return usable_cpus() if given is None else given
 
 
 class Skipped(Exception):
