@@ -16,6 +16,7 @@ directory shared by many.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import os
@@ -86,6 +87,7 @@ class State:
         """Write the state into ``output_dir`` (atomically); its path."""
         key = self.tree if self.tree != "." else self.name
         path = self.path(output_dir, self.format, key)
+        tmp = None
         try:
             path.parent.mkdir(exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
@@ -94,6 +96,9 @@ class State:
                 os.fchmod(fh.fileno(), 0o644)
             os.replace(tmp, path)
         except OSError as exc:
+            if tmp is not None:  # a full disk: no half-written record is left beside the real ones
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             raise OutputError(f"{path.parent}: cannot record how the tree was generated "
                               f"({exc.strerror or exc}); the package is built, but the next build will not "
                               f"merge hand edits: make {path.parent} a writable directory") from None
