@@ -174,21 +174,14 @@ def measure_builds(runs: int, batch: int, *, tool: str, flag: str, fmt: str, slo
     def nfpm_run(config: Path, out: Path) -> float:
         return timed([str(nfpm), "package", "-p", fmt, "-f", str(config), "-t", str(out)])
 
-    def native_batch() -> float:  # 50 new packages: an empty cache, nothing reused from an earlier run
-        return timed(build_command(tool, flag, apps, fresh(work / "out" / "batch-native"), "native"),
-                     fresh(work / "cache"))
-
-    def one_job_batch() -> float:  # the same call on one thread (--jobs 1)
-        return timed(build_command(tool, flag, apps, fresh(work / "out" / "batch-one-job"), "native", None,
-                                   "--jobs", "1"), fresh(work / "cache"))
+    def packager_batch(name: str, bin_dir: Path | None = None, *extra: str) -> Callable[[], float]:
+        """One call building every app: new packages, an empty cache, nothing reused from a run before."""
+        return lambda: timed(build_command(tool, flag, apps, fresh(work / "out" / f"batch-{name}"), "native",
+                                           bin_dir, *extra), fresh(work / f"{name}-cache"))
 
     def nfpm_batch() -> float:  # nfpm builds one package per call, all into one directory
         out = fresh(work / "out" / "batch-nfpm")
         return sum(nfpm_run(config, out) for config in configs)
-
-    def baseline_batch() -> float:
-        out = fresh(work / "out" / "batch-baseline")
-        return timed(build_command(tool, flag, apps, out, "native", baseline), fresh(work / "baseline-cache"))
 
     commands = commands or {}
     names = ("native", "cold", slow, "nfpm", *(["baseline"] if baseline else []), *commands)
@@ -211,8 +204,9 @@ def measure_builds(runs: int, batch: int, *, tool: str, flag: str, fmt: str, slo
             if run:
                 single[name].append(seconds)
     m = {name: median(times) for name, times in single.items()}
-    batches = {"native_batch": native_batch, "nfpm_batch": nfpm_batch, "one_job_batch": one_job_batch,
-               **({"baseline_batch": baseline_batch} if baseline else {})}
+    batches = {"native_batch": packager_batch("native"), "nfpm_batch": nfpm_batch,
+               "one_job_batch": packager_batch("one-job", None, "--jobs", "1"),  # the same call on one thread
+               **({"baseline_batch": packager_batch("baseline", baseline)} if baseline else {})}
     m.update(zip(batches, alternating_batches(*batches.values()), strict=True))
     if slow_batch:
         out = fresh(work / "out" / f"batch-{slow}")
