@@ -148,11 +148,14 @@ class Builder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Staged:
-    """What a builder's writer made in the staging directory: ``(kind, path)`` pairs, the tree, notes."""
+    """What a builder's writer made in the staging directory: ``(kind, path)`` pairs, the tree, notes,
+    and the spec as the tree has it when a packager changed its version by hand (``dch -v``,
+    ``Release:``): the result reports that version, as its artifacts' names do."""
 
     artifacts: list[tuple[str, Path]]
     source_tree: Path | None = None
     notes: list[str] = field(default_factory=list)
+    spec: PackageSpec | None = None
 
 
 #: A builder's writer: build ``spec`` into ``stage.path`` with the checked options. It may refuse,
@@ -194,7 +197,7 @@ class StagedBuilder:
         if options.compression is not None and not self.compressions:
             notes.append(f"--compression {options.compression} is not applied by the {self.name} builder "
                          "(its tool chooses); use --builder native to choose it")
-        return BuildResult(spec, self.format, self.name, artifacts, source_tree, notes)
+        return BuildResult(staged.spec or spec, self.format, self.name, artifacts, source_tree, notes)
 
     def signs(self, options: BuildOptions) -> bool:
         """Whether a build with ``options`` runs a signing tool (:attr:`signing`)."""
