@@ -105,6 +105,13 @@ class BuildResult:
     #: the editable source tree directory (the Debian ``<pkg>-<version>/``), None when the format has none
     source_tree: Path | None = None
     notes: list[str] = field(default_factory=list)
+    #: the version built, as the tree has it (a packager may have changed it by hand); default the spec's
+    version: str | None = None
+
+    @property
+    def full_version(self) -> str:
+        """The version of the built package: ``version``, else the spec's ``version-revision``."""
+        return self.version or self.spec.full_version
 
     def paths(self, kind: str | None = None) -> list[Path]:
         """The artifacts' paths (of one ``kind`` only, when given), in build order."""
@@ -113,7 +120,7 @@ class BuildResult:
     def summary(self, **extra: Any) -> dict[str, Any]:
         """This build as one entry of the front ends' ``--json`` summary."""
         tree = {"source_tree": str(self.source_tree)} if self.source_tree is not None else {}
-        return {"name": self.spec.name, "version": self.spec.full_version, "format": self.format,
+        return {"name": self.spec.name, "version": self.full_version, "format": self.format,
                 "builder": self.builder, "runtime": self.spec.runtime, **tree, **extra,
                 "notes": list(self.notes),
                 "artifacts": [{"path": str(a.path), "sha256": a.sha256, "kind": a.kind}
@@ -149,13 +156,13 @@ class Builder(Protocol):
 @dataclass(frozen=True, slots=True)
 class Staged:
     """What a builder's writer made in the staging directory: ``(kind, path)`` pairs, the tree, notes,
-    and the spec as the tree has it when a packager changed its version by hand (``dch -v``,
-    ``Release:``): the result reports that version, as its artifacts' names do."""
+    and the version the tree holds when a packager changed it by hand (``dch -v``, ``Release:``): the
+    result reports that version, as its artifacts' names do."""
 
     artifacts: list[tuple[str, Path]]
     source_tree: Path | None = None
     notes: list[str] = field(default_factory=list)
-    spec: PackageSpec | None = None
+    version: str | None = None
 
 
 #: A builder's writer: build ``spec`` into ``stage.path`` with the checked options. It may refuse,
@@ -197,7 +204,7 @@ class StagedBuilder:
         if options.compression is not None and not self.compressions:
             notes.append(f"--compression {options.compression} is not applied by the {self.name} builder "
                          "(its tool chooses); use --builder native to choose it")
-        return BuildResult(staged.spec or spec, self.format, self.name, artifacts, source_tree, notes)
+        return BuildResult(spec, self.format, self.name, artifacts, source_tree, notes, staged.version)
 
     def signs(self, options: BuildOptions) -> bool:
         """Whether a build with ``options`` runs a signing tool (:attr:`signing`)."""

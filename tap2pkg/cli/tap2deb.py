@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _show(job: Prepared, result: builders.BuildResult, made: Companions) -> list[str]:
     """What one build wrote: its companions, its source tree, then its own files."""
     return [*(f"{PROG}: wrote {a['path']}" for e in made.entries for a in e["artifacts"]),
-            f"{PROG}: {job.spec.name} {job.spec.full_version}: source tree {result.source_tree}",
+            f"{PROG}: {job.spec.name} {result.full_version}: source tree {result.source_tree}",
             *(f"{PROG}: wrote {path}" for path in result.paths())]
 
 
