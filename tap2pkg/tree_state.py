@@ -39,6 +39,20 @@ STATE_DIR = ".tap2pkg"
 Files = dict[str, tuple[bytes, int]]
 
 
+def regular_tree_file(path: Path, *, directory: bool = False) -> tuple[bytes, int]:
+    """``path``'s content and mode, as :data:`Files` holds them; a symbolic link, or anything but a
+    regular file (a directory, with ``directory``), is an :class:`OutputError`: the tree tap2pkg
+    writes back after a build holds regular files only, so it would be lost."""
+    is_link = path.is_symlink()
+    if is_link or not (path.is_dir() if directory else path.is_file()):
+        what = "a symbolic link" if is_link else "not a regular file"
+        raise OutputError(f"{path}: {what} in the source tree, which tap2pkg rewrites with regular files "
+                          "only and would lose it; put a copy of the file in its place")
+    if directory:
+        return b"", 0
+    return path.read_bytes(), path.stat().st_mode & 0o7777
+
+
 @dataclass(frozen=True, slots=True)
 class State:
     """What one build generated for one tree: its release, the settings it came from, every tracked file."""
@@ -141,4 +155,4 @@ def settings_record(settings: Mapping[str, Any], spec: PackageSpec) -> dict[str,
     return record
 
 
-__all__ = ["STATE_DIR", "Files", "State", "settings_record", "states"]
+__all__ = ["STATE_DIR", "Files", "State", "regular_tree_file", "settings_record", "states"]

@@ -78,10 +78,10 @@ def _sign(files: list[Path], notes: list[str], key_name: str | None) -> None:
                          "with the maintainer's key: name the key with --sign-key KEYID, or build with -u")
 
 
-def _staged(tree: Path, files: list[Path], notes: list[str], options: BuildOptions) -> Staged:
+def _staged(tree: source.SourceTree, files: list[Path], notes: list[str], options: BuildOptions) -> Staged:
     if options.sign or options.sign_key is not None:
         _sign(files, notes, options.sign_key)
-    return Staged([(artifact_kind(f), f) for f in files], tree, notes)
+    return Staged([(artifact_kind(f), f) for f in files], tree.root, notes, tree.version())
 
 
 def write_native(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Staged:
@@ -99,7 +99,7 @@ def write_native(spec: PackageSpec, stage: Staging, options: BuildOptions) -> St
             notes.append("no .dsc: dpkg-source is not installed (apt-get install dpkg-dev)")
     if options.binary:
         files.append(native.build_native_deb(tree, stage.path, compression=options.compression or "xz"))
-    return _staged(tree.root, files, notes, options)
+    return _staged(tree, files, notes, options)
 
 
 def write_dpkg(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Staged:
@@ -108,7 +108,7 @@ def write_dpkg(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Stag
     payload = options.payload_of(spec, source.DebPayload, source.DebPayload.for_spec)
     tree = source.write_source_tree(payload, stage.path, options.edits)
     files = dpkg.build_with_dpkg(tree, source=options.source, binary=options.binary)
-    return _staged(tree.root, files, [], options)
+    return _staged(tree, files, [], options)
 
 
 def _signs_dsc(options: BuildOptions) -> bool:  # the native writer signs the .dsc of a source package

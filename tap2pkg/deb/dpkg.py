@@ -13,9 +13,9 @@ def build_with_dpkg(tree: SourceTree, *, source: bool = True, binary: bool = Tru
 
     Returns the artifacts: the ``.dsc``, ``.orig.tar.gz`` and
     ``.debian.tar.xz`` when ``source``; the ``_all.deb`` when ``binary``;
-    and the ``.changes`` and ``.buildinfo``.
+    and the ``.changes`` and ``.buildinfo``; named after the version of the
+    tree's changelog, as ``dpkg-buildpackage`` names them.
     """
-    spec = tree.spec
     orig = orig_tarball(tree)
     normalize_modes(tree.root)
     mode = "-F" if source and binary else ("-S" if source else "-A")
@@ -23,7 +23,7 @@ def build_with_dpkg(tree: SourceTree, *, source: bool = True, binary: bool = Tru
     run_tool(["dpkg-buildpackage", "-us", "-uc", "--no-sign", mode], cwd=tree.root, env=env,
              what="dpkg-buildpackage")
     run_tool(["debian/rules", "clean"], cwd=tree.root, env=env, what="debian/rules clean")
-    base = f"{spec.name}_{spec.full_version}"
+    base = f"{tree.spec.name}_{tree.file_version()}"
     out: list[Path] = []
     if source:
         out += [tree.parent / f"{base}.dsc", orig, tree.parent / f"{base}.debian.tar.xz"]

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BuildToolError, MissingToolError, OutputError
+from ..errors import BuildToolError, MissingToolError, OutputError, UnsupportedEditError
 from ..payload import ROLES, Payload, build_time
 from ..regen import TreeEdits, TreeFormat
 from ..render import render
 from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
-from ..tree_state import Files
+from ..tree_state import Files, regular_tree_file
 from .archive import TarMember, compress, normalize_modes, tar_bytes
 from .licenses import license_paragraphs
 from .policy import DEFAULT_STANDARDS_VERSION, standards_version
@@ -133,6 +133,26 @@ class SourceTree:
         """The directory holding the tree and, later, the source package files."""
         return self.root.parent
 
+    def version(self) -> str:
+        """The version of the top entry of the tree's ``debian/changelog`` as it is on disk: the spec's,
+        or the one a packager gave by hand (``dch -v 1.0-2``); what the built files are named after."""
+        where = "debian/changelog"
+        try:
+            text = (self.root / where).read_bytes().decode(errors="replace")
+        except FileNotFoundError:
+            raise UnsupportedEditError(f"{where}: removed; a source tree needs it (restore it, "
+                                       "or regenerate the tree)") from None
+        return deb_tree.changelog_version(text, self.spec.name, where)
+
+    def file_version(self) -> str:
+        """:meth:`version` as file names carry it: without an epoch (``1:1.0-2`` → ``1.0-2``)."""
+        return self.version().split(":", 1)[-1]
+
+    def upstream_version(self) -> str:
+        """The upstream part of :meth:`version`, which names the ``.orig.tar.gz`` (``1.1-1`` → ``1.1``)."""
+        version = self.file_version()
+        return version.rsplit("-", 1)[0] if "-" in version else version
+
 
 def _write(path: str, data: bytes, mode: int, epoch: int, made: set[str]) -> None:
     parent = os.path.dirname(path)
@@ -187,7 +207,7 @@ def orig_tarball(tree: SourceTree) -> Path:
                 seen.add(d)
                 members.append(TarMember(d, 0o755))
         members.append(TarMember(f"{top}/{f.tree_path}", f.mode, f.data))
-    out = tree.parent / f"{spec.name}_{spec.version}.orig.tar.gz"
+    out = tree.parent / f"{spec.name}_{tree.upstream_version()}.orig.tar.gz"
     out.write_bytes(compress(tar_bytes(members, tree.payload.core.build_time), "gzip"))
     return out
 
@@ -212,13 +232,13 @@ def run_tool(argv: list[str], *, cwd: Path, env: dict[str, str], what: str) -> s
 
 
 def build_source_package(tree: SourceTree) -> list[Path]:
-    """Make the ``.orig.tar.gz``, then ``dpkg-source -b``: returns the three source package files."""
-    spec = tree.spec
+    """Make the ``.orig.tar.gz``, then ``dpkg-source -b``: returns the three source package files, named
+    after the version of the tree's changelog."""
     orig = orig_tarball(tree)
     normalize_modes(tree.root)
     run_tool(["dpkg-source", "--compression=xz", "-b", tree.root.name], cwd=tree.parent, env=tool_env(tree),
              what="dpkg-source -b")
-    base = f"{spec.name}_{spec.full_version}"
+    base = f"{tree.spec.name}_{tree.file_version()}"
     return [tree.parent / f"{base}.dsc", orig, tree.parent / f"{base}.debian.tar.xz"]
 
 
@@ -235,7 +255,9 @@ def generated_tree(payload: DebPayload) -> Files:
 
 
 def tree_files(root: Path, tracked: object = ()) -> Files:
-    """The files of the tree at ``root`` as they are (regular files; debhelper's build leftovers skipped)."""
+    """The files of the tree at ``root`` as they are (debhelper's build leftovers skipped). A link or
+    anything else but a regular file or directory is refused (:func:`~tap2pkg.tree_state.regular_tree_file`):
+    the rewritten tree could not keep it."""
     del tracked  # a Debian tree is all its files
     package = root.resolve().name.rsplit("-", 1)[0]  # <pkg>-<version>
     found: Files = {}
@@ -243,12 +265,12 @@ def tree_files(root: Path, tracked: object = ()) -> Files:
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         dirnames[:] = sorted(d for d in dirnames
                              if not build_leftover(f"{rel_dir}/{d}".removeprefix("./"), package))
+        for name in dirnames:  # os.walk lists a link to a directory here, and does not enter it
+            regular_tree_file(Path(dirpath) / name, directory=True)
         for name in sorted(filenames):
             rel = f"{rel_dir}/{name}".removeprefix("./")
-            path = Path(dirpath) / name
-            if build_leftover(rel, package) or path.is_symlink() or not path.is_file():
-                continue
-            found[rel] = (path.read_bytes(), path.stat().st_mode & 0o7777)
+            if not build_leftover(rel, package):
+                found[rel] = regular_tree_file(Path(dirpath) / name)
     return found
 
 

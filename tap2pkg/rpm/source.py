@@ -32,7 +32,7 @@ from ..regen import TreeEdits, TreeFormat
 from ..render import render, rpm_date, wrap_lines
 from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
-from ..tree_state import Files
+from ..tree_state import Files, regular_tree_file
 from .deflate import gzip_pieces
 from .model import (
     FILE_CONFIG,
@@ -316,8 +316,8 @@ def tree_files(directory: Path, tracked: Iterable[str]) -> Files:
     found: Files = {}
     for name in sorted(names):
         path = directory / name
-        if path.is_file() and not path.is_symlink():
-            found[name] = (path.read_bytes(), path.stat().st_mode & 0o7777)
+        if path.is_symlink() or path.exists():  # a link is refused, not taken for a removed file
+            found[name] = regular_tree_file(path)
     return found
 
 
