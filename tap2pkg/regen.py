@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .debversion import compare_versions
-from .errors import InvalidVersionError, MergeConflictError, OutputError
+from .errors import InvalidVersionError, MergeConflictError, OutputError, UsageError
 from .merge import files_with_markers, merge3
 from .runtime.lazy import lazy_import
 from .tree_state import STATE_DIR, Files, State, settings_record, states
@@ -144,8 +144,12 @@ class Plan:
         label = self.tree.name
         out: list[str] = []
         for rel in sorted(set(self.generated) | set(self.theirs)):
-            want = self.generated.get(rel, (b"", 0))[0] if rel in self.generated else None
-            have = self.theirs.get(rel, (b"", 0))[0] if rel in self.theirs else None
+            want, want_mode = self.generated.get(rel, (None, 0))
+            have, have_mode = self.theirs.get(rel, (None, 0))
+            # a chmod +x or -x is an edit too (a umask's read bits are not: the formats normalize them)
+            if want is not None and have is not None and (want_mode ^ have_mode) & 0o111:
+                out.append(f"Mode of generated/{rel} {want_mode:04o} and {label}/{rel} {have_mode:04o} "
+                           "differ\n")
             if want == have:
                 continue
             try:
@@ -321,12 +325,15 @@ def _merge_one(rel: str, base: tuple[bytes, int] | None, theirs: tuple[bytes, in
     return merged, mode
 
 
-def from_tree_settings(fmt_name: str, tree: Path) -> tuple[State, Path]:
+def from_tree_settings(fmt_name: str, tree: Path, name: str | None = None) -> tuple[State, Path]:
     """The state a tree was generated with, and the output directory holding it (for ``--from-tree``
-    without an app file)."""
+    without an app file). Several packages' records may name one tree (the ``.spec`` files of several
+    RPMs share one directory): ``name`` (``-r``/``-d``, the package name) picks one, and without it
+    they are refused rather than one of them built."""
     tree = Path(tree)
     if not tree.is_dir():
         raise OutputError(f"--from-tree {tree}: not a directory; name the source tree")
+    found: list[tuple[State, Path]] = []
     for output_dir in (tree.parent, tree):
         directory = output_dir / STATE_DIR
         if not directory.is_dir():
@@ -334,9 +341,23 @@ def from_tree_settings(fmt_name: str, tree: Path) -> tuple[State, Path]:
         for path in sorted(directory.glob(f"{fmt_name}-*.json")):
             state = State.load(path)
             if state is not None and (output_dir / state.tree).resolve() == tree.resolve():
-                return state, output_dir
-    raise OutputError(f"--from-tree {tree}: no record of how tap2pkg generated it ({STATE_DIR}/ beside it); "
-                      "give the app file too, with the options it was built with")
+                found.append((state, output_dir))
+    if not found:
+        raise OutputError(f"--from-tree {tree}: no record of how tap2pkg generated it ({STATE_DIR}/ beside "
+                          "it); give the app file too, with the options it was built with")
+    if name is not None:
+        picked = [(state, where) for state, where in found if state.name == name]
+        if not picked:
+            known = ", ".join(sorted(state.name for state, _ in found))
+            raise UsageError(f"--from-tree {tree}: no package {name!r} was generated there "
+                             f"(it holds: {known})")
+        return picked[0]
+    if len(found) > 1:
+        known = ", ".join(sorted(state.name for state, _ in found))
+        option = "-d/--debfile" if fmt_name == "deb" else "-r/--rpmfile"
+        raise UsageError(f"--from-tree {tree}: it holds the trees of several packages ({known}); "
+                         f"name the one to build with {option}")
+    return found[0]
 
 
 def whole_tree(fmt_name: str, spec: PackageSpec, tree: Path) -> tuple[TreeEdits, Any]:

@@ -300,7 +300,8 @@ def prepare_from_tree(fmt: str, args: argparse.Namespace, dests: Mapping[str, st
                       default_maintainer: str | None = None) -> Prepared:
     """``--from-tree DIR`` with no app file: the spec DIR was generated with, and DIR as it is."""
     tree = Path(args.from_tree)
-    state, state_dir = regen.from_tree_settings(fmt, tree)
+    name = getattr(args, "debfile" if fmt == "deb" else "rpmfile", None)  # -d/-r pick one of several
+    state, state_dir = regen.from_tree_settings(fmt, tree, name)
     settings = {k: v for k, v in state.settings.items() if k not in ("app_file", "app_file_name")}
     settings.update(settings_from_args(args, dests))
     app_file = Path(str(state.settings.get("app_file", "")))
