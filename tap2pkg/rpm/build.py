@@ -18,16 +18,18 @@ signed by ``rpmsign --addsign`` before they are published
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..builders import BuildOptions, Staged, StagedBuilder, register
+from ..builders import BuildOptions, BuildResult, Staged, StagedBuilder, register
 from ..errors import MissingToolError
 from ..output import Staging
 from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
+from . import header, source
 from . import native as rpm_native
-from . import source
 from .rpmbuild import rpmbuild_available, rpmbuild_in_private_topdir
 
 # the package's __init__ has imported native and source already; these two load only when used
@@ -44,6 +46,17 @@ _NO_SRPM = ("rpmbuild is not installed: no source RPM was made (the spec and its
             "the SRPM with 'rpmbuild -bs' where rpm exists)")
 
 
+def _tarball_for(version: str, sources: source.RpmSources, stage_dir: Path) -> Path:
+    """``Source0`` for a ``Version`` edited in the spec: the same content under ``<pkg>-<version>/``, named
+    as the spec's ``%{name}-%{version}.tar.gz`` asks (made from the app files, as every build makes it)."""
+    prefix = f"{sources.spec.name}-{version}"
+    path = stage_dir / f"{prefix}.tar.gz"
+    path.write_bytes(source._tarball(prefix, source.tarball_members(sources.payload), sources.build_time))
+    os.utime(path, (sources.build_time, sources.build_time))  # the SRPM's cpio keeps it
+    (stage_dir / sources.tarball_name).unlink()
+    return path
+
+
 def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native: bool) -> Staged:
     sources = options.payload_of(spec, source.RpmSources, source.rpm_sources)
     # a native binary-only build never runs rpmbuild: do not look for it
@@ -52,28 +65,35 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
         raise MissingToolError("rpmbuild is not installed; it is needed for the source RPM and "
                                "--builder rpmbuild; install rpm, or use --builder native --binary-only")
     written = source.write_sources(sources, stage_dir, options.edits)
+    # the spec as it is now (maybe edited by hand) names the package: both builders refuse the same edits
+    version, release = specfile.check_spec(stage_dir, sources.spec_name) or (spec.version, spec.revision)
+    if version != spec.version and sources.tarball_name in {path.name for path in written}:
+        tarball = _tarball_for(version, sources, stage_dir)
+        written = [tarball if path.name == sources.tarball_name else path for path in written]
     made = [("spec" if path.name == sources.spec_name else "sources", path) for path in written]
-    # PackageSpec's name, version and revision rules are stricter than rpm's
-    label, epoch = f"{spec.name}-{spec.full_version}", sources.build_time
-    binary_name = f"{label}.noarch.rpm"  # the spec says BuildArch: noarch
+    label, epoch = f"{spec.name}-{version}-{release}", sources.build_time
     notes = []
+    before = set(stage_dir.iterdir())
     if not native and options.binary:
         rpmbuild_in_private_topdir(_MODES[(options.source, True)], stage_dir, sources.spec_name, label, epoch)
     elif options.source and has_rpmbuild:
         rpmbuild_in_private_topdir("-bs", stage_dir, sources.spec_name, label, epoch)
     elif options.source:
         notes.append(_NO_SRPM)
+    # rpmbuild names what it made from the spec (a macro in Version or Release included)
+    built = sorted(path for path in set(stage_dir.iterdir()) - before if path.name.endswith(".rpm"))
+    srpms = [path for path in built if path.name.endswith(".src.rpm")]
+    binaries = [path for path in built if path not in srpms]
     if native and options.binary:
         # the spec and sources as they are on disk: an edit lands, or is refused naming --builder rpmbuild
         package = specfile.read_spec_dir(stage_dir, sources)
         rpm = rpm_native.build_rpm(package, compressor=options.compression or "gzip")
-        binary_name = package.filename
-        (stage_dir / binary_name).write_bytes(rpm)
-    srpm = stage_dir / f"{label}.src.rpm"
-    if options.source and srpm.exists():
-        made.append(("source-package", srpm))
+        binaries = [stage_dir / package.filename]
+        binaries[0].write_bytes(rpm)
+    if options.source:
+        made += [("source-package", path) for path in srpms]
     if options.binary:
-        made.append(("package", stage_dir / binary_name))
+        made += [("package", path) for path in binaries]
     if options.sign_key is not None:
         signing.rpmsign([path for kind, path in made if kind in ("package", "source-package")],
                         signing.find_key(options.sign_key))
@@ -90,8 +110,26 @@ def write_rpmbuild(spec: PackageSpec, stage: Staging, options: BuildOptions) -> 
     return _write(spec, stage.path, options, native=False)
 
 
-NATIVE = StagedBuilder("rpm", "native", "the .rpm written in Python", ("gzip", "xz"), write_native)
-RPMBUILD = StagedBuilder("rpm", "rpmbuild", "rpmbuild on the emitted .spec", (), write_rpmbuild)
+class RpmBuilder(StagedBuilder):
+    """A :class:`~tap2pkg.builders.StagedBuilder` whose result names the version and release the spec
+    gave the package (a hand-bumped ``Release``, a ``Version`` edit), as the files do."""
+
+    def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
+        """Build as :meth:`StagedBuilder.build`; the result's spec carries the built package's version."""
+        result = StagedBuilder.build(self, spec, output_dir, options)
+        built = result.paths("package") or result.paths("source-package")
+        if not built:
+            return result
+        tags = header.read_package_header(built[0])
+        version, release = tags.get(header.VERSION), tags.get(header.RELEASE)
+        if not isinstance(version, str) or not isinstance(release, str) or \
+                (version, release) == (spec.version, spec.revision):
+            return result
+        return replace(result, spec=replace(spec, version=version, revision=release))
+
+
+NATIVE = RpmBuilder("rpm", "native", "the .rpm written in Python", ("gzip", "xz"), write_native)
+RPMBUILD = RpmBuilder("rpm", "rpmbuild", "rpmbuild on the emitted .spec", (), write_rpmbuild)
 
 register(NATIVE)
 register(RPMBUILD)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 HEADER_MAGIC = b"\x8e\xad\xe8\x01\x00\x00\x00\x00"
 
@@ -132,6 +133,21 @@ def parse_header(blob: bytes, start: int = 0) -> tuple[dict[int, Value], int]:
             fmt = ">" + _INT_FORMAT[typ] * n
             tags[tag] = list(struct.unpack_from(fmt, blob, pos))
     return tags, base + size
+
+
+def read_package_header(path: Path) -> dict[int, Value]:
+    """The main header of the ``.rpm`` at ``path`` (after the lead and the padded signature), read alone."""
+    with path.open("rb") as fh:
+        fh.seek(96)  # the lead
+        for padded in (True, False):  # the signature header, then the main one
+            start = fh.read(16)
+            if len(start) < 16 or start[:8] != HEADER_MAGIC:
+                raise ValueError(f"{path}: not an RPM package")
+            count, size = struct.unpack_from(">II", start, 8)
+            blob = start + fh.read(16 * count + size)
+            if padded:
+                fh.seek(-len(blob) % 8, 1)
+    return parse_header(blob)[0]
 
 
 def entries_from(mapping: Mapping[int, tuple[int, Value]]) -> list[Entry]:

@@ -23,6 +23,8 @@ SENSE_SCRIPT_PRE = 1 << 9
 SENSE_SCRIPT_POST = 1 << 10
 SENSE_SCRIPT_PREUN = 1 << 11
 SENSE_SCRIPT_POSTUN = 1 << 12
+#: found by rpmbuild's dependency generator (an executable's #! interpreter), not declared in the spec
+SENSE_FIND_REQUIRES = 1 << 14
 SENSE_RPMLIB = 1 << 24
 SENSE_CONFIG = 1 << 28
 
@@ -107,6 +109,8 @@ class RpmPackage:
     arch: str = "noarch"
     group: str = "Unspecified"
     packager: str = ""
+    #: what the spec declares, then what rpmbuild's generator finds (the ``#!`` interpreters of executables,
+    #: written marked :data:`SENSE_FIND_REQUIRES`)
     requires: list[Dependency] = field(default_factory=list)
     provides: list[Dependency] = field(default_factory=list)
     scriptlets: dict[str, str] = field(default_factory=dict)  # "pre", "post", "preun", "postun"

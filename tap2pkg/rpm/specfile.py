@@ -49,6 +49,7 @@ from .model import (
     FILE_LICENSE,
     FILE_NOREPLACE,
     SENSE_SCRIPT_PRE,
+    VERSION_RE,
     Dependency,
     RpmFile,
     RpmPackage,
@@ -56,8 +57,12 @@ from .model import (
 from .source import BUILDHOST, GROUP, RpmSources, _interpreters, tarball_members
 from .spec_syntax import (
     PACKAGER,
+    SPACE,
     TAG,
+    check_changelog_order,
+    check_line_ends,
     compare_lines,
+    description_text,
     files_path,
     fixed_lines,
     global_literal,
@@ -67,7 +72,11 @@ from .spec_syntax import (
     parse_requires,
     refuse,
     scriptlet_body,
+    spec_lines,
     split_sections,
+)
+from .spec_syntax import (
+    words as spec_words,
 )
 
 _SCRIPTLETS = ("pre", "post", "preun", "postun")
@@ -153,10 +162,10 @@ def _files(body: list[tuple[int, str]], root: dict[str, _Entry], name: str, wher
     """The ``%files`` entries applied to the buildroot, checked as rpmbuild checks them."""
     out: dict[str, RpmFile] = {}
     for number, line in body:
-        words = line.split()
+        here = f"{where}:{number}"
+        words = spec_words(line)
         if not words or words[0].startswith("#"):
             continue
-        here = f"{where}:{number}"
         is_dir, flags, attr = False, 0, None
         while len(words) > 1:
             word = words.pop(0)
@@ -198,6 +207,27 @@ def _files(body: list[tuple[int, str]], root: dict[str, _Entry], name: str, wher
     return list(out.values())
 
 
+def check_spec(directory: Path, spec_name: str) -> tuple[str, str] | None:
+    """What both builders refuse in ``<directory>/<spec_name>`` before they build (CRLF line endings, a
+    ``%changelog`` out of date order: :class:`~tap2pkg.errors.UnsupportedEditError`), and its ``Version``
+    and ``Release`` as rpm reads them, or None when a macro is in them (only rpmbuild expands it)."""
+    text = (directory / spec_name).read_bytes().decode("utf-8", "surrogateescape")
+    check_line_ends(text, spec_name)
+    preamble, sections = split_sections(text)
+    for section in sections:
+        if spec_words(section.header, 1)[0] == "%changelog":
+            check_changelog_order(section.body, spec_name)
+    tags: dict[str, str] = {}
+    for _number, line in preamble:
+        match = TAG.fullmatch(line.strip(SPACE))
+        if match and match[1].lower() in ("version", "release"):
+            tags.setdefault(match[1].lower(), match[2].strip(SPACE))
+    version, release = tags.get("version", ""), tags.get("release", "")
+    if not all(VERSION_RE.fullmatch(value) for value in (version, release)):
+        return None  # a macro (or a value rpm refuses): rpmbuild says what it makes of it
+    return version, release
+
+
 def read_spec_dir(directory: Path, sources: RpmSources) -> RpmPackage:
     """Read ``<directory>/<pkg>.spec`` and its sources (written for ``sources``, maybe edited since)
     into the :class:`~tap2pkg.rpm.model.RpmPackage` the native writer builds.
@@ -210,12 +240,13 @@ def read_spec_dir(directory: Path, sources: RpmSources) -> RpmPackage:
         text = (directory / where).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UnsupportedEditError(f"{where}: cannot read it ({exc}); write the sources again") from None
+    check_line_ends(text, where)
     preamble, sections = split_sections(text)
     want_preamble, want_sections = split_sections(sources.spec_text)
     headers = [s.header for s in sections]
     for i, want in enumerate(s.header for s in want_sections):
         if i >= len(headers) or headers[i] != want:
-            at = sections[i].line if i < len(sections) else len(text.splitlines())
+            at = sections[i].line if i < len(sections) else len(spec_lines(text))
             raise refuse(f"{where}:{at}", f"the sections are not tap2rpm's (expected {want} here)")
     if len(sections) > len(want_sections):
         extra = sections[len(want_sections)]
@@ -229,13 +260,13 @@ def read_spec_dir(directory: Path, sources: RpmSources) -> RpmPackage:
     fixed: list[tuple[int, str]] = []
     for number, line in preamble:
         here = f"{where}:{number}"
-        match = TAG.fullmatch(line.strip())
+        match = TAG.fullmatch(line.strip(SPACE))
         if not is_owned(line):
             fixed.append((number, line))
         elif line.startswith(PACKAGER):
-            packager = global_literal(line[len(PACKAGER):].strip(), here)
+            packager = global_literal(line[len(PACKAGER):].strip(SPACE), here)
         elif match:
-            tag, value = match[1].lower(), match[2].strip()
+            tag, value = match[1].lower(), match[2].strip(SPACE)
             if tag == "requires":
                 requires += parse_requires(value, here)
             elif tag == "requires(pre)":  # needed by %pre: rpm marks it so
@@ -260,7 +291,7 @@ def read_spec_dir(directory: Path, sources: RpmSources) -> RpmPackage:
     for header in ("%prep", "%build", "%install"):
         compare_lines(fixed_lines(by_header[header].body), fixed_lines(want_by_header[header].body), where,
                       header)
-    description = "\n".join(literal(line, f"{where}:{n}") for n, line in by_header["%description"].body)
+    description = description_text(by_header["%description"].body, where)
     scriptlets = {}
     for key in _SCRIPTLETS:
         header = f"%{key}"
@@ -273,7 +304,7 @@ def read_spec_dir(directory: Path, sources: RpmSources) -> RpmPackage:
     changelog = parse_changelog(by_header["%changelog"].body, where) if "%changelog" in by_header else []
     return RpmPackage(
         name=tags["name"], version=tags["version"], release=tags["release"], summary=tags["summary"],
-        description=description.rstrip(), license=tags["license"], url=tags.get("url", ""),
+        description=description, license=tags["license"], url=tags.get("url", ""),
         group=GROUP, packager=packager, requires=requires + _interpreters(files), provides=provides,
         scriptlets=scriptlets,
         files=files, changelog=changelog, buildhost=BUILDHOST, buildtime=sources.build_time,
