@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..builders import BuildOptions, BuildResult, Staged, StagedBuilder, register
-from ..errors import MissingToolError
+from ..errors import MissingToolError, Tap2pkgError
 from ..output import Staging
 from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
@@ -125,7 +125,12 @@ class RpmBuilder(StagedBuilder):
         if not isinstance(version, str) or not isinstance(release, str) or \
                 (version, release) == (spec.version, spec.revision):
             return result
-        return replace(result, spec=replace(spec, version=version, revision=release))
+        try:
+            return replace(result, spec=replace(spec, version=version, revision=release))
+        except Tap2pkgError:  # rpm allows what PackageSpec does not (1.0^git1, 0_rc1): say it instead
+            result.notes.append(f"the package is {version}-{release}, as the spec says; this report's "
+                                f"version is tap2rpm's {spec.full_version}")
+            return result
 
 
 NATIVE = RpmBuilder("rpm", "native", "the .rpm written in Python", ("gzip", "xz"), write_native)
