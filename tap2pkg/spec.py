@@ -59,15 +59,20 @@ _LICENSE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 _DISTRIBUTION_RE = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 _FILE_NAME_RE = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]*")
 # RFC 3986: the characters a URI may hold (unreserved, reserved and '%' of percent-encoding).
-_HOMEPAGE_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
+# Without "'", which a unit's Documentation= would take for a quote: percent-encode it (%27).
+_HOMEPAGE_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+")
+#: The longest file name a filesystem takes (bytes): a build's files are named after the package.
+_MAX_FILE_NAME = 255
 
 #: Characters no value may hold: C0 controls (NUL, tab, CR, LF, ESC...), DEL, C1 controls (NEL...)
 #: and the Unicode line and paragraph separators. Each ends a line somewhere (systemd treats CR and
 #: NUL as line ends, a shell or rpm a LF...), so one of them in a value could start a new
 #: directive, field or command in whatever file the value reaches.
-_FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Lone surrogates too: Python's stand-ins for bytes that are not UTF-8 (an option or an environment
+#: variable in Latin-1), which no file can be written with.
+_FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 #: The same, minus the line feed: the only control character multi-line text may hold.
-_FORBIDDEN_CHARS_MULTILINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_FORBIDDEN_CHARS_MULTILINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 #: Each user-facing field and the option that sets it, for error messages.
 FIELD_OPTIONS = {
@@ -110,10 +115,20 @@ def check_text(field: str, value: str, *, multiline: bool = False, option: str |
                 f"would substitute as a variable; write it without '${{' (fix {where})"
             )
         return
+    if _not_utf8(match.group()):
+        raise InvalidOptionValueError(
+            f"{field} {_shorten(value)!r} holds a byte that is not UTF-8 at position {match.start()}; "
+            f"write it in UTF-8 (fix {where})"
+        )
     raise InvalidOptionValueError(
         f"{field} {_shorten(value)!r} holds the control character {_describe_char(match.group())} "
         f"at position {match.start()}; remove it (fix {where})"
     )
+
+
+def _not_utf8(char: str) -> bool:
+    """Whether ``char`` stands for a byte that was not UTF-8 (a lone surrogate, ``surrogateescape``)."""
+    return "\ud800" <= char <= "\udfff"
 
 
 def check_installed_name(name: str, where: str) -> None:
@@ -122,6 +137,9 @@ def check_installed_name(name: str, where: str) -> None:
     ``where`` names the file (e.g. the include it came from), for the message.
     """
     match = _FORBIDDEN_CHARS.search(name)
+    if match is not None and _not_utf8(match.group()):
+        raise InvalidOptionValueError(f"{where}: the file name {_shorten(name)!r} is not UTF-8; rename the "
+                                      "file (fix --include)")
     if match is not None:
         raise InvalidOptionValueError(
             f"{where}: the file name {_shorten(name)!r} holds the control character "
@@ -316,9 +334,22 @@ class PackageSpec:
                 f"fix {self._option('maintainer')}"
             )
         if not _USER_RE.fullmatch(self.user):
+            whence = ", by default the package name," if self.user == self.name else ""
             raise InvalidOptionValueError(
-                f"user {self.user!r} is not a valid system user name (a-z 0-9 _ -, at most 32); "
-                f"fix {self._option('user')}"
+                f"user {self.user!r}{whence} is not a valid system user name (a-z 0-9 _ -, starting with "
+                f"a letter or _, at most 32 characters); give one with {self._option('user')}"
+            )
+        # the longest names a build writes (dpkg-buildpackage's .buildinfo, a temporary directory of
+        # dpkg-source) must fit the filesystem
+        longest = max(f"{self.name}_{self.version}-{self.revision}_amd64.buildinfo",
+                      f"{self.name}_{self.version}.orig.tar.gz.tmp-extract.XXXXX", key=len)
+        if len(longest.encode()) > _MAX_FILE_NAME:
+            error = InvalidPackageNameError if len(self.name) > _MAX_FILE_NAME // 2 else InvalidVersionError
+            raise error(
+                f"package name {_shorten(self.name)!r} and version {_shorten(self.full_version)!r} are too "
+                f"long together: a build would write a file named with {len(longest.encode())} bytes "
+                f"({_shorten(longest)!r}), over the {_MAX_FILE_NAME} a file name may have; shorten "
+                f"{self._option('name')} or {self._option('version')}"
             )
         for port in self.ports:
             if not isinstance(port, int) or not 1 <= port <= 65535:

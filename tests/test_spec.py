@@ -124,3 +124,33 @@ def test_every_name_the_runtime_accepts_is_a_type(name: str, kind: str) -> None:
     from tap2pkg.runtime.persist import normalize_kind
 
     assert kind_for(Path("app.bin"), name) == kind == normalize_kind(name)
+
+
+def test_a_package_name_that_is_no_user_name_says_the_user_came_from_it() -> None:
+    with pytest.raises(InvalidOptionValueError) as info:
+        make(name="3proxy")
+    assert "user '3proxy', by default the package name, is not a valid system user name" in str(info.value)
+    assert "starting with a letter or _" in str(info.value) and "give one with --user" in str(info.value)
+    assert make(name="3proxy", user="proxy").user == "proxy"
+
+
+@pytest.mark.parametrize(("kw", "error"), [
+    ({"name": "a" * 240, "user": "a"}, InvalidPackageNameError),
+    ({"version": "1." + "0" * 220}, InvalidVersionError),
+    ({"revision": "1" * 240}, InvalidVersionError),
+])
+def test_a_name_and_version_too_long_for_a_file_name_are_refused(kw: dict[str, str],
+                                                                  error: type[Exception]) -> None:
+    with pytest.raises(error, match="too long together: a build would write a file named with"):
+        make(**kw)
+
+
+def test_the_longest_name_and_version_that_fit_a_file_name_are_taken() -> None:
+    longest = "1." + "0" * (255 - len("echo_1..orig.tar.gz.tmp-extract.XXXXX"))  # 255 bytes exactly
+    assert make(version=longest).version == longest
+
+
+def test_a_quote_in_the_homepage_is_refused() -> None:
+    with pytest.raises(InvalidOptionValueError, match="percent-encode"):
+        make(homepage="https://example.org/it's")
+    assert make(homepage="https://example.org/it%27s").homepage == "https://example.org/it%27s"

@@ -417,3 +417,28 @@ def test_pyproject_beside_the_app_cannot_inject(description: str, expected: int,
                               cwd=work, capture_output=True, text=True)
         assert proc.returncode == expected, proc.stderr
         assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("field", [f for f in ONE_LINE_FIELDS if f != "maintainer address"])
+def test_bytes_that_are_not_utf8_are_refused_in_one_line(field: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """An argument in Latin-1 reaches Python as a lone surrogate (``surrogateescape``)."""
+    work = _app(tmp_path)
+    _key, option, template = ONE_LINE_FIELDS[field]
+    value = template.split("{c}")[0] + os.fsdecode(b"\xe9")
+    rc = tap2deb.main(_argv(work, tmp_path / "out", option, value))
+    err = capsys.readouterr().err
+    assert rc == 86 and len(err.strip().splitlines()) == 1, err
+    assert f"{MESSAGE_FIELD.get(field, field)} " in err and "a byte that is not UTF-8" in err, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_latin1_maintainer_environment_is_refused_by_the_installed_command(tmp_path: Path) -> None:
+    work = _app(tmp_path)
+    env = {**os.environ, "DEBFULLNAME": "Jos\udce9", "DEBEMAIL": "jose@example.org"}
+    proc = subprocess.run([sys.executable, "-m", "tap2pkg.cli.tap2rpm", str(work / "echo.tac"),
+                           "--include", str(work / "echoproto.py"), "-o", str(tmp_path / "out")],
+                          env={k: os.fsencode(v) for k, v in env.items()},
+                          capture_output=True, check=False)
+    assert proc.returncode == 86, proc.stderr
+    assert proc.stderr.count(b"\n") == 1 and b"maintainer" in proc.stderr and b"not UTF-8" in proc.stderr
