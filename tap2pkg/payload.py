@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import AppFileNotFoundError, IncludeNotFoundError, UnknownAppTypeError
+from .errors import AppFileNotFoundError, IncludeNotFoundError, InvalidOptionValueError, UnknownAppTypeError
 from .includes import SKIP_NAMES, SKIP_SUFFIXES, included_files
 from .includes import check_includes as check_includes  # settings.py imports it from here
 from .includes import check_output_dir as check_output_dir  # and builders.py this one
@@ -268,15 +268,26 @@ SERVICE_ROLES = (
 ROLES = {role.name: role for role in SERVICE_ROLES}
 
 
+#: The latest build time every format can hold: RPM stores 32-bit unsigned times, and its changelog
+#: entry is dated noon of the build's day (so the last day must end before 2**32 - 1 + 12 h).
+MAX_SOURCE_DATE_EPOCH = (2**32 - 1 - 43200) // 86400 * 86400 + 86399  # 2106-02-06 23:59:59 UTC
+
+
 def build_time(spec: PackageSpec) -> int:
     """The one build time of both formats: ``SOURCE_DATE_EPOCH`` (``spec.source_date_epoch``), else the
     app file's modification time, so a rebuild of unchanged input gives the same bytes."""
     if spec.source_date_epoch is not None:
         return spec.source_date_epoch
     try:
-        return int(os.stat(spec.app_file).st_mtime)
+        when = int(os.stat(spec.app_file).st_mtime)
     except OSError:
         raise AppFileNotFoundError(spec.app_file, "no such file; give an existing app file") from None
+    if not 0 <= when <= MAX_SOURCE_DATE_EPOCH:
+        raise InvalidOptionValueError(
+            f"{spec.app_file}: modified at {when} seconds from 1970, outside 0 to {MAX_SOURCE_DATE_EPOCH} "
+            "(the times a package can carry), and a build is dated by it: set SOURCE_DATE_EPOCH, or touch "
+            "the file")
+    return when
 
 
 @dataclass(frozen=True, slots=True)

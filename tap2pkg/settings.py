@@ -46,9 +46,6 @@ else:  # imported on first use: spec.py calls this module (a cycle); a project's
     project_module = lazy_import("tap2pkg.project")
     spec_module = lazy_import("tap2pkg.spec")
 
-#: The latest build time every format can hold: RPM stores 32-bit unsigned times, and its changelog
-#: entry is dated noon of the build's day (so the last day must end before 2**32 - 1 + 12 h).
-MAX_SOURCE_DATE_EPOCH = (2**32 - 1 - 43200) // 86400 * 86400 + 86399  # 2106-02-06 23:59:59 UTC
 
 #: Per package format, the settings keys that give the package name and the revision, the first one
 #: set wins (``debfile``/``rpmfile`` and ``release`` are Twisted's option names, a settings file's too).
@@ -90,17 +87,18 @@ def maintainer_from_environment(env: Mapping[str, str]) -> str | None:
 def source_date_epoch(env: Mapping[str, str]) -> int | None:
     """``SOURCE_DATE_EPOCH`` as an int, None when unset or empty.
 
-    The value must be a whole number of seconds, 0 to :data:`MAX_SOURCE_DATE_EPOCH`, in ASCII
+    The value must be a whole number of seconds, 0 to :data:`tap2pkg.payload.MAX_SOURCE_DATE_EPOCH`, in ASCII
     digits; anything else is an :class:`~tap2pkg.errors.InvalidOptionValueError` (exit 86).
     """
     raw = env.get("SOURCE_DATE_EPOCH")
     if raw is None or raw == "":
         return None
-    if raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= MAX_SOURCE_DATE_EPOCH:
+    latest = payload.MAX_SOURCE_DATE_EPOCH
+    if raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= latest:
         return int(raw)
     shown = raw if len(raw) <= 24 else raw[:21] + "..."
     raise InvalidOptionValueError(
-        f"SOURCE_DATE_EPOCH={shown!r} is not a whole number of seconds from 0 to {MAX_SOURCE_DATE_EPOCH} "
+        f"SOURCE_DATE_EPOCH={shown!r} is not a whole number of seconds from 0 to {latest} "
         "(the latest time RPM can store); fix it or unset it")
 
 

@@ -192,7 +192,7 @@ def test_a_bad_source_date_epoch_is_refused(tmp_path: Path, name: str, value: st
 
 @pytest.mark.parametrize("name", ["tap2deb", "tap2rpm"])
 def test_the_largest_source_date_epoch_builds(tmp_path: Path, name: str) -> None:
-    from tap2pkg.settings import MAX_SOURCE_DATE_EPOCH
+    from tap2pkg.payload import MAX_SOURCE_DATE_EPOCH
 
     proc = command(name, *build_args(tmp_path, "--binary-only"),
                    env={"SOURCE_DATE_EPOCH": str(MAX_SOURCE_DATE_EPOCH)})

@@ -97,6 +97,23 @@ def test_without_source_date_epoch_both_formats_take_the_app_files_time(tmp_path
     assert rpm_package(rpm_sources(spec)).buildtime == 1600000000
 
 
+@pytest.mark.parametrize("when", [-315619200, 2**32 + 86400])  # 1960, and after 2106
+def test_an_app_file_dated_outside_what_packages_carry_is_refused_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        when: int) -> None:
+    from tap2pkg.cli.tap2pkg import main
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    app = tmp_path / "echo.tac"
+    shutil.copy(ECHO / "echo.tac", app)
+    os.utime(app, (when, when))
+    assert main(["build", "--format", "deb,rpm", str(app), "--include", str(ECHO / "echoproto.py"),
+                 "-m", "Jane Doe <jane@example.org>", "-o", str(tmp_path / "out")]) == 86
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"modified at {when} seconds from 1970" in err, err
+    assert "set SOURCE_DATE_EPOCH" in err and not (tmp_path / "out").exists()
+
+
 def test_each_service_role_is_named_from_the_one_table() -> None:
     spec = make_spec(source_date_epoch=1700000000)
     debian = DebPayload.for_spec(spec).debian
