@@ -86,7 +86,7 @@ class Detection:
 def looks_like_path(text: str) -> bool:
     """Whether a string from an app file looks like an absolute filesystem path (``/srv/www``)."""
     return (len(text) > 1 and text.startswith("/") and not text.startswith("//") and "://" not in text
-            and not any(c.isspace() for c in text) and len(text) < 4096)
+            and text.isprintable() and not any(c.isspace() for c in text) and len(text) < 4096)
 
 
 def _unique(items: Iterator[Any]) -> tuple[Any, ...]:

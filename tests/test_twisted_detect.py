@@ -12,7 +12,7 @@ import pytest
 from tap2pkg.appfile import inspect
 from tap2pkg.runtime import persist
 from tap2pkg.runtime.errors import AppFileError
-from tap2pkg.twisted_detect import description_port, detect
+from tap2pkg.twisted_detect import description_port, detect, looks_like_path
 
 DATA = Path(__file__).parent / "data"
 TWISTED = DATA / "twisted"
@@ -232,3 +232,10 @@ def test_ports_in_a_plugins_command_line(arguments: list[str], ports: tuple[int,
     app.write_text("from twisted.application import service\n"
                    f"ARGUMENTS = {arguments!r}\napplication = service.Application('web')\n")
     assert inspect(app).ports == ports
+
+
+def test_a_string_with_control_characters_is_not_taken_for_a_path() -> None:
+    """A path the app file names is shown in a note: a terminal escape in it must not reach the terminal."""
+    assert looks_like_path("/srv/www")
+    assert not looks_like_path("/srv/x\x1b[2K\x1b[1Gtap2deb:\x1b[32mfake")
+    assert not looks_like_path("/srv/x\u2028y")
