@@ -272,16 +272,28 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
     result = Plan(fmt.name, tree, key_dir, orig, new, theirs, TreeEdits(), record, payload)
     files: Files = {}
     removed: set[str] = set()
+    kept: list[str] = []  # what the packager changed in the tree, not what is generated now
     for rel in sorted(set(new) | set(base) | set(theirs)):
         outcome = _merge_one(rel, base.get(rel), theirs.get(rel), new.get(rel), state is not None, force,
                              result)
+        if outcome != new.get(rel) and rel not in result.conflicts:
+            kept.append(rel)
         if outcome is None:
             if rel in orig:
                 removed.add(rel)
         elif outcome != orig.get(rel):
             files[rel] = outcome
+    if kept:  # a tree from someone else's repository is built with its edits: say which
+        shown = ", ".join(kept[:MAX_KEPT_NOTE]) + (f" and {len(kept) - MAX_KEPT_NOTE} more"
+                                                   if len(kept) > MAX_KEPT_NOTE else "")
+        result.notes.append(f"{tree}: built with the tree's own changes to what tap2pkg generates "
+                            f"({shown}); --diff shows them, --force-regenerate discards them")
     result.edits = TreeEdits(files, frozenset(removed))
     return result
+
+
+#: How many changed files the note of a build with hand edits names.
+MAX_KEPT_NOTE = 8
 
 
 def _merge_one(rel: str, base: tuple[bytes, int] | None, theirs: tuple[bytes, int] | None,

@@ -100,3 +100,15 @@ def test_diff_shows_a_chmod_and_not_a_umask(tmp_path: Path, capsys: pytest.Captu
     (tmp_path / "out/echo-1.0/echo.tac").chmod(0o755)
     assert deb(tmp_path, "--diff") == 1
     assert "Mode of generated/echo.tac 0644 and echo-1.0/echo.tac 0755 differ" in capsys.readouterr().out
+
+
+def test_a_build_over_an_edited_tree_says_which_files_carry_edits(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert deb(tmp_path, "--binary-only") == 0
+    assert "built with the tree's own changes" not in capsys.readouterr().err
+    tree = tmp_path / "out/echo-1.0"
+    sub(tree / "debian/echo.postinst", r"^#DEBHELPER#$", "#DEBHELPER#\necho hand-added-step >/dev/null")
+    sub(tree / "debian/echo.service", r"^\[Service\]$", "[Service]\nEnvironment=ECHO_MODE=edited")
+    assert deb(tmp_path, "--binary-only") == 0
+    assert (f"note: {tree}: built with the tree's own changes to what tap2pkg generates "
+            "(debian/echo.postinst, debian/echo.service); --diff shows them" in capsys.readouterr().err)
