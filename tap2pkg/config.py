@@ -22,16 +22,18 @@ library caller's mapping with the same keys) over the file's: given values win.
 
 A settings file may come with someone else's project, so it is read with
 care: only a regular file of at most 1 MiB of UTF-8 TOML (never a FIFO or a
-device, which could hang the build or never end), and an ``include`` must
-stay inside the TOML file's directory (after following links). Anything else
-is one line and exit 78 (:class:`~tap2pkg.errors.ConfigError`).
+device, which could hang the build or never end), an ``include`` must stay
+inside the TOML file's directory (after ``..`` and links), and so must an
+``output-dir``, given relative to it (a directory elsewhere is ``-o DIR`` on the
+command line). Anything else is one line and exit 78
+(:class:`~tap2pkg.errors.ConfigError`).
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,10 +67,11 @@ def find_config(app_file: Path, config_file: Path | None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def read_settings(path: Path, *, required: bool = False) -> dict[str, Any]:
+def read_settings(path: Path, *, required: bool = False, overridden: Collection[str] = ()) -> dict[str, Any]:
     """The ``[tool.tap2pkg]`` table of ``path``, keys with ``_`` (``output_dir``), paths made absolute.
 
-    A missing table gives ``{}`` (an error when ``required``, i.e. ``--config``).
+    A missing table gives ``{}`` (an error when ``required``, i.e. ``--config``). A path key in
+    ``overridden`` (the caller gives its own) is not held inside the file's directory: it is not used.
     """
     raw = _read_bounded(path)
     try:
@@ -115,15 +118,28 @@ def read_settings(path: Path, *, required: bool = False) -> dict[str, Any]:
         if key in _PATH_KEYS:
             base = path.resolve().parent
             value = [str(base / v) for v in value] if isinstance(value, list) else str(base / value)
-        if key == "include":
+        if key == "include" and "include" not in overridden:
             for raw_value, full in zip(table[raw_key], value, strict=True):
-                real = Path(os.path.realpath(full))
-                if real != base and base not in real.parents:
-                    raise ConfigError(f"{path}: [tool.tap2pkg] {raw_key} {raw_value!r} leads out of the "
-                                      f"project directory {base}; keep included code in the project (or "
-                                      "give --include on the command line)")
+                _check_inside(path, base, raw_key, raw_value, full, "keep included code in the project (or "
+                              "give --include on the command line)")
+        if key == "output-dir" and "output_dir" not in overridden:
+            if os.path.isabs(table[raw_key]):
+                raise ConfigError(f"{path}: [tool.tap2pkg] {raw_key} {table[raw_key]!r} is an absolute path; "
+                                  f"give a directory relative to {base} (inside it), or -o DIR on the "
+                                  "command line for a directory elsewhere")
+            _check_inside(path, base, raw_key, table[raw_key], value, "give -o DIR on the command line for "
+                          "a directory elsewhere")
         out[key.replace("-", "_")] = value
     return out
+
+
+def _check_inside(path: Path, base: Path, raw_key: str, raw_value: str, full: str, fix: str) -> None:
+    """Refuse a path of the settings file ``path`` (``full``, as given ``raw_value``) that leads out of the
+    file's directory ``base`` after ``..`` and links: the file may come with someone else's project."""
+    real = Path(os.path.realpath(full))
+    if real != base and base not in real.parents:
+        raise ConfigError(f"{path}: [tool.tap2pkg] {raw_key} {raw_value!r} leads out of the project "
+                          f"directory {base}; {fix}")
 
 
 def _read_bounded(path: Path) -> bytes:
@@ -155,12 +171,13 @@ def _read_bounded(path: Path) -> bytes:
     return data
 
 
-def load_settings(app_file: Path, config_file: Path | None = None) -> dict[str, Any]:
+def load_settings(app_file: Path, config_file: Path | None = None,
+                  overridden: Collection[str] = ()) -> dict[str, Any]:
     """The settings that apply to ``app_file`` (``{}`` when there is no TOML file)."""
     path = find_config(app_file, config_file)
     if path is None:
         return {}
-    return read_settings(path, required=config_file is not None)
+    return read_settings(path, required=config_file is not None, overridden=overridden)
 
 
 def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -207,4 +224,5 @@ def merge_settings(app_file: Path, settings: Mapping[str, Any] | None = None,
     """The settings for ``app_file``: ``[tool.tap2pkg]`` (``config_file``, else a ``pyproject.toml``
     beside it), overlaid with the given ``settings`` (checked by :func:`check_settings`)."""
     given = check_settings(settings or {})
-    return {**load_settings(Path(app_file), None if config_file is None else Path(config_file)), **given}
+    config = None if config_file is None else Path(config_file)
+    return {**load_settings(Path(app_file), config, overridden=given.keys()), **given}
