@@ -19,12 +19,11 @@ signed by ``rpmsign --addsign`` before they are published
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..builders import BuildOptions, BuildResult, Staged, StagedBuilder, register
-from ..errors import MissingToolError, Tap2pkgError
+from ..builders import BuildOptions, Staged, StagedBuilder, register
+from ..errors import MissingToolError
 from ..output import Staging
 from ..runtime.lazy import lazy_import
 from ..spec import PackageSpec
@@ -97,7 +96,17 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
     if options.sign_key is not None:
         signing.rpmsign([path for kind, path in made if kind in ("package", "source-package")],
                         signing.find_key(options.sign_key))
-    return Staged(made, None, notes)
+    return Staged(made, None, notes, _built_version(binaries or srpms))
+
+
+def _built_version(packages: list[Path]) -> str | None:
+    """``VERSION-RELEASE`` as the built package's header has it: the spec's, maybe bumped by hand or made
+    by a macro (None when nothing was built)."""
+    if not packages:
+        return None
+    tags = header.read_package_header(packages[0])
+    version, release = tags.get(header.VERSION), tags.get(header.RELEASE)
+    return f"{version}-{release}" if isinstance(version, str) and isinstance(release, str) else None
 
 
 def write_native(spec: PackageSpec, stage: Staging, options: BuildOptions) -> Staged:
@@ -110,31 +119,8 @@ def write_rpmbuild(spec: PackageSpec, stage: Staging, options: BuildOptions) -> 
     return _write(spec, stage.path, options, native=False)
 
 
-class RpmBuilder(StagedBuilder):
-    """A :class:`~tap2pkg.builders.StagedBuilder` whose result names the version and release the spec
-    gave the package (a hand-bumped ``Release``, a ``Version`` edit), as the files do."""
-
-    def build(self, spec: PackageSpec, output_dir: Path, options: BuildOptions) -> BuildResult:
-        """Build as :meth:`StagedBuilder.build`; the result's spec carries the built package's version."""
-        result = StagedBuilder.build(self, spec, output_dir, options)
-        built = result.paths("package") or result.paths("source-package")
-        if not built:
-            return result
-        tags = header.read_package_header(built[0])
-        version, release = tags.get(header.VERSION), tags.get(header.RELEASE)
-        if not isinstance(version, str) or not isinstance(release, str) or \
-                (version, release) == (spec.version, spec.revision):
-            return result
-        try:
-            return replace(result, spec=replace(spec, version=version, revision=release))
-        except Tap2pkgError:  # rpm allows what PackageSpec does not (1.0^git1, 0_rc1): say it instead
-            result.notes.append(f"the package is {version}-{release}, as the spec says; this report's "
-                                f"version is tap2rpm's {spec.full_version}")
-            return result
-
-
-NATIVE = RpmBuilder("rpm", "native", "the .rpm written in Python", ("gzip", "xz"), write_native)
-RPMBUILD = RpmBuilder("rpm", "rpmbuild", "rpmbuild on the emitted .spec", (), write_rpmbuild)
+NATIVE = StagedBuilder("rpm", "native", "the .rpm written in Python", ("gzip", "xz"), write_native)
+RPMBUILD = StagedBuilder("rpm", "rpmbuild", "rpmbuild on the emitted .spec", (), write_rpmbuild)
 
 register(NATIVE)
 register(RPMBUILD)
