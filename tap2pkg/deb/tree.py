@@ -12,12 +12,16 @@ implements, so an edit lands in the ``.deb`` whichever builder runs:
 * ``debian/changelog``: the version of its top entry, and the whole file as
   ``changelog.Debian.gz``;
 * ``debian/<pkg>.service``, ``.init``, ``.default``, ``.logrotate``,
-  ``.sysusers``, ``.tmpfiles``: the service files, at their installed places;
+  ``.sysusers``, ``.tmpfiles``: the service files, at their installed places
+  (a unit with no ``[Install]`` section or with ``Also=`` is refused: debhelper
+  writes other maintainer scripts for it);
 * ``debian/<pkg>.preinst``, ``.postinst``, ``.postrm``: the maintainer
   scripts, ``#DEBHELPER#`` replaced by the native writer's snippets and
   ``#PACKAGE#`` by the package name;
-* ``debian/<pkg>.install``: the files copied from the tree, with debhelper's
-  modes (executable or not) and every file under ``/etc`` a conffile;
+* ``debian/<pkg>.install``: the files copied from the tree as dh_install
+  copies them, with dh_fixperms' modes and every file under ``/etc`` a
+  conffile (:mod:`tap2pkg.deb.debhelper`; a place where another helper acts,
+  such as dh_compress under ``/usr/share/doc``, is refused);
 * ``debian/copyright`` and ``debian/<pkg>.lintian-overrides``, installed as
   debhelper installs them.
 
@@ -33,6 +37,8 @@ an edit and is skipped.
 
 ``debian/control`` is read with deb822's rules by the small reader here
 (:func:`parse_deb822`); a malformed file is one line with its line number.
+Like dpkg, it splits lines at ``\n`` only: a form feed or U+2028 inside a
+line stays in its value.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from pathlib import Path, PurePosixPath
 from ..errors import UnsupportedEditError
 from ..payload import SERVICE_ROLES, PayloadFile
 from ..render import render
+from .debhelper import check_destination, check_unit, fixed_mode, install_list
+from .debhelper import refuse as _refuse
 from .native import MISC_DEPENDS, MISC_PRE_DEPENDS
 from .source import SourceTree
 
@@ -76,19 +84,21 @@ _BUILD_LEFTOVERS = re.compile(r"(\.debhelper|tmp|files|debhelper-build-stamp|.*\
 _TOKEN = re.compile(r"#[A-Za-z0-9_.+]+#")
 _SUBSTVAR = re.compile(r"\$\{([^}]*)\}")
 _RELATION = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]+)"
-                       r"(?:\s*\(\s*(?P<op><<|<=|>=|>>|=|<|>)\s*(?P<version>[A-Za-z0-9.+~:-]+)\s*\))?")
-_CHANGELOG_TOP = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]+) \((?P<version>[^()\s]+)\)(?: [-+0-9a-z./]+)+;.*")
+                       r"(?:\s*\(\s*(?P<op><<|<=|>=|>>|=|<|>)\s*(?P<version>[A-Za-z0-9.+~:-]+)\s*\))?", re.A)
+#: Dpkg::Changelog::Entry::Debian's header (distributions in any case: ``dch`` writes UNRELEASED).
+_CHANGELOG_TOP = re.compile(r"(?P<name>\w[-+0-9a-z.]*) \((?P<version>[^() \t]+)\)(?:\s+[-+0-9a-z.]+)+;.*?\s*",
+                            re.A | re.I)
+#: Lines dpkg's changelog parser skips: RCS keywords and comments.
+_CHANGELOG_SKIPPED = re.compile(r"\$\w+:.*\$.*|# .*|/\*.*\*/.*", re.A)
+#: White space as dpkg's Perl sees it (``\s`` on bytes): dpkg splits lines at ``\n`` alone.
+_WS = " \t\n\r\f\v"
 _VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")
-
-
-def _refuse(where: str, what: str) -> UnsupportedEditError:
-    return UnsupportedEditError(f"{where}: {what}; the native builder cannot build this edit: "
-                                "build with --builder dpkg")
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One deb822 field: its name as written, its value (continuation lines kept) and its line."""
+    """One deb822 field: its name as written, its value (continuation lines as dpkg-gencontrol writes
+    them) and its line."""
 
     name: str
     value: str
@@ -104,29 +114,32 @@ def parse_deb822(text: str, where: str) -> list[dict[str, Field]]:
     paragraphs: list[dict[str, Field]] = []
     current: dict[str, Field] = {}
     last: str | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip(_WS)
         if line.startswith("#"):
             continue
-        if not line.strip():
+        if not line:
             if current:
                 paragraphs.append(current)
             current, last = {}, None
             continue
-        if line[0] in " \t":
+        if line[0] in _WS:
             if last is None:
                 raise UnsupportedEditError(f"{where}:{number}: a continuation line with no field before it; "
                                            "fix the file")
+            # dpkg-gencontrol writes a continuation line as one space and what follows its first blank
             field = current[last]
-            current[last] = Field(field.name, f"{field.value}\n{line.rstrip()}", field.line)
+            current[last] = Field(field.name, f"{field.value}\n {line[1:]}", field.line)
             continue
         name, colon, value = line.partition(":")
-        if not colon or not name or " " in name:
+        name = name.rstrip(_WS)
+        if not colon or not name or any(c in _WS for c in name):
             raise UnsupportedEditError(f"{where}:{number}: expected 'Field: value'; fix the file")
         if name.lower() in current:
             raise UnsupportedEditError(f"{where}:{number}: {name} is given twice in one paragraph; "
                                        "fix the file")
         last = name.lower()
-        current[last] = Field(name, value.strip(), number)
+        current[last] = Field(name, value.strip(_WS), number)
     if current:
         paragraphs.append(current)
     return paragraphs
@@ -134,10 +147,10 @@ def parse_deb822(text: str, where: str) -> list[dict[str, Field]]:
 
 def changelog_version(text: str, name: str, where: str) -> str:
     """The version of the top entry of a Debian changelog for package ``name``."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip(_WS) or _CHANGELOG_SKIPPED.fullmatch(line):
             continue
-        match = _CHANGELOG_TOP.fullmatch(line.rstrip())
+        match = _CHANGELOG_TOP.fullmatch(line)
         if not match:
             raise UnsupportedEditError(f"{where}:{number}: expected 'PACKAGE (VERSION) DISTRIBUTION; "
                                        "urgency=...'; fix the file")
@@ -158,16 +171,16 @@ def _relations(field: Field, where: str, seen: set[str]) -> str:
             raise _refuse(f"{where}:{field.line}", f"${{{match[1]}}} is not a variable it knows")
         return _SUBSTVARS[match[1]]
 
-    value = _SUBSTVAR.sub(substitute, " ".join(field.value.split()))
+    value = _SUBSTVAR.sub(substitute, re.sub(r"\s+", " ", field.value.strip(_WS), flags=re.A))
     entries = []
     for entry in value.split(","):
-        if not entry.strip():
+        if not entry.strip(_WS):
             continue
         alternatives = []
         for alternative in entry.split("|"):
-            match = _RELATION.fullmatch(alternative.strip())
+            match = _RELATION.fullmatch(alternative.strip(_WS))
             if not match:
-                raise _refuse(f"{where}:{field.line}", f"{field.name}: {alternative.strip()!r} is not "
+                raise _refuse(f"{where}:{field.line}", f"{field.name}: {alternative.strip(_WS)!r} is not "
                               "'package' or 'package (op version)'")
             name, op = match["name"], match["op"]
             op = {"<": "<=", ">": ">="}.get(op, op)
@@ -240,7 +253,9 @@ class DebianTree:
     def control_text(self, installed_size: int) -> str:
         """The binary package's ``control`` file."""
         fields = dict(self.fields, **{"Installed-Size": str(installed_size)})
-        return "".join(f"{name}: {fields[name]}\n" for name in _FIELD_ORDER if name in fields)
+        # as dpkg-gencontrol: no space after the colon when the value starts on the next line
+        return "".join(f"{name}:{'' if fields[name].startswith(chr(10)) else ' '}{fields[name]}\n"
+                       for name in _FIELD_ORDER if name in fields)
 
 
 def _read(path: Path, where: str) -> bytes:
@@ -283,47 +298,6 @@ def _check_debian_dir(root: Path, name: str, generated: Mapping[str, tuple[str, 
         raise _refuse(f"debian/{rel}", "removed")
 
 
-def _install_list(root: Path, rel: str) -> list[tuple[str, Path]]:
-    """``debian/<pkg>.install`` read as dh_install does: (installed path, tree file) pairs."""
-    where = f"debian/{rel}"
-    path = root / "debian" / rel
-    if path.stat().st_mode & 0o111:
-        raise _refuse(where, "an executable install file (dh-exec)")
-    out = []
-    for number, line in enumerate(_text(root, rel).splitlines(), start=1):
-        words = line.split()
-        if not words or words[0].startswith("#"):
-            continue
-        if len(words) < 2 or "=>" in words:
-            raise _refuse(f"{where}:{number}", "only 'SOURCE... DESTINATION' lines are implemented")
-        *patterns, dest = words
-        for pattern in patterns:
-            inside = not pattern.startswith("/") and ".." not in pattern
-            matches = sorted(root.glob(pattern)) if inside else []
-            if not matches:
-                raise UnsupportedEditError(f"{where}:{number}: {pattern} matches no file in the tree; "
-                                           "fix the install file")
-            for match in matches:
-                if match.is_relative_to(root / "debian"):
-                    raise _refuse(f"{where}:{number}", f"{pattern} installs from debian/")
-                base = PurePosixPath("/", dest.strip("/"), match.name)
-                if match.is_symlink():
-                    raise _refuse(f"{where}:{number}", f"{match.relative_to(root)} is a symbolic link")
-                if match.is_dir():
-                    for dirpath, dirnames, filenames in os.walk(match):
-                        dirnames.sort()
-                        for d in dirnames:
-                            if (Path(dirpath) / d).is_symlink():
-                                raise _refuse(f"{where}:{number}", f"{Path(dirpath, d).relative_to(root)} is "
-                                              "a symbolic link")
-                        for name in sorted(filenames):
-                            file = Path(dirpath) / name
-                            out.append((str(base / file.relative_to(match).as_posix()), file))
-                else:
-                    out.append((str(base), match))
-    return out
-
-
 def read_debian_tree(tree: SourceTree) -> DebianTree:
     """Read ``tree.root`` (as written for ``tree.payload``, maybe edited since) into a :class:`DebianTree`.
 
@@ -354,13 +328,17 @@ def read_debian_tree(tree: SourceTree) -> DebianTree:
         if path is None:
             continue
         rel = f"{name}.{role.debian_name}"
-        add(PayloadFile(path, role.mode, _read(root / "debian" / rel, f"debian/{rel}"),
-                        conffile=path.startswith("/etc/"), role=role.name), f"debian/{rel}")
-    for path, file in _install_list(root, f"{name}.install"):
+        data = _read(root / "debian" / rel, f"debian/{rel}")
+        if role.debian_name == "service":
+            check_unit(data, f"debian/{rel}")
+        add(PayloadFile(path, role.mode, data, conffile=path.startswith("/etc/"), role=role.name),
+            f"debian/{rel}")
+    for path, file in install_list(root, f"{name}.install"):
         data = _read(file, str(file.relative_to(root)))
-        mode = 0o755 if file.stat().st_mode & 0o111 else 0o644  # dh_fixperms: go=rX, u+rw
-        add(PayloadFile(path, mode, data, conffile=path.startswith("/etc/"),
-                        tree_path=file.relative_to(root).as_posix()), f"debian/{name}.install")
+        check_destination(path, len(data), f"debian/{name}.install")
+        add(PayloadFile(path, fixed_mode(path, file.lstat().st_mode, name), data,
+                        conffile=path.startswith("/etc/"), tree_path=file.relative_to(root).as_posix()),
+            f"debian/{name}.install")
     docs = (
         (f"{layout.docdir}/changelog.Debian.gz", gzip.compress(changelog.encode(), 9, mtime=0)),
         (f"{layout.docdir}/copyright", _text(root, "copyright").encode()),
