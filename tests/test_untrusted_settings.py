@@ -6,15 +6,24 @@ Each refusal is one line with its documented exit code, and nothing is written w
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
+import pwd
 import shutil
+import stat
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from tap2pkg import tools
 from tap2pkg.cli import tap2rpm
 from tap2pkg.config import merge_settings, read_settings
-from tap2pkg.errors import ConfigError
+from tap2pkg.errors import ConfigError, OutputError
+from tap2pkg.rpm.rpmbuild import private_base, private_topdir
 
 ECHO = Path(__file__).resolve().parent.parent / "examples" / "echo"
 MAINTAINER = "Jane Doe <jane@example.org>"
@@ -85,3 +94,119 @@ def test_a_path_the_caller_replaces_is_not_held_against_the_file(tmp_path: Path)
     assert merged == {"output_dir": "out", "include": ["mod.py"], "version": "2"}
     with pytest.raises(ConfigError, match=r"include '\.\./x\.py' leads out"):
         merge_settings(tmp_path / "echo.tac", {"output_dir": "out"}, path)
+
+
+# --------------------------------------------------------------------------- the rpmbuild builder's directory
+
+@pytest.fixture
+def tmpdir_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path`` as ``$TMPDIR`` for the builder."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def test_private_directory_is_the_users_own(tmpdir_is: Path) -> None:
+    old = os.umask(0o277)  # mkdir(mode=0o700) alone would give 0500
+    try:
+        with private_topdir("echo-1.0-1") as top:
+            assert top == tmpdir_is / f"tap2rpm-{os.getuid()}" / "echo-1.0-1"
+            st = os.lstat(top.parent)
+            assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid()
+    finally:
+        os.umask(old)
+    assert list(top.parent.iterdir()) == []  # neither the _topdir nor its lock file stays behind
+    assert not (tmpdir_is / "tap2rpm").exists()
+
+
+def _plant(base: Path, what: str) -> None:
+    if what == "link":
+        (base.parent / "target").mkdir(mode=0o700)
+        base.symlink_to(base.parent / "target")
+    elif what == "file":
+        base.write_text("")
+    elif what == "open mode":
+        base.mkdir()
+        base.chmod(0o755)
+    else:  # another user's
+        base.mkdir(mode=0o700)
+        os.chown(base, pwd.getpwnam("nobody").pw_uid, -1)
+
+
+@pytest.mark.parametrize(("what", "message"), [
+    ("link", "a symbolic link"), ("file", "a file"), ("open mode", "owned by you with mode 0755"),
+    pytest.param("other user", "owned by uid", marks=pytest.mark.skipif(
+        os.geteuid() != 0, reason="only root can give a directory to another user")),
+])
+def test_private_directory_refuses_what_is_there(tmpdir_is: Path, what: str, message: str) -> None:
+    base = tmpdir_is / f"tap2rpm-{os.getuid()}"
+    _plant(base, what)
+    with pytest.raises(OutputError, match=message) as info, private_topdir("echo-1.0-1"):
+        pass
+    assert info.value.exit_code == 73 and "\n" not in str(info.value)
+    assert str(base) in str(info.value) and "TMPDIR" in str(info.value)
+    if what == "link":
+        assert list((tmpdir_is / "target").iterdir()) == []  # never followed
+
+
+def test_a_lock_in_the_old_shared_directory_blocks_nothing(tmpdir_is: Path) -> None:
+    """Another user's lock in ``$TMPDIR/tap2rpm``, where all builds locked before: not waited on."""
+    shared = tmpdir_is / "tap2rpm"
+    shared.mkdir()
+    shared.chmod(0o1777)  # as a build left it
+    held = os.open(shared / "echo-1.0-1.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    done = threading.Event()
+
+    def build() -> None:
+        with private_topdir("echo-1.0-1"):
+            done.set()
+
+    try:
+        threading.Thread(target=build, daemon=True).start()
+        assert done.wait(10), "the build waits on a lock another user holds"
+    finally:
+        os.close(held)
+
+
+def test_waiting_for_another_build_says_so_and_ends_when_it_does(tmpdir_is: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    base = private_base(tmpdir_is)
+    lock = base / "echo-1.0-1.lock"
+    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)
+
+    def other_build_ends() -> None:
+        time.sleep(0.3)
+        os.unlink(lock)  # as a build does: removed while still held, then released
+        os.close(held)
+
+    threading.Thread(target=other_build_ends).start()
+    with caplog.at_level(logging.WARNING), private_topdir("echo-1.0-1") as top:
+        assert top.is_dir() and lock.exists()
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1 and "another build of echo-1.0-1" in notes[0] and str(lock) in notes[0], notes
+    assert not lock.exists()
+
+
+def test_a_wait_for_another_build_ends_when_the_build_stops(tmpdir_is: Path) -> None:
+    lock = private_base(tmpdir_is) / "echo-1.0-1.lock"
+    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    raised: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            with private_topdir("echo-1.0-1"):
+                pass
+        except BaseException as exc:  # noqa: BLE001 - the test reads what ended the wait
+            raised.append(exc)
+
+    waiter = threading.Thread(target=build, daemon=True)
+    try:
+        waiter.start()
+        time.sleep(0.3)
+        with tools.stopping():
+            waiter.join(10)
+    finally:
+        os.close(held)
+    assert [type(exc) for exc in raised] == [tools.Stopped]
