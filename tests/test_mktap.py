@@ -86,7 +86,7 @@ def test_mktap_unknown_plugin_lists_available(capsys: pytest.CaptureFixture[str]
     (["mktap"], "name a plugin; available plugins:"),
     (["mktap", "procmon", "-o", "x.tap"], "procmon: no command to supervise"),
     (["mktap", "echo", "-o"], "argument -o/--output: expected one argument"),
-    (["mktap", "echo", "-o", "x.tac"], "cannot save an application as python"),
+    (["mktap", "echo", "-o", "x.tac"], "writes pickle, source or xml app files, not python"),
 ])
 def test_mktap_errors_are_one_line(argv: list[str], message: str, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch,

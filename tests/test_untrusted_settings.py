@@ -21,6 +21,7 @@ import pytest
 
 from tap2pkg import tools
 from tap2pkg.cli import tap2rpm
+from tap2pkg.cli.tap2pkg import main as tap2pkg_main
 from tap2pkg.config import merge_settings, read_settings
 from tap2pkg.errors import ConfigError, OutputError
 from tap2pkg.rpm.rpmbuild import private_base, private_topdir
@@ -210,3 +211,30 @@ def test_a_wait_for_another_build_ends_when_the_build_stops(tmpdir_is: Path) -> 
     finally:
         os.close(held)
     assert [type(exc) for exc in raised] == [tools.Stopped]
+
+
+# --------------------------------------------------------------------------- the file mktap writes
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["-o", "x.conf"], "x.conf: cannot tell the app file type from the suffix '.conf'"),
+    (["-o", "noext"], "cannot tell the app file type"),
+    (["-y", "bogus"], "-y/--type 'bogus' is not a known app file type"),
+])
+def test_mktap_unknown_output_type_exits_79(argv: list[str], message: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert tap2pkg_main(["mktap", "echo", *argv]) == 79
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mktap_twisted_unknown_output_type_exits_79(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("twisted")
+    monkeypatch.chdir(tmp_path)
+    assert tap2pkg_main(["mktap", "--twisted", "web", "--path", "/srv/www", "-o", "web.conf"]) == 79
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "suffix '.conf'; name it FILE.tac or give -y python" in err, err
+    assert list(tmp_path.iterdir()) == []

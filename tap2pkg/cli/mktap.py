@@ -24,8 +24,10 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from ..errors import UnknownAppTypeError
 from ..runtime import persist
 from ..runtime.errors import UsageError
+from ..runtime.kinds import KINDS, SAVE_KINDS, kind_by_name, kind_by_suffix
 from ..runtime.lazy import lazy_import
 from ..runtime.plugins import get_plugin, get_plugins
 from ..runtime.service import Application, walk
@@ -88,6 +90,27 @@ def _id(value: str | None) -> int | str | None:
     return int(value) if value.isdigit() else value
 
 
+def output_kind(output: str, type_option: str | None, writable: tuple[str, ...]) -> str:
+    """The kind of app file to write to ``output``: ``-y`` when given, else its suffix.
+
+    A type no one knows is :class:`UnknownAppTypeError` (exit 79, as for tap2deb and tap2rpm); the fix
+    it names is one of the ``writable`` kinds.
+    """
+    fix = f"name it FILE{'/'.join(KINDS[kind][0] for kind in writable)} or give -y {'|'.join(writable)}"
+    if type_option:
+        kind = kind_by_name(type_option.lower())
+        if kind is None:
+            raise UnknownAppTypeError(f"-y/--type {type_option!r} is not a known app file type; "
+                                      f"give -y {'|'.join(writable)}")
+        return kind
+    suffix = os.path.splitext(output)[1]
+    kind = kind_by_suffix(suffix.lower())
+    if kind is None:
+        raise UnknownAppTypeError(f"{output}: cannot tell the app file type from the suffix "
+                                  f"{suffix or 'none'!r}; {fix}")
+    return kind
+
+
 def list_plugins() -> str:
     """The plugins, one per line with its description."""
     plugins = get_plugins()
@@ -115,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
         service.set_name(maker.name)
     app = Application(appname, uid=_id(args.uid), gid=_id(args.gid), services=[service])
     output = args.output or f"{appname}.tap"
-    kind = persist.detect_kind(output, args.kind)
+    kind = output_kind(output, args.kind, SAVE_KINDS)
+    if kind not in SAVE_KINDS:
+        raise UsageError(f"{output}: mktap writes pickle, source or xml app files, not {kind}; name it "
+                         "FILE.tap/.tas/.tax or give -y pickle|source|xml (a .tac is written by hand)")
     persist.save(app, output, kind)
     count = sum(1 for _ in walk(app)) - 1
     print(f"wrote {os.fspath(output)} ({kind}): application {appname!r} from plugin {maker.name!r}, "
@@ -157,7 +183,7 @@ def run_twisted(args: argparse.Namespace) -> int:
     plugin_args = _split_output(args)
     appname = args.appname or maker.tapname
     output = args.output or f"{appname}.tac"
-    if persist.detect_kind(output, args.kind) != "python":
+    if output_kind(output, args.kind, ("python",)) != "python":
         raise UsageError(f"--twisted writes a Python application file, not {output!r}; "
                          "name it FILE.tac (or give -y python)")
     twisted_plugin.check_options(maker, plugin_args)
