@@ -39,12 +39,13 @@ import shutil
 import stat
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ProjectError
+from .config import _read_bounded as read_bounded
+from .errors import ConfigError, ProjectError
 from .runtime.lazy import lazy_import
 
 if TYPE_CHECKING:
@@ -147,19 +148,101 @@ def read_project(directory: Path | str) -> Project:
 def _read_cached(directory: Path, _stamp: int) -> Project:
     pyproject = directory / "pyproject.toml"
     data = _toml(pyproject) if pyproject.is_file() else {}
-    backend = str(data.get("build-system", {}).get("build-backend", "") or "")
+    backend = _backend(data, pyproject)
     table = data.get("project")
-    if isinstance(table, dict) and _complete(table):
+    if table is not None:
+        _check_table(table, PROJECT_KEYS, f"{pyproject} [project]")
+    if table is not None and _complete(table):
         return _from_table(directory, table, backend)
     return _from_backend(directory, backend or ("setuptools.build_meta:__legacy__"
                                                 if not pyproject.is_file() else "setuptools.build_meta"))
 
 
 def _toml(path: Path) -> dict[str, Any]:
+    try:  # a regular file of at most 1 MiB, as for the settings in it: never a FIFO or a device
+        raw = read_bounded(path)
+    except ConfigError as exc:
+        raise ProjectError(str(exc)) from None
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ProjectError(f"{path}: cannot read it ({exc}); fix the file") from None
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        why = "arrays or tables nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ProjectError(f"{path}: cannot read it ({why}); fix the file") from None
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_strs(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _table_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, dict) and all(check(v) for v in value.values())
+
+
+def _file_or_text(value: Any) -> bool:
+    return _is_str(value) or (_table_of(_is_str)(value) and len({"file", "text"} & value.keys()) == 1)
+
+
+#: What a value must be (the words of the error) -> its check.
+_SHAPES: dict[str, Callable[[Any], bool]] = {
+    "a string": _is_str, "an array of strings": _is_strs, "a table of strings": _table_of(_is_str),
+    "a table of tables of strings": _table_of(_table_of(_is_str)),
+    "a table of arrays of strings": _table_of(_is_strs),
+    "an array of tables of a string name and email": lambda value: isinstance(value, list) and all(
+        _table_of(_is_str)(v) for v in value),
+    "a string or a table of a string file or text": _file_or_text,
+}
+#: The keys of ``[project]`` and ``[build-system]`` and what each must be, after the pyproject.toml
+#: specification; a key it does not name is left to the build backend.
+PROJECT_KEYS: dict[str, str] = {
+    **dict.fromkeys(("name", "version", "description", "requires-python"), "a string"),
+    **dict.fromkeys(("license-files", "keywords", "classifiers", "dependencies", "dynamic", "import-names",
+                     "import-namespaces"), "an array of strings"),
+    **dict.fromkeys(("urls", "scripts", "gui-scripts"), "a table of strings"),
+    **dict.fromkeys(("authors", "maintainers"), "an array of tables of a string name and email"),
+    **dict.fromkeys(("readme", "license"), "a string or a table of a string file or text"),
+    "entry-points": "a table of tables of strings", "optional-dependencies": "a table of arrays of strings",
+}
+BUILD_SYSTEM_KEYS = {"requires": "an array of strings", "build-backend": "a string",
+                     "backend-path": "an array of strings"}
+
+
+def _toml_type(value: Any, depth: int = 0) -> str:
+    """What ``value`` is, in TOML's words; an array or table with the first value in it that is no string."""
+    kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
+             dict: "a table"}
+    kind = kinds.get(type(value), "a date or time")
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    odd = [_toml_type(v, depth + 1) for v in items if not isinstance(v, str)] if depth < 2 else []
+    return f"{kind} holding {next((t for t in odd if ' holding ' in t), odd[0])}" if odd else kind
+
+
+def _check_table(table: Any, keys: Mapping[str, str], where: str) -> None:
+    """Refuse a table, or a value in it, of another type than the specification gives (one line, exit 92)."""
+    if not isinstance(table, dict):
+        raise ProjectError(f"{where} must be a table, not {_toml_type(table)}; fix the project's "
+                           "pyproject.toml")
+    for key, shape in keys.items():
+        if key in table and not _SHAPES[shape](table[key]):
+            found = _toml_type(table[key])
+            if shape.startswith(f"{found} of "):  # strings where arrays or tables belong
+                found += " holding a string"
+            elif found == "a table":
+                found = "a table without just one of file and text"
+            raise ProjectError(f"{where}: {key} must be {shape}, not {found}; fix the project's "
+                               "pyproject.toml")
+
+
+def _backend(data: dict[str, Any], pyproject: Path) -> str:
+    """The ``build-backend`` of a pyproject.toml's data, its ``[build-system]`` checked; '' when none."""
+    if "build-system" not in data:
+        return ""
+    table = data["build-system"]
+    _check_table(table, BUILD_SYSTEM_KEYS, f"{pyproject} [build-system]")
+    return str(table.get("build-backend") or "")
 
 
 def _complete(table: dict[str, Any]) -> bool:
@@ -172,15 +255,13 @@ def _requirements(values: Any, where: str) -> tuple[Requirement, ...]:
     out = []
     for value in values or ():
         try:
-            out.append(packaging_requirements.Requirement(str(value)))
+            out.append(packaging_requirements.Requirement(value))
         except packaging_requirements.InvalidRequirement as exc:
             raise ProjectError(f"{where}: the requirement {value!r} is not valid ({exc}); fix it") from None
     return tuple(out)
 
 
-def _person(entry: Any) -> str:
-    if not isinstance(entry, dict):
-        return str(entry)
+def _person(entry: dict[str, str]) -> str:
     name, email = str(entry.get("name", "")).strip(), str(entry.get("email", "")).strip()
     return f"{name} <{email}>" if name and email else name or email
 
@@ -319,7 +400,6 @@ def read_sdist_metadata(unpacked: Path) -> Project:
         if version >= (2, 2) and "requires-dist" not in dynamic:
             return from_metadata(unpacked, message, "its PKG-INFO")
     pyproject = unpacked / "pyproject.toml"
-    table = _toml(pyproject) if pyproject.is_file() else {}
-    backend = str(table.get("build-system", {}).get("build-backend", ""))
+    backend = _backend(_toml(pyproject), pyproject) if pyproject.is_file() else ""
     return _from_backend(unpacked, backend or "setuptools.build_meta:__legacy__", in_place=True)
 

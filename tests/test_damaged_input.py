@@ -1,0 +1,125 @@
+"""Damaged input from someone else's repository: one line, its exit code, no traceback, nothing written.
+
+Three readers meet such input: the ``[project]`` and ``[build-system]`` tables of a
+project's ``pyproject.toml`` (exit 92), a ``.tax`` app file (exit 65, in tap2deb,
+tap2rpm and tapd alike) and the record of a generated tree in ``OUTPUT/.tap2pkg/``
+(exit 73). Each is driven through the real commands.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "echo"
+MAINTAINER = "Jane Doe <jane@example.org>"
+
+
+def run(command: str, *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / command), *map(str, args)], capture_output=True, text=True, check=False,
+                          cwd=cwd, timeout=60)
+
+
+def one_line(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
+    """The single stderr line of a failed run, its exit code checked, no traceback."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def echo_app(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("echo.tac", "echoproto.py"):
+        shutil.copy(EXAMPLE / name, directory / name)
+    return directory / "echo.tac"
+
+
+# -- a pyproject.toml beside the app file ------------------------------------------------------------------
+
+HEAD = '[project]\nname = "x"\nversion = "1"\n'
+
+#: (pyproject.toml, the key the line names)
+BAD_TABLES = [
+    (HEAD + "dynamic = 5\n", "dynamic"),
+    (HEAD + 'dynamic = [["version"]]\n', "dynamic"),
+    (HEAD + 'urls = "http://x"\n', "urls"),
+    (HEAD + "urls = {Home = 5}\n", "urls"),
+    (HEAD + "authors = 5\n", "authors"),
+    (HEAD + 'authors = ["Jane"]\n', "authors"),
+    (HEAD + 'authors = [{name = "Jane"}, {name = 5}]\n', "authors"),
+    (HEAD + "maintainers = [{email = true}]\n", "maintainers"),
+    (HEAD + "dependencies = 5\n", "dependencies"),
+    (HEAD + 'dependencies = "attrs"\n', "dependencies"),
+    (HEAD + "dependencies = [1]\n", "dependencies"),
+    (HEAD + "optional-dependencies = 5\n", "optional-dependencies"),
+    (HEAD + 'optional-dependencies = {tls = "pyopenssl"}\n', "optional-dependencies"),
+    (HEAD + "license = 5\n", "license"),
+    (HEAD + "license = {}\n", "license"),
+    (HEAD + 'license = {file = "L", text = "MIT"}\n', "license"),
+    (HEAD + "license = {text = 5}\n", "license"),
+    (HEAD + 'readme = ["README"]\n', "readme"),
+    (HEAD + "readme = {file = 5}\n", "readme"),
+    (HEAD + "requires-python = 3\n", "requires-python"),
+    (HEAD + "description = 1979-05-27\n", "description"),
+    (HEAD + 'keywords = "a, b"\n', "keywords"),
+    (HEAD + "classifiers = [[1]]\n", "classifiers"),
+    (HEAD + "license-files = 5\n", "license-files"),
+    (HEAD + "scripts = {x = 5}\n", "scripts"),
+    (HEAD + "entry-points = {group = {x = 1}}\n", "entry-points"),
+    (HEAD + 'entry-points = {group = "x"}\n', "entry-points"),
+    ('[project]\nname = 5\nversion = "1"\n', "name"),
+    ('[project]\nname = "x"\nversion = 1.0\n', "version"),
+    ('[project]\nname = "x"\ndynamic = ["version"]\nauthors = 5\n', "authors"),  # a table the backend reads
+    ("project = 5\n", "[project]"),
+    ('build-system = "setuptools"\n' + HEAD, "[build-system]"),
+    ('[build-system]\nrequires = "setuptools"\n' + HEAD, "requires"),
+    ('[build-system]\nrequires = []\nbuild-backend = 5\n' + HEAD, "build-backend"),
+    ('[build-system]\nrequires = []\nbackend-path = "."\n' + HEAD, "backend-path"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), BAD_TABLES, ids=[f"{i}-{k}" for i, (_, k) in enumerate(BAD_TABLES)])
+def test_a_malformed_pyproject_table_is_one_line_and_exit_92(tmp_path: Path, text: str, key: str) -> None:
+    app = echo_app(tmp_path / "proj")
+    (app.parent / "pyproject.toml").write_text(text)
+    proc = run("tap2deb", "-m", MAINTAINER, "--include", "echoproto.py", "-o", tmp_path / "out", app.name,
+               cwd=app.parent)
+    one_line(proc, 92, key, str(app.parent / "pyproject.toml"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_project_file_nested_too_deeply_is_one_line_and_exit_92(tmp_path: Path) -> None:
+    app = echo_app(tmp_path / "app")
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "pyproject.toml").write_text("a = " + "[" * 5000 + "]" * 5000 + "\n" + HEAD)
+    proc = run("tap2deb", "-m", MAINTAINER, "--include", app.parent / "echoproto.py", "--project",
+               tmp_path / "proj", "-o", tmp_path / "out", app)
+    one_line(proc, 92, "nested too deeply", str(tmp_path / "proj" / "pyproject.toml"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_project_with_every_key_well_typed_is_read(tmp_path: Path) -> None:
+    from tap2pkg.project import read_project
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        'backend-path = ["."]\n' + HEAD +
+        'description = "d"\nreadme = {file = "README", content-type = "text/plain"}\n'
+        'requires-python = ">=3.11"\n'
+        'license = {text = "MIT"}\nlicense-files = ["L"]\nauthors = [{name = "Jane", email = "j@x.org"}]\n'
+        'maintainers = [{email = "m@x.org"}]\nkeywords = ["k"]\nclassifiers = ["C"]\n'
+        'urls = {Homepage = "https://x.org"}\nscripts = {x = "x:main"}\ngui-scripts = {}\n'
+        'entry-points = {g = {x = "x:y"}}\ndependencies = ["attrs"]\noptional-dependencies = {t = ["a"]}\n'
+        "dynamic = []\n")
+    project = read_project(tmp_path)
+    assert (project.license, project.homepage) == ("MIT", "https://x.org")
+    assert project.authors == ("Jane <j@x.org>",)
