@@ -68,6 +68,9 @@ _NEEDS_BASE64 = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]
 # characters no XML 1.0 document can carry, even as a character reference
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SCALARS = {"none", "bool", "int", "float", "str", "bytes", "ref"}
+# the encodings expat decodes itself: any other name would hand the file's bytes to a Python codec
+# (utf-7, rot13, idna...), which fails in its own ways or decodes what no .tax writer ever wrote
+_ENCODINGS = {"utf-8", "utf-16", "utf-16be", "utf-16le", "iso-8859-1", "us-ascii"}
 _CONTAINERS = {"object", "list", "tuple", "dict"}
 
 
@@ -181,6 +184,13 @@ def _parse(data: bytes, path: object) -> _Node:
     def end(_tag: str) -> None:
         stack.pop()
 
+    def declaration(_version: str, encoding: str | None, _standalone: int) -> None:
+        # called before expat looks the encoding up, so an unsupported one never reaches a codec
+        if encoding is not None and encoding.lower() not in _ENCODINGS:
+            raise AppFileError(path, f"the XML declaration names the encoding {brief(encoding)}, which a "
+                               ".tax file cannot use", line=parser.CurrentLineNumber,
+                               expected='encoding="utf-8": save the file as UTF-8')
+
     def text(chunk: str) -> None:
         if stack:
             stack[-1].text.append(chunk)
@@ -190,6 +200,7 @@ def _parse(data: bytes, path: object) -> _Node:
     parser.UnparsedEntityDeclHandler = refuse_entity
     parser.ExternalEntityRefHandler = refuse_entity  # type: ignore[assignment]  # typeshed types this handler as returning int; ours raises
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.XmlDeclHandler = declaration
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text
@@ -197,6 +208,9 @@ def _parse(data: bytes, path: object) -> _Node:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise AppFileError(path, f"malformed XML: {expat.ErrorString(exc.code)}", line=exc.lineno) from None
+    except (ValueError, LookupError) as exc:  # a text the encoding it declares cannot decode
+        raise AppFileError(path, f"cannot decode it: {clip(str(exc))}", line=parser.CurrentLineNumber,
+                           expected="UTF-8 text") from None
     return root[0]
 
 
@@ -206,7 +220,7 @@ def loads_xml(data: bytes, path: object) -> Any:
     if root.tag == "instance" and root.attrs.get("class", "").startswith("twisted."):  # Twisted's old XML
         raise twisted_application(path, "xml", root.line)
     if root.tag != ROOT or root.attrs.get("format") != "tap2pkg":
-        raise AppFileError(path, f"the root element is <{root.tag}>", line=root.line,
+        raise AppFileError(path, f"the root element is <{clip(root.tag)}>", line=root.line,
                            expected=f'<{ROOT} format="tap2pkg" version="{VERSION}">')
     if root.attrs.get("version") != VERSION:
         raise AppFileError(path, f"unsupported .tax version {brief(root.attrs.get('version'))}",
