@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import functools
 import json
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .debversion import compare_versions
 from .errors import OutputError
+from .runtime.errors import clip
 
 if TYPE_CHECKING:
     from .spec import PackageSpec
@@ -37,6 +41,16 @@ STATE_DIR = ".tap2pkg"
 
 #: A tree's files: relative path -> (content, mode).
 Files = dict[str, tuple[bytes, int]]
+
+#: The largest state record read: a Debian tree's holds the included code, so it may be large; never a file
+#: without end.
+MAX_STATE_BYTES = 256 << 20
+#: A tree's name, and each part of a path in it: never empty, ``.``, ``..`` or holding a slash.
+_NAME = re.compile(r"(?!\.\.?\Z)[^/\x00]+")
+#: A full version (``1:1.0-1``) as far as it is compared: an optional numeric epoch, then no separator.
+_VERSION = re.compile(r"(?:[0-9]{1,9}:)?[A-Za-z0-9][A-Za-z0-9.+~_^-]*")
+#: What a setting in a record holds (or a list of it).
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def regular_tree_file(path: Path, *, directory: bool = False) -> tuple[bytes, int]:
@@ -87,14 +101,13 @@ class State:
     def load(cls, path: Path) -> State | None:
         """The state in ``path``; None when there is none. A damaged one is an :class:`OutputError`."""
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            files = {rel: (entry["text"].encode() if "text" in entry else base64.b64decode(entry["base64"]),
-                           int(entry["mode"])) for rel, entry in raw["files"].items()}
-            return cls(raw["format"], raw["name"], raw["version"], raw["tree"], raw["settings"], files)
+            return cls(*_fields(json.loads(_read_record(path))))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise OutputError(f"{path}: not a tap2pkg state file ({exc}); remove it to treat the tree as "
+        except (OSError, ValueError, RecursionError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "nested too deeply" if isinstance(
+                exc, RecursionError) else clip(str(exc), 160)
+            raise OutputError(f"{path}: not a tap2pkg state file ({why}); remove it to treat the tree as "
                               "edited everywhere") from None
 
     def save(self, output_dir: Path) -> Path:
@@ -117,6 +130,66 @@ class State:
                               f"({exc.strerror or exc}); the package is built, but the next build will not "
                               f"merge hand edits: make {path.parent} a writable directory") from None
         return path
+
+
+def _read_record(path: Path) -> bytes:
+    """``path``'s bytes: a regular file (no FIFO, device or link) of :data:`MAX_STATE_BYTES` at most."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError("a symbolic link") from None
+        raise
+    with open(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = fh.read(MAX_STATE_BYTES + 1)
+    if len(data) > MAX_STATE_BYTES:
+        raise ValueError(f"larger than {MAX_STATE_BYTES >> 20} MiB")
+    return data
+
+
+def _fields(raw: Any) -> tuple[str, str, str, str, dict[str, Any], Files]:
+    """A record's fields, each of the type and shape :meth:`State.to_json` writes; else a ValueError."""
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    for key in ("format", "name", "version", "tree"):
+        if not isinstance(raw.get(key), str):
+            raise ValueError(f"no string {key}")
+    if not _VERSION.fullmatch(raw["version"]):
+        raise ValueError(f"version {clip(repr(raw['version']), 40)} is not a package version")
+    if raw["tree"] != "." and not _NAME.fullmatch(raw["tree"]):
+        raise ValueError(f"tree {clip(repr(raw['tree']), 40)} is not a directory of the output directory")
+    settings = raw.get("settings")
+    if not isinstance(settings, dict) or not all(
+            isinstance(v, _SCALARS) or (isinstance(v, list) and all(isinstance(i, _SCALARS) for i in v))
+            for v in settings.values()):
+        raise ValueError("settings is not a table of values and lists of them")
+    if not isinstance(settings.get("app_file", ""), str):
+        raise ValueError("settings app_file is not a string")
+    app_file_name = settings.get("app_file_name", "x")
+    if not isinstance(app_file_name, str) or not _NAME.fullmatch(app_file_name):
+        raise ValueError("settings app_file_name is not a file name")
+    include = settings.get("include", [])
+    if not isinstance(include, list) or not all(isinstance(v, str) for v in include):
+        raise ValueError("settings include is not a list of strings")
+    if not isinstance(raw.get("files"), dict):
+        raise ValueError("files is not a table")
+    files: Files = {}
+    for rel, entry in raw["files"].items():
+        shown = clip(repr(rel), 60)
+        parts = rel.split("/")
+        if not all(_NAME.fullmatch(part) for part in parts):
+            raise ValueError(f"files {shown} is not a path inside the tree")
+        mode = entry.get("mode") if isinstance(entry, dict) else None
+        if type(mode) is not int or not 0 <= mode <= 0o7777:
+            raise ValueError(f"files {shown} has no mode from 0 to 0o7777")
+        content = [entry[key] for key in ("text", "base64") if key in entry]
+        if len(content) != 1 or not isinstance(content[0], str):
+            raise ValueError(f"files {shown} needs one string, its text or its base64")
+        files[rel] = (entry["text"].encode() if "text" in entry
+                      else base64.b64decode(entry["base64"], validate=True), mode)
+    return raw["format"], raw["name"], raw["version"], raw["tree"], settings, files
 
 
 def states(output_dir: Path, fmt: str, name: str) -> list[State]:

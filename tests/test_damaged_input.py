@@ -8,6 +8,8 @@ tap2rpm and tapd alike) and the record of a generated tree in ``OUTPUT/.tap2pkg/
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tap2pkg.errors import AppFileError
+from tap2pkg.errors import AppFileError, OutputError
 from tap2pkg.runtime import persist
+from tap2pkg.tree_state import MAX_STATE_BYTES, State
 
 BIN = Path(sys.executable).parent
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "echo"
@@ -189,3 +192,116 @@ def test_a_tax_file_in_latin_1_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "app.tax"
     path.write_bytes(b'<?xml version="1.0" encoding="ISO-8859-1"?>\n' + APP.replace(b">x<", b">\xe9<"))
     assert persist.load(path).name == "\xe9"
+
+
+# -- the record of a generated tree --------------------------------------------------------------------------
+
+def _record(**changes: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "format": "rpm", "name": "echo", "version": "1.0-1", "tree": ".",
+        "settings": {"maintainer": MAINTAINER, "include": ["/x/echoproto.py"], "app_file": "/x/echo.tac",
+                     "app_file_name": "echo.tac"},
+        "files": {"echo.spec": {"mode": 0o644, "text": "Name: echo\n"},
+                  "echo.bin": {"mode": 0o755, "base64": "AAE="}}}
+    record.update(changes)
+    return record
+
+
+#: name -> the content of a damaged record (JSON values are dumped, bytes written as they are)
+BAD_RECORDS: dict[str, object] = {
+    "files a number": {"files": 5},
+    "not an object": [1, 2],
+    "not json": b"{",
+    "not utf-8": b'{"format": "\xff"}',
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+    "format a number": _record(format=5),
+    "no version": {k: v for k, v in _record().items() if k != "version"},
+    "version with a bad epoch": _record(version="x:1.0-1"),
+    "tree out of the output directory": _record(tree=".."),
+    "tree absolute": _record(tree="/etc"),
+    "tree nested": _record(tree="a/b"),
+    "settings a list": _record(settings=[]),
+    "settings include a number": _record(settings={"include": 5}),
+    "settings nested": _record(settings={"include": [["x"]]}),
+    "settings app_file_name a path": _record(settings={"app_file_name": "../../echo.tac"}),
+    "files a list": _record(files=[]),
+    "file out of the tree": _record(files={"../../etc/passwd": {"mode": 0o644, "text": ""}}),
+    "file absolute": _record(files={"/etc/passwd": {"mode": 0o644, "text": ""}}),
+    "file with an empty part": _record(files={"debian//rules": {"mode": 0o644, "text": ""}}),
+    "file entry a string": _record(files={"echo.spec": "Name: echo"}),
+    "mode a string": _record(files={"echo.spec": {"mode": "644", "text": ""}}),
+    "mode a boolean": _record(files={"echo.spec": {"mode": True, "text": ""}}),
+    "mode out of range": _record(files={"echo.spec": {"mode": 1 << 40, "text": ""}}),
+    "no content": _record(files={"echo.spec": {"mode": 0o644}}),
+    "text and base64": _record(files={"echo.spec": {"mode": 0o644, "text": "", "base64": ""}}),
+    "text a number": _record(files={"echo.spec": {"mode": 0o644, "text": 5}}),
+    "bad base64": _record(files={"echo.spec": {"mode": 0o644, "base64": "*not base64*"}}),
+    "lone surrogate": b'{"format": "rpm", "name": "echo", "version": "1.0-1", "tree": ".", "settings": {}, '
+                      b'"files": {"echo.spec": {"mode": 420, "text": "\\ud800"}}}',
+}
+
+
+def _write_record(path: Path, content: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+
+
+def test_a_sound_record_loads_as_it_was_saved(tmp_path: Path) -> None:
+    state = State("rpm", "echo", "1:1.0-1", ".", {"x": [1, None], "app_file_name": "echo.tac"},
+                  {"echo.spec": (b"Name: echo\n", 0o644), "lib/a b": (b"\xff", 0o755)})
+    path = state.save(tmp_path)
+    assert State.load(path) == state
+    _write_record(path, _record())
+    assert State.load(path) is not None
+
+
+@pytest.mark.parametrize("name", list(BAD_RECORDS))
+def test_a_damaged_record_is_an_output_error(tmp_path: Path, name: str) -> None:
+    path = tmp_path / ".tap2pkg" / "rpm-echo.json"
+    _write_record(path, BAD_RECORDS[name])
+    with pytest.raises(OutputError) as info:
+        State.load(path)
+    message = str(info.value)
+    assert info.value.exit_code == 73 and "remove it" in message and len(message) < 400, message
+
+
+@pytest.mark.parametrize("command", ["tap2rpm", "tap2deb"])
+def test_a_build_beside_a_damaged_record_says_how_to_go_on(tmp_path: Path, command: str) -> None:
+    app = echo_app(tmp_path / "app")
+    out = tmp_path / "out"
+    _write_record(out / ".tap2pkg" / ("rpm-echo.json" if command == "tap2rpm" else "deb-echo-1.0.json"),
+                  {"files": 5})
+    proc = run(command, "-m", MAINTAINER, "--include", app.parent / "echoproto.py", "-o", out, app)
+    one_line(proc, 73, ".tap2pkg", "remove it")
+    assert sorted(p.name for p in out.iterdir()) == [".tap2pkg"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to a device", "link to a file", "directory"])
+def test_a_record_that_is_no_regular_file_is_refused_without_reading_it(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / ".tap2pkg" / "rpm-echo.json"
+    path.parent.mkdir()
+    if kind == "fifo":
+        os.mkfifo(path)  # reading it would wait for a writer for ever
+    elif kind == "link to a device":
+        path.symlink_to("/dev/zero")  # reading it would never end
+    elif kind == "link to a file":
+        _write_record(tmp_path / "elsewhere.json", _record())
+        path.symlink_to(tmp_path / "elsewhere.json")
+    else:
+        path.mkdir()
+    with pytest.raises(OutputError) as info:
+        State.load(path)
+    assert "remove it" in str(info.value)
+
+
+def test_a_record_larger_than_the_bound_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    path = tmp_path / "rpm-echo.json"
+    with path.open("wb") as fh:  # sparse: no disk is used
+        fh.truncate(MAX_STATE_BYTES + 1)
+    with pytest.raises(OutputError) as info:
+        State.load(path)
+    assert "larger than" in str(info.value)
+
+
+def test_a_missing_record_is_none(tmp_path: Path) -> None:
+    assert State.load(tmp_path / "rpm-echo.json") is None
