@@ -18,7 +18,9 @@ bookworm's 3.11; ``sys_platform`` linux; the extras asked for):
    newest sdist the specifier allows, from the package index
    (:mod:`tap2pkg.companions`), resolved in turn through its own requirements.
    One that no index has either stops the build with one line
-   (:class:`~tap2pkg.errors.RequirementError`, exit 93).
+   (:class:`~tap2pkg.errors.RequirementError`, exit 93), and so does one
+   of the distribution packages a service runs on (:data:`RUNTIME_PROJECTS`:
+   Twisted), which a companion would replace, before anything is fetched.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ from .errors import ProjectError, RequirementError
 DH_PYTHON_FALLBACK = Path(os.environ.get("DH_PYTHON_DIST", "/usr/share/dh-python/dist")) / "cpython3_fallback"
 #: The target's Python: Debian bookworm ships 3.11 (the verification images are bookworm).
 TARGET_PYTHON = "3.11"
+
+#: Projects the services run on from the distribution (the twisted runtime: twistd and tap2pkg's launcher run
+#: the app on the archive's Twisted): never a companion, which would replace the distribution's package.
+RUNTIME_PROJECTS = frozenset({"twisted"})
 
 #: An archive lookup: Debian package name -> its candidate version, None when the archive lacks it.
 ArchiveLookup = Callable[[str], str | None]
@@ -260,6 +266,15 @@ class Resolver:
                          f"(by {how}; the archive has {version}); rpm: "
                          f"{', '.join(d.rpm() for d in depends)}")
             return Resolved(requirement, "archive", package, version, depends, (*notes, *more))
+        if name in RUNTIME_PROJECTS:
+            packages = " or ".join(debian_candidates(requirement.name))
+            has = f"the archive has only {', '.join(older)}" if older else f"the archive has no {packages}"
+            raise RequirementError(
+                f"{self.origin} requires {requirement}, but {has}, and {requirement.name} is not made a "
+                f"companion package: the service runs on the distribution's {requirement.name} (the twisted "
+                "runtime), which a companion would replace; lower the requirement to what the archive has, "
+                f"leave it out with --skip-requirement {requirement.name}, or build on a host whose archive "
+                "has a newer one (its release in --distribution)")
         found = self.index(requirement) if self.index is not None else None
         if found is None:
             lacking = " or ".join(debian_candidates(requirement.name))

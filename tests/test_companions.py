@@ -181,11 +181,13 @@ def test_stdebs_own_debian_dir_is_used_with_its_known_failures_worked_around(tmp
     assert any("--install-layout=deb" in n and "replaced by pybuild's" in n for n in notes)
     assert any("Homepage: None" in n for n in notes)
     assert any("indented, as Debian's control syntax requires" in n for n in notes)  # ".. image::"
-    debian = tmp_path / "out" / "plainapp-0.3" / "debian"
+    debian = tmp_path / "out" / "python-plainapp-0.3" / "debian"  # Debian's source name: python-<name>
     control = (debian / "control").read_text()
     assert f"Maintainer: {MAINTAINER}" in control and "Homepage" not in control
     assert "Standards-Version: 4.6.2" in control
     assert "setup.py" not in (debian / "rules").read_text()
+    assert control.startswith("Source: python-plainapp\n")
+    assert (debian / "changelog").read_text().startswith("python-plainapp (0.3-1) ")
     deb = next(p for p in written if p.suffix == ".deb")
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     assert "/usr/lib/python3/dist-packages/plainapp/__init__.py" in listing
@@ -193,6 +195,33 @@ def test_stdebs_own_debian_dir_is_used_with_its_known_failures_worked_around(tmp
     tags = subprocess.run(["lintian", "--no-cfg", "-E", str(changes)], capture_output=True, text=True,
                           check=False).stdout
     assert not [line for line in tags.splitlines() if line.startswith("E:")], tags
+    assert "copyright" not in tags  # a DEP-5 copyright with its license paragraph and a notice
+
+
+@pytest.mark.slow
+def test_companions_built_twice_at_one_build_time_are_the_same_bytes(tmp_path: Path) -> None:
+    """SOURCE_DATE_EPOCH (the service's build time) dates everything a companion build writes: the
+    sdist, the changelog, the .buildinfo, the RPM's build time; nothing is replaced in the output."""
+    from tap2pkg.companions.rpm import build_rpm
+
+    _resolved, companions = plan(read_project(PROJECTS / "stapp"), Resolver(index=None))
+    files: dict[str, dict[str, bytes]] = {}
+    for run in ("a", "b"):
+        out = tmp_path / run
+        written, _notes, _builder = build_deb(companions[0], out, MAINTAINER, "bookworm", epoch=1700000000)
+        written += build_rpm(companions[0], out, epoch=1700000000, packager=MAINTAINER)[0]
+        files[run] = {p.name: p.read_bytes() for p in written if p.is_file()}
+    assert set(files["a"]) == set(files["b"]) and len(files["a"]) == 8
+    assert [name for name in files["a"] if files["a"][name] != files["b"][name]] == []
+    buildinfo = next(text for name, text in files["a"].items() if name.endswith(".buildinfo"))
+    assert b"Build-Date: Tue, 14 Nov 2023 22:13:20 +0000" in buildinfo
+    rpm = next(tmp_path.glob("a/*.noarch.rpm"))
+    query = ["rpm", "-qp", "--qf", "%{BUILDTIME} %{PACKAGER} %{GROUP} %{CHANGELOGNAME}", str(rpm)]
+    info = subprocess.run(query, capture_output=True, text=True, check=True).stdout
+    assert info.startswith(f"1700000000 {MAINTAINER} ") and info.endswith(f"{MAINTAINER} - 1.4.0-1")
+    lint = subprocess.run(["rpmlint", str(rpm)], capture_output=True, text=True, check=False).stdout
+    for tag in ("no-packager-tag", "no-group-tag", "no-changelogname-tag"):
+        assert tag not in lint, lint
 
 
 def _companion(**fields: str) -> object:

@@ -63,9 +63,9 @@ def test_a_requirement_the_archive_lacks_becomes_a_companion_with_an_exact_versi
 
 
 def test_an_archive_version_the_specifier_refuses_is_not_taken() -> None:
-    newer = resolve("Twisted>=99")
+    newer = resolve("tubes>=99")
     assert newer.resolution == "companion"
-    assert "the archive has only python3-twisted 22.4.0-4+deb12u1" in newer.notes[-1]
+    assert "the archive has only python3-tubes 0.2.1-3" in newer.notes[-1]
 
 
 def test_a_made_up_name_is_one_line_naming_it_and_the_options() -> None:
@@ -122,3 +122,22 @@ def test_a_companion_tool_that_runs_too_long_is_stopped_with_its_children(
         debian._run(["sh", "-c", script], Path(str(tmp_path)), "building x")
     subprocess.run(["sleep", "3.5"], check=True)
     assert not marker.exists()  # the tool's whole process group went with it
+
+
+def test_twisted_newer_than_the_archive_is_refused_before_any_sdist_is_fetched() -> None:
+    """The twisted runtime runs on the distribution's Twisted, which a companion python3-twisted would
+    replace."""
+    asked: list[str] = []
+
+    def index(requirement: Requirement) -> str:
+        asked.append(requirement.name)
+        return "26.10.0"
+
+    resolver = Resolver(Target(), ARCHIVE.get, index, origin="the project pingsvc")
+    with pytest.raises(RequirementError) as caught:
+        resolver.resolve_one(Requirement("Twisted>=24.7"))
+    message = str(caught.value)
+    assert caught.value.exit_code == 93 and "\n" not in message and asked == []
+    assert "the archive has only python3-twisted 22.4.0-4+deb12u1" in message
+    assert "--skip-requirement Twisted" in message and "--distribution" in message
+    assert resolver.resolve_one(Requirement("Twisted>=22.4")).resolution == "archive"

@@ -21,45 +21,83 @@ recursively. The Debian companions are built by :mod:`tap2pkg.companions.debian`
 
 and :func:`requirement_entries` for the ``requirements`` of the service's
 ``--json`` entry.
+
+Before anything is built, :func:`build_companions` refuses in one line a
+companion whose package or source name is the service's own (their files would
+replace each other; exit 73), and one whose ``[build-system] requires`` (a
+backend's plugins: ``hatch-fancy-pypi-readme``, ``incremental >= 24.7.1``)
+the build host's python3 lacks (:func:`check_build_requirements`), rather than
+fail deep in the build. Every tool a companion build runs is dated by the
+service's one build time (:func:`build_env`), and the project's sdist is
+repacked to the same bytes for the same files (:func:`reproducible_sdist`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import importlib
+import io
+import json
 import os
 import re
 import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ..dependency import Dependency
-from ..errors import BuildToolError, InvalidOptionValueError, ProjectError
+from ..errors import (
+    BuildToolError,
+    InvalidOptionValueError,
+    MissingToolError,
+    OutputError,
+    ProjectError,
+    RequirementError,
+)
 from ..project import Project, read_sdist_metadata
-from ..pydeps import Resolved, Resolver, companion_package
+from ..pydeps import (
+    Resolved,
+    Resolver,
+    Target,
+    apt_version,
+    companion_package,
+    debian_candidates,
+    upstream_version,
+)
 from ..runtime.lazy import lazy_import
 
 if TYPE_CHECKING:
+    import tomllib
+
     from packaging import version as packaging_version
 
-    from .. import settings
+    from .. import payload, settings
     from .. import spec as spec_module
 else:  # imported on first use: settings.py imports this package (settings and spec here would be a cycle)
     packaging_version = lazy_import("packaging.version")
     settings = lazy_import("tap2pkg.settings")
     spec_module = lazy_import("tap2pkg.spec")
+    payload = lazy_import("tap2pkg.payload")  # the build time, when building
+    tomllib = lazy_import("tomllib")  # only to read a project's or sdist's [build-system]
 
 #: Where fetched sdists are kept between builds.
 CACHE_ENV = "TAP2PKG_CACHE_DIR"
 #: The module of this package that builds each format's companions (its ``build_set(spec, output_dir)``).
 FORMAT_MODULES = {"deb": "debian", "rpm": "rpm"}
+#: PEP 517's default build requirement of a project that declares none (a setup.py-only one).
+DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
+#: Build requirements whose Debian package dh-python's mapping names otherwise (``python3-pkg-resources``).
+BUILD_PACKAGES = {"setuptools": "python3-setuptools"}
+#: The python3 a companion is built with (dh-python's, rpmbuild's): the distribution's.
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def cache_dir() -> Path:
@@ -182,6 +220,127 @@ def unpack(sdist: Path, into: Path) -> Path:
     return tops[0]
 
 
+def build_env(epoch: int) -> dict[str, str]:
+    """The environment entries that date a tool's output by the build time ``epoch``."""
+    return {"SOURCE_DATE_EPOCH": str(epoch), "TZ": "UTC", "LC_ALL": "C.UTF-8"}
+
+
+def reproducible_sdist(sdist: Path, epoch: int) -> None:
+    """Rewrite the .tar.gz ``sdist`` in place: members sorted, owned by root, no mtime after ``epoch``, a
+    gzip header without time or name, so the same files give the same bytes (setuptools dates it now)."""
+    with tarfile.open(sdist) as tar:
+        members = sorted(tar.getmembers(), key=lambda m: m.name)
+        data = {m.name: tar.extractfile(m).read() for m in members if m.isfile()}  # type: ignore[union-attr]
+    out = sdist.with_suffix(".tmp")
+    with open(out, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for member in members:
+            member.mtime = min(int(member.mtime), epoch)
+            member.uid = member.gid = 0
+            member.uname = member.gname = "root"
+            member.pax_headers = {}
+            tar.addfile(member, io.BytesIO(data[member.name]) if member.isfile() else None)
+    os.replace(out, sdist)
+
+
+def build_requirements(source: Path) -> tuple[Requirement, ...]:
+    """The ``[build-system] requires`` of a project directory or sdist ``source`` the target needs; PEP
+    517's default when it declares none."""
+    text: str | None = None
+    if source.is_dir():
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = (source / "pyproject.toml").read_text(encoding="utf-8")
+    elif tarfile.is_tarfile(source):
+        with tarfile.open(source) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile() and m.name.count("/") == 1
+                           and m.name.endswith("/pyproject.toml")), None)
+            data = tar.extractfile(member) if member is not None else None
+            with contextlib.suppress(UnicodeDecodeError):
+                text = data.read().decode("utf-8") if data is not None else None
+    wanted: list[str] = list(DEFAULT_BUILD_REQUIRES)
+    try:
+        table = tomllib.loads(text).get("build-system", {}) if text is not None else {}
+    except tomllib.TOMLDecodeError:
+        table = {}
+    if isinstance(table, dict) and isinstance(table.get("requires"), list):
+        wanted = [str(r) for r in table["requires"]]
+    out: list[Requirement] = []
+    for item in wanted:
+        try:
+            requirement = Requirement(item)
+        except InvalidRequirement:
+            continue  # the backend's own front end would refuse it too; the build reports what is missing
+        if Target().wants(requirement):
+            out.append(requirement)
+    return tuple(out)
+
+
+def build_package(requirement: Requirement) -> str:
+    """The Debian package of a build requirement: ours, dh-python's, else ``python3-<name>``."""
+    name = canonicalize_name(requirement.name)
+    return BUILD_PACKAGES.get(name) or debian_candidates(name)[0]
+
+
+def debian_build_depends(companion: Companion) -> list[str]:
+    """The Debian packages ``companion``'s ``[build-system] requires`` need, in its Build-Depends."""
+    return list(dict.fromkeys(build_package(r) for r in build_requirements(companion.source)))
+
+
+def host_versions(names: Sequence[str]) -> dict[str, str | None]:
+    """The version of each distribution ``names`` the build host's python3 has installed, or None."""
+    script = ("import json, sys, importlib.metadata as m\nout = {}\nfor n in json.loads(sys.argv[1]):\n"
+              "    try: out[n] = m.version(n)\n    except Exception: out[n] = None\nprint(json.dumps(out))")
+    try:
+        done = subprocess.run([SYSTEM_PYTHON, "-c", script, json.dumps(list(names))], capture_output=True,
+                              text=True, timeout=120, check=False)
+        found = json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return {n: None for n in names}
+    return {n: found.get(n) for n in names}
+
+
+def check_build_requirements(companions: Sequence[Companion], *,
+                             installed: Callable[[Sequence[str]], dict[str, str | None]] = host_versions,
+                             archive: Callable[[str], str | None] = apt_version) -> None:
+    """Refuse, before anything is built, a companion whose ``[build-system] requires`` the build host's
+    python3 lacks (or has too old): exit 85 when the archive has them, else 93 (92 for the project)."""
+    wanted = {c.package: build_requirements(c.source) for c in companions if c.source.exists()}
+    have = installed(sorted({canonicalize_name(r.name) for rs in wanted.values() for r in rs}))
+    for companion in companions:
+        missing: list[str] = []
+        packages: list[str] = []
+        fixable = True
+        for requirement in wanted.get(companion.package, ()):
+            version = have.get(canonicalize_name(requirement.name))
+            if version is not None and _allows(requirement, version):
+                continue
+            package = build_package(requirement)
+            offered = archive(package)
+            fixable = fixable and offered is not None and _allows(requirement, upstream_version(offered))
+            packages.append(package)
+            missing.append(f"{requirement} (the build host has {version or 'none'}; the archive "
+                           + (f"has {package} {offered})" if offered else f"has no {package})"))
+        if not missing:
+            continue
+        what = (f"the companion {companion.package} {companion.version} cannot be built here: its "
+                f"[build-system] requires {'; '.join(missing)}")
+        if fixable:
+            raise MissingToolError(f"{what}; install them (apt-get install {' '.join(packages)}) and build "
+                                   "again")
+        if companion.role == "project":
+            raise ProjectError(f"{what}; build the project with a backend and plugins the distribution has")
+        raise RequirementError(f"{what}; require a release of {companion.name} that the archive has or that "
+                               f"builds with it, or leave it out with --skip-requirement {companion.name} "
+                               "and give the package that provides it with --depends")
+
+
+def _allows(requirement: Requirement, version: str) -> bool:
+    try:
+        return requirement.specifier.contains(packaging_version.Version(version), prereleases=True)
+    except packaging_version.InvalidVersion:
+        return False
+
+
 def plan(project: Project, resolver: Resolver, *, with_project: bool = True) -> tuple[list[Resolved],
                                                                                      list[Companion]]:
     """The project's resolved requirements and every companion the set needs (the project's own first,
@@ -231,7 +390,15 @@ def build_companions(spec: Any, fmt: str, output_dir: Path, *,
         raise BuildToolError(f"{spec.name}: companion packages cannot be built as {fmt!r} packages yet; "
                              f"build {' or '.join(FORMAT_MODULES)}, or leave the project out")
     module = importlib.import_module(f"{__name__}.{FORMAT_MODULES[fmt]}")
-    entries, notes = module.build_set(spec, Path(output_dir), skip=() if final_dir is None else (final_dir,))
+    for companion in spec.companions:
+        if spec.name in module.package_names(companion):
+            option = spec.option_names.get("name") or spec_module.FIELD_OPTIONS.get("name", "--name")
+            raise OutputError(f"{spec.name}: the service's package name is also a name of its companion "
+                              f"{companion.package} ({fmt}), whose files would replace the service's; give "
+                              f"the service another name ({option})")
+    check_build_requirements(spec.companions)
+    entries, notes = module.build_set(spec, Path(output_dir), payload.build_time(spec),
+                                      skip=() if final_dir is None else (final_dir,))
     return list(entries), list(notes)
 
 

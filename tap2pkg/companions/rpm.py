@@ -16,6 +16,11 @@ Either way it build-requires the project's backend (its ``[build-system]
 requires`` as ``python3dist(...)``), leaves out console scripts, provides
 ``python3dist(<name>) = <version>`` and requires the relations its own
 requirements resolved to. A note says which way the build host took.
+
+It is dated by the service's one build time (``SOURCE_DATE_EPOCH`` given to
+rpmbuild, the build time and file times taken from it, a fixed build host), so
+the same inputs give the same RPM. Nothing already in the output directory is
+replaced (exit 73).
 """
 
 from __future__ import annotations
@@ -23,33 +28,31 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-import tarfile
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ..dependency import Relation
-from ..pydeps import Target, relations
-from ..rpm.source import spec_escape
-from ..runtime.lazy import lazy_import
-from . import Companion, companion_entry
-from .debian import _run, sdist_of
+from ..pydeps import relations
+from ..render import rpm_date
+from ..rpm.source import BUILDHOST, spec_escape
+from . import Companion, build_requirements, companion_entry
+from .debian import _run, publish_into, sdist_of
 
-if TYPE_CHECKING:
-    import tomllib
-else:  # imported on first use: only to read an sdist's pyproject.toml
-    tomllib = lazy_import("tomllib")
-
-#: PEP 517's default build requirement of a project that declares none (a setup.py-only one).
-DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
+#: The RPM group of a Python module (rpmlint wants one; rpm >= 4.14 ignores it).
+GROUP_PYTHON = "Development/Languages/Python"
 
 SPEC = """\
-%{{!?python3_sitelib:%global python3_sitelib /usr/lib/python3/dist-packages}}
+%{{!?python3_sitelib:%global python3_sitelib %{{_exec_prefix}}/lib/python3/dist-packages}}
 %global debug_package %{{nil}}
+# Reproducible builds: SOURCE_DATE_EPOCH (the service's build time) is the build time and the mtime ceiling.
+%global use_source_date_epoch_as_buildtime 1
+%global clamp_mtime_to_source_date_epoch 1
+%global _buildhost {buildhost}
 # 1 where the target has the pyproject macros (pyproject-rpm-macros), else the explicit pip install
 %global tap2pkg_pyproject 0%{{?pyproject_wheel:1}}
 Name:           {package}
@@ -57,6 +60,8 @@ Version:        {version}
 Release:        1
 Summary:        {summary}
 License:        {license}
+{url}Group:          {group}
+Packager:       {packager}
 BuildArch:      noarch
 Source0:        {sdist}
 {build_requires}%if %{{tap2pkg_pyproject}}
@@ -88,35 +93,24 @@ The Python project {name} {version}, packaged by tap2pkg.
 %endif
 # console scripts are left out: the service runs the project's code, not its commands
 rm -rf %{{buildroot}}%{{python3_sitelib}}/bin %{{buildroot}}%{{_bindir}}
+# pip records where it installed from (a temporary directory): not part of the package
+rm -f %{{buildroot}}%{{python3_sitelib}}/*.dist-info/direct_url.json
+sed -i '/direct_url.json/d' %{{buildroot}}%{{python3_sitelib}}/*.dist-info/RECORD
 
 %files
 %{{python3_sitelib}}/*
+
+%changelog
+* {date} {packager} - {version}-1
+- Packaged by tap2pkg from {name} {version}.
 """
 
 
 def build_requires(sdist: Path) -> tuple[str, ...]:
     """The ``[build-system] requires`` of ``sdist``'s ``pyproject.toml`` as RPM relations
     (``python3dist(setuptools) >= 61``); PEP 517's default when it declares none."""
-    wanted: list[str] = list(DEFAULT_BUILD_REQUIRES)
-    with tarfile.open(sdist) as tar:
-        member = next((m for m in tar.getmembers() if m.isfile() and m.name.count("/") == 1
-                       and m.name.endswith("/pyproject.toml")), None)
-        data = tar.extractfile(member) if member is not None else None
-        if data is not None:
-            try:
-                table = tomllib.loads(data.read().decode("utf-8")).get("build-system", {})
-            except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-                table = {}
-            if isinstance(table, dict) and isinstance(table.get("requires"), list):
-                wanted = [str(r) for r in table["requires"]]
     out: list[str] = []
-    for text in wanted:
-        try:
-            requirement = Requirement(text)
-        except InvalidRequirement:
-            continue  # the backend's own front end would refuse it too; rpmbuild reports what is missing
-        if not Target().wants(requirement):
-            continue
+    for requirement in build_requirements(sdist):
         name = f"python3dist({canonicalize_name(requirement.name)})"
         bounds = [b for spec in sorted(requirement.specifier, key=str) for b in relations(spec)[0]]
         out.extend(Relation(name, "le" if op == "exact" else op, version).rpm() for op, version in bounds)
@@ -125,8 +119,10 @@ def build_requires(sdist: Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def spec_text(companion: Companion, sdist: Path, topdir: str) -> str:
-    """The ``.spec`` of ``companion`` built from ``sdist`` (unpacking to ``topdir``)."""
+def spec_text(companion: Companion, sdist: Path, topdir: str, *, epoch: int | None = None,
+              packager: str = "tap2pkg") -> str:
+    """The ``.spec`` of ``companion`` built from ``sdist`` (unpacking to ``topdir``), its changelog dated
+    ``epoch`` (default: now) by ``packager`` (the service's maintainer)."""
     requires = "".join(f"Requires:       {spec_escape(d.rpm())}\n" for d in companion.depends)
     backend = "".join(f"BuildRequires:  {spec_escape(r)}\n" for r in build_requires(sdist))
     # the project's own words are read literally: a % in them never reaches rpm's macro expander
@@ -134,7 +130,10 @@ def spec_text(companion: Companion, sdist: Path, topdir: str) -> str:
                        summary=spec_escape(companion.synopsis), license=spec_escape(companion.license_name),
                        sdist=spec_escape(sdist.name),
                        dist=canonicalize_name(companion.name), requires=requires,
-                       name=spec_escape(companion.name), topdir=spec_escape(topdir), build_requires=backend)
+                       name=spec_escape(companion.name), topdir=spec_escape(topdir), build_requires=backend,
+                       buildhost=BUILDHOST, group=GROUP_PYTHON, packager=spec_escape(packager),
+                       url=f"URL:            {spec_escape(companion.url)}\n" if companion.url else "",
+                       date=rpm_date(int(time.time()) if epoch is None else epoch))
 
 
 @functools.lru_cache(maxsize=1)
@@ -148,41 +147,51 @@ def host_has_pyproject_macros() -> bool:
     return done.stdout.strip() == "01"
 
 
-def build_rpm(companion: Companion, output_dir: Path, *,
-              skip: Iterable[Path] = ()) -> tuple[list[Path], list[str]]:
+def build_rpm(companion: Companion, output_dir: Path, *, skip: Iterable[Path] = (), epoch: int | None = None,
+              packager: str = "tap2pkg") -> tuple[list[Path], list[str]]:
     """Build ``companion``'s noarch RPM (and its .spec) into ``output_dir``; ``skip``: more paths to
-    leave out of the copy of the project (the final output directory)."""
+    leave out of the copy of the project (the final output directory); ``epoch``: the build time that
+    dates it (default: now; the front ends give the service's)."""
+    epoch = int(time.time()) if epoch is None else epoch
     with tempfile.TemporaryDirectory(prefix="tap2pkg-companion-rpm-") as tmp:
         work = Path(tmp)
-        sdist = sdist_of(companion, work, skip=(output_dir, *skip))
+        sdist = sdist_of(companion, work, skip=(output_dir, *skip), epoch=epoch)
         top = sdist.name.removesuffix(".tar.gz")
         sources = work / "SOURCES"
         sources.mkdir()
         shutil.copy(sdist, sources / sdist.name)
         spec = work / f"{companion.package}.spec"
-        spec.write_text(spec_text(companion, sdist, top), encoding="utf-8")
+        spec.write_text(spec_text(companion, sdist, top, epoch=epoch, packager=packager), encoding="utf-8")
         _run(["rpmbuild", "-bb", "--define", f"_topdir {work}", "--define", f"_sourcedir {sources}",
               "--nodeps", str(spec)], work,
-             f"building the companion {companion.package} {companion.version} (rpmbuild)", system=True)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        written = []
-        for item in [spec, *sorted((work / "RPMS").rglob("*.rpm"))]:
-            target = output_dir / item.name
-            shutil.copy(item, target)
-            written.append(target)
+             f"building the companion {companion.package} {companion.version} (rpmbuild)", system=True,
+             epoch=epoch)
+        written = publish_into([spec, *sorted((work / "RPMS").rglob("*.rpm"))], output_dir)
     how = ("the %pyproject_wheel and %pyproject_install macros" if host_has_pyproject_macros() else
            "pip install --no-deps in %install: this host has no %pyproject_* macros")
     return written, [f"companion {companion.package} {companion.version} ({companion.role}) built as a "
                      f"noarch RPM from a generated spec ({how})"]
 
 
-def build_set(spec: Any, output_dir: Path, *, skip: Iterable[Path] = ()) -> tuple[list[dict[str, Any]],
-                                                                                   list[str]]:
-    """Build every companion of ``spec`` as an RPM into ``output_dir``: their ``--json`` entries and notes."""
+def package_names(companion: Companion) -> tuple[str, ...]:
+    """The names ``companion``'s files are named after: its package (its ``.spec`` too)."""
+    return (companion.package,)
+
+
+def build_set(spec: Any, output_dir: Path, epoch: int, *,
+              skip: Iterable[Path] = ()) -> tuple[list[dict[str, Any]], list[str]]:
+    """Build every companion of ``spec`` as an RPM into ``output_dir``, dated ``epoch``: their ``--json``
+    entries and notes. One another service of the call built there already is not built again."""
     entries: list[dict[str, Any]] = []
     notes: list[str] = []
     for companion in spec.companions:
-        written, more = build_rpm(companion, Path(output_dir), skip=skip)
-        notes.extend(more)
+        built = sorted(Path(output_dir).glob(f"{companion.package}-{companion.version}-1.*.rpm"))
+        if built:
+            written = [Path(output_dir) / f"{companion.package}.spec", *built]
+            notes.append(f"companion {companion.package} {companion.version}: built once for this call")
+        else:
+            written, more = build_rpm(companion, Path(output_dir), skip=skip, epoch=epoch,
+                                      packager=spec.maintainer)
+            notes.extend(more)
         entries.append(companion_entry(companion, "rpm", "rpmbuild", written))
     return entries, notes
