@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .deb import policy
 from .errors import AppFileNotFoundError, IncludeNotFoundError, InvalidOptionValueError, UnknownAppTypeError
 from .includes import SKIP_NAMES, SKIP_SUFFIXES, included_files
 from .includes import check_includes as check_includes  # settings.py imports it from here
@@ -185,7 +186,10 @@ def _tree_files(root: Path) -> Iterator[Path]:
 
 
 def _code_mode(path: Path) -> int:
-    return 0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644
+    """0755 for an executable included file, but 0644 for a Python module, which the app imports: an
+    executable one with a ``#!/usr/bin/env python`` line is what rpmlint and Fedora's shebang check
+    refuse (``env-script-interpreter``, an ambiguous ``python``)."""
+    return 0o755 if path.stat().st_mode & stat.S_IXUSR and path.suffix != ".py" else 0o644
 
 
 def code_files(spec: PackageSpec, layout: Layout) -> list[PayloadFile]:
@@ -275,16 +279,23 @@ MAX_SOURCE_DATE_EPOCH = (2**32 - 1 - 43200) // 86400 * 86400 + 86399  # 2106-02-
 
 def build_time(spec: PackageSpec) -> int:
     """The one build time of both formats: ``SOURCE_DATE_EPOCH`` (``spec.source_date_epoch``), else the
-    app file's modification time, so a rebuild of unchanged input gives the same bytes."""
+    app file's modification time, so a rebuild of unchanged input gives the same bytes; but not before
+    the Debian Policy release the package claims (:func:`tap2pkg.deb.policy.earliest_date`: an app
+    file unpacked from an old tarball), which the build's notes say (:func:`app_file_time`)."""
     if spec.source_date_epoch is not None:
         return spec.source_date_epoch
+    return max(app_file_time(spec.app_file), policy.earliest_date(spec.distribution))
+
+
+def app_file_time(app_file: Path) -> int:
+    """The app file's modification time, in whole seconds from 1970, within what packages carry."""
     try:
-        when = int(os.stat(spec.app_file).st_mtime)
+        when = int(os.stat(app_file).st_mtime)
     except OSError:
-        raise AppFileNotFoundError(spec.app_file, "no such file; give an existing app file") from None
+        raise AppFileNotFoundError(app_file, "no such file; give an existing app file") from None
     if not 0 <= when <= MAX_SOURCE_DATE_EPOCH:
         raise InvalidOptionValueError(
-            f"{spec.app_file}: modified at {when} seconds from 1970, outside 0 to {MAX_SOURCE_DATE_EPOCH} "
+            f"{app_file}: modified at {when} seconds from 1970, outside 0 to {MAX_SOURCE_DATE_EPOCH} "
             "(the times a package can carry), and a build is dated by it: set SOURCE_DATE_EPOCH, or touch "
             "the file")
     return when

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .deb import policy
 from .errors import AppFileNotFoundError, InvalidOptionValueError, UsageError
 from .runtime.lazy import lazy_import
 
@@ -201,6 +203,13 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
     for path in info.paths[:MAX_PATH_NOTES]:
         notes.append(f"the app file names {path}, which the package does not install: it must exist on "
                      "the target (or give --include for code)")
+    when = source_date_epoch(env)
+    distribution = settings.get("distribution") or "unstable"
+    if when is None and payload.app_file_time(app_file) < policy.earliest_date(distribution):
+        day = time.strftime("%Y-%m-%d", time.gmtime(policy.earliest_date(distribution)))
+        notes.append(f"the build is dated {day}, when Debian Policy {policy.standards_version(distribution)} "
+                     "(the package's Standards-Version) came out, not at the app file's older time; set "
+                     "SOURCE_DATE_EPOCH to choose")
     spec = cls(
         name=name,
         app_file=app_file,
@@ -217,8 +226,8 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
         includes=tuple(Path(p) for p in settings.get("include") or ()),
         license=settings.get("license") or LICENSE_NOT_GIVEN,
         homepage=settings.get("homepage") or "",
-        distribution=settings.get("distribution") or "unstable",
-        source_date_epoch=source_date_epoch(env),
+        distribution=distribution,
+        source_date_epoch=when,
         runtime=runtime,
         notes=tuple(notes),
         project=project,

@@ -284,3 +284,33 @@ def test_rpmlint_filters_carry_reasons_and_remaining_warnings_are_documented(tmp
     docs = (DOCS / "tap2rpm.md").read_text()
     for tag in DOCUMENTED_WARNINGS:
         assert f"`{tag}" in docs, f"docs/tap2rpm.md does not say why {tag} stays"
+
+
+@needs("lintian")
+@needs("rpmlint")
+@pytest.mark.slow
+def test_an_app_file_and_a_module_with_a_python_shebang_stay_lint_clean(tmp_path: Path) -> None:
+    """Twisted's own examples start with ``#!/usr/bin/env python`` and some are executable: the app file is
+    read by the launcher and a module imported, neither run, so both are installed 0644 and say why."""
+    app, module = tmp_path / "src" / "echo.tac", tmp_path / "src" / "echoproto.py"
+    app.parent.mkdir()
+    app.write_text("#!/usr/bin/env python\n" + (ECHO / "echo.tac").read_text())
+    module.write_text("#!/usr/bin/env python\n" + (ECHO / "echoproto.py").read_text())
+    module.chmod(0o755)
+    spec = echo_spec(app_file=app, includes=(module,), distribution="bookworm")
+    deb = build(spec, tmp_path / "deb", "deb", "native")
+    rpm = build(spec, tmp_path / "rpm", "rpm", "native")
+    for result, listing in ((deb, ["dpkg-deb", "-c"]), (rpm, ["rpm", "-qlvp"])):
+        package = result.paths("package")[0]
+        lines = subprocess.run([*listing, str(package)], capture_output=True, text=True, check=True).stdout
+        assert re.search(r"^-rw-r--r-- .*/usr/lib/echo/echoproto\.py$", lines, re.MULTILINE), lines
+    proc = subprocess.run(["lintian", "-EvIL", "+pedantic", "--color", "never", "--show-overrides",
+                           *map(str, deb.paths("package") + deb.paths("source-package"))],
+                          capture_output=True, text=True)
+    assert not [line for line in proc.stdout.splitlines() if line[:2] in ("E:", "W:")], proc.stdout
+    assert "unused-override" not in proc.stdout and "O: echo: script-not-executable" in proc.stdout
+    lintrc = tmp_path / "rpm" / "echo.rpmlintrc"
+    proc = subprocess.run(["rpmlint", "-r", str(lintrc), *map(str, rpm.paths("package"))],
+                          capture_output=True, text=True)
+    assert " 0 errors" in proc.stdout, proc.stdout
+    assert not reasoned(lintrc), "an rpmlint filter without its reason"

@@ -84,17 +84,35 @@ def test_a_cli_build_of_both_formats_computes_one_payload_per_format(
 def test_without_source_date_epoch_both_formats_take_the_app_files_time(tmp_path: Path) -> None:
     app = tmp_path / "echo.tac"
     shutil.copy(ECHO / "echo.tac", app)
-    os.utime(app, (1600000000, 1600000000))
+    os.utime(app, (1700000000, 1700000000))
     spec = make_spec(app)
-    assert build_time(spec) == 1600000000
+    assert build_time(spec) == 1700000000
     payload = DebPayload.for_spec(spec)
-    assert payload.text("changelog").rstrip().endswith(rfc2822(1600000000))
+    assert payload.text("changelog").rstrip().endswith(rfc2822(1700000000))
     tree = write_source_tree(payload, tmp_path / "a")
     deb = build_native_deb(tree, tmp_path / "a")
-    assert {m.mtime for m in DebFile(str(deb)).data.tgz().getmembers()} == {1600000000}
+    assert {m.mtime for m in DebFile(str(deb)).data.tgz().getmembers()} == {1700000000}
     again = build_native_deb(write_source_tree(DebPayload.for_spec(spec), tmp_path / "b"), tmp_path / "b")
     assert again.read_bytes() == deb.read_bytes()
-    assert rpm_package(rpm_sources(spec)).buildtime == 1600000000
+    assert rpm_package(rpm_sources(spec)).buildtime == 1700000000
+
+
+def test_an_app_file_older_than_the_policy_the_package_claims_dates_the_build_at_its_release(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """lintian's timewarp-standards-version: a changelog entry must not be older than its Standards-Version
+    (an app file unpacked from an old tarball keeps its old time)."""
+    from tap2pkg.cli.tap2deb import main
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    app = tmp_path / "echo.tac"
+    shutil.copy(ECHO / "echo.tac", app)
+    os.utime(app, (1580601600, 1580601600))  # 2020-02-02
+    assert build_time(make_spec(app)) == 1671244904  # Debian Policy 4.6.2, bookworm's
+    assert main([str(app), "--include", str(ECHO / "echoproto.py"), "-m", "Jane Doe <jane@example.org>",
+                 "-o", str(tmp_path / "out"), "-u", "--binary-only"]) == 0
+    assert ("note: the build is dated 2022-12-17, when Debian Policy 4.6.2 (the package's Standards-Version) "
+            "came out, not at the app file's older time" in capsys.readouterr().err)
+    assert build_time(make_spec(app, source_date_epoch=1580601600)) == 1580601600  # the user's choice stands
 
 
 @pytest.mark.parametrize("when", [-315619200, 2**32 + 86400])  # 1960, and after 2106

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BuildToolError, MissingToolError, OutputError, UnsupportedEditError
-from ..payload import ROLES, Payload, build_time
+from ..payload import ROLES, Layout, Payload, build_time
 from ..regen import TreeEdits, TreeFormat
 from ..render import render
 from ..runtime.lazy import lazy_import
@@ -90,6 +90,8 @@ class DebPayload:
             "long_description": spec.long_description or _default_long_description(spec),
             "year": time.gmtime(core.build_time).tm_year,
             "licenses": license_paragraphs(spec.license, "MIT"),
+            **_overrides_context(spec, core.layout.app_path,
+                                 [(f.path, f.data) for f in core.files if f.role in ("app", "include")]),
         }
         pkg = spec.name
         debian = {name.format(pkg=pkg): (render(f"debian/{template}", context), mode)
@@ -106,6 +108,27 @@ class DebPayload:
     def text(self, name: str) -> str:
         """The text of ``debian/<name>`` (``{pkg}`` standing for the package name)."""
         return self.debian[name.format(pkg=self.spec.name)][0]
+
+
+def _overrides_context(spec: PackageSpec, app_path: str, code: list[tuple[str, bytes]],
+                       first_release: bool = True) -> dict[str, Any]:
+    """What ``templates/debian/lintian-overrides`` sees: the app file's installed path, whether it starts
+    with a ``#!`` line (it is read by the launcher, never run), the installed app file and modules
+    (``code``: path, content) whose ``#!`` line names an interpreter lintian does not know (``python``,
+    not ``python3``; never used), and whether this is the first release."""
+    app = next((data for path, data in code if path == app_path), b"")
+    return {"spec": spec, "app_path": app_path, "app_shebang": app.startswith(b"#!"),
+            "unusual_interpreters": [path for path, data in code if _unusual_interpreter(data)],
+            "first_release": first_release}
+
+
+def _unusual_interpreter(data: bytes) -> bool:
+    """Whether ``data`` starts with a ``#!`` line naming an interpreter other than ``python3``."""
+    first_line = data.split(b"\n", 1)[0]
+    words = first_line[2:].split() if first_line.startswith(b"#!") else []
+    if words[:1] and words[0].endswith(b"/env"):
+        words = words[1:]
+    return bool(words) and not words[0].rsplit(b"/", 1)[-1].startswith(b"python3")
 
 
 def _default_long_description(spec: PackageSpec) -> str:
@@ -338,8 +361,13 @@ def carry_history(spec: PackageSpec, base: Files, theirs: Files, new: Files,
     overrides = f"debian/{spec.name}.lintian-overrides"
     if overrides in new and len(_TRAILER.findall(history.decode(errors="replace"))) > 1:
         # a later release: the first upload's override would be unused (lintian's unused-override)
-        new[overrides] = (render("debian/lintian-overrides", {"spec": spec, "first_release": False}).encode(),
-                          new[overrides][1])
+        layout = Layout.for_spec(spec, "debian")
+        # the tree's copies of the app file and of the modules
+        code = [(layout.app_path, new.get(spec.app_file_name, (b"", 0))[0]),
+                *((f"{layout.libdir}/{rel[4:]}", data) for rel, (data, _) in new.items()
+                  if rel.startswith("lib/") and rel.endswith(".py"))]
+        context = _overrides_context(spec, layout.app_path, code, first_release=False)
+        new[overrides] = (render("debian/lintian-overrides", context).encode(), new[overrides][1])
     return base, new
 
 

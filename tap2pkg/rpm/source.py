@@ -213,6 +213,10 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
                    packager=global_escape(spec.maintainer), homepage=spec_escape(spec.homepage),
                    description=spec_escape(_description(spec)),
                    sysusers_index=sysusers_index, changelog_date=rpm_date(epoch),
+                   # the app file is read by the launcher, never run: a "#!" line in it is only text
+                   app_shebang=any(f.role == "app" and f.data.startswith(b"#!") for f in payload.files),
+                   module_shebang=any(f.role == "include" and f.path.endswith(".py")
+                                      and f.data.startswith(b"#!") for f in payload.files),
                    paths={key: spec_path(getattr(layout, key))
                           for key in ("app_path", "confdir", "libdir", "statedir", "logdir")})
     prefix = f"{spec.name}-{spec.version}"
