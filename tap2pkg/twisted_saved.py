@@ -337,7 +337,7 @@ def mirror_xml(data: bytes) -> tuple[Any, list[str]]:
     parser.EndElementHandler = lambda _tag: stack.pop()
     try:
         parser.Parse(data, True)
-    except (expat.ExpatError, ValueError):
+    except (expat.ExpatError, ValueError, LookupError):  # LookupError: an encoding Python does not know
         return None, []  # tapd's own XML loader says what is wrong
     if not roots or roots[0].tag == "application-file":  # tapd's own format
         return None, []

@@ -167,4 +167,4 @@ def test_tap2deb_beside_a_klein_project_writes_the_service_and_its_companions(
     klein = DebFile(str(next(tmp_path.glob("python3-klein_*.deb"))))
     assert "python3-tubes" in klein.debcontrol()["Depends"]  # bookworm has tubes: from the archive
     assert any(name.endswith("dist-packages/klein/__init__.py") for name in klein.data.tgz().getnames())
-    assert (tmp_path / "klein-24.8.0" / "debian" / "rules").read_text().count("pybuild") == 1
+    assert (tmp_path / "python-klein-24.8.0" / "debian" / "rules").read_text().count("pybuild") == 1
