@@ -164,6 +164,23 @@ def test_rpm_dependencies_are_checked_for_real(client: Any, images: dict[str, st
         assert box.run(["rpm", "-q", "--whatprovides", "/usr/sbin/useradd", "python3", "systemd"]).ok
 
 
+#: binds a port as the user it runs as: "bound" or the error
+BIND = "import socket, sys; s = socket.socket(); s.bind(('0.0.0.0', int(sys.argv[1]))); print('bound')"
+
+
+@pytest.mark.parametrize("systemd", [True, False], ids=["systemd", "sysvinit"])
+def test_ports_below_1024_are_root_s_as_on_a_real_host(client: Any, images: dict[str, str],
+                                                       systemd: bool) -> None:
+    """Docker lets any user bind port 53; verify's containers do not, so a unit that forgets
+    CAP_NET_BIND_SERVICE fails there as it would on a real host."""
+    with VerifyContainer(client, images["debian:bookworm"], systemd=systemd) as box:
+        assert box.run(["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]).output.strip() == "1024"
+        denied = box.run(["python3", "-c", BIND, "53"], user="nobody")
+        assert not denied.ok and "Permission denied" in denied.output, denied.output
+        assert box.run(["python3", "-c", BIND, "1024"], user="nobody").output.strip() == "bound"
+        assert box.run(["python3", "-c", BIND, "53"]).output.strip() == "bound"
+
+
 def test_ctrl_c_leaves_no_container_running(client: Any, images: dict[str, str], packages: Path) -> None:
     process = subprocess.Popen(
         [

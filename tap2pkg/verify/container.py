@@ -6,9 +6,12 @@ project's CI machine, docker 20.10, systemd 252): ``network_mode="none"``,
 ``/run`` and ``/run/lock``, the host's ``/sys/fs/cgroup`` bind-mounted
 read-only, and ``container=docker`` in the environment. systemd then reaches
 ``running`` in about a second. Without the cgroup bind mount systemd exits.
-``SYS_PTRACE`` is added too, so that root in the container may look at other
-users' processes as root on a real machine does (``start-stop-daemon --exec``
-in init scripts fails without it).
+``net.ipv4.ip_unprivileged_port_start`` is set back to 1024, as on a real
+host (docker sets it to 0, so any user could bind port 53 and a unit that
+forgot ``CAP_NET_BIND_SERVICE`` would pass). ``SYS_PTRACE`` is added too, so
+that root in the container may look at other users' processes as root on a
+real machine does (``start-stop-daemon --exec`` in init scripts fails without
+it).
 """
 
 from __future__ import annotations
@@ -139,6 +142,9 @@ class VerifyContainer:
             # processes; start-stop-daemon --exec and the port finder need that.
             "cap_add": ["SYS_ADMIN", "SYS_PTRACE"],
             "security_opt": ["seccomp=unconfined"],
+            # docker lets anyone bind any port (ip_unprivileged_port_start=0); a real host keeps ports
+            # below 1024 for root and CAP_NET_BIND_SERVICE, which a unit must then grant
+            "sysctls": {"net.ipv4.ip_unprivileged_port_start": "1024"},
             "tmpfs": {"/run": "rw,exec,mode=755", "/run/lock": "rw,mode=1777"},
             "environment": {"container": "docker"},
             "labels": {LABEL_CONTAINER: "1", "tap2pkg.keep": "1" if self.keep else "0"},
