@@ -12,7 +12,9 @@ without being run:
   from literal (or module-level constant) arguments of server calls:
   ``TCPServer(8080, f)``, ``reactor.listenTCP(8080, f)``,
   ``TCP4ServerEndpoint(reactor, 8750)``, and server descriptions such as
-  ``strports.service("tcp:79", f)`` or ``serverFromString(reactor, "tcp:port=80")``.
+  ``strports.service("tcp:79", f)`` or ``serverFromString(reactor, "tcp:port=80")``,
+  also as the values of a literal dict (``{"telnetPort": "tcp:6023"}``), and a
+  module-level ``LISTENS_ON = ["tcp:53"]`` (``mktap --twisted`` writes one).
   Clients (``TCPClient``, ``connectTCP``) listen on nothing and are left out.
 * ``.tap`` -- a pickle, read opcode by opcode with :mod:`pickletools` and never
   unpickled: the objects it would build are mirrored as inert records (class
@@ -144,7 +146,9 @@ def detect_python(module: ast.Module) -> Detection:
     ports = sorted({*(port for node in ast.walk(module) if isinstance(node, ast.Call)
                       for port in _call_ports(node, constants)),
                     *(port for node in ast.walk(module) if isinstance(node, (ast.List, ast.Tuple))
-                      for port in _option_ports(node))})
+                      for port in _option_ports(node)),
+                    *(port for node in ast.walk(module) for port in _mapping_ports(node)),
+                    *_stated_ports(module)})
     return Detection("twisted", twisted, ports=tuple(ports), paths=paths)
 
 
@@ -165,6 +169,46 @@ def _option_ports(node: ast.List | ast.Tuple) -> Iterator[int]:
         elif not (option in LISTEN_OPTIONS and equals):
             continue
         port = description_port(value, old_style=True)
+        if port is not None:
+            yield port
+
+
+#: The module-level name under which a ``.tac`` states where it listens, as server descriptions:
+#: ``LISTENS_ON = ["tcp:53"]`` (``mktap --twisted`` writes it with the plugin's defaults).
+STATED_LISTENS = "LISTENS_ON"
+
+
+def _stated_ports(module: ast.Module) -> Iterator[int]:
+    """Ports of a module-level ``LISTENS_ON = ["tcp:53", "ssl:port=443:..."]``."""
+    for statement in module.body:
+        if (isinstance(statement, ast.Assign) and isinstance(statement.value, (ast.List, ast.Tuple))
+                and any(isinstance(t, ast.Name) and t.id == STATED_LISTENS for t in statement.targets)):
+            for item in statement.value.elts:
+                value = item.value if isinstance(item, ast.Constant) else None
+                port = description_port(value, old_style=True)
+                if port is not None:
+                    yield port
+
+
+def _mapping_ports(node: ast.AST) -> Iterator[int]:
+    """Ports of server descriptions given as values of a literal dict or ``dict(...)`` call:
+    ``manhole_tap.makeService({"telnetPort": "tcp:6023", ...})``.
+
+    Only a description with its type and no ``host`` counts (``tcp:6023``, ``ssl:port=443:...``):
+    a client's always names the host it connects to.
+    """
+    if isinstance(node, ast.Dict):
+        values: list[ast.expr] = [v for k, v in zip(node.keys, node.values, strict=True) if k is not None]
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+        values = [item.value for item in node.keywords if item.arg is not None]
+    else:
+        return
+    for value in values:
+        text = value.value if isinstance(value, ast.Constant) else None
+        if not isinstance(text, str) or any(part.strip().lower().startswith("host=")
+                                            for part in re.split(r"(?<!\\):", text)):
+            continue
+        port = description_port(text, old_style=False)
         if port is not None:
             yield port
 

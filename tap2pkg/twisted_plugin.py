@@ -13,7 +13,10 @@ Twisted application file::
 The arguments are checked now with the plugin's own options class, and again
 each time the ``.tac`` starts (a plugin may read files then). They are written
 as a Python literal (``repr`` of a list of str), never spliced into code, so
-quotes, backslashes, newlines or ``${`` in them stay data. The text is the same
+quotes, backslashes, newlines or ``${`` in them stay data. Where the parsed
+options say the service listens, defaults included (``twistd dns`` takes port
+53 unless told otherwise), is written the same way as ``LISTENS_ON``: there
+:mod:`tap2pkg.twisted_detect` finds the ports the arguments do not show. The text is the same
 for the same inputs (no date, no host name) and runs under Twisted 22.4
 (Debian bookworm) and later.
 
@@ -23,6 +26,7 @@ raises :class:`~tap2pkg.errors.MissingToolError` saying how to install it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
 else:  # imported on first use: Twisted only when asked (installed_plugins probes for it first)
     usage = lazy_import("twisted.python.usage")
 
-__all__ = ["check_options", "find_plugin", "installed_plugins", "render_tac"]
+__all__ = ["check_options", "find_plugin", "installed_plugins", "listen_descriptions", "render_tac"]
 
 INSTALL_HINT = "install Twisted (pip install twisted, or apt-get install python3-twisted)"
 
@@ -67,8 +71,9 @@ def describe_plugins() -> list[tuple[str, str]]:
             for name, maker in sorted(installed_plugins().items())]
 
 
-def check_options(maker: Any, arguments: Sequence[str]) -> None:
-    """Parse ``arguments`` with the plugin's own options class, as twistd does before making the service.
+def check_options(maker: Any, arguments: Sequence[str]) -> Any:
+    """Parse ``arguments`` with the plugin's own options class, as twistd does before making the service;
+    return the parsed options (a ``usage.Options``, its defaults filled in).
 
     A usage error is the plugin's own message on one line (:class:`UsageError`, exit 64); any other
     failure of the plugin's parser is a :class:`Tap2pkgError` naming the plugin.
@@ -82,6 +87,35 @@ def check_options(maker: Any, arguments: Sequence[str]) -> None:
     except Exception as exc:  # the plugin's own code failed: its message, the traceback with --debug
         raise Tap2pkgError(f"plugin {name!r} failed reading its options: {type(exc).__name__}: "
                            f"{one_line(str(exc))}") from exc
+    return options
+
+
+#: Keys of a plugin's parsed options that say where it listens: ``port`` (dns, ftp, conch, socks...),
+#: ``ports`` (web's ``--listen``), and ``...-port`` / ``...Port`` (words' ``irc-port``, manhole's
+#: ``telnetPort``); ``dest_port`` and the like name where a client connects, not a port.
+_LISTEN_KEY = re.compile(r"(ports?|.+-port|.+[a-z]Port)")
+#: Twisted's server endpoints a parsed option may hold (mail's ``--smtp``), by class name and type.
+_ENDPOINT_TYPES = {"TCP4ServerEndpoint": "tcp", "TCP6ServerEndpoint": "tcp6", "SSL4ServerEndpoint": "ssl"}
+
+
+def listen_descriptions(options: Any) -> list[str]:
+    """Where a plugin listens according to its parsed ``options``, defaults included, as server
+    descriptions (``tcp:53``, ``tcp:8080``, ``ssl:port=443:...``); what cannot be told is left out."""
+    found: list[str] = []
+    for key, value in sorted(options.items()):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            kind = _ENDPOINT_TYPES.get(type(item).__name__)
+            port = getattr(item, "_port", None)
+            if kind and type(port) is int:  # a server endpoint the plugin already made
+                found.append(f"{kind}:{port}")
+            elif not _LISTEN_KEY.fullmatch(str(key)) or isinstance(item, bool):
+                continue
+            elif isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
+                found.append(f"tcp:{item}")
+            elif isinstance(item, str) and item:
+                found.append(item)
+    return list(dict.fromkeys(found))
 
 
 def one_line(text: str) -> str:
@@ -103,6 +137,9 @@ from twisted.plugin import getPlugins
 
 PLUGIN = {plugin}
 ARGUMENTS = {arguments}
+# Where the service listens with these arguments, the plugin's defaults included, as the plugin's
+# options said when this file was written; tap2deb and tap2rpm take its ports from here.
+LISTENS_ON = {listens}
 
 
 def make_service(plugin, arguments):
@@ -145,13 +182,18 @@ make_service(PLUGIN, ARGUMENTS).setServiceParent(application)
 
 
 def render_tac(plugin: str, arguments: Sequence[str], *, appname: str | None = None,
-               uid: int | str | None = None, gid: int | str | None = None) -> str:
+               uid: int | str | None = None, gid: int | str | None = None,
+               listens: Sequence[str] | None = None) -> str:
     """The text of a ``.tac`` making ``plugin``'s service from ``arguments``.
 
     ``appname`` (default: the plugin's name), ``uid`` and ``gid`` are the ``Application``'s; a user or
-    group given by name is looked up when the file runs, on the host that runs it.
+    group given by name is looked up when the file runs, on the host that runs it. ``listens`` (the
+    :func:`listen_descriptions` of the parsed options) is recorded in ``LISTENS_ON``; when not given,
+    the installed plugin parses ``arguments`` again to tell it.
     """
-    values = [plugin, *arguments, *(v for v in (appname, uid, gid) if isinstance(v, str))]
+    if listens is None:
+        listens = listen_descriptions(check_options(find_plugin(plugin), arguments))
+    values = [plugin, *arguments, *listens, *(v for v in (appname, uid, gid) if isinstance(v, str))]
     if not all(isinstance(value, str) for value in values):
         raise TypeError("the plugin, its arguments and the names must be str")
     call = [repr(appname if appname is not None else plugin)]
@@ -159,5 +201,5 @@ def render_tac(plugin: str, arguments: Sequence[str], *, appname: str | None = N
     names = any(isinstance(value, str) for value in (uid, gid))
     imports = "import grp\nimport os\nimport pwd\n\n" if names else ""
     body = _BODY.format(imports=imports, plugin=repr(plugin), arguments=repr(list(arguments)),
-                        application=", ".join(call))
+                        listens=repr(list(listens)), application=", ".join(call))
     return _HEADER.format(version=__version__) + body + (_NAMES if names else "") + _TAIL

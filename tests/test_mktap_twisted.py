@@ -146,13 +146,43 @@ def test_hostile_arguments_round_trip_as_literals(tmp_path: Path) -> None:
     assert application_call(tac) == (["x'\n\"\"\"${y}"], {})
     # nothing escaped its literal: the module is exactly the statements mktap writes
     kinds = [type(statement).__name__ for statement in ast.parse(tac.read_text()).body]
-    assert kinds == ["ImportFrom", "ImportFrom", "Assign", "Assign", "FunctionDef", "Assign", "Expr"]
+    assert kinds == ["ImportFrom", "ImportFrom", "Assign", "Assign", "Assign", "FunctionDef", "Assign",
+                     "Expr"]
     # and the plugin parses them again when the file runs
     application = runpy.run_path(str(tac))["application"]
     from twisted.application import service
 
     assert service.IService(application).name == "x'\n\"\"\"${y}"
     assert len(list(service.IServiceCollection(application))) == 1
+
+
+@pytest.mark.parametrize(("plugin", "arguments", "listens", "ports"), [
+    # the plugin's default port, not in the arguments: dns listens on 53 unless told otherwise
+    ("dns", ["--recursive"], ["tcp:53"], (53,)),
+    ("dns", ["--recursive", "--port", "5353"], ["tcp:5353"], (5353,)),
+    ("web", ["--path", "/srv/www"], ["tcp:8080"], (8080,)),
+    ("web", ["--path", "/srv/www", "--listen", "tcp:80", "--listen", "ssl:443:privateKey=k.pem"],
+     ["tcp:80", "ssl:443:privateKey=k.pem"], (80, 443)),
+    # a client's port (dest_port) is not where the service listens
+    ("portforward", ["--dest_port", "80"], ["tcp:6666"], (6666,)),
+])
+def test_the_tac_says_where_the_plugin_listens_its_defaults_included(
+        plugin: str, arguments: list[str], listens: list[str], ports: tuple[int, ...],
+        tmp_path: Path) -> None:
+    """A port the plugin takes by default reaches the package: its note, and CAP_NET_BIND_SERVICE
+    below 1024."""
+    tac = tmp_path / f"{plugin}.tac"
+    assert main(["mktap", "--twisted", plugin, *arguments, "-o", str(tac)]) == 0
+    assert literal(tac, "LISTENS_ON") == listens
+    assert literal(tac, "ARGUMENTS") == arguments  # the plugin still decides when the file runs
+    assert inspect(tac).ports == ports
+
+
+def test_a_plugin_that_listens_nowhere_known_states_nothing(tmp_path: Path) -> None:
+    tac = tmp_path / "procmon.tac"
+    assert main(["mktap", "--twisted", "procmon", "/bin/true", "-o", str(tac)]) == 0
+    assert literal(tac, "LISTENS_ON") == []
+    assert inspect(tac).ports == ()
 
 
 def test_same_input_same_text_and_a_comment_saying_how(tmp_path: Path) -> None:

@@ -164,6 +164,19 @@ def test_a_twisted_plugin_made_into_a_tac_runs_packaged(tmp_path: Path,
     assert all(set(steps(run).values()) == {"pass"} for run in document["runs"])
 
 
+def test_a_twisted_plugin_on_its_default_port_below_1024_runs_packaged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mktap --twisted dns --recursive``: the plugin listens on 53 by default, which the arguments do not
+    say. The .tac states it, the unit grants CAP_NET_BIND_SERVICE, and verify's containers, where ports
+    below 1024 are root's as on a real host, prove the grant."""
+    app = tmp_path / "dns53.tac"
+    assert main(["mktap", "--twisted", "dns", "--recursive", "-o", str(app)]) == 0
+    code, document, err = verify(app, "--port=53", capsys=capsys)
+    assert code == 0, failed(document) or err
+    assert all(set(steps(run).values()) == {"pass"} for run in document["runs"])
+    assert {run["distro"] for run in document["runs"]} == set(DISTROS)
+
+
 TAKEN_TAC = '''\
 from twisted.application import internet, service
 from twisted.internet import protocol
