@@ -24,7 +24,7 @@ from tap2pkg.cli import tap2rpm
 from tap2pkg.cli.tap2pkg import main as tap2pkg_main
 from tap2pkg.config import merge_settings, read_settings
 from tap2pkg.errors import ConfigError, OutputError
-from tap2pkg.rpm.rpmbuild import private_base, private_topdir
+from tap2pkg.rpm.rpmbuild import private_topdir
 
 ECHO = Path(__file__).resolve().parent.parent / "examples" / "echo"
 MAINTAINER = "Jane Doe <jane@example.org>"
@@ -106,17 +106,17 @@ def tmpdir_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_private_directory_is_the_users_own(tmpdir_is: Path) -> None:
-    old = os.umask(0o277)  # mkdir(mode=0o700) alone would give 0500
+def test_one_shared_path_for_every_user_and_a_private_directory_for_each_build(tmpdir_is: Path) -> None:
+    old = os.umask(0o277)  # mkdir(mode=...) alone would give less
     try:
         with private_topdir("echo-1.0-1") as top:
-            assert top == tmpdir_is / f"tap2rpm-{os.getuid()}" / "echo-1.0-1"
-            st = os.lstat(top.parent)
-            assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid()
+            assert top == tmpdir_is / "tap2rpm" / "echo-1.0-1"  # no uid in it: the source RPM records it
+            base, own = os.lstat(top.parent), os.lstat(top)
+            assert stat.S_IMODE(base.st_mode) == 0o1777 and stat.S_ISDIR(own.st_mode)
+            assert stat.S_IMODE(own.st_mode) == 0o700 and own.st_uid == os.getuid()
     finally:
         os.umask(old)
-    assert list(top.parent.iterdir()) == []  # neither the _topdir nor its lock file stays behind
-    assert not (tmpdir_is / "tap2rpm").exists()
+    assert list(top.parent.iterdir()) == []  # the _topdir does not stay behind
 
 
 def _plant(base: Path, what: str) -> None:
@@ -125,21 +125,23 @@ def _plant(base: Path, what: str) -> None:
         base.symlink_to(base.parent / "target")
     elif what == "file":
         base.write_text("")
-    elif what == "open mode":
+    elif what == "open to all, not sticky":
         base.mkdir()
-        base.chmod(0o755)
+        base.chmod(0o777)
     else:  # another user's
-        base.mkdir(mode=0o700)
+        base.mkdir(mode=0o1777)
         os.chown(base, pwd.getpwnam("nobody").pw_uid, -1)
 
 
 @pytest.mark.parametrize(("what", "message"), [
-    ("link", "a symbolic link"), ("file", "a file"), ("open mode", "owned by you with mode 0755"),
+    ("link", "a symbolic link"), ("file", "a file"),
+    ("open to all, not sticky", "owned by you with mode 0777, so another user could remove"),
     pytest.param("other user", "owned by uid", marks=pytest.mark.skipif(
         os.geteuid() != 0, reason="only root can give a directory to another user")),
 ])
-def test_private_directory_refuses_what_is_there(tmpdir_is: Path, what: str, message: str) -> None:
-    base = tmpdir_is / f"tap2rpm-{os.getuid()}"
+def test_the_shared_directory_is_refused_when_another_user_could_empty_it(tmpdir_is: Path, what: str,
+                                                                          message: str) -> None:
+    base = tmpdir_is / "tap2rpm"
     _plant(base, what)
     with pytest.raises(OutputError, match=message) as info, private_topdir("echo-1.0-1"):
         pass
@@ -149,50 +151,57 @@ def test_private_directory_refuses_what_is_there(tmpdir_is: Path, what: str, mes
         assert list((tmpdir_is / "target").iterdir()) == []  # never followed
 
 
-def test_a_lock_in_the_old_shared_directory_blocks_nothing(tmpdir_is: Path) -> None:
-    """Another user's lock in ``$TMPDIR/tap2rpm``, where all builds locked before: not waited on."""
-    shared = tmpdir_is / "tap2rpm"
-    shared.mkdir()
-    shared.chmod(0o1777)  # as a build left it
-    held = os.open(shared / "echo-1.0-1.lock", os.O_RDWR | os.O_CREAT, 0o666)
-    fcntl.flock(held, fcntl.LOCK_EX)
-    done = threading.Event()
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a directory to another user")
+def test_another_users_build_of_the_package_is_refused_not_waited_on(tmpdir_is: Path) -> None:
+    top = tmpdir_is / "tap2rpm" / "echo-1.0-1"
+    top.parent.mkdir(mode=0o1777)
+    top.mkdir(mode=0o700)
+    os.chown(top, pwd.getpwnam("nobody").pw_uid, -1)
+    with pytest.raises(OutputError, match=r"uid \d+ is building echo-1.0-1 there now") as info, \
+            private_topdir("echo-1.0-1"):
+        pass
+    assert info.value.exit_code == 73 and top.is_dir()  # left to its owner
 
-    def build() -> None:
-        with private_topdir("echo-1.0-1"):
-            done.set()
 
-    try:
-        threading.Thread(target=build, daemon=True).start()
-        assert done.wait(10), "the build waits on a lock another user holds"
-    finally:
-        os.close(held)
+def test_what_a_killed_build_left_is_cleared(tmpdir_is: Path) -> None:
+    top = tmpdir_is / "tap2rpm" / "echo-1.0-1"
+    (top / "BUILD").mkdir(parents=True)
+    (top / "stale").write_text("x")
+    (top / "link").symlink_to(tmpdir_is)
+    with private_topdir("echo-1.0-1") as again:
+        assert again == top and list(top.iterdir()) == []
+    assert tmpdir_is.is_dir()  # the link was removed, not followed
+
+
+def _held(top: Path) -> int:
+    top.parent.mkdir(mode=0o1777, exist_ok=True)
+    top.mkdir(mode=0o700)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another build of the same user is in it
+    return fd
 
 
 def test_waiting_for_another_build_says_so_and_ends_when_it_does(tmpdir_is: Path,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
-    base = private_base(tmpdir_is)
-    lock = base / "echo-1.0-1.lock"
-    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(held, fcntl.LOCK_EX)
+    top = tmpdir_is / "tap2rpm" / "echo-1.0-1"
+    held = _held(top)
+    (top / "theirs").write_text("x")
 
     def other_build_ends() -> None:
         time.sleep(0.3)
-        os.unlink(lock)  # as a build does: removed while still held, then released
+        shutil.rmtree(top)  # as a build does: removed while still held, then released
         os.close(held)
 
     threading.Thread(target=other_build_ends).start()
-    with caplog.at_level(logging.WARNING), private_topdir("echo-1.0-1") as top:
-        assert top.is_dir() and lock.exists()
+    with caplog.at_level(logging.WARNING), private_topdir("echo-1.0-1") as again:
+        assert again.is_dir() and not (again / "theirs").exists()
     notes = [r.getMessage() for r in caplog.records]
-    assert len(notes) == 1 and "another build of echo-1.0-1" in notes[0] and str(lock) in notes[0], notes
-    assert not lock.exists()
+    assert len(notes) == 1 and "another build of echo-1.0-1" in notes[0] and str(top) in notes[0], notes
+    assert not top.exists()
 
 
 def test_a_wait_for_another_build_ends_when_the_build_stops(tmpdir_is: Path) -> None:
-    lock = private_base(tmpdir_is) / "echo-1.0-1.lock"
-    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(held, fcntl.LOCK_EX)
+    held = _held(tmpdir_is / "tap2rpm" / "echo-1.0-1")
     raised: list[BaseException] = []
 
     def build() -> None:

@@ -1,14 +1,16 @@
 """The ``rpmbuild`` runner: the generated ``.spec`` built in a private ``_topdir``.
 
 rpmbuild records its build paths in the package (the parsed spec), so
-:func:`private_topdir` gives each ``name-version-release`` one fixed path,
-``$TMPDIR/tap2rpm-<uid>/<name-version-release>``, locked while in use: two
-builds of the same package by one user are byte-identical, and two at the same
-time wait for each other (saying so) instead of sharing it. The directory is the
-build user's own (0700), so no other user can take its lock, plant files or
-links in it, or block a build. The sources are copied there with normalized
-modes, and owned by root (through ``fakeroot`` when the build user is not
-root), since the source RPM records both.
+:func:`private_topdir` gives each ``name-version-release`` one fixed path for
+every build user, ``$TMPDIR/tap2rpm/<name-version-release>``: two builds of the
+same package are byte-identical whoever runs them. ``$TMPDIR/tap2rpm`` is
+sticky like ``/tmp``; the directory of a build is its user's own (0700) and
+locked while in use, so no other user can plant files in it, remove it or
+take its lock; a second build of the same package by the same user waits for
+the first (saying so), and one by another user at the same moment is refused
+in one line. The sources are copied there with normalized modes, and owned by
+root (through ``fakeroot`` when the build user is not root), since the source
+RPM records both.
 """
 
 from __future__ import annotations
@@ -71,66 +73,82 @@ def run_rpmbuild(args: list[str], *, epoch: int, cwd: Path) -> None:
                              f"or run '{' '.join(args)}' by hand")
 
 
-def private_base(tmp: Path) -> Path:
-    """``<tmp>/tap2rpm-<uid>``: the build user's own directory (made 0700), never another user's.
+def shared_base(tmp: Path) -> Path:
+    """``<tmp>/tap2rpm``: one path for every build user, so that every user's source RPM is the same bytes
+    (rpmbuild records its build paths in it). Made like ``/tmp``, sticky and open to all; each build's
+    own directory in it is private to its user, and only that user may remove or rename it.
 
     Refused in one line (:class:`OutputError`) when something else is there: a link (never followed), a
-    file, a directory of another user or one others may write to (they could plant files in it).
+    file, or a directory another user could empty: owned by a user other than root and you, or open to
+    others without the sticky bit.
     """
-    base = tmp / f"tap2rpm-{os.getuid()}"
-    fix = "remove it, or set TMPDIR to a directory of your own"
+    base = tmp / "tap2rpm"
+    fix = "remove it, or set TMPDIR to a directory of your own (its path then reaches the source RPM)"
     try:
-        base.mkdir(mode=0o700)
+        base.mkdir(mode=0o1777)
         created = True
     except FileExistsError:
         created = False
     except OSError as exc:
-        raise OutputError(f"{base}: cannot make the rpmbuild builder's private directory ({exc.strerror}); "
+        raise OutputError(f"{base}: cannot make the rpmbuild builder's directory ({exc.strerror}); "
                           "set TMPDIR to a directory you may write to") from None
     try:
         fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:  # ELOOP: a link; ENOTDIR: a file
         what = ("a symbolic link" if os.path.islink(base) else "a file" if exc.errno == errno.ENOTDIR
                 else f"cannot be opened ({exc.strerror})")
-        raise OutputError(f"{base}: {what}, not the rpmbuild builder's private directory; {fix}") from None
+        raise OutputError(f"{base}: {what}, not the rpmbuild builder's directory; {fix}") from None
     try:
         st = os.fstat(fd)
         if created and st.st_uid == os.getuid():
-            os.fchmod(fd, 0o700)  # whatever the umask
+            os.fchmod(fd, 0o1777)  # whatever the umask
             st = os.fstat(fd)
     finally:
         os.close(fd)
-    if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) != 0o700:
-        owner = "you" if st.st_uid == os.getuid() else f"uid {st.st_uid}"
-        raise OutputError(f"{base}: owned by {owner} with mode {stat.S_IMODE(st.st_mode):04o}, not a private "
-                          f"directory of yours (mode 0700) for the rpmbuild builder; {fix}")
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_uid not in (0, os.getuid()) or (mode & 0o022 and not mode & stat.S_ISVTX):
+        owner = "you" if st.st_uid == os.getuid() else "root" if st.st_uid == 0 else f"uid {st.st_uid}"
+        raise OutputError(f"{base}: owned by {owner} with mode {mode:04o}, so another user could remove the "
+                          f"rpmbuild builder's directories in it; {fix}")
     return base
 
 
 @contextlib.contextmanager
-def _label_lock(base: Path, label: str) -> Iterator[None]:
-    """Hold ``<base>/<label>.lock``, waiting (with a note) while another build of ``label`` holds it; the
-    file is removed when released, without letting a third build lock a file no longer there."""
-    lock_path = base / f"{label}.lock"
-    said = False
+def private_topdir(label: str) -> Iterator[Path]:
+    """``<TMPDIR>/tap2rpm/<label>`` (``label``: ``name-version-release``), the build user's own (0700) and
+    locked while in use: a fixed ``_topdir`` for every build of the package, removed afterwards.
+
+    A second build of ``label`` by the same user waits for the first (saying so, and ending when the
+    call stops); one by another user at the same moment is refused in one line, never waited on.
+    """
+    base = shared_base(Path(tempfile.gettempdir()))
+    top, said = base / label, False
     while True:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(top, 0o700)
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise OutputError(f"{lock_path}: cannot open the rpmbuild builder's lock ({exc.strerror}); "
-                              "remove it") from None
+            fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue  # removed by the build before this one: make it again
+        except OSError as exc:  # a link, a file, another user's private directory
+            what = "a symbolic link" if os.path.islink(top) else f"cannot be opened ({exc.strerror})"
+            raise OutputError(f"{top}: {what}; another user may be building {label} now: build again "
+                              "when it is done, or set TMPDIR to a directory of your own") from None
         try:
+            held = os.fstat(fd)
+            if held.st_uid != os.getuid():
+                raise OutputError(f"{top}: uid {held.st_uid} is building {label} there now; build again when "
+                                  "it is done, or set TMPDIR to a directory of your own")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not said:
-                    _log.warning("tap2pkg: note: another build of %s holds %s; waiting for it to end "
-                                 "(Ctrl-C stops this one)", label, lock_path)
+                    _log.warning("tap2pkg: note: another build of %s is using %s; waiting for it to end "
+                                 "(Ctrl-C stops this one)", label, top)
                     said = True
                 tools.wait_for_lock(fd)  # ends with Stopped when this build stops
-            held = os.fstat(fd)
             try:
-                now = os.stat(lock_path, follow_symlinks=False)
+                now: os.stat_result | None = os.stat(top, follow_symlinks=False)
             except FileNotFoundError:
                 now = None
         except BaseException:
@@ -138,30 +156,18 @@ def _label_lock(base: Path, label: str) -> Iterator[None]:
             raise
         if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
             break
-        os.close(fd)  # the build before removed the file this one waited on: lock the new one
+        os.close(fd)  # the build before removed the directory this one waited on: start over
     try:
-        yield
+        os.fchmod(fd, 0o700)  # whatever the umask
+        for child in top.iterdir():  # what a build that was killed left
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        yield top
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock_path)  # still held: a build waiting on it sees it gone and starts over
+        shutil.rmtree(top, ignore_errors=True)  # still locked: a build waiting on it finds it gone
         os.close(fd)
-
-
-@contextlib.contextmanager
-def private_topdir(label: str) -> Iterator[Path]:
-    """A fixed ``_topdir`` for ``label`` (``name-version-release``) in :func:`private_base`, locked while in
-    use and removed afterwards."""
-    base = private_base(Path(tempfile.gettempdir()))
-    with _label_lock(base, label):
-        top = base / label
-        if top.is_symlink() or (top.exists() and not top.is_dir()):
-            top.unlink()
-        shutil.rmtree(top, ignore_errors=True)  # a build that was killed
-        top.mkdir(mode=0o700)
-        try:
-            yield top
-        finally:
-            shutil.rmtree(top, ignore_errors=True)
 
 
 def normalize_sources(sourcedir: Path) -> None:
