@@ -150,15 +150,16 @@ def test_installed_files_as_debhelper_installs_them(tmp_path: Path, edit: str) -
 
 @needs_dpkg
 @pytest.mark.slow
-def test_an_included_dotfile_is_where_dh_install_puts_it(tmp_path: Path) -> None:
-    included = tmp_path / "conf" / ".settings.py"
-    included.parent.mkdir()
+def test_an_included_dotfile_is_installed_by_both_builders(tmp_path: Path) -> None:
+    included, hidden_dir = tmp_path / "conf" / ".settings.py", tmp_path / "conf" / ".data"
+    hidden_dir.mkdir(parents=True)
     included.write_text("DEBUG = False\n")
-    tree = emit(tmp_path, includes=(included,))
+    (hidden_dir / "seed").write_text("1\n")
+    tree = emit(tmp_path, includes=(included, hidden_dir))
     assert (tree.root / "lib/.settings.py").is_file()
     native, _ = both(tmp_path, tree)
-    # the generated install list (lib/*) does not name it, so dh_install leaves it out; the native writer too
-    assert not any(name.endswith(".settings.py") for name in native["files"])
+    # lib/* leaves names with a leading dot out: the generated install list names each one
+    assert {"./usr/lib/echo/.settings.py", "./usr/lib/echo/.data/seed"} <= set(native["files"])
 
 
 @needs_dpkg

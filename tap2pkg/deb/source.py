@@ -90,6 +90,9 @@ class DebPayload:
             "long_description": spec.long_description or _default_long_description(spec),
             "year": time.gmtime(core.build_time).tm_year,
             "licenses": license_paragraphs(spec.license, "MIT"),
+            # dh_install's lib/* leaves out names that start with a dot: the install list names them
+            "hidden_includes": sorted({f.tree_path.split("/")[1] for f in core.files if f.role == "include"
+                                       and f.tree_path and f.tree_path.split("/")[1].startswith(".")}),
             **_overrides_context(spec, core.layout.app_path,
                                  [(f.path, f.data) for f in core.files if f.role in ("app", "include")]),
         }
