@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli_robustness import one_error as one_line  # the single stderr line of a failed run, checked
 
 from tap2pkg.errors import AppFileError, OutputError
 from tap2pkg.runtime import persist
@@ -29,17 +30,6 @@ MAINTAINER = "Jane Doe <jane@example.org>"
 def run(command: str, *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / command), *map(str, args)], capture_output=True, text=True, check=False,
                           cwd=cwd, timeout=60)
-
-
-def one_line(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
-    """The single stderr line of a failed run, its exit code checked, no traceback."""
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == code, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def echo_app(directory: Path) -> Path:
