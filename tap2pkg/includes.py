@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from .errors import IncludeNotFoundError, InvalidOptionValueError, UsageError
-from .spec import PackageSpec, check_installed_name
+from .spec import PackageSpec
+from .textpolicy import check_installed_name
 
 #: At most this many files come from one included directory (links inside it can multiply a tree).
 MAX_INCLUDED_FILES = 100_000

@@ -18,7 +18,6 @@ of Debian Policy and RPM's, so one spec is valid for both formats.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -35,6 +34,7 @@ from .errors import (
 )
 from .runtime.kinds import KINDS, kind_by_name, kind_by_suffix
 from .runtime.lazy import lazy_import
+from .textpolicy import FIELD_OPTIONS, check_text, shorten
 
 if TYPE_CHECKING:
     from . import config
@@ -64,99 +64,12 @@ _HOMEPAGE_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+")
 #: The longest file name a filesystem takes (bytes): a build's files are named after the package.
 _MAX_FILE_NAME = 255
 
-#: Characters no value may hold: C0 controls (NUL, tab, CR, LF, ESC...), DEL, C1 controls (NEL...)
-#: and the Unicode line and paragraph separators. Each ends a line somewhere (systemd treats CR and
-#: NUL as line ends, a shell or rpm a LF...), so one of them in a value could start a new
-#: directive, field or command in whatever file the value reaches.
-#: Lone surrogates too: Python's stand-ins for bytes that are not UTF-8 (an option or an environment
-#: variable in Latin-1), which no file can be written with.
-_FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-#: The same, minus the line feed: the only control character multi-line text may hold.
-_FORBIDDEN_CHARS_MULTILINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-
-#: Each user-facing field and the option that sets it, for error messages.
-FIELD_OPTIONS = {
-    "name": "-d/--debfile (-r/--rpmfile)", "app file name": "the app file's name",
-    "maintainer": "-m/--maintainer (or DEBFULLNAME/DEBEMAIL)", "version": "-V/--set-version",
-    "revision": "--revision (--release)", "protocol": "-p/--protocol", "description": "-e/--description",
-    "long description": "-l/--long_description", "user": "--user", "depends": "--depends",
-    "include": "--include", "license": "--license", "homepage": "--homepage",
-    "distribution": "--distribution", "port": "--port", "runtime": "--runtime",
-}
-
-
-def _describe_char(char: str) -> str:
-    name = unicodedata.name(char, "") or {
-        "\x00": "NUL", "\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\x0b": "LINE TABULATION",
-        "\x0c": "FORM FEED", "\x1b": "ESCAPE", "\x7f": "DELETE", "\x85": "NEXT LINE",
-    }.get(char, "control character")
-    return f"U+{ord(char):04X} ({name})"
-
-
-def check_text(field: str, value: str, *, multiline: bool = False, option: str | None = None) -> None:
-    """Refuse ``value`` for ``field`` when it holds a control or line-separator character, or ``${``.
-
-    This is the project's one text policy: every value that reaches a generated
-    file passes here once (``PackageSpec`` calls it for each of its fields);
-    later stages escape for their own language and never re-validate. Only
-    ``multiline`` text may hold line feeds. Raises
-    :class:`~tap2pkg.errors.InvalidOptionValueError` (exit 86) naming the
-    field, the character and its position.
-    """
-    pattern = _FORBIDDEN_CHARS_MULTILINE if multiline else _FORBIDDEN_CHARS
-    where = option or FIELD_OPTIONS.get(field, field)
-    match = pattern.search(value)
-    if match is None:
-        if "${" in value:
-            # dpkg-gencontrol substitutes ${...} in every control field, ${Newline} included, and
-            # has no escape for it: the only safe text is text without it.
-            raise InvalidOptionValueError(
-                f"{field} {_shorten(value)!r} holds '${{' at position {value.index('${')}, which dpkg "
-                f"would substitute as a variable; write it without '${{' (fix {where})"
-            )
-        return
-    if _not_utf8(match.group()):
-        raise InvalidOptionValueError(
-            f"{field} {_shorten(value)!r} holds a byte that is not UTF-8 at position {match.start()}; "
-            f"write it in UTF-8 (fix {where})"
-        )
-    raise InvalidOptionValueError(
-        f"{field} {_shorten(value)!r} holds the control character {_describe_char(match.group())} "
-        f"at position {match.start()}; remove it (fix {where})"
-    )
-
-
-def _not_utf8(char: str) -> bool:
-    """Whether ``char`` stands for a byte that was not UTF-8 (a lone surrogate, ``surrogateescape``)."""
-    return "\ud800" <= char <= "\udfff"
-
-
-def check_installed_name(name: str, where: str) -> None:
-    """Refuse a file name that would be installed as is but holds a control character.
-
-    ``where`` names the file (e.g. the include it came from), for the message.
-    """
-    match = _FORBIDDEN_CHARS.search(name)
-    if match is not None and _not_utf8(match.group()):
-        raise InvalidOptionValueError(f"{where}: the file name {_shorten(name)!r} is not UTF-8; rename the "
-                                      "file (fix --include)")
-    if match is not None:
-        raise InvalidOptionValueError(
-            f"{where}: the file name {_shorten(name)!r} holds the control character "
-            f"{_describe_char(match.group())}; rename the file (fix --include)"
-        )
-
-
 def _dependency(value: str | Dependency) -> Dependency:
     """``value`` parsed, its text checked by the text policy first."""
     if isinstance(value, Dependency):
         return value
     check_text("depends", value)
     return Dependency.parse(value.strip(" "))
-
-
-def _shorten(value: str, limit: int = 60) -> str:
-    return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
 def kind_for(path: Path, type_option: str | None = None) -> str:
@@ -346,9 +259,9 @@ class PackageSpec:
         if len(longest.encode()) > _MAX_FILE_NAME:
             error = InvalidPackageNameError if len(self.name) > _MAX_FILE_NAME // 2 else InvalidVersionError
             raise error(
-                f"package name {_shorten(self.name)!r} and version {_shorten(self.full_version)!r} are too "
+                f"package name {shorten(self.name)!r} and version {shorten(self.full_version)!r} are too "
                 f"long together: a build would write a file named with {len(longest.encode())} bytes "
-                f"({_shorten(longest)!r}), over the {_MAX_FILE_NAME} a file name may have; shorten "
+                f"({shorten(longest)!r}), over the {_MAX_FILE_NAME} a file name may have; shorten "
                 f"{self._option('name')} or {self._option('version')}"
             )
         for port in self.ports:
@@ -366,12 +279,12 @@ class PackageSpec:
         if self.description.rstrip().endswith("\\"):
             # a unit file, a spec or an init script would join the next line to it
             raise InvalidOptionValueError(
-                f"description {_shorten(self.description)!r} must not end with a backslash; "
+                f"description {shorten(self.description)!r} must not end with a backslash; "
                 f"fix {self._option('description')}"
             )
         if self.homepage and not _HOMEPAGE_RE.fullmatch(self.homepage):
             raise InvalidOptionValueError(
-                f"homepage {_shorten(self.homepage)!r} must be an http(s) URL of RFC 3986 characters "
+                f"homepage {shorten(self.homepage)!r} must be an http(s) URL of RFC 3986 characters "
                 "(no spaces, quotes, <>, {}, \\; percent-encode them); "
                 f"fix {self._option('homepage')}"
             )

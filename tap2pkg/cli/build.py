@@ -36,7 +36,8 @@ from .. import batch, builders, regen, tree_state
 from ..errors import MergeConflictError, UsageError
 from ..output import Staging
 from ..runtime.lazy import lazy_import
-from ..spec import PackageSpec, check_text
+from ..spec import PackageSpec
+from ..textpolicy import check_text
 from .common import ArgumentParser, add_version_option
 from .options import add_common_options, app_files, merged_settings, settings_from_args
 

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from .. import textpolicy
 from ..dependency import Dependency
 from ..errors import (
     BuildToolError,
@@ -80,11 +81,9 @@ if TYPE_CHECKING:
     from packaging import version as packaging_version
 
     from .. import payload, settings
-    from .. import spec as spec_module
-else:  # imported on first use: settings.py imports this package (settings and spec here would be a cycle)
+else:  # imported on first use: settings.py imports this package (settings here would be a cycle)
     packaging_version = lazy_import("packaging.version")
     settings = lazy_import("tap2pkg.settings")
-    spec_module = lazy_import("tap2pkg.spec")
     payload = lazy_import("tap2pkg.payload")  # the build time, when building
     tomllib = lazy_import("tomllib")  # only to read a project's or sdist's [build-system]
 
@@ -141,7 +140,7 @@ class Companion:
         try:
             for label, value in (("name", self.name), ("summary", self.summary), ("license", self.license),
                                  ("homepage", self.homepage)):
-                spec_module.check_text(label, value, option=where)
+                textpolicy.check_text(label, value, option=where)
         except InvalidOptionValueError as exc:
             raise ProjectError(str(exc)) from None
 
@@ -392,7 +391,7 @@ def build_companions(spec: Any, fmt: str, output_dir: Path, *,
     module = importlib.import_module(f"{__name__}.{FORMAT_MODULES[fmt]}")
     for companion in spec.companions:
         if spec.name in module.package_names(companion):
-            option = spec.option_names.get("name") or spec_module.FIELD_OPTIONS.get("name", "--name")
+            option = spec.option_names.get("name") or textpolicy.FIELD_OPTIONS.get("name", "--name")
             raise OutputError(f"{spec.name}: the service's package name is also a name of its companion "
                               f"{companion.package} ({fmt}), whose files would replace the service's; give "
                               f"the service another name ({option})")
