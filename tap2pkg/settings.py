@@ -198,6 +198,9 @@ def spec_from_settings(cls: type[PackageSpec], app_file: Path | str, settings: M
     if ports and not settings.get("port"):
         notes.append(f"listens on port {', '.join(map(str, ports))} (found in the app file); "
                      "give --port to say otherwise")
+    elif not ports:
+        notes.append("no port it listens on found in the app file, so the service gets no capability to bind "
+                     "one below 1024; give --port if it listens (verify probes it too)")
     user = settings.get("user") or ""
     _app_user_notes(info, user or name, bool(user), ports, notes)
     for path in info.paths[:MAX_PATH_NOTES]:

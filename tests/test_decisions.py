@@ -114,6 +114,15 @@ def test_a_twisted_app_depends_on_twisted_and_says_why(tmp_path: Path) -> None:
     assert "below 1024" in notes and "CAP_NET_BIND_SERVICE" in notes
 
 
+def test_an_app_file_whose_port_is_not_found_says_so(tmp_path: Path) -> None:
+    app = tmp_path / "dynamic.tac"
+    app.write_text(TWISTED_TAC.replace('"tcp:79"', 'open("/etc/dynamic.port").read()'))
+    notes = PackageSpec.from_app_file(app, {"maintainer": MAINTAINER}).notes
+    assert any(n.startswith("no port it listens on found in the app file") and "--port" in n for n in notes)
+    given = PackageSpec.from_app_file(app, {"maintainer": MAINTAINER, "port": [79]})
+    assert given.ports == (79,) and not any("no port" in n for n in given.notes)
+
+
 def test_twisted_already_in_depends_is_not_added_twice(tmp_path: Path) -> None:
     app = tmp_path / "finger.tac"
     app.write_text(TWISTED_TAC)
