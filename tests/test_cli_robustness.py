@@ -154,6 +154,30 @@ def test_a_full_disk_gives_one_line_and_leaves_nothing(tiny_tmpfs: Path, name: s
     assert snapshot(tiny_tmpfs) == before
 
 
+@pytest.mark.parametrize("size", ["400k", "700k", "1m"])
+@pytest.mark.parametrize("name", ["tap2deb", "tap2rpm --builder rpmbuild"])
+def test_a_disk_that_fills_while_a_build_tool_runs_is_a_full_disk_too(tmp_path: Path, size: str,
+                                                                      name: str) -> None:
+    """Big enough for the tree, too small for what dpkg-source or rpmbuild write next: exit 73, as for
+    tap2pkg's own writes, not 84 (the tool did nothing wrong)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    tool, *extra = name.split()
+    try:
+        env = {"TMPDIR": str(mount)} if "rpmbuild" in name else None
+        built = command(tool, *build_args(mount, *extra), env=env)
+        if built.returncode != 0:
+            line = one_error(built, 73)
+            assert "no space left" in line.lower(), line
+        assert not [p for p in mount.iterdir() if p.name.startswith(".tap2pkg-")]
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
 @needs_rpmbuild
 def test_build_failing_on_the_second_format_leaves_the_output_directory_as_it_was(tmp_path: Path) -> None:
     out = tmp_path / "out"
