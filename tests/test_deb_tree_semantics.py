@@ -9,6 +9,7 @@ something there that the native writer does not).
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -231,3 +232,19 @@ def test_unusual_white_space_in_a_relation_is_refused(tmp_path: Path) -> None:
     tree = emit(tmp_path)
     replace(tree.root / "debian/control", "python3-yaml\n", "python3-yaml,\u00a0curl\n")
     refused(tmp_path, tree, "debian/control:")
+
+
+@needs_dpkg
+@pytest.mark.slow
+def test_an_included_gzip_file_is_the_same_bytes_with_both_builders(tmp_path: Path) -> None:
+    """dh_strip_nondeterminism would rewrite its header (the time and name gzip keeps); it does not run."""
+    data = tmp_path / "seed.txt.gz"
+    data.write_bytes(gzip.compress(b"hello\n", mtime=1234567890))
+    tree = emit(tmp_path, includes=(data,))
+
+    def member(deb: Path) -> bytes:
+        listing = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True)
+        return subprocess.run(["tar", "-xO", "./usr/lib/echo/seed.txt.gz"], input=listing.stdout,
+                              capture_output=True, check=True).stdout
+
+    assert member(native_build(tree, tmp_path / "native")) == member(dpkg_build(tree)) == data.read_bytes()
