@@ -72,7 +72,7 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
     made = [("spec" if path.name == sources.spec_name else "sources", path) for path in written]
     label, epoch = f"{spec.name}-{version}-{release}", sources.build_time
     notes = []
-    before = set(stage_dir.iterdir())
+    before, built_version = set(stage_dir.iterdir()), None
     if not native and options.binary:
         rpmbuild_in_private_topdir(_MODES[(options.source, True)], stage_dir, sources.spec_name, label, epoch)
     elif options.source and has_rpmbuild:
@@ -86,6 +86,7 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
     if native and options.binary:
         # the spec and sources as they are on disk: an edit lands, or is refused naming --builder rpmbuild
         package = specfile.read_spec_dir(stage_dir, sources)
+        built_version = f"{package.version}-{package.release}"
         rpm = rpm_native.build_rpm(package, compressor=options.compression or "gzip")
         binaries = [stage_dir / package.filename]
         binaries[0].write_bytes(rpm)
@@ -96,12 +97,12 @@ def _write(spec: PackageSpec, stage_dir: Path, options: BuildOptions, *, native:
     if options.sign_key is not None:
         signing.rpmsign([path for kind, path in made if kind in ("package", "source-package")],
                         signing.find_key(options.sign_key))
-    return Staged(made, None, notes, _built_version(binaries or srpms))
+    return Staged(made, None, notes, built_version or _built_version(binaries or srpms))
 
 
 def _built_version(packages: list[Path]) -> str | None:
-    """``VERSION-RELEASE`` as the built package's header has it: the spec's, maybe bumped by hand or made
-    by a macro (None when nothing was built)."""
+    """``VERSION-RELEASE`` as the header of what rpmbuild built has it: the spec's, maybe bumped by hand or
+    made by a macro (None when nothing was built)."""
     if not packages:
         return None
     tags = header.read_package_header(packages[0])
