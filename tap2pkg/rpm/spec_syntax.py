@@ -42,6 +42,8 @@ _OWNED_TAGS = frozenset({"name", "version", "release", "summary", "license", "ur
 #: rpm's white space (``risspace``): Python's str.split() and strip() also take \x1c-\x1f, U+0085, U+2028...
 SPACE = " \t\n\v\f\r"
 _WORD_BREAK = re.compile(f"[{re.escape(SPACE)}]+")
+#: A line's first word when it is ``%`` and letters (a section's name is one), as rpm splits words.
+_FIRST_WORD = re.compile(f"[{re.escape(SPACE)}]*(%[A-Za-z_]+)(?![^{re.escape(SPACE)}])")
 #: A preamble tag line: the tag (``Requires(pre)`` included) and its value.
 TAG = re.compile(r"([A-Za-z][A-Za-z0-9]*(?:\([a-z]+\))?)[ \t\v\f\r]*:[ \t\v\f\r]*(.*)")
 #: The line that sets the packager: its body is a ``%global`` one.
@@ -97,8 +99,8 @@ def split_sections(text: str) -> tuple[list[tuple[int, str]], list[Section]]:
     preamble: list[tuple[int, str]] = []
     sections: list[Section] = []
     for number, line in enumerate(spec_lines(text), start=1):
-        first = words(line, 1)[:1]
-        if first and first[0] in _SECTIONS:
+        first = _FIRST_WORD.match(line)  # the first word, when it may be a section's name
+        if first and first[1] in _SECTIONS:
             sections.append(Section(line.rstrip(SPACE), number))
         elif sections:
             sections[-1].body.append((number, line))
