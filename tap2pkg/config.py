@@ -129,6 +129,9 @@ def read_settings(path: Path, *, required: bool = False, overridden: Collection[
                                   "command line for a directory elsewhere")
             _check_inside(path, base, raw_key, table[raw_key], value, "give -o DIR on the command line for "
                           "a directory elsewhere")
+        if key == "project" and "project" not in overridden:
+            _check_inside(path, base, raw_key, table[raw_key], value,
+                          "give --project DIR on the command line for a project elsewhere")
         out[key.replace("-", "_")] = value
     return out
 

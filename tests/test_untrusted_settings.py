@@ -58,6 +58,21 @@ def test_settings_output_dir_stays_in_the_files_directory(tmp_path: Path, value:
     assert str(path) in str(info.value) and "-o DIR on the command line" in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["../elsewhere", "/srv/other-project", "link/project"])
+def test_settings_project_stays_in_the_files_directory(tmp_path: Path, value: str) -> None:
+    """A project read from elsewhere would put someone else's code in the package: --project says so."""
+    (tmp_path / "link").symlink_to(tempfile.gettempdir())
+    path = tmp_path / "pyproject.toml"
+    path.write_text(f'[tool.tap2pkg]\nproject = "{value}"\n')
+    with pytest.raises(ConfigError, match="leads out of the project directory") as info:
+        read_settings(path)
+    assert info.value.exit_code == 78 and "--project DIR on the command line" in str(info.value)
+    read_settings(path, overridden=("project",))  # the command line replaces it: not held against the file
+    (tmp_path / "sub").mkdir()
+    path.write_text('[tool.tap2pkg]\nproject = "sub"\n')
+    assert read_settings(path) == {"project": str(tmp_path / "sub")}
+
+
 @pytest.mark.parametrize("value", ["dist", ".", "dist/../out", "sub/dir"])
 def test_settings_output_dir_inside_is_taken(tmp_path: Path, value: str) -> None:
     path = tmp_path / "pyproject.toml"
