@@ -102,8 +102,9 @@ class TreeFormat:
     #: the full version of the tree's last release, from its changelog (None: no changelog)
     last_version: Callable[[Files, PackageSpec], str | None]
     #: (base, new) with the tree's history spliced in: the changelog as the packager has it, with a new
-    #: entry on top for a new release (``message`` or a default); arguments: spec, base, theirs, new, message
-    carry_history: Callable[[PackageSpec, Files, Files, Files, str | None], tuple[Files, Files]]
+    #: entry on top for a new release (``message`` or a default); arguments: the payload ``new`` was
+    #: generated from, base, theirs, new, message
+    carry_history: Callable[[Any, Files, Files, Files, str | None], tuple[Files, Files]]
 
 
 def tree_format(fmt: str) -> TreeFormat:
@@ -248,7 +249,7 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
                    settings_record(settings, spec), new)
     if tree is None:
         if message is not None:
-            _, new = fmt.carry_history(spec, {}, {}, new, message)
+            _, new = fmt.carry_history(payload, {}, {}, new, message)
             record = State(record.format, record.name, record.version, record.tree, record.settings, new)
         edits = TreeEdits({rel: v for rel, v in new.items() if orig.get(rel) != v})
         return Plan(fmt.name, None, key_dir, orig, new, {}, edits, record, payload)
@@ -267,7 +268,7 @@ def plan(fmt_name: str, spec: PackageSpec, output_dir: Path, settings: Mapping[s
         raise InvalidVersionError(f"{spec.full_version} is lower than {last}, the last release in {where}; "
                                   "dpkg would refuse it: give a higher -V/--set-version or --revision")
     base: Files = dict(state.files) if state is not None else {}
-    base, new = fmt.carry_history(spec, base, theirs, new, message)
+    base, new = fmt.carry_history(payload, base, theirs, new, message)
     record = State(record.format, record.name, record.version, record.tree, record.settings, new)
     result = Plan(fmt.name, tree, key_dir, orig, new, theirs, TreeEdits(), record, payload)
     files: Files = {}

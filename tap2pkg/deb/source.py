@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BuildToolError, MissingToolError, OutputError, UnsupportedEditError
-from ..payload import ROLES, Layout, Payload, build_time
+from ..payload import ROLES, Payload, build_time
 from ..regen import TreeEdits, TreeFormat
 from ..render import render
 from ..runtime.lazy import lazy_import
@@ -93,7 +93,7 @@ class DebPayload:
             # dh_install's lib/* leaves out names that start with a dot: the install list names them
             "hidden_includes": sorted({f.tree_path.split("/")[1] for f in core.files if f.role == "include"
                                        and f.tree_path and f.tree_path.split("/")[1].startswith(".")}),
-            **_overrides_context(spec, core.layout.app_path,
+            **_overrides_context(core.layout.app_path,
                                  [(f.path, f.data) for f in core.files if f.role in ("app", "include")]),
         }
         pkg = spec.name
@@ -113,16 +113,14 @@ class DebPayload:
         return self.debian[name.format(pkg=self.spec.name)][0]
 
 
-def _overrides_context(spec: PackageSpec, app_path: str, code: list[tuple[str, bytes]],
-                       first_release: bool = True) -> dict[str, Any]:
-    """What ``templates/debian/lintian-overrides`` sees: the app file's installed path, whether it starts
-    with a ``#!`` line (it is read by the launcher, never run), the installed app file and modules
-    (``code``: path, content) whose ``#!`` line names an interpreter lintian does not know (``python``,
-    not ``python3``; never used), and whether this is the first release."""
+def _overrides_context(app_path: str, code: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """What ``templates/debian/lintian-overrides`` sees besides the spec: the app file's installed path,
+    whether it starts with a ``#!`` line (it is read by the launcher, never run), and the installed app
+    file and modules (``code``: path, content) whose ``#!`` line names an interpreter lintian does not
+    know (``python``, not ``python3``; never used)."""
     app = next((data for path, data in code if path == app_path), b"")
-    return {"spec": spec, "app_path": app_path, "app_shebang": app.startswith(b"#!"),
-            "unusual_interpreters": [path for path, data in code if _unusual_interpreter(data)],
-            "first_release": first_release}
+    return {"app_path": app_path, "app_shebang": app.startswith(b"#!"),
+            "unusual_interpreters": [path for path, data in code if _unusual_interpreter(data)]}
 
 
 def _unusual_interpreter(data: bytes) -> bool:
@@ -350,11 +348,13 @@ def top_entry_time(changelog: bytes) -> int | None:
     return int(when.timestamp())
 
 
-def carry_history(spec: PackageSpec, base: Files, theirs: Files, new: Files,
+def carry_history(payload: DebPayload, base: Files, theirs: Files, new: Files,
                   message: str | None) -> tuple[Files, Files]:
     """The changelog as the packager has it, with a new entry on top for a new release (dch's way): dated
     at the build time, or one second after the entry below it when the build time is not later (an app
-    file unchanged since the last release), as dpkg and lintian want every entry newer than the last."""
+    file unchanged since the last release), as dpkg and lintian want every entry newer than the last;
+    ``new`` is what ``payload`` generated."""
+    spec = payload.spec
     base, new = dict(base), dict(new)
     if _CHANGELOG not in theirs:
         if message is not None:
@@ -371,13 +371,8 @@ def carry_history(spec: PackageSpec, base: Files, theirs: Files, new: Files,
     overrides = f"debian/{spec.name}.lintian-overrides"
     if overrides in new and len(_TRAILER.findall(history.decode(errors="replace"))) > 1:
         # a later release: the first upload's override would be unused (lintian's unused-override)
-        layout = Layout.for_spec(spec, "debian")
-        # the tree's copies of the app file and of the modules
-        code = [(layout.app_path, new.get(spec.app_file_name, (b"", 0))[0]),
-                *((f"{layout.libdir}/{rel[4:]}", data) for rel, (data, _) in new.items()
-                  if rel.startswith("lib/") and rel.endswith(".py"))]
-        context = _overrides_context(spec, layout.app_path, code, first_release=False)
-        new[overrides] = (render("debian/lintian-overrides", context).encode(), new[overrides][1])
+        new[overrides] = (render("debian/lintian-overrides", {**payload.context, "first_release": False})
+                          .encode(), new[overrides][1])
     return base, new
 
 

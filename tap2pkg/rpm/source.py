@@ -370,9 +370,11 @@ def top_entry_time(entries: str) -> int | None:
         return None
 
 
-def carry_history(spec: PackageSpec, base: Files, theirs: Files, new: Files,
+def carry_history(sources: RpmSources, base: Files, theirs: Files, new: Files,
                   message: str | None) -> tuple[Files, Files]:
-    """The ``%changelog`` as the packager has it, with a new entry on top for a new release."""
+    """The ``%changelog`` as the packager has it, with a new entry on top for a new release (``new`` is
+    what ``sources`` generated)."""
+    spec = sources.spec
     name = f"{spec.name}.spec"
     base, new = dict(base), dict(new)
     head, generated_entries = _split_changelog(new[name][0].decode())
