@@ -36,6 +36,13 @@ class Stopped(Exception):
     """Raised on a build thread that would start a tool while the build stops (the main thread says why)."""
 
 
+def failed_on_a_full_disk(proc: subprocess.CompletedProcess[str]) -> bool:
+    """Whether a tool failed because the disk is full (it says strerror(ENOSPC), in the C locale the
+    tools run in): the disk's fault, not the tool's, so the caller reports it as a write of its own."""
+    said = (proc.stdout or "") + (proc.stderr or "")
+    return proc.returncode != 0 and "No space left on device" in said
+
+
 def run_tool_process(argv: list[str], *, cwd: Path, env: Mapping[str, str], merge_output: bool = True,
                      timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to its end and return its output (stderr in stdout when ``merge_output``).

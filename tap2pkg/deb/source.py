@@ -243,17 +243,13 @@ def tool_env(tree: SourceTree) -> dict[str, str]:
     return env
 
 
-#: What a tool says when the disk is full (strerror(ENOSPC), in the C locale the tools run in).
-NO_SPACE = "No space left on device"
-
-
 def run_tool(argv: list[str], *, cwd: Path, env: dict[str, str], what: str) -> str:
     """Run an external tool; raise :class:`BuildToolError` with its last output lines on failure."""
     if "/" not in argv[0] and shutil.which(argv[0]) is None:
         raise MissingToolError(f"{argv[0]} is not installed; install it (apt-get install dpkg-dev debhelper) "
                                f"or use --builder native")
     proc = tools.run_tool_process(argv, cwd=cwd, env=env)  # killed with its children if the build stops
-    if proc.returncode != 0 and NO_SPACE in proc.stdout:  # the disk, not the tool: as any write of ours
+    if tools.failed_on_a_full_disk(proc):
         raise OutputError(f"no space left on the device while {what} ran in {cwd.parent}; free some space or "
                           "choose another -o/--output-dir")
     if proc.returncode != 0:

@@ -67,7 +67,7 @@ def run_rpmbuild(args: list[str], *, epoch: int, cwd: Path) -> None:
     except FileNotFoundError:
         raise MissingToolError("rpmbuild is not installed; install the rpm package or use "
                                "--builder native --binary-only") from None
-    if proc.returncode != 0 and "No space left on device" in (proc.stderr or "") + (proc.stdout or ""):
+    if tools.failed_on_a_full_disk(proc):
         raise OutputError(f"{cwd}: no space left on the device while rpmbuild ran; free some space or choose "
                           "another -o/--output-dir or TMPDIR")
     if proc.returncode != 0:
