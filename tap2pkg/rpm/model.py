@@ -110,7 +110,7 @@ class RpmPackage:
     group: str = "Unspecified"
     packager: str = ""
     #: what the spec declares, then what rpmbuild's generator finds (the ``#!`` interpreters of executables,
-    #: written marked :data:`SENSE_FIND_REQUIRES`)
+    #: marked :data:`SENSE_FIND_REQUIRES`)
     requires: list[Dependency] = field(default_factory=list)
     provides: list[Dependency] = field(default_factory=list)
     scriptlets: dict[str, str] = field(default_factory=dict)  # "pre", "post", "preun", "postun"

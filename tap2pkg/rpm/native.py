@@ -24,7 +24,6 @@ from .model import (
     FILE_CONFIG,
     SENSE_CONFIG,
     SENSE_EQUAL,
-    SENSE_FIND_REQUIRES,
     SENSE_INTERP,
     SENSE_LESS,
     SENSE_RPMLIB,
@@ -36,7 +35,6 @@ from .model import (
     RpmFile,
     RpmPackage,
 )
-from .source import _interpreters
 
 RPM_VERSION = "4.18.0"
 RESERVED_SPACE = 4128  # the room rpmbuild leaves for a later signature
@@ -57,19 +55,8 @@ def _lead(pkg: RpmPackage) -> bytes:
     return struct.pack(">4sBBhh66shh16x", b"\xed\xab\xee\xdb", 3, 0, 0, 1, name, 1, 5)
 
 
-def _found(requires: list[Dependency], files: list[RpmFile]) -> list[Dependency]:
-    """``requires`` with the interpreters rpmbuild's generator finds in ``files`` marked found, as rpmbuild
-    marks them: the last plain entry of each (after the spec's own, which may name it too)."""
-    deps = list(requires)
-    for dep in _interpreters(files):
-        at = [i for i, d in enumerate(deps) if d == dep]
-        if at:
-            deps[at[-1]] = Dependency(dep.name, dep.flags | SENSE_FIND_REQUIRES, dep.version)
-    return deps
-
-
 def _requires(pkg: RpmPackage, compressor: str) -> list[Dependency]:
-    deps = _found(pkg.requires, pkg.files)
+    deps = list(pkg.requires)
     if any(f.flags & FILE_CONFIG for f in pkg.files):
         deps.append(Dependency(f"config({pkg.name})", SENSE_EQUAL | SENSE_CONFIG, pkg.evr))
     for key, (_tag, _prog, sense) in _SCRIPT_TAGS.items():

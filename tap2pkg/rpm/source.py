@@ -39,6 +39,7 @@ from .model import (
     FILE_LICENSE,
     FILE_NOREPLACE,
     SENSE_EQUAL,
+    SENSE_FIND_REQUIRES,
     SENSE_SCRIPT_PRE,
     Dependency,
     RpmFile,
@@ -253,13 +254,15 @@ def write_sources(sources: RpmSources, directory: Path, edits: TreeEdits | None 
 
 
 def _interpreters(files: list[RpmFile]) -> list[Dependency]:
-    """What rpmbuild's script dependency generator finds: the ``#!`` interpreter of executables."""
+    """What rpmbuild's script dependency generator finds: the ``#!`` interpreter of executables, marked
+    found (:data:`~tap2pkg.rpm.model.SENSE_FIND_REQUIRES`) as rpmbuild marks it, beside an entry of the
+    spec's own ``Requires:`` that may name it too."""
     found = set()
     for f in files:
         if f.mode & 0o111 and f.data.startswith(b"#!"):
             words = f.data[2:].split(b"\n", 1)[0].split()
             if words and words[0].startswith(b"/"):
-                found.add(Dependency(words[0].decode()))
+                found.add(Dependency(words[0].decode(), SENSE_FIND_REQUIRES))
     return sorted(found)
 
 
