@@ -50,7 +50,7 @@ def _tarball_for(version: str, sources: source.RpmSources, stage_dir: Path) -> P
     as the spec's ``%{name}-%{version}.tar.gz`` asks (made from the app files, as every build makes it)."""
     prefix = f"{sources.spec.name}-{version}"
     path = stage_dir / f"{prefix}.tar.gz"
-    path.write_bytes(source._tarball(prefix, source.tarball_members(sources.payload), sources.build_time))
+    path.write_bytes(source.tarball(prefix, source.tarball_members(sources.payload), sources.build_time))
     os.utime(path, (sources.build_time, sources.build_time))  # the SRPM's cpio keeps it
     (stage_dir / sources.tarball_name).unlink()
     return path

@@ -174,7 +174,7 @@ def tarball_members(payload: Payload) -> dict[str, tuple[int, bytes | None]]:
     return members
 
 
-def _tarball(prefix: str, members: dict[str, tuple[int, bytes | None]], mtime: int) -> bytes:
+def tarball(prefix: str, members: dict[str, tuple[int, bytes | None]], mtime: int) -> bytes:
     """A reproducible ``.tar.gz`` (GNU format, root-owned) of :func:`tarball_members` under ``prefix``."""
     pieces: list[bytes] = []
     for name in ["", *sorted(members)]:
@@ -226,7 +226,7 @@ def rpm_sources(spec: PackageSpec) -> RpmSources:
         spec_name=f"{spec.name}.spec",
         spec_text=render("rpm/spec.j2", context),
         tarball_name=f"{prefix}.tar.gz",
-        tarball=_tarball(prefix, tarball_members(payload), epoch),
+        tarball=tarball(prefix, tarball_members(payload), epoch),
         sources=tuple(sources),
         scriptlets={"pre": scripts["pre_dirs"] + "\n" + scripts["pre"] + "\n" + scripts["pre_check"],
                     "post": scripts["post"] + "\n" + scripts["post_start"],
