@@ -152,15 +152,20 @@ def test_installed_files_as_debhelper_installs_them(tmp_path: Path, edit: str) -
 @needs_dpkg
 @pytest.mark.slow
 def test_an_included_dotfile_is_installed_by_both_builders(tmp_path: Path) -> None:
-    included, hidden_dir = tmp_path / "conf" / ".settings.py", tmp_path / "conf" / ".data"
+    conf = tmp_path / "conf"
+    included, spaced, doubled, hidden_dir = (conf / ".settings.py", conf / ".my settings.py", conf / "..odd",
+                                             conf / ".data")
     hidden_dir.mkdir(parents=True)
-    included.write_text("DEBUG = False\n")
+    for path in (included, spaced, doubled):
+        path.write_text("DEBUG = False\n")
     (hidden_dir / "seed").write_text("1\n")
-    tree = emit(tmp_path, includes=(included, hidden_dir))
+    tree = emit(tmp_path, includes=(included, spaced, doubled, hidden_dir))
     assert (tree.root / "lib/.settings.py").is_file()
     native, _ = both(tmp_path, tree)
-    # lib/* leaves names with a leading dot out: the generated install list names each one
-    assert {"./usr/lib/echo/.settings.py", "./usr/lib/echo/.data/seed"} <= set(native["files"])
+    # lib/* leaves names with a leading dot out: the generated install list adds the patterns that match
+    # them (a name with a space could not be written there)
+    assert {"./usr/lib/echo/.settings.py", "./usr/lib/echo/.my settings.py", "./usr/lib/echo/..odd",
+            "./usr/lib/echo/.data/seed"} <= set(native["files"])
 
 
 @needs_dpkg

@@ -124,7 +124,8 @@ def check_unit(data: bytes, where: str) -> None:
 
 
 def _glob(root: Path, pattern: str) -> list[Path]:
-    """``pattern`` expanded in ``root`` as bsd_glob does: a wildcard does not match a leading dot."""
+    """``pattern`` expanded in ``root`` as bsd_glob does: a wildcard does not match a leading dot, only a
+    pattern that starts with one does (``.[!.]*``; one that could match ``.`` or ``..`` is refused first)."""
     found = [root]
     for part in pattern.split("/"):
         if part in ("", "."):
@@ -138,7 +139,8 @@ def _glob(root: Path, pattern: str) -> list[Path]:
                 names = sorted(os.listdir(parent)) if parent.is_dir() and not parent.is_symlink() else []
             except OSError:
                 names = []
-            matched += [parent / n for n in names if not n.startswith(".") and fnmatchcase(n, part)]
+            matched += [parent / n for n in names
+                        if (part.startswith(".") or not n.startswith(".")) and fnmatchcase(n, part)]
         found = matched
     return found
 
@@ -149,7 +151,8 @@ def _pattern_files(root: Path, pattern: str, where: str) -> list[Path]:
         raise refuse(where, f"{pattern}: brace, backslash and ${{...}} patterns are not implemented")
     if ".." in pattern.split("/"):
         raise refuse(where, f"{pattern} installs from outside the tree")
-    if any(part.startswith(".") and _MAGIC.search(part) for part in pattern.split("/")):
+    if any(part.startswith(".") and _MAGIC.search(part) and any(fnmatchcase(d, part) for d in (".", ".."))
+           for part in pattern.split("/")):
         raise refuse(where, f"{pattern}: a wildcard after a leading dot (bsd_glob matches . and .. there)")
     matches = _glob(root, pattern)
     if not matches and os.path.lexists(root / pattern.lstrip("/")):

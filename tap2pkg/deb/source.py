@@ -90,9 +90,11 @@ class DebPayload:
             "long_description": spec.long_description or _default_long_description(spec),
             "year": time.gmtime(core.build_time).tm_year,
             "licenses": license_paragraphs(spec.license, "MIT"),
-            # dh_install's lib/* leaves out names that start with a dot: the install list names them
-            "hidden_includes": sorted({f.tree_path.split("/")[1] for f in core.files if f.role == "include"
-                                       and f.tree_path and f.tree_path.split("/")[1].startswith(".")}),
+            # dh_install's lib/* leaves out names that start with a dot: the install list adds the patterns
+            # that match them (never the names, which may hold a space or a wildcard), each only when it
+            # matches one (dh_install refuses a pattern that matches nothing)
+            "hidden_includes": _hidden_patterns({f.tree_path.split("/")[1] for f in core.files
+                                                 if f.role == "include" and f.tree_path}),
             **_overrides_context(core.layout.app_path,
                                  [(f.path, f.data) for f in core.files if f.role in ("app", "include")]),
         }
@@ -111,6 +113,15 @@ class DebPayload:
     def text(self, name: str) -> str:
         """The text of ``debian/<name>`` (``{pkg}`` standing for the package name)."""
         return self.debian[name.format(pkg=self.spec.name)][0]
+
+
+def _hidden_patterns(names: set[str]) -> list[str]:
+    """The glob patterns (the shell's own pair) that match the ``names`` starting with a dot, which ``*``
+    leaves out: ``.[!.]*`` for ``.x``, ``..?*`` for ``..x``; only those that match one."""
+    return [pattern for pattern, found in ((".[!.]*", any(n[:1] == "." and n[1:2] not in ("", ".")
+                                                          for n in names)),
+                                           ("..?*", any(n[:2] == ".." and len(n) > 2 for n in names)))
+            if found]
 
 
 def _overrides_context(app_path: str, code: list[tuple[str, bytes]]) -> dict[str, Any]:
